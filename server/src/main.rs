@@ -1,1 +1,82 @@
-fn main() {}
+//! `forkdb-server [config-file] [--name value ...]`: options as redis-server takes them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use forkdb_server::alloc::CountingAlloc;
+use forkdb_server::config;
+use forkdb_server::server::Server;
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!(
+            "forkdb-server v={} (Redis-compatible {}) bits={}",
+            forkdb_server::FORKDB_VERSION,
+            forkdb_server::REDIS_VERSION,
+            usize::BITS
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("Usage: forkdb-server [/path/to/redis.conf] [options]");
+        println!("Examples:");
+        println!("       forkdb-server (run the server with default config)");
+        println!("       forkdb-server /etc/redis/6379.conf");
+        println!("       forkdb-server --port 7777");
+        println!("       forkdb-server /etc/myredis.conf --loglevel verbose");
+        return;
+    }
+    let cfg = match config::load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = init_logging(&cfg) {
+        eprintln!("Can't open the log file: {e}");
+        std::process::exit(1);
+    }
+    forkdb_server::persist::startup_checks(&cfg);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("can't start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut server = Server::new(cfg);
+    if let Err(e) = server.load_rdb() {
+        tracing::error!("{e}");
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    let srv = Rc::new(RefCell::new(server));
+    let local = tokio::task::LocalSet::new();
+    if let Err(e) = local.block_on(&rt, forkdb_server::net::run(srv)) {
+        tracing::error!("{e:#}");
+        eprintln!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(cfg: &config::Config) -> std::io::Result<()> {
+    let level = match cfg.loglevel.as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "verbose" => tracing::Level::DEBUG,
+        "warning" => tracing::Level::WARN,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    if cfg.logfile.is_empty() {
+        builder.with_writer(std::io::stdout).init();
+    } else {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)?;
+        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+    }
+    Ok(())
+}

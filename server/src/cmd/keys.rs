@@ -1,0 +1,335 @@
+//! Keyspace commands.
+//!
+//! ```text
+//! DEL key [key ...]        UNLINK key [key ...]      EXISTS key [key ...]     TYPE key
+//! KEYS pattern             SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+//! RANDOMKEY                RENAME key newkey         RENAMENX key newkey
+//! COPY source destination [DB destination-db] [REPLACE]
+//! MOVE key db              TOUCH key [key ...]       DBSIZE
+//! FLUSHDB [ASYNC|SYNC]     FLUSHALL [ASYNC|SYNC]
+//! OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key         OBJECT HELP
+//! ```
+
+use bytes::Bytes;
+
+use super::is;
+use crate::glob;
+use crate::server::Ctx;
+use crate::store::StrEnc;
+use crate::store::Value;
+use crate::util::parse_i64;
+
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// DEL and UNLINK (values are freed at once either way: there is no lazy-free thread).
+pub fn del(cx: &mut Ctx, args: &[Bytes]) {
+    let db = cx.db();
+    let mut n = 0;
+    for k in &args[1..] {
+        if cx.srv.ks.delete(db, k).is_some() {
+            n += 1;
+        }
+    }
+    cx.srv.ks.dirty += n as u64;
+    cx.int(n);
+}
+
+pub fn exists(cx: &mut Ctx, args: &[Bytes]) {
+    let db = cx.db();
+    let n = args[1..].iter().filter(|k| cx.srv.ks.exists(db, k)).count();
+    cx.int(n as i64);
+}
+
+pub fn type_cmd(cx: &mut Ctx, args: &[Bytes]) {
+    let db = cx.db();
+    let t = cx.srv.ks.get(db, &args[1]).map(|e| e.value.type_name()).unwrap_or("none");
+    cx.simple(t);
+}
+
+pub fn keys(cx: &mut Ctx, args: &[Bytes]) {
+    let db = cx.db();
+    let pattern = &args[1];
+    let all = pattern.as_ref() == b"*";
+    let now = crate::util::now_ms();
+    let found: Vec<Bytes> = cx.srv.ks.dbs[db]
+        .dict
+        .iter()
+        .filter(|(k, e)| (e.expire < 0 || e.expire > now) && (all || glob::matches(pattern, k, false)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    cx.array(found.len());
+    for k in found {
+        cx.bulk(&k);
+    }
+}
+
+pub fn scan(cx: &mut Ctx, args: &[Bytes]) {
+    let cursor = match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(c) => c,
+        None => return cx.err("ERR invalid cursor"),
+    };
+    let mut count = 10usize;
+    let mut pattern: Option<Bytes> = None;
+    let mut type_filter: Option<String> = None;
+    let mut j = 2;
+    while j < args.len() {
+        let Some(val) = args.get(j + 1) else {
+            return cx.syntax_err();
+        };
+        if is(&args[j], "count") {
+            let Some(n) = super::int_arg(cx, val) else {
+                return;
+            };
+            if n < 1 {
+                return cx.syntax_err();
+            }
+            count = n as usize;
+        } else if is(&args[j], "match") {
+            pattern = Some(val.clone());
+        } else if is(&args[j], "type") {
+            type_filter = Some(String::from_utf8_lossy(val).to_ascii_lowercase());
+        } else {
+            return cx.syntax_err();
+        }
+        j += 2;
+    }
+    let db = cx.db();
+    let (next, found) = cx.srv.ks.scan(db, cursor, count, |k, e| {
+        pattern.as_ref().map_or(true, |p| glob::matches(p, k, false))
+            && type_filter.as_ref().map_or(true, |t| t == e.value.type_name())
+    });
+    cx.array(2);
+    cx.bulk(next.to_string().as_bytes());
+    cx.array(found.len());
+    for k in found {
+        cx.bulk(&k);
+    }
+}
+
+pub fn randomkey(cx: &mut Ctx, _args: &[Bytes]) {
+    let db = cx.db();
+    match cx.srv.ks.random_key(db) {
+        Some(k) => cx.bulk(&k),
+        None => cx.null(),
+    }
+}
+
+fn rename_generic(cx: &mut Ctx, args: &[Bytes], nx: bool) {
+    let db = cx.db();
+    let Some(entry) = cx.srv.ks.get_for_write(db, &args[1]).cloned() else {
+        return cx.err("ERR no such key");
+    };
+    if args[1] == args[2] {
+        return if nx { cx.int(0) } else { cx.ok() };
+    }
+    if cx.srv.ks.get_for_write(db, &args[2]).is_some() {
+        if nx {
+            return cx.int(0);
+        }
+        cx.srv.ks.delete(db, &args[2]);
+    }
+    cx.srv.ks.delete(db, &args[1]);
+    cx.srv.ks.set(db, &args[2], entry.value, entry.expire);
+    cx.srv.ks.dirty += 1;
+    if nx {
+        cx.int(1);
+    } else {
+        cx.ok();
+    }
+}
+
+pub fn rename(cx: &mut Ctx, args: &[Bytes]) {
+    rename_generic(cx, args, false);
+}
+
+pub fn renamenx(cx: &mut Ctx, args: &[Bytes]) {
+    rename_generic(cx, args, true);
+}
+
+/// A DB index argument as MOVE and COPY check it.
+fn target_db(cx: &mut Ctx, arg: &[u8]) -> Option<usize> {
+    let n = match parse_i64(arg) {
+        Some(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => n,
+        _ => {
+            cx.not_int();
+            return None;
+        }
+    };
+    if n < 0 || n >= cx.srv.config.databases as i64 {
+        cx.err("ERR DB index is out of range");
+        return None;
+    }
+    Some(n as usize)
+}
+
+pub fn copy(cx: &mut Ctx, args: &[Bytes]) {
+    let src_db = cx.db();
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "db") && j + 1 < args.len() {
+            let Some(d) = target_db(cx, &args[j + 1]) else {
+                return;
+            };
+            dst_db = d;
+            j += 1;
+        } else {
+            return cx.syntax_err();
+        }
+        j += 1;
+    }
+    if src_db == dst_db && args[1] == args[2] {
+        return cx.err(SAME_OBJECT);
+    }
+    let Some(entry) = cx.srv.ks.get(src_db, &args[1]).cloned() else {
+        return cx.int(0);
+    };
+    if cx.srv.ks.get_for_write(dst_db, &args[2]).is_some() {
+        if !replace {
+            return cx.int(0);
+        }
+        cx.srv.ks.delete(dst_db, &args[2]);
+    }
+    // The copy gets its own buffer, as Redis's dupStringObject makes one.
+    let value = match entry.value {
+        Value::Str { data, enc } => Value::Str {
+            data: Bytes::copy_from_slice(&data),
+            enc,
+        },
+    };
+    cx.srv.ks.set(dst_db, &args[2], value, entry.expire);
+    cx.srv.ks.dirty += 1;
+    cx.int(1);
+}
+
+pub fn move_cmd(cx: &mut Ctx, args: &[Bytes]) {
+    let src_db = cx.db();
+    let Some(dst_db) = target_db(cx, &args[2]) else {
+        return;
+    };
+    if src_db == dst_db {
+        return cx.err(SAME_OBJECT);
+    }
+    let Some(entry) = cx.srv.ks.get_for_write(src_db, &args[1]).cloned() else {
+        return cx.int(0);
+    };
+    if cx.srv.ks.get_for_write(dst_db, &args[1]).is_some() {
+        return cx.int(0);
+    }
+    cx.srv.ks.delete(src_db, &args[1]);
+    cx.srv.ks.set(dst_db, &args[1], entry.value, entry.expire);
+    cx.srv.ks.dirty += 1;
+    cx.int(1);
+}
+
+pub fn touch(cx: &mut Ctx, args: &[Bytes]) {
+    let db = cx.db();
+    let n = args[1..].iter().filter(|k| cx.srv.ks.get_for_write(db, k).is_some()).count();
+    cx.int(n as i64);
+}
+
+pub fn dbsize(cx: &mut Ctx, _args: &[Bytes]) {
+    let db = cx.db();
+    cx.int(cx.srv.ks.dbs[db].len() as i64);
+}
+
+/// Checks FLUSHDB/FLUSHALL's optional ASYNC|SYNC.
+fn flush_flags_ok(cx: &mut Ctx, args: &[Bytes]) -> bool {
+    let ok = match args.len() {
+        1 => true,
+        2 => is(&args[1], "async") || is(&args[1], "sync"),
+        _ => false,
+    };
+    if !ok {
+        cx.syntax_err();
+    }
+    ok
+}
+
+pub fn flushdb(cx: &mut Ctx, args: &[Bytes]) {
+    if !flush_flags_ok(cx, args) {
+        return;
+    }
+    let db = cx.db();
+    let n = cx.srv.ks.flush_db(db);
+    cx.srv.ks.dirty += n as u64;
+    cx.ok();
+}
+
+pub fn flushall(cx: &mut Ctx, args: &[Bytes]) {
+    if !flush_flags_ok(cx, args) {
+        return;
+    }
+    let mut n = 0;
+    for db in 0..cx.srv.ks.dbs.len() {
+        n += cx.srv.ks.flush_db(db);
+    }
+    cx.srv.ks.dirty += n as u64;
+    cx.srv.after_flushall();
+    cx.srv.ks.dirty += 1;
+    cx.ok();
+}
+
+/// The entry OBJECT looks at, without touching its access time; replies null if missing.
+fn object_entry(cx: &mut Ctx, key: &[u8]) -> Option<crate::store::Entry> {
+    let db = cx.db();
+    let e = cx.srv.ks.peek(db, key).cloned();
+    if e.is_none() {
+        cx.null();
+    }
+    e
+}
+
+pub fn object_encoding(cx: &mut Ctx, args: &[Bytes]) {
+    if let Some(e) = object_entry(cx, &args[2]) {
+        cx.bulk(e.value.encoding_name().as_bytes());
+    }
+}
+
+/// Redis shares the integers 0..10000 between keys and reports INT_MAX as their refcount.
+pub fn object_refcount(cx: &mut Ctx, args: &[Bytes]) {
+    if let Some(e) = object_entry(cx, &args[2]) {
+        let shared = match &e.value {
+            Value::Str { data, enc: StrEnc::Int } => parse_i64(data).is_some_and(|n| (0..10000).contains(&n)),
+            _ => false,
+        };
+        cx.int(if shared { i32::MAX as i64 } else { 1 });
+    }
+}
+
+pub fn object_idletime(cx: &mut Ctx, args: &[Bytes]) {
+    if let Some(e) = object_entry(cx, &args[2]) {
+        let idle = cx.srv.ks.lru_clock.saturating_sub(e.lru);
+        cx.int(i64::from(idle));
+    }
+}
+
+pub fn object_freq(cx: &mut Ctx, args: &[Bytes]) {
+    if object_entry(cx, &args[2]).is_some() {
+        cx.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    }
+}
+
+pub fn object_help(cx: &mut Ctx, _args: &[Bytes]) {
+    super::conn::help_reply(
+        cx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
+}

@@ -1,0 +1,150 @@
+//! Command dispatch and the command families.
+//!
+//! [`execute`] applies Redis's `processCommand` checks in Redis's order (existence, arity,
+//! authentication, MULTI queueing, refusal of writes after a failed save), then calls the handler
+//! from the command table. Each family module documents its commands' syntax.
+
+pub mod conn;
+pub mod expire;
+pub mod keys;
+pub mod multi;
+pub mod string;
+pub mod sys;
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::client::Client;
+use crate::server::{count_error, Ctx, Server};
+use crate::table::{self, CommandSpec};
+
+/// Formats Redis's unknown-command error: the name and the first arguments, quoted, at most
+/// about 128 bytes of them.
+fn unknown_command_error(args: &[Bytes]) -> String {
+    let mut quoted = String::new();
+    for a in &args[1..] {
+        if quoted.len() >= 128 {
+            break;
+        }
+        let room = 128 - quoted.len();
+        let text = String::from_utf8_lossy(a);
+        let cut: String = text.chars().scan(0usize, |n, c| {
+            *n += c.len_utf8();
+            (*n <= room).then_some(c)
+        }).collect();
+        quoted.push_str(&format!("'{cut}' "));
+    }
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    format!("ERR unknown command '{name}', with args beginning with: {quoted}")
+}
+
+/// Finds the command (or subcommand) `args` names, or the error to reply with.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
+    let Some(spec) = table::lookup(&args[0]) else {
+        return Err(unknown_command_error(args));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    match table::lookup_sub(spec, &args[1]) {
+        Some(sub) => Ok(sub),
+        None => {
+            let sub = String::from_utf8_lossy(&args[1]);
+            let sub: String = sub.chars().take(128).collect();
+            Err(format!(
+                "ERR unknown subcommand '{sub}'. Try {} HELP.",
+                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+            ))
+        }
+    }
+}
+
+/// Rejects a command before it runs: counted as an error and, inside MULTI, it makes EXEC abort.
+fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str) {
+    if client.multi.is_some() {
+        client.multi_error = true;
+    }
+    let mut cx = Ctx { srv, client, out, failed: false };
+    cx.err(msg);
+}
+
+/// Runs one command from a client and appends its reply to `out`.
+pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mut BytesMut) {
+    let spec = match resolve(&args) {
+        Ok(s) => s,
+        Err(msg) => return reject(srv, client, out, &msg),
+    };
+    if !table::arity_ok(spec.arity, args.len()) {
+        if let Some(stat) = srv.stats.commands.get_mut(spec.name) {
+            stat.rejected += 1;
+        }
+        let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+        return reject(srv, client, out, &msg);
+    }
+    if !client.authenticated && !spec.has(table::NO_AUTH) {
+        if !srv.config.requirepass.is_empty() {
+            return reject(srv, client, out, "NOAUTH Authentication required.");
+        }
+        // The password was removed at run time: everyone is authenticated now.
+        client.authenticated = true;
+    }
+    if let Some(queue) = client.multi.as_mut() {
+        if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if spec.has(table::NO_MULTI) {
+                let msg = format!("ERR Command not allowed inside a transaction");
+                return reject(srv, client, out, &msg);
+            }
+            queue.push(args);
+            client.meta.multi.set(queue.len() as i64);
+            out.extend_from_slice(b"+QUEUED\r\n");
+            return;
+        }
+    }
+    if spec.has(table::WRITE) {
+        if let Some(msg) = srv.deny_write_reason() {
+            return reject(srv, client, out, &msg);
+        }
+    }
+    call(srv, client, spec, &args, out);
+}
+
+/// Calls a resolved command's handler and records its statistics (also used by EXEC).
+pub fn call(srv: &mut Server, client: &mut Client, spec: &'static CommandSpec, args: &[Bytes], out: &mut BytesMut) {
+    let start = Instant::now();
+    let mut cx = Ctx { srv, client, out, failed: false };
+    (spec.handler)(&mut cx, args);
+    let failed = cx.failed;
+    let usec = start.elapsed().as_micros() as u64;
+    let stat = srv.stats.commands.entry(spec.name).or_default();
+    stat.calls += 1;
+    stat.usec += usec;
+    if failed {
+        stat.failed += 1;
+    }
+    srv.stats.total_commands_processed += 1;
+    client.meta.last_cmd.set(spec.name);
+}
+
+/// Replies with an error from outside a handler (used by the network layer).
+pub fn error_reply(srv: &mut Server, msg: &str, out: &mut BytesMut) {
+    count_error(&mut srv.stats, msg);
+    forkdb_protocol::encode_error(msg, out);
+}
+
+/// Parses an integer argument or replies with Redis's error. Used by every family.
+pub fn int_arg(cx: &mut Ctx, arg: &[u8]) -> Option<i64> {
+    match crate::util::parse_i64(arg) {
+        Some(n) => Some(n),
+        None => {
+            cx.not_int();
+            None
+        }
+    }
+}
+
+/// Case-insensitive comparison of an argument with an option keyword.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}

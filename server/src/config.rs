@@ -1,0 +1,776 @@
+//! Options, read as redis-server reads them: `forkdb-server [config-file] [--name value ...]`.
+//!
+//! The config file has redis.conf syntax (one directive a line, `#` comments, arguments split
+//! like redis-cli splits them, with quotes). Command-line options are appended to the file's text as
+//! further lines, exactly as redis-server does, so both go through one parser and a bad option is
+//! reported with its line. Each option is one row of [`OPTIONS`]: its name, flags, and how to read and
+//! write it; CONFIG GET / SET / REWRITE use the same rows.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::util::parse_memory;
+
+/// Option flags.
+pub const IMMUTABLE: u8 = 1;
+/// Refused by CONFIG SET unless `enable-protected-configs` allows it (Redis 7).
+pub const PROTECTED: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectedMode {
+    No,
+    Yes,
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub config_file: Option<PathBuf>,
+    pub port: u16,
+    pub bind: Vec<String>,
+    /// Absolute path of the working directory (the process chdir()s there, as Redis does).
+    pub dir: PathBuf,
+    pub dbfilename: String,
+    /// Save points: (seconds, changes).
+    pub save: Vec<(u64, u64)>,
+    pub requirepass: String,
+    pub databases: usize,
+    pub maxclients: u64,
+    pub timeout: u64,
+    pub loglevel: String,
+    pub logfile: String,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub hz: u32,
+    pub enable_protected_configs: ProtectedMode,
+    pub protected_mode: bool,
+    pub appendonly: bool,
+    pub daemonize: bool,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    pub stop_writes_on_bgsave_error: bool,
+    pub rdb_key_save_delay: i64,
+    pub oom_score_adj_values: [i32; 3],
+    pub disable_thp: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            config_file: None,
+            port: 6379,
+            bind: vec!["127.0.0.1".into(), "-::1".into()],
+            dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            dbfilename: "dump.rdb".into(),
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+            requirepass: String::new(),
+            databases: 16,
+            maxclients: 10000,
+            timeout: 0,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+            hz: 10,
+            enable_protected_configs: ProtectedMode::No,
+            protected_mode: true,
+            appendonly: false,
+            daemonize: false,
+            rdbcompression: true,
+            rdbchecksum: true,
+            stop_writes_on_bgsave_error: true,
+            rdb_key_save_delay: 0,
+            oom_score_adj_values: [0, 200, 800],
+            disable_thp: true,
+        }
+    }
+}
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One option: the row CONFIG GET/SET/REWRITE and the loader share.
+pub struct OptSpec {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub flags: u8,
+    pub get: Getter,
+    pub set: Setter,
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = crate::util::parse_i64(v.as_bytes())
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+fn parse_mem(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+fn parse_enum<'a>(v: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
+    let lower = v.to_ascii_lowercase();
+    allowed.iter().find(|a| **a == lower).copied().ok_or_else(|| {
+        format!(
+            "argument(s) must be one of the following: {}",
+            allowed.join(", ")
+        )
+    })
+}
+
+/// Parses `save` as Redis 7: pairs of "seconds changes", or "" for none.
+pub fn parse_save(v: &str) -> Result<Vec<(u64, u64)>, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    let mut points = Vec::new();
+    for pair in parts.chunks(2) {
+        let secs = crate::util::parse_i64(pair[0].as_bytes());
+        let changes = crate::util::parse_i64(pair[1].as_bytes());
+        match (secs, changes) {
+            (Some(s), Some(c)) if s >= 1 && c >= 0 => points.push((s as u64, c as u64)),
+            _ => return Err("Invalid save parameters".into()),
+        }
+    }
+    Ok(points)
+}
+
+fn format_save(points: &[(u64, u64)]) -> String {
+    let mut s = String::new();
+    for (secs, changes) in points {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        let _ = write!(s, "{secs} {changes}");
+    }
+    s
+}
+
+/// Every option forkdb has, in the order CONFIG GET and REWRITE list them.
+pub static OPTIONS: &[OptSpec] = &[
+    OptSpec {
+        name: "port",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| c.port.to_string(),
+        set: |c, v| {
+            c.port = parse_int(v, 0, 65535)? as u16;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "bind",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| c.bind.join(" "),
+        set: |c, v| {
+            let addrs: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+            if addrs.is_empty() {
+                return Err("Too many bind addresses specified.".into());
+            }
+            c.bind = addrs;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "dir",
+        alias: None,
+        flags: PROTECTED,
+        get: |c| c.dir.display().to_string(),
+        set: |c, v| {
+            std::env::set_current_dir(v).map_err(|e| {
+                format!("{}", std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)))
+            })?;
+            c.dir = std::env::current_dir().map_err(|e| e.to_string())?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "dbfilename",
+        alias: None,
+        flags: PROTECTED,
+        get: |c| c.dbfilename.clone(),
+        set: |c, v| {
+            if v.contains('/') || Path::new(v).components().count() != 1 {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "save",
+        alias: None,
+        flags: 0,
+        get: |c| format_save(&c.save),
+        set: |c, v| {
+            c.save = parse_save(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "requirepass",
+        alias: None,
+        flags: 0,
+        get: |c| c.requirepass.clone(),
+        set: |c, v| {
+            c.requirepass = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "databases",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| c.databases.to_string(),
+        set: |c, v| {
+            c.databases = parse_int(v, 1, i32::MAX as i64)? as usize;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "maxclients",
+        alias: None,
+        flags: 0,
+        get: |c| c.maxclients.to_string(),
+        set: |c, v| {
+            c.maxclients = parse_int(v, 1, i64::MAX)? as u64;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "timeout",
+        alias: None,
+        flags: 0,
+        get: |c| c.timeout.to_string(),
+        set: |c, v| {
+            c.timeout = parse_int(v, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "loglevel",
+        alias: None,
+        flags: 0,
+        get: |c| c.loglevel.clone(),
+        set: |c, v| {
+            c.loglevel = parse_enum(v, &["debug", "verbose", "notice", "warning"])?.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "logfile",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| c.logfile.clone(),
+        set: |c, v| {
+            c.logfile = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "proto-max-bulk-len",
+        alias: None,
+        flags: 0,
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: |c, v| {
+            c.proto_max_bulk_len = parse_mem(v, 1 << 20, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "client-query-buffer-limit",
+        alias: None,
+        flags: 0,
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| {
+            c.client_query_buffer_limit = parse_mem(v, 1 << 20, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "hz",
+        alias: None,
+        flags: 0,
+        get: |c| c.hz.to_string(),
+        set: |c, v| {
+            // Redis accepts any non-negative value and clamps it to 1..=500.
+            c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "enable-protected-configs",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| {
+            match c.enable_protected_configs {
+                ProtectedMode::No => "no",
+                ProtectedMode::Yes => "yes",
+                ProtectedMode::Local => "local",
+            }
+            .to_string()
+        },
+        set: |c, v| {
+            c.enable_protected_configs = match parse_enum(v, &["no", "yes", "local"])? {
+                "yes" => ProtectedMode::Yes,
+                "local" => ProtectedMode::Local,
+                _ => ProtectedMode::No,
+            };
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "protected-mode",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.protected_mode),
+        set: |c, v| {
+            c.protected_mode = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "appendonly",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.appendonly),
+        set: |c, v| {
+            if parse_bool(v)? {
+                return Err("forkdb has no append-only file; only 'no' is accepted".into());
+            }
+            c.appendonly = false;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "daemonize",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| yes_no(c.daemonize),
+        set: |c, v| {
+            if parse_bool(v)? {
+                return Err("forkdb does not daemonize; run it under a supervisor".into());
+            }
+            c.daemonize = false;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "rdbcompression",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.rdbcompression),
+        set: |c, v| {
+            c.rdbcompression = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "rdbchecksum",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| yes_no(c.rdbchecksum),
+        set: |c, v| {
+            c.rdbchecksum = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "stop-writes-on-bgsave-error",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.stop_writes_on_bgsave_error),
+        set: |c, v| {
+            c.stop_writes_on_bgsave_error = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "rdb-key-save-delay",
+        alias: None,
+        flags: 0,
+        get: |c| c.rdb_key_save_delay.to_string(),
+        set: |c, v| {
+            c.rdb_key_save_delay = parse_int(v, i32::MIN as i64, i32::MAX as i64)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "oom-score-adj-values",
+        alias: None,
+        flags: 0,
+        get: |c| {
+            let [a, b, d] = c.oom_score_adj_values;
+            format!("{a} {b} {d}")
+        },
+        set: |c, v| {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            if parts.len() != 3 {
+                return Err("Invalid oom-score-adj-values".into());
+            }
+            let mut vals = [0i32; 3];
+            for (slot, p) in vals.iter_mut().zip(parts) {
+                *slot = parse_int(p, -2000, 2000).map_err(|_| "Invalid oom-score-adj-values".to_string())? as i32;
+            }
+            c.oom_score_adj_values = vals;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "disable-thp",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| yes_no(c.disable_thp),
+        set: |c, v| {
+            c.disable_thp = parse_bool(v)?;
+            Ok(())
+        },
+    },
+];
+
+pub fn find_option(name: &str) -> Option<&'static OptSpec> {
+    let lower = name.to_ascii_lowercase();
+    OPTIONS
+        .iter()
+        .find(|o| o.name == lower || o.alias == Some(lower.as_str()))
+}
+
+/// A start-up configuration error, printed as redis-server prints its own.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub line_no: usize,
+    pub line: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "\n*** FATAL CONFIG FILE ERROR (forkdb {}) ***", crate::FORKDB_VERSION)?;
+        match &self.file {
+            Some(p) => writeln!(f, "Reading the configuration file {}, at line {}", p.display(), self.line_no)?,
+            None => writeln!(f, "Reading the configuration from the command line, at line {}", self.line_no)?,
+        }
+        writeln!(f, ">>> '{}'", self.line)?;
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Splits a config line into arguments as redis's `sdssplitargs`: spaces separate, "double quotes"
+/// with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with only \'. None on unbalanced quotes.
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() {
+            return Some(out);
+        }
+        let mut cur: Vec<u8> = Vec::new();
+        let mut inq = false;
+        let mut insq = false;
+        loop {
+            if inq {
+                if i >= b.len() {
+                    return None;
+                }
+                if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' && b[i + 2].is_ascii_hexdigit() && b[i + 3].is_ascii_hexdigit() {
+                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
+                    cur.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                } else if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                    cur.push(match b[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        c => c,
+                    });
+                } else if b[i] == b'"' {
+                    // A closing quote must be followed by a space or the end.
+                    if i + 1 < b.len() && !b[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    inq = false;
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(b[i]);
+                }
+            } else if insq {
+                if i >= b.len() {
+                    return None;
+                }
+                if b[i] == b'\\' && i + 1 < b.len() && b[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if b[i] == b'\'' {
+                    if i + 1 < b.len() && !b[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    insq = false;
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(b[i]);
+                }
+            } else {
+                if i >= b.len() {
+                    break;
+                }
+                match b[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b'"' => inq = true,
+                    b'\'' => insq = true,
+                    c => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        let _ = (inq, insq);
+        out.push(String::from_utf8_lossy(&cur).into_owned());
+    }
+}
+
+/// Builds the configuration from the process arguments (without argv[0]).
+pub fn load(args: &[String]) -> Result<Config, ConfigError> {
+    let mut cfg = Config::default();
+    let mut text = String::new();
+    let mut rest = args;
+    if let Some(first) = args.first() {
+        if !first.starts_with("--") {
+            let path = PathBuf::from(first);
+            text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                file: Some(path.clone()),
+                line_no: 0,
+                line: String::new(),
+                message: format!("Fatal error, can't open config file '{}': {e}", path.display()),
+            })?;
+            cfg.config_file = Some(std::fs::canonicalize(&path).unwrap_or(path));
+            rest = &args[1..];
+        }
+    }
+    let file_lines = text.lines().count();
+    // Command-line options become further lines: `--port 7000 --save ""` → `port 7000`, `save ""`.
+    let mut extra = String::new();
+    for a in rest {
+        if let Some(name) = a.strip_prefix("--") {
+            if !extra.is_empty() {
+                extra.push('\n');
+            }
+            extra.push_str(name);
+        } else {
+            extra.push(' ');
+            extra.push_str(&quote_arg(a));
+        }
+    }
+    let mut seen_save = false;
+    let file_path = cfg.config_file.clone();
+    for (idx, line) in text.lines().chain(extra.lines()).enumerate() {
+        let from_file = idx < file_lines;
+        let fail = |message: String| ConfigError {
+            file: if from_file { file_path.clone() } else { None },
+            line_no: if from_file { idx + 1 } else { idx - file_lines + 1 },
+            line: line.to_string(),
+            message,
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let argv = split_args(trimmed).ok_or_else(|| fail("Unbalanced quotes in configuration line".into()))?;
+        if argv.is_empty() {
+            continue;
+        }
+        let name = argv[0].to_ascii_lowercase();
+        let Some(opt) = find_option(&name) else {
+            return Err(fail("Bad directive or wrong number of arguments".into()));
+        };
+        let multi = matches!(name.as_str(), "save" | "bind" | "oom-score-adj-values");
+        if argv.len() < 2 || (!multi && argv.len() != 2) {
+            return Err(fail("Bad directive or wrong number of arguments".into()));
+        }
+        let value = argv[1..].join(" ");
+        if name == "save" {
+            // The first `save` line replaces the defaults; later ones add points (redis.conf style).
+            let points = parse_save(&value).map_err(fail)?;
+            if seen_save {
+                cfg.save.extend(points);
+            } else {
+                cfg.save = points;
+            }
+            seen_save = true;
+            continue;
+        }
+        (opt.set)(&mut cfg, &value).map_err(|m| {
+            if name == "dir" {
+                fail(format!("Can't chdir to '{value}': {m}"))
+            } else {
+                fail(m)
+            }
+        })?;
+    }
+    Ok(cfg)
+}
+
+/// Quotes a command-line value so that `split_args` gives it back whole.
+fn quote_arg(a: &str) -> String {
+    if !a.is_empty() && !a.bytes().any(|c| c.is_ascii_whitespace() || c == b'"' || c == b'\'' || c == b'\\') {
+        return a.to_string();
+    }
+    let mut s = String::from("\"");
+    for c in a.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+impl Config {
+    /// CONFIG REWRITE: rewrites the config file with the current values. Lines of known options are
+    /// updated in place (the first occurrence; repeats are dropped), comments are kept, and options
+    /// that differ from their default and are missing are appended, as redis does.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let path = self
+            .config_file
+            .as_ref()
+            .ok_or_else(|| "The server is running without a config file".to_string())?;
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let defaults = Config::default();
+        let mut done: Vec<&str> = Vec::new();
+        let mut out = String::new();
+        for line in old.lines() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+            let name = split_args(trimmed)
+                .and_then(|a| a.into_iter().next())
+                .map(|n| n.to_ascii_lowercase())
+                .unwrap_or_default();
+            match find_option(&name) {
+                Some(opt) if !done.contains(&opt.name) => {
+                    done.push(opt.name);
+                    out.push_str(&self.directive(opt));
+                }
+                Some(_) => {}
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        let mut header = false;
+        for opt in OPTIONS {
+            if done.contains(&opt.name) || (opt.get)(self) == (opt.get)(&defaults) || opt.name == "dir" && self.dir == defaults.dir {
+                continue;
+            }
+            if !header {
+                out.push_str("# Generated by CONFIG REWRITE\n");
+                header = true;
+            }
+            out.push_str(&self.directive(opt));
+        }
+        let tmp = path.with_extension("tmp-rewrite");
+        std::fs::write(&tmp, out)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("Rewriting config file: {e}"))
+    }
+
+    fn directive(&self, opt: &OptSpec) -> String {
+        let value = (opt.get)(self);
+        if opt.name == "save" {
+            if self.save.is_empty() {
+                return "save \"\"\n".into();
+            }
+            return self.save.iter().map(|(s, c)| format!("save {s} {c}\n")).collect();
+        }
+        if opt.name == "bind" || opt.name == "oom-score-adj-values" {
+            return format!("{} {}\n", opt.name, value);
+        }
+        format!("{} {}\n", opt.name, quote_arg(&value))
+    }
+
+    /// The path of the RDB file.
+    pub fn rdb_path(&self) -> PathBuf {
+        self.dir.join(&self.dbfilename)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line_options() {
+        let c = load(&args(&["--port", "7001", "--save", "", "--requirepass", "a b"])).unwrap();
+        assert_eq!(c.port, 7001);
+        assert!(c.save.is_empty());
+        assert_eq!(c.requirepass, "a b");
+    }
+
+    #[test]
+    fn unknown_option_names_it_and_the_line() {
+        let e = load(&args(&["--port", "7001", "--bogus", "1"])).unwrap_err();
+        assert_eq!(e.line_no, 2);
+        assert_eq!(e.line, "bogus 1");
+        assert!(e.to_string().contains("Bad directive"));
+        let e = load(&args(&["--port", "x"])).unwrap_err();
+        assert!(e.to_string().contains("argument couldn't be parsed into an integer"), "{e}");
+    }
+
+    #[test]
+    fn save_lines_accumulate() {
+        let c = load(&args(&["--save", "100 1", "--save", "50 2"])).unwrap();
+        assert_eq!(c.save, vec![(100, 1), (50, 2)]);
+        assert_eq!(format_save(&c.save), "100 1 50 2");
+    }
+
+    #[test]
+    fn split_like_redis() {
+        assert_eq!(split_args(r#"save "" "#).unwrap(), vec!["save", ""]);
+        assert_eq!(split_args(r#"a "b\x41" 'c\'d'"#).unwrap(), vec!["a", "bA", "c'd"]);
+        assert!(split_args(r#"a "b"#).is_none());
+    }
+}

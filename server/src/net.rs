@@ -1,0 +1,273 @@
+//! Networking: listeners, one task per connection, the cron, and shutdown.
+//!
+//! Everything here runs on the server's one thread (see the crate docs). A connection task reads
+//! whatever the socket has, runs every complete command in the buffer while holding the server
+//! borrow, appends each reply to one output buffer, and writes that buffer once: a pipeline of any
+//! depth costs one `read` and one `write`, as in Redis's event loop.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::BytesMut;
+use forkdb_protocol::RequestParser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{info, warn};
+
+use crate::client::{Client, ClientMeta};
+use crate::cmd;
+use crate::server::{Server, ShutdownMode};
+
+pub type Shared = Rc<RefCell<Server>>;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Binds every `bind` address (a leading `-` marks an address that may be missing, as in
+/// Redis's default `bind 127.0.0.1 -::1`).
+async fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for a in addrs {
+        let (optional, host) = match a.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, a.as_str()),
+        };
+        let sock: SocketAddr = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => bail!("Invalid bind address '{host}'"),
+        };
+        match TcpListener::bind(sock).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => {
+                info!(addr = %sock, cause = %e, "optional bind address skipped");
+            }
+            Err(e) => {
+                bail!("Could not create server TCP listening socket {sock}: {e}");
+            }
+        }
+    }
+    if listeners.is_empty() {
+        bail!("Failed listening on port {port} (TCP), aborting.");
+    }
+    Ok(listeners)
+}
+
+/// Runs the server until SHUTDOWN or a signal. Returns when the process should exit.
+pub async fn run(srv: Shared) -> anyhow::Result<()> {
+    let (bind, port) = {
+        let s = srv.borrow();
+        (s.config.bind.clone(), s.config.port)
+    };
+    let listeners = bind_all(&bind, port).await?;
+    for l in listeners {
+        info!(addr = %l.local_addr().context("local_addr")?, "Ready to accept connections tcp");
+        tokio::task::spawn_local(accept_loop(srv.clone(), l));
+    }
+    tokio::task::spawn_local(cron(srv.clone()));
+
+    let notify = srv.borrow().shutdown_notify.clone();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = notify.notified() => {
+                if srv.borrow().shutdown.is_some() {
+                    break;
+                }
+            }
+            _ = sigterm.recv() => {
+                if signal_shutdown(&srv, "SIGTERM") { break; }
+            }
+            _ = sigint.recv() => {
+                if signal_shutdown(&srv, "SIGINT") { break; }
+            }
+        }
+    }
+    info!("Redis is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// SIGTERM/SIGINT: shut down as SHUTDOWN would; if the final save fails, keep serving (Redis 7).
+fn signal_shutdown(srv: &Shared, name: &str) -> bool {
+    info!(signal = name, "Received signal, scheduling shutdown...");
+    let mut s = srv.borrow_mut();
+    match s.prepare_shutdown(ShutdownMode::Default, false) {
+        Ok(()) => true,
+        Err(_) => {
+            warn!("Errors trying to shut down the server. Check the logs for more information.");
+            false
+        }
+    }
+}
+
+async fn accept_loop(srv: Shared, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(cause = %e, "Accepting client connection");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut s = srv.borrow_mut();
+        if s.clients.len() as u64 >= s.config.maxclients {
+            s.stats.rejected_connections += 1;
+            drop(s);
+            // Best effort, as Redis: the reply fits in the socket buffer of a fresh connection.
+            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
+            continue;
+        }
+        let loopback = peer.ip().is_loopback();
+        if s.config.protected_mode && s.config.requirepass.is_empty() && !loopback {
+            s.stats.rejected_connections += 1;
+            drop(s);
+            let _ = stream.try_write(PROTECTED_MODE_ERROR.as_bytes());
+            continue;
+        }
+        s.stats.total_connections_received += 1;
+        let id = s.next_client_id;
+        s.next_client_id += 1;
+        let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let fd = {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        };
+        let meta = Rc::new(ClientMeta::new(id, peer.to_string(), laddr, fd, loopback));
+        s.clients.insert(id, meta.clone());
+        drop(s);
+        tokio::task::spawn_local(connection(srv.clone(), stream, meta));
+    }
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
+    let (authenticated, limits) = {
+        let s = srv.borrow();
+        (s.config.requirepass.is_empty(), s.protocol_limits())
+    };
+    let mut client = Client::new(meta.clone(), authenticated);
+    let mut parser = RequestParser::new(limits);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let n = tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            _ = meta.kill.notified() => break,
+        };
+        let mut close = false;
+        {
+            let mut s = srv.borrow_mut();
+            let s = &mut *s;
+            s.stats.total_net_input_bytes += n as u64;
+            meta.last_interaction.set(Instant::now());
+            parser.set_limits(s.protocol_limits());
+            loop {
+                parser.set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
+                match parser.parse(&mut rbuf) {
+                    Ok(Some(args)) => {
+                        if args.is_empty() {
+                            continue;
+                        }
+                        cmd::execute(s, &mut client, args, &mut wbuf);
+                        if client.close_after_reply {
+                            close = true;
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        cmd::error_reply(s, &e.to_string(), &mut wbuf);
+                        close = true;
+                        break;
+                    }
+                }
+            }
+            if rbuf.len() as u64 > s.config.client_query_buffer_limit {
+                warn!(client = %meta.addr, qbuf = rbuf.len(), "Closing client that reached max query buffer length");
+                close = true;
+            }
+            meta.qbuf.set(rbuf.len());
+            s.stats.total_net_output_bytes += wbuf.len() as u64;
+        }
+        if !wbuf.is_empty() {
+            if stream.write_all(&wbuf).await.is_err() {
+                break;
+            }
+            wbuf.clear();
+            // Don't keep a huge reply buffer for the rest of the connection's life.
+            if wbuf.capacity() > 1 << 20 {
+                wbuf = BytesMut::with_capacity(READ_CHUNK);
+            }
+        }
+        if close || meta.killed.get() {
+            break;
+        }
+    }
+    let mut s = srv.borrow_mut();
+    let id = client.id();
+    for (db, key, _) in std::mem::take(&mut client.watched) {
+        s.ks.unwatch(db, &key, id);
+    }
+    s.ks.dirty_cas.remove(&id);
+    s.clients.remove(&id);
+}
+
+/// The periodic tasks Redis's `serverCron` runs at `hz`.
+async fn cron(srv: Shared) {
+    loop {
+        let hz = srv.borrow().config.hz.max(1);
+        let period = Duration::from_millis(1000 / u64::from(hz));
+        tokio::time::sleep(period).await;
+        let mut s = srv.borrow_mut();
+        let s = &mut *s;
+        s.ks.refresh_clock();
+        if s.active_expire_enabled {
+            // A quarter of each period at most, as Redis's slow expire cycle.
+            let deadline = Instant::now() + period / 4;
+            for db in 0..s.ks.dbs.len() {
+                s.ks.active_expire(db, deadline);
+            }
+        }
+        if s.config.timeout > 0 {
+            let limit = Duration::from_secs(s.config.timeout);
+            let now = Instant::now();
+            for meta in s.clients.values() {
+                if now.duration_since(meta.last_interaction.get()) > limit {
+                    meta.request_kill();
+                }
+            }
+        }
+        sample_ops(s);
+        let used = crate::alloc::used_memory() as u64;
+        if used > s.peak_memory.get() {
+            s.peak_memory.set(used);
+        }
+        s.cron_persistence();
+    }
+}
+
+/// instantaneous_ops_per_sec over the last ~1.6 s of samples, as Redis's 16-sample window.
+fn sample_ops(s: &mut Server) {
+    let now = Instant::now();
+    let total = s.stats.total_commands_processed;
+    let samples = &mut s.stats.ops_samples;
+    samples.push((now, total));
+    if samples.len() > 16 {
+        samples.remove(0);
+    }
+    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+        let dt = last.0.duration_since(first.0).as_secs_f64();
+        s.stats.ops_per_sec = if dt > 0.0 { ((last.1 - first.1) as f64 / dt) as u64 } else { 0 };
+    }
+}

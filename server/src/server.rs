@@ -1,0 +1,205 @@
+//! The shared server state and the context a command runs in.
+//!
+//! [`Server`] is owned by the server's single thread (see the crate docs) and reached from each
+//! connection task through `Rc<RefCell<Server>>`, borrowed for one batch of commands at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use forkdb_protocol::{self as proto, Frame};
+
+use crate::client::{Client, ClientMeta};
+use crate::config::Config;
+use crate::store::Keyspace;
+
+/// Counters for INFO stats and commandstats.
+#[derive(Default)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub rejected_connections: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub total_error_replies: u64,
+    /// Error prefix ("ERR", "WRONGTYPE", ...) → count (INFO errorstats).
+    pub errors: BTreeMap<String, u64>,
+    /// Command full name → (calls, microseconds, failed calls, rejected calls).
+    pub commands: HashMap<&'static str, CmdStat>,
+    /// Ring of (instant, commands processed) used for instantaneous_ops_per_sec.
+    pub ops_samples: Vec<(Instant, u64)>,
+    pub ops_per_sec: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub failed: u64,
+    pub rejected: u64,
+}
+
+/// How a SHUTDOWN asked to end the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    Default,
+    Save,
+    NoSave,
+}
+
+pub struct Server {
+    pub config: Config,
+    pub ks: Keyspace,
+    pub clients: BTreeMap<u64, Rc<ClientMeta>>,
+    pub next_client_id: u64,
+    pub stats: Stats,
+    pub started: Instant,
+    pub started_unix: i64,
+    pub run_id: String,
+    pub executable: String,
+    /// Set by SHUTDOWN or a signal; the main loop acts on it.
+    pub shutdown: Option<ShutdownMode>,
+    pub shutdown_notify: Rc<tokio::sync::Notify>,
+    pub last_save_unix: i64,
+    pub persist: crate::persist::SaveState,
+    pub peak_memory: std::cell::Cell<u64>,
+    pub startup_memory: u64,
+    pub active_expire_enabled: bool,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Self {
+        let run_id: String = {
+            use rand::Rng;
+            let mut rng = rand::thread_rng();
+            (0..40).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+        };
+        let ks = Keyspace::new(config.databases);
+        Server {
+            config,
+            ks,
+            clients: BTreeMap::new(),
+            next_client_id: 1,
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_unix: crate::util::now_ms() / 1000,
+            run_id,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            shutdown: None,
+            shutdown_notify: Rc::new(tokio::sync::Notify::new()),
+            last_save_unix: crate::util::now_ms() / 1000,
+            persist: crate::persist::SaveState::default(),
+            peak_memory: std::cell::Cell::new(0),
+            startup_memory: crate::alloc::used_memory() as u64,
+            active_expire_enabled: true,
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+        self.ks.expired_keys = 0;
+        self.ks.keyspace_hits = 0;
+        self.ks.keyspace_misses = 0;
+    }
+
+    pub fn protocol_limits(&self) -> proto::Limits {
+        proto::Limits {
+            max_bulk_len: self.config.proto_max_bulk_len,
+            ..proto::Limits::default()
+        }
+    }
+
+    pub fn request_shutdown(&mut self, mode: ShutdownMode) {
+        self.shutdown = Some(mode);
+        self.shutdown_notify.notify_one();
+    }
+}
+
+/// What a command handler works with: the server, the calling client, and the reply buffer it
+/// appends to. Handlers write replies straight into `out`, so a pipeline of any depth is answered
+/// from one buffer and EXEC can nest replies by writing an array header first.
+pub struct Ctx<'a> {
+    pub srv: &'a mut Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut BytesMut,
+    /// Set when the handler replied with an error (commandstats `failed_calls`).
+    pub failed: bool,
+}
+
+impl Ctx<'_> {
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.client.resp3
+    }
+
+    pub fn ok(&mut self) {
+        self.out.extend_from_slice(b"+OK\r\n");
+    }
+
+    pub fn simple(&mut self, s: &str) {
+        proto::encode_simple(s, self.out);
+    }
+
+    /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`). Counted in errorstats.
+    pub fn err(&mut self, msg: &str) {
+        self.failed = true;
+        count_error(&mut self.srv.stats, msg);
+        // Error texts may quote client input; CR/LF would break the framing (Redis maps them to spaces).
+        if msg.contains(['\r', '\n']) {
+            let clean: String = msg.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+            proto::encode_error(&clean, self.out);
+        } else {
+            proto::encode_error(msg, self.out);
+        }
+    }
+
+    pub fn syntax_err(&mut self) {
+        self.err("ERR syntax error");
+    }
+
+    pub fn not_int(&mut self) {
+        self.err("ERR value is not an integer or out of range");
+    }
+
+    pub fn int(&mut self, n: i64) {
+        proto::encode_integer(n, self.out);
+    }
+
+    pub fn bulk(&mut self, b: &[u8]) {
+        proto::encode_bulk(b, self.out);
+    }
+
+    pub fn null(&mut self) {
+        proto::encode_null(self.client.resp3, self.out);
+    }
+
+    /// The null array (`*-1` in RESP2).
+    pub fn null_array(&mut self) {
+        proto::encode(&Frame::NullArray, self.client.resp3, self.out);
+    }
+
+    pub fn array(&mut self, len: usize) {
+        proto::encode_array_header(len, self.out);
+    }
+
+    pub fn frame(&mut self, f: &Frame) {
+        proto::encode(f, self.client.resp3, self.out);
+    }
+
+    pub fn wrongtype(&mut self) {
+        self.err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    }
+}
+
+pub fn count_error(stats: &mut Stats, msg: &str) {
+    stats.total_error_replies += 1;
+    let code = msg.split(' ').next().unwrap_or("ERR");
+    *stats.errors.entry(code.to_string()).or_insert(0) += 1;
+}

@@ -1,0 +1,464 @@
+//! The keyspace: numbered databases of entries, with expiry and WATCH bookkeeping.
+//!
+//! Each database is an [`IndexMap`]: a hash table for lookups plus a dense vector of entries. The
+//! dense vector gives O(1) uniform random picks (RANDOMKEY, active-expiry sampling) and a SCAN
+//! cursor that stays valid across inserts and deletes: SCAN walks indices downwards, and a delete
+//! only ever moves the *last* entry into the hole, so an entry not yet visited stays below the cursor.
+//!
+//! Keys with a time to live are also listed in `expires`, so active expiry samples only those.
+//!
+//! Keys and values are copied out of the client's read buffer before they are stored: a `Bytes`
+//! slice of that buffer would keep the whole buffer alive for the lifetime of the key.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+use crate::util::{now_ms, parse_i64};
+
+/// How a string is held, as OBJECT ENCODING reports it (Redis's `int`, `embstr`, `raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrEnc {
+    Int,
+    Embstr,
+    Raw,
+}
+
+/// Strings up to this length are `embstr` in Redis (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
+const EMBSTR_LIMIT: usize = 44;
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str { data: Bytes, enc: StrEnc },
+}
+
+impl Value {
+    /// A string as SET stores it: Redis's `tryObjectEncoding` picks int, embstr or raw.
+    pub fn string(data: &[u8]) -> Value {
+        let enc = if data.len() <= 20 && parse_i64(data).is_some() {
+            StrEnc::Int
+        } else if data.len() <= EMBSTR_LIMIT {
+            StrEnc::Embstr
+        } else {
+            StrEnc::Raw
+        };
+        Value::Str {
+            data: Bytes::copy_from_slice(data),
+            enc,
+        }
+    }
+
+    /// A string built by APPEND or SETRANGE: always `raw` in Redis.
+    pub fn raw(data: Vec<u8>) -> Value {
+        Value::Str {
+            data: Bytes::from(data),
+            enc: StrEnc::Raw,
+        }
+    }
+
+    /// The result of INCR and friends: an `int`.
+    pub fn int(n: i64) -> Value {
+        Value::Str {
+            data: Bytes::from(n.to_string()),
+            enc: StrEnc::Int,
+        }
+    }
+
+    /// A string made by `createStringObject` (INCRBYFLOAT): embstr when short.
+    pub fn created(data: Vec<u8>) -> Value {
+        let enc = if data.len() <= EMBSTR_LIMIT {
+            StrEnc::Embstr
+        } else {
+            StrEnc::Raw
+        };
+        Value::Str {
+            data: Bytes::from(data),
+            enc,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str { .. } => "string",
+        }
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str { enc, .. } => match enc {
+                StrEnc::Int => "int",
+                StrEnc::Embstr => "embstr",
+                StrEnc::Raw => "raw",
+            },
+        }
+    }
+
+    /// Bytes this value holds on the heap (for memory estimates).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str { data, .. } => data.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in ms since the epoch, or -1 for none.
+    pub expire: i64,
+    /// Last access, in seconds of the server's LRU clock (OBJECT IDLETIME).
+    pub lru: u32,
+}
+
+pub type Dict = IndexMap<Bytes, Entry, RandomState>;
+
+#[derive(Default)]
+pub struct Db {
+    pub dict: Dict,
+    pub expires: IndexSet<Bytes, RandomState>,
+    /// Sum of remaining TTLs is not kept; Redis's avg_ttl is an estimate from active expiry samples.
+    pub avg_ttl: i64,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+}
+
+/// All databases plus what modifies them needs to tell: WATCH registrations, the dirty counter.
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    /// (db, key) → ids of clients that WATCH it.
+    watched: HashMap<(usize, Bytes), Vec<u64>>,
+    /// Clients whose watched key was modified: their EXEC fails.
+    pub dirty_cas: HashSet<u64>,
+    /// Changes since the last successful save (Redis's `server.dirty`).
+    pub dirty: u64,
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    /// Seconds since start-up, refreshed by the cron (Redis's LRU clock).
+    pub lru_clock: u32,
+    started: std::time::Instant,
+    /// True while a snapshot child is alive: reads then leave per-key access metadata alone, so
+    /// they do not dirty shared pages (Redis's `lookupKey` does the same).
+    pub child_active: bool,
+}
+
+/// Outcome of a key lookup.
+pub enum Lookup<'a> {
+    Found(&'a mut Entry),
+    Missing,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        Keyspace {
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            watched: HashMap::new(),
+            dirty_cas: HashSet::new(),
+            dirty: 0,
+            expired_keys: 0,
+            keyspace_hits: 0,
+            keyspace_misses: 0,
+            lru_clock: 0,
+            started: std::time::Instant::now(),
+            child_active: false,
+        }
+    }
+
+    pub fn refresh_clock(&mut self) {
+        self.lru_clock = self.started.elapsed().as_secs() as u32;
+    }
+
+    /// Deletes `key` if its time has passed. Returns true if it was deleted.
+    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: i64) -> bool {
+        let expired = match self.dbs[db].dict.get(key) {
+            Some(e) => e.expire >= 0 && e.expire <= now,
+            None => false,
+        };
+        if expired {
+            self.remove_entry(db, key);
+            self.expired_keys += 1;
+            self.touch(db, key);
+        }
+        expired
+    }
+
+    /// Looks a key up for reading: lazy expiry, hit/miss statistics, access time.
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key, now_ms());
+        let clock = self.lru_clock;
+        let touch_lru = !self.child_active;
+        match self.dbs[db].dict.get_mut(key) {
+            Some(e) => {
+                self.keyspace_hits += 1;
+                if touch_lru {
+                    e.lru = clock;
+                }
+                Some(e)
+            }
+            None => {
+                self.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up for writing: lazy expiry, no statistics.
+    pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key, now_ms());
+        let clock = self.lru_clock;
+        self.dbs[db].dict.get_mut(key).map(|e| {
+            e.lru = clock;
+            e
+        })
+    }
+
+    /// Does the key exist (after lazy expiry)? Does not count as a hit or miss.
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed(db, key, now_ms());
+        self.dbs[db].dict.contains_key(key)
+    }
+
+    /// Reads without lazy expiry or statistics, only skipping logically expired entries.
+    pub fn peek(&self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let now = now_ms();
+        self.dbs[db]
+            .dict
+            .get(key)
+            .filter(|e| e.expire < 0 || e.expire > now)
+    }
+
+    /// Stores a value, replacing any old one. `expire` -1 clears any TTL.
+    pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire: i64) {
+        let lru = self.lru_clock;
+        let d = &mut self.dbs[db];
+        match d.dict.get_mut(key) {
+            Some(e) => {
+                if e.expire >= 0 && expire < 0 {
+                    d.expires.swap_remove(key);
+                } else if e.expire < 0 && expire >= 0 {
+                    d.expires.insert(Bytes::copy_from_slice(key));
+                }
+                e.value = value;
+                e.expire = expire;
+                e.lru = lru;
+            }
+            None => {
+                let k = Bytes::copy_from_slice(key);
+                if expire >= 0 {
+                    d.expires.insert(k.clone());
+                }
+                d.dict.insert(k, Entry { value, expire, lru });
+            }
+        }
+        self.touch(db, key);
+    }
+
+    /// Replaces only the value of an existing key, keeping its TTL (APPEND, INCR, SETRANGE).
+    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
+        let expire = self.dbs[db].dict.get(key).map(|e| e.expire).unwrap_or(-1);
+        self.set(db, key, value, expire);
+    }
+
+    fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let d = &mut self.dbs[db];
+        let e = d.dict.swap_remove(key)?;
+        if e.expire >= 0 {
+            d.expires.swap_remove(key);
+        }
+        Some(e)
+    }
+
+    /// Deletes a key (after lazy expiry). Returns the entry if it existed.
+    pub fn delete(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        self.expire_if_needed(db, key, now_ms());
+        let e = self.remove_entry(db, key)?;
+        self.touch(db, key);
+        Some(e)
+    }
+
+    /// Sets or clears the TTL of an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], expire: i64) -> bool {
+        let d = &mut self.dbs[db];
+        let Some(e) = d.dict.get_mut(key) else {
+            return false;
+        };
+        if e.expire < 0 && expire >= 0 {
+            d.expires.insert(Bytes::copy_from_slice(key));
+        } else if e.expire >= 0 && expire < 0 {
+            d.expires.swap_remove(key);
+        }
+        e.expire = expire;
+        self.touch(db, key);
+        true
+    }
+
+    /// Empties one database, telling WATCHers of keys that existed.
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        let n = self.dbs[db].len();
+        self.touch_all_in_db(db, None);
+        self.dbs[db] = Db::default();
+        n
+    }
+
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.touch_all_in_db(a, Some(b));
+        self.touch_all_in_db(b, Some(a));
+        self.dbs.swap(a, b);
+    }
+
+    /// A uniformly random live key, deleting expired ones met on the way.
+    pub fn random_key(&mut self, db: usize) -> Option<Bytes> {
+        let now = now_ms();
+        let mut rng = rand::thread_rng();
+        loop {
+            let d = &self.dbs[db];
+            if d.dict.is_empty() {
+                return None;
+            }
+            let i = rng.gen_range(0..d.dict.len());
+            let (k, e) = d.dict.get_index(i)?;
+            if e.expire >= 0 && e.expire <= now {
+                let k = k.clone();
+                self.expire_if_needed(db, &k, now);
+                continue;
+            }
+            return Some(k.clone());
+        }
+    }
+
+    /// One active-expiry pass over `db`, as Redis's `activeExpireCycle`: sample up to 20 keys that
+    /// have a TTL, delete the expired ones, and go on while more than a quarter of a sample had
+    /// expired and time remains. Returns keys deleted.
+    pub fn active_expire(&mut self, db: usize, deadline: std::time::Instant) -> u64 {
+        const SAMPLE: usize = 20;
+        let mut deleted = 0;
+        let mut rng = rand::thread_rng();
+        let mut ttl_sum: i64 = 0;
+        let mut ttl_samples: i64 = 0;
+        loop {
+            let now = now_ms();
+            let n = self.dbs[db].expires.len();
+            if n == 0 {
+                self.dbs[db].avg_ttl = 0;
+                return deleted;
+            }
+            let mut expired_keys = Vec::new();
+            let take = SAMPLE.min(n);
+            for _ in 0..take {
+                let i = rng.gen_range(0..n);
+                let Some(k) = self.dbs[db].expires.get_index(i) else {
+                    continue;
+                };
+                let expire = self.dbs[db].dict.get(k).map(|e| e.expire).unwrap_or(-1);
+                if expire >= 0 && expire <= now {
+                    expired_keys.push(k.clone());
+                } else if expire >= 0 {
+                    ttl_sum += expire - now;
+                    ttl_samples += 1;
+                }
+            }
+            let found = expired_keys.len();
+            for k in expired_keys {
+                if self.expire_if_needed(db, &k, now) {
+                    deleted += 1;
+                }
+            }
+            if ttl_samples > 0 {
+                // Redis keeps a running average: 2% of the new sample mean, 98% of the old.
+                let avg = ttl_sum / ttl_samples;
+                let d = &mut self.dbs[db];
+                d.avg_ttl = if d.avg_ttl == 0 { avg } else { (d.avg_ttl / 50) * 49 + avg / 50 };
+            }
+            if found * 4 <= take || std::time::Instant::now() >= deadline {
+                return deleted;
+            }
+        }
+    }
+
+    /// Registers a WATCH. `id` is the client's id.
+    pub fn watch(&mut self, db: usize, key: &Bytes, id: u64) {
+        let list = self.watched.entry((db, key.clone())).or_default();
+        if !list.contains(&id) {
+            list.push(id);
+        }
+    }
+
+    pub fn unwatch(&mut self, db: usize, key: &Bytes, id: u64) {
+        let k = (db, key.clone());
+        if let Some(list) = self.watched.get_mut(&k) {
+            list.retain(|&c| c != id);
+            if list.is_empty() {
+                self.watched.remove(&k);
+            }
+        }
+    }
+
+    /// Marks clients that WATCH `key` as dirty (Redis's `signalModifiedKey`).
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(list) = self.watched.get(&(db, Bytes::copy_from_slice(key))) {
+            self.dirty_cas.extend(list.iter().copied());
+        }
+    }
+
+    /// After FLUSHDB/FLUSHALL/SWAPDB: mark clients watching a key that exists in `db` (or, for
+    /// SWAPDB, in `other`, whose content is about to appear in `db`).
+    fn touch_all_in_db(&mut self, db: usize, other: Option<usize>) {
+        if self.watched.is_empty() {
+            return;
+        }
+        for ((wdb, key), ids) in &self.watched {
+            if *wdb != db {
+                continue;
+            }
+            let exists_here = self.dbs[db].dict.contains_key(key);
+            let exists_there = other.is_some_and(|o| self.dbs[o].dict.contains_key(key));
+            if exists_here || exists_there {
+                self.dirty_cas.extend(ids.iter().copied());
+            }
+        }
+    }
+
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// SCAN over one database. `cursor` 0 starts; the returned cursor is 0 when done. See the
+    /// module docs for why walking indices downwards is safe against concurrent deletes.
+    pub fn scan(&mut self, db: usize, cursor: u64, count: usize, mut keep: impl FnMut(&Bytes, &Entry) -> bool) -> (u64, Vec<Bytes>) {
+        let now = now_ms();
+        let len = self.dbs[db].dict.len() as u64;
+        let mut upper = if cursor == 0 || cursor > len { len } else { cursor };
+        let mut out = Vec::new();
+        let mut expired = Vec::new();
+        let mut visited = 0;
+        while upper > 0 && visited < count {
+            upper -= 1;
+            visited += 1;
+            if let Some((k, e)) = self.dbs[db].dict.get_index(upper as usize) {
+                if e.expire >= 0 && e.expire <= now {
+                    expired.push(k.clone());
+                } else if keep(k, e) {
+                    out.push(k.clone());
+                }
+            }
+        }
+        for k in expired {
+            self.expire_if_needed(db, &k, now);
+        }
+        (upper, out)
+    }
+}
