@@ -73,7 +73,8 @@ fn init_logging(cfg: &config::Config) -> std::io::Result<()> {
     };
     let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
     if cfg.logfile.is_empty() {
-        builder.with_writer(std::io::stdout).init();
+        use std::io::IsTerminal;
+        builder.with_ansi(std::io::stdout().is_terminal()).with_writer(std::io::stdout).init();
     } else {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)?;
         builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
