@@ -3,5 +3,7 @@
 // digits (0.1 + 0.2), so this small C file does the arithmetic and formatting the way Redis does.
 fn main() {
     println!("cargo:rerun-if-changed=csrc/longdouble.c");
-    cc::Build::new().file("csrc/longdouble.c").compile("forkdb_longdouble");
+    cc::Build::new()
+        .file("csrc/longdouble.c")
+        .compile("forkdb_longdouble");
 }

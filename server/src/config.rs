@@ -114,7 +114,9 @@ fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
     let n: i64 = crate::util::parse_i64(v.as_bytes())
         .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
     if n < min || n > max {
-        return Err(format!("argument must be between {min} and {max} inclusive"));
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
     }
     Ok(n)
 }
@@ -122,19 +124,25 @@ fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
 fn parse_mem(v: &str, min: u64, max: u64) -> Result<u64, String> {
     let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
     if n < min || n > max {
-        return Err(format!("argument must be between {min} and {max} inclusive"));
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
     }
     Ok(n)
 }
 
 fn parse_enum<'a>(v: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
     let lower = v.to_ascii_lowercase();
-    allowed.iter().find(|a| **a == lower).copied().ok_or_else(|| {
-        format!(
-            "argument(s) must be one of the following: {}",
-            allowed.join(", ")
-        )
-    })
+    allowed
+        .iter()
+        .find(|a| **a == lower)
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "argument(s) must be one of the following: {}",
+                allowed.join(", ")
+            )
+        })
 }
 
 /// Parses `save` as Redis 7: pairs of "seconds changes", or "" for none.
@@ -199,7 +207,10 @@ pub static OPTIONS: &[OptSpec] = &[
         get: |c| c.dir.display().to_string(),
         set: |c, v| {
             std::env::set_current_dir(v).map_err(|e| {
-                format!("{}", std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)))
+                format!(
+                    "{}",
+                    std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0))
+                )
             })?;
             c.dir = std::env::current_dir().map_err(|e| e.to_string())?;
             Ok(())
@@ -431,7 +442,9 @@ pub static OPTIONS: &[OptSpec] = &[
             }
             let mut vals = [0i32; 3];
             for (slot, p) in vals.iter_mut().zip(parts) {
-                *slot = parse_int(p, -2000, 2000).map_err(|_| "Invalid oom-score-adj-values".to_string())? as i32;
+                *slot = parse_int(p, -2000, 2000)
+                    .map_err(|_| "Invalid oom-score-adj-values".to_string())?
+                    as i32;
             }
             c.oom_score_adj_values = vals;
             Ok(())
@@ -467,10 +480,23 @@ pub struct ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "\n*** FATAL CONFIG FILE ERROR (forkdb {}) ***", crate::FORKDB_VERSION)?;
+        writeln!(
+            f,
+            "\n*** FATAL CONFIG FILE ERROR (forkdb {}) ***",
+            crate::FORKDB_VERSION
+        )?;
         match &self.file {
-            Some(p) => writeln!(f, "Reading the configuration file {}, at line {}", p.display(), self.line_no)?,
-            None => writeln!(f, "Reading the configuration from the command line, at line {}", self.line_no)?,
+            Some(p) => writeln!(
+                f,
+                "Reading the configuration file {}, at line {}",
+                p.display(),
+                self.line_no
+            )?,
+            None => writeln!(
+                f,
+                "Reading the configuration from the command line, at line {}",
+                self.line_no
+            )?,
         }
         writeln!(f, ">>> '{}'", self.line)?;
         write!(f, "{}", self.message)
@@ -500,7 +526,12 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
                 if i >= b.len() {
                     return None;
                 }
-                if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' && b[i + 2].is_ascii_hexdigit() && b[i + 3].is_ascii_hexdigit() {
+                if b[i] == b'\\'
+                    && i + 3 < b.len()
+                    && b[i + 1] == b'x'
+                    && b[i + 2].is_ascii_hexdigit()
+                    && b[i + 3].is_ascii_hexdigit()
+                {
                     let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
                     cur.push(u8::from_str_radix(hex, 16).ok()?);
                     i += 3;
@@ -572,7 +603,10 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
                 file: Some(path.clone()),
                 line_no: 0,
                 line: String::new(),
-                message: format!("Fatal error, can't open config file '{}': {e}", path.display()),
+                message: format!(
+                    "Fatal error, can't open config file '{}': {e}",
+                    path.display()
+                ),
             })?;
             cfg.config_file = Some(std::fs::canonicalize(&path).unwrap_or(path));
             rest = &args[1..];
@@ -598,7 +632,11 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
         let from_file = idx < file_lines;
         let fail = |message: String| ConfigError {
             file: if from_file { file_path.clone() } else { None },
-            line_no: if from_file { idx + 1 } else { idx - file_lines + 1 },
+            line_no: if from_file {
+                idx + 1
+            } else {
+                idx - file_lines + 1
+            },
             line: line.to_string(),
             message,
         };
@@ -606,7 +644,8 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let argv = split_args(trimmed).ok_or_else(|| fail("Unbalanced quotes in configuration line".into()))?;
+        let argv = split_args(trimmed)
+            .ok_or_else(|| fail("Unbalanced quotes in configuration line".into()))?;
         if argv.is_empty() {
             continue;
         }
@@ -643,7 +682,11 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
 
 /// Quotes a command-line value so that `split_args` gives it back whole.
 fn quote_arg(a: &str) -> String {
-    if !a.is_empty() && !a.bytes().any(|c| c.is_ascii_whitespace() || c == b'"' || c == b'\'' || c == b'\\') {
+    if !a.is_empty()
+        && !a
+            .bytes()
+            .any(|c| c.is_ascii_whitespace() || c == b'"' || c == b'\'' || c == b'\\')
+    {
         return a.to_string();
     }
     let mut s = String::from("\"");
@@ -699,7 +742,10 @@ impl Config {
         }
         let mut header = false;
         for opt in OPTIONS {
-            if done.contains(&opt.name) || (opt.get)(self) == (opt.get)(&defaults) || opt.name == "dir" && self.dir == defaults.dir {
+            if done.contains(&opt.name)
+                || (opt.get)(self) == (opt.get)(&defaults)
+                || opt.name == "dir" && self.dir == defaults.dir
+            {
                 continue;
             }
             if !header {
@@ -720,7 +766,11 @@ impl Config {
             if self.save.is_empty() {
                 return "save \"\"\n".into();
             }
-            return self.save.iter().map(|(s, c)| format!("save {s} {c}\n")).collect();
+            return self
+                .save
+                .iter()
+                .map(|(s, c)| format!("save {s} {c}\n"))
+                .collect();
         }
         if opt.name == "bind" || opt.name == "oom-score-adj-values" {
             return format!("{} {}\n", opt.name, value);
@@ -744,7 +794,15 @@ mod tests {
 
     #[test]
     fn command_line_options() {
-        let c = load(&args(&["--port", "7001", "--save", "", "--requirepass", "a b"])).unwrap();
+        let c = load(&args(&[
+            "--port",
+            "7001",
+            "--save",
+            "",
+            "--requirepass",
+            "a b",
+        ]))
+        .unwrap();
         assert_eq!(c.port, 7001);
         assert!(c.save.is_empty());
         assert_eq!(c.requirepass, "a b");
@@ -757,7 +815,11 @@ mod tests {
         assert_eq!(e.line, "bogus 1");
         assert!(e.to_string().contains("Bad directive"));
         let e = load(&args(&["--port", "x"])).unwrap_err();
-        assert!(e.to_string().contains("argument couldn't be parsed into an integer"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("argument couldn't be parsed into an integer"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -770,7 +832,10 @@ mod tests {
     #[test]
     fn split_like_redis() {
         assert_eq!(split_args(r#"save "" "#).unwrap(), vec!["save", ""]);
-        assert_eq!(split_args(r#"a "b\x41" 'c\'d'"#).unwrap(), vec!["a", "bA", "c'd"]);
+        assert_eq!(
+            split_args(r#"a "b\x41" 'c\'d'"#).unwrap(),
+            vec!["a", "bA", "c'd"]
+        );
         assert!(split_args(r#"a "b"#).is_none());
     }
 }

@@ -89,7 +89,11 @@ fn match_one(pattern: &[u8], mut p: usize, c: u8, nocase: bool) -> Option<usize>
                             std::mem::swap(&mut a, &mut b);
                         }
                         let (cc, a2, b2) = if nocase {
-                            (c.to_ascii_lowercase(), a.to_ascii_lowercase(), b.to_ascii_lowercase())
+                            (
+                                c.to_ascii_lowercase(),
+                                a.to_ascii_lowercase(),
+                                b.to_ascii_lowercase(),
+                            )
                         } else {
                             (c, a, b)
                         };
@@ -158,7 +162,11 @@ mod tests {
             ("[abc", "a", true),
         ];
         for &(p, s, want) in cases {
-            assert_eq!(matches(p.as_bytes(), s.as_bytes(), false), want, "{p} vs {s}");
+            assert_eq!(
+                matches(p.as_bytes(), s.as_bytes(), false),
+                want,
+                "{p} vs {s}"
+            );
         }
         assert!(matches(b"MAX*", b"maxclients", true));
     }

@@ -91,7 +91,11 @@ fn section(srv: &Server, name: &str) -> Option<String> {
             f!("executable", srv.executable);
             f!(
                 "config_file",
-                srv.config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                srv.config
+                    .config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             );
             f!("io_threads_active", 0);
         }
@@ -119,15 +123,24 @@ fn section(srv: &Server, name: &str) -> Option<String> {
             f!("used_memory_rss_human", bytes_human(rss));
             f!("used_memory_peak", peak);
             f!("used_memory_peak_human", bytes_human(peak));
-            f!("used_memory_peak_perc", format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64));
+            f!(
+                "used_memory_peak_perc",
+                format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64)
+            );
             f!("used_memory_startup", srv.startup_memory);
-            f!("used_memory_dataset", used.saturating_sub(srv.startup_memory));
+            f!(
+                "used_memory_dataset",
+                used.saturating_sub(srv.startup_memory)
+            );
             f!("total_system_memory", total);
             f!("total_system_memory_human", bytes_human(total));
             f!("maxmemory", 0);
             f!("maxmemory_human", "0B");
             f!("maxmemory_policy", "noeviction");
-            f!("mem_fragmentation_ratio", format!("{:.2}", rss as f64 / used.max(1) as f64));
+            f!(
+                "mem_fragmentation_ratio",
+                format!("{:.2}", rss as f64 / used.max(1) as f64)
+            );
             f!("mem_allocator", "libc");
         }
         "persistence" => {
@@ -184,7 +197,11 @@ fn section(srv: &Server, name: &str) -> Option<String> {
             let mut names: Vec<_> = srv.stats.commands.iter().collect();
             names.sort_by_key(|(n, _)| **n);
             for (name, st) in names {
-                let per = if st.calls > 0 { st.usec as f64 / st.calls as f64 } else { 0.0 };
+                let per = if st.calls > 0 {
+                    st.usec as f64 / st.calls as f64
+                } else {
+                    0.0
+                };
                 let _ = write!(
                     s,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
@@ -223,10 +240,19 @@ fn os_name() -> String {
         return "Linux".into();
     }
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+    format!(
+        "{} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.machine)
+    )
 }
 
 fn rusage(who: libc::c_int) -> (f64, f64) {

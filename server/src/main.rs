@@ -42,7 +42,10 @@ fn main() {
         std::process::exit(1);
     }
     forkdb_server::persist::startup_checks(&cfg);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("can't start the runtime: {e}");
@@ -71,13 +74,24 @@ fn init_logging(cfg: &config::Config) -> std::io::Result<()> {
         "warning" => tracing::Level::WARN,
         _ => tracing::Level::INFO,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
     if cfg.logfile.is_empty() {
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stdout().is_terminal()).with_writer(std::io::stdout).init();
+        builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(std::io::stdout)
+            .init();
     } else {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)?;
-        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.logfile)?;
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
     }
     Ok(())
 }

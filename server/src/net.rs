@@ -131,7 +131,10 @@ async fn accept_loop(srv: Shared, listener: TcpListener) {
         s.stats.total_connections_received += 1;
         let id = s.next_client_id;
         s.next_client_id += 1;
-        let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let laddr = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let fd = {
             use std::os::fd::AsRawFd;
             stream.as_raw_fd()
@@ -173,7 +176,8 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             meta.last_interaction.set(Instant::now());
             parser.set_limits(s.protocol_limits());
             loop {
-                parser.set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
+                parser
+                    .set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
                 match parser.parse(&mut rbuf) {
                     Ok(Some(args)) => {
                         if args.is_empty() {
@@ -268,6 +272,10 @@ fn sample_ops(s: &mut Server) {
     }
     if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
         let dt = last.0.duration_since(first.0).as_secs_f64();
-        s.stats.ops_per_sec = if dt > 0.0 { ((last.1 - first.1) as f64 / dt) as u64 } else { 0 };
+        s.stats.ops_per_sec = if dt > 0.0 {
+            ((last.1 - first.1) as f64 / dt) as u64
+        } else {
+            0
+        };
     }
 }

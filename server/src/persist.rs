@@ -5,22 +5,54 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use forkdb_snapshot::fork::{self, ChildExit, SpawnOptions};
 use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveOptions};
+use tracing::{info, warn};
 
 use crate::server::Server;
 use crate::store::{Keyspace, Value};
 use crate::util::now_ms;
 
+/// Redis waits this long after a failed background save before a save point may try again.
+const BGSAVE_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// The running background save, as the parent sees it.
+pub struct Running {
+    pub child: fork::Child,
+    pub keys_total: u64,
+    pub keys_processed: u64,
+    pub cow_size: u64,
+    pub cow_peak: u64,
+    pub cow_updated: Instant,
+    cow_sum: u64,
+    cow_samples: u64,
+    /// `dirty` at the fork: what the save covers.
+    dirty_before: u64,
+    /// The server killed it on purpose (BGSAVE CANCEL, FLUSHALL, SHUTDOWN): not a failure.
+    killed_by_us: bool,
+}
+
 /// What INFO persistence reports about saves.
 pub struct SaveState {
+    /// `rdb_last_bgsave_status`: the last save (foreground or background) succeeded.
     pub last_save_ok: bool,
     pub rdb_saves: u64,
     pub last_bgsave_time_sec: i64,
     pub loading: bool,
     pub last_load_keys_loaded: u64,
     pub last_load_keys_expired: u64,
+    pub running: Option<Running>,
+    pub bgsave_scheduled: bool,
+    pub last_bgsave_try: Option<Instant>,
+    /// Peak COW of the last background save (`rdb_last_cow_size`).
+    pub last_cow_size: u64,
+    pub latest_fork_usec: u64,
+    pub total_forks: u64,
+    /// DEBUG SET-FORK-ERROR: make the next fork fail with this errno (tests of the failure path).
+    pub inject_fork_errno: Option<i32>,
 }
 
 impl Default for SaveState {
@@ -32,12 +64,24 @@ impl Default for SaveState {
             loading: false,
             last_load_keys_loaded: 0,
             last_load_keys_expired: 0,
+            running: None,
+            bgsave_scheduled: false,
+            last_bgsave_try: None,
+            last_cow_size: 0,
+            latest_fork_usec: 0,
+            total_forks: 0,
+            inject_fork_errno: None,
         }
     }
 }
 
 /// Writes every database of `ks` as an RDB stream into `out`.
-pub fn write_rdb<W: io::Write>(ks: &Keyspace, options: SaveOptions, used_mem: u64, out: W) -> io::Result<W> {
+pub fn write_rdb<W: io::Write>(
+    ks: &Keyspace,
+    options: SaveOptions,
+    used_mem: u64,
+    out: W,
+) -> io::Result<W> {
     let mut aux = AuxFields::new(crate::REDIS_VERSION);
     aux.used_mem = used_mem;
     let mut w = RdbWriter::new(out, options, &aux)?;
@@ -57,7 +101,214 @@ pub fn write_rdb<W: io::Write>(ks: &Keyspace, options: SaveOptions, used_mem: u6
     w.finish()
 }
 
+/// What the child needs, prepared in the parent before `fork()`.
+struct ChildJob {
+    dir: PathBuf,
+    dbfilename: String,
+    options: SaveOptions,
+    used_mem: u64,
+    /// Microseconds to sleep after each key (`rdb-key-save-delay`, a testing knob as in Redis).
+    key_delay_us: i64,
+}
+
+/// The child's whole life: write the keyspace it inherited to `temp-<pid>.rdb`, rename it into
+/// place. Runs only in the forked child; see `forkdb_snapshot::fork` for the rules it obeys.
+fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> bool {
+    let tmp = snap::temp_file_name(std::process::id());
+    let delay = (job.key_delay_us > 0).then(|| Duration::from_micros(job.key_delay_us as u64));
+    snap::save_atomically(&job.dir, job.dbfilename.as_ref(), tmp.as_ref(), |out| {
+        let mut aux = AuxFields::new(crate::REDIS_VERSION);
+        aux.used_mem = job.used_mem;
+        let mut w = RdbWriter::new(out, job.options, &aux)?;
+        for (i, db) in ks.dbs.iter().enumerate() {
+            if db.is_empty() {
+                continue;
+            }
+            w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
+            for (key, entry) in &db.dict {
+                let Value::Str { data, .. } = &entry.value;
+                w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
+                reporter.key_done();
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
+            }
+        }
+        w.finish()?;
+        Ok(())
+    })
+    .is_ok()
+}
+
 impl Server {
+    pub fn child_active(&self) -> bool {
+        self.persist.running.is_some()
+    }
+
+    /// BGSAVE: forks a child that writes the keyspace as it is at this instant.
+    ///
+    /// Called from a command handler, i.e. on the thread that owns the keyspace, between two
+    /// commands: no mutation is half done and no lock is held, which is what makes the fork safe.
+    pub fn bgsave_start(&mut self) -> Result<(), String> {
+        if self.child_active() {
+            return Err("Background save already in progress".into());
+        }
+        let job = ChildJob {
+            dir: self.config.dir.clone(),
+            dbfilename: self.config.dbfilename.clone(),
+            options: self.save_options(),
+            used_mem: crate::alloc::used_memory() as u64,
+            key_delay_us: self.config.rdb_key_save_delay,
+        };
+        let options = SpawnOptions {
+            oom_score_adj: Some(self.config.oom_score_adj_values[2]),
+            sample_interval: Duration::from_millis(100),
+        };
+        self.persist.last_bgsave_try = Some(Instant::now());
+        let ks = &self.ks;
+        let result = match self.persist.inject_fork_errno.take() {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            // SAFETY: this is the only thread (see the crate docs), and we are between commands.
+            None => unsafe { fork::spawn(options, |reporter| child_save(ks, &job, reporter)) },
+        };
+        match result {
+            Ok(child) => {
+                self.persist.latest_fork_usec = child.fork_usec;
+                self.persist.total_forks += 1;
+                info!(
+                    pid = child.pid,
+                    fork_usec = child.fork_usec,
+                    "Background saving started"
+                );
+                self.persist.running = Some(Running {
+                    child,
+                    keys_total: self.ks.total_keys() as u64,
+                    keys_processed: 0,
+                    cow_size: 0,
+                    cow_peak: 0,
+                    cow_updated: Instant::now(),
+                    cow_sum: 0,
+                    cow_samples: 0,
+                    dirty_before: self.ks.dirty,
+                    killed_by_us: false,
+                });
+                self.persist.bgsave_scheduled = false;
+                self.ks.child_active = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.persist.last_save_ok = false;
+                warn!(cause = %e, "Can't save in background: fork");
+                Err(format!("Can't save in background: fork: {e}"))
+            }
+        }
+    }
+
+    /// BGSAVE CANCEL. Returns the status reply, or None if there was nothing to cancel.
+    pub fn bgsave_cancel(&mut self) -> Option<&'static str> {
+        if self.child_active() {
+            self.kill_child();
+            Some("Background saving cancelled")
+        } else if self.persist.bgsave_scheduled {
+            self.persist.bgsave_scheduled = false;
+            Some("Scheduled background saving cancelled")
+        } else {
+            None
+        }
+    }
+
+    /// Kills the running child and reaps it now (Redis's `killRDBChild`), removing its temp file.
+    pub fn kill_child(&mut self) {
+        let Some(run) = self.persist.running.as_mut() else {
+            return;
+        };
+        run.killed_by_us = true;
+        run.child.kill();
+        let exit = run.child.wait();
+        match exit {
+            Ok(exit) => self.bgsave_done(exit),
+            Err(e) => warn!(cause = %e, "waitpid on the killed child"),
+        }
+    }
+
+    /// Takes in the child's reports and reaps it if it has ended.
+    fn poll_child(&mut self) {
+        let Some(run) = self.persist.running.as_mut() else {
+            return;
+        };
+        for r in run.child.drain() {
+            run.keys_processed = r.keys;
+            run.cow_size = r.cow_bytes;
+            run.cow_peak = run.cow_peak.max(r.cow_bytes);
+            run.cow_updated = Instant::now();
+            run.cow_sum += r.cow_bytes;
+            run.cow_samples += 1;
+        }
+        match run.child.try_wait() {
+            Ok(Some(exit)) => self.bgsave_done(exit),
+            Ok(None) => {}
+            Err(e) => warn!(cause = %e, "waitpid on the snapshot child"),
+        }
+    }
+
+    /// Redis's `backgroundSaveDoneHandler`: records how the child ended.
+    fn bgsave_done(&mut self, exit: ChildExit) {
+        let Some(mut run) = self.persist.running.take() else {
+            return;
+        };
+        // The last reports (the Done one carries the final COW figure).
+        for r in run.child.drain() {
+            run.keys_processed = r.keys;
+            run.cow_size = r.cow_bytes;
+            run.cow_peak = run.cow_peak.max(r.cow_bytes);
+            run.cow_sum += r.cow_bytes;
+            run.cow_samples += 1;
+        }
+        self.ks.child_active = false;
+        let elapsed = run.child.started.elapsed();
+        self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
+        self.persist.last_cow_size = run.cow_peak;
+        match exit {
+            ChildExit::Ok => {
+                info!("Background saving terminated with success");
+                self.ks.dirty = self.ks.dirty.saturating_sub(run.dirty_before);
+                self.last_save_unix = now_ms() / 1000;
+                self.persist.last_save_ok = true;
+                self.persist.rdb_saves += 1;
+            }
+            ChildExit::Failed(code) => {
+                warn!(code, "Background saving error");
+                self.persist.last_save_ok = false;
+            }
+            ChildExit::Signaled(sig) => {
+                warn!(signal = sig, "Background saving terminated by signal");
+                if !run.killed_by_us {
+                    self.persist.last_save_ok = false;
+                }
+            }
+        }
+        if exit != ChildExit::Ok {
+            // The child removes its temp file on an I/O error, but not when it was killed.
+            let tmp = self
+                .config
+                .dir
+                .join(snap::temp_file_name(run.child.pid as u32));
+            let _ = std::fs::remove_file(tmp);
+        }
+        let mb = |b: u64| b / (1024 * 1024);
+        let avg = if run.cow_samples > 0 {
+            run.cow_sum / run.cow_samples
+        } else {
+            0
+        };
+        info!(
+            "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
+            mb(run.cow_size),
+            mb(run.cow_peak),
+            mb(avg)
+        );
+    }
+
     fn save_options(&self) -> SaveOptions {
         SaveOptions {
             compression: self.config.rdbcompression,
@@ -67,21 +318,30 @@ impl Server {
 
     /// SAVE: writes the RDB file in the foreground, blocking the server as Redis's SAVE does.
     pub fn save_sync(&mut self) -> io::Result<()> {
+        if self.child_active() {
+            return Err(io::Error::other("Background save already in progress"));
+        }
         let started = Instant::now();
         let tmp = snap::temp_file_name(std::process::id());
         let options = self.save_options();
         let used = crate::alloc::used_memory() as u64;
         let ks = &self.ks;
-        let result = snap::save_atomically(&self.config.dir, self.config.dbfilename.as_ref(), tmp.as_ref(), |out| {
-            write_rdb(ks, options, used, out).map(|_| ())
-        });
+        let result = snap::save_atomically(
+            &self.config.dir,
+            self.config.dbfilename.as_ref(),
+            tmp.as_ref(),
+            |out| write_rdb(ks, options, used, out).map(|_| ()),
+        );
         match &result {
             Ok(()) => {
                 self.ks.dirty = 0;
                 self.last_save_unix = now_ms() / 1000;
                 self.persist.last_save_ok = true;
                 self.persist.rdb_saves += 1;
-                tracing::info!(ms = started.elapsed().as_millis() as u64, "DB saved on disk");
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "DB saved on disk"
+                );
             }
             Err(e) => {
                 self.persist.last_save_ok = false;
@@ -115,12 +375,22 @@ impl Server {
                 return Ok(());
             }
             let snap::Value::String(data) = rec.value;
-            ks.set(rec.db as usize, &rec.key, Value::string(&data), rec.expire_ms.unwrap_or(-1));
+            ks.set(
+                rec.db as usize,
+                &rec.key,
+                Value::string(&data),
+                rec.expire_ms.unwrap_or(-1),
+            );
             loaded += 1;
             Ok(())
         });
         self.persist.loading = false;
-        let summary = result.map_err(|e| format!("Bad file format reading the RDB file {}: {e}", path.display()))?;
+        let summary = result.map_err(|e| {
+            format!(
+                "Bad file format reading the RDB file {}: {e}",
+                path.display()
+            )
+        })?;
         self.ks.dirty = 0;
         self.persist.last_load_keys_loaded = loaded;
         self.persist.last_load_keys_expired = expired;
@@ -136,27 +406,40 @@ impl Server {
 
     /// Is a write refused now? (After a failed save with stop-writes-on-bgsave-error, as Redis.)
     pub fn deny_write_reason(&self) -> Option<String> {
-        if self.config.stop_writes_on_bgsave_error && !self.persist.last_save_ok && !self.config.save.is_empty() {
+        if self.config.stop_writes_on_bgsave_error
+            && !self.persist.last_save_ok
+            && !self.config.save.is_empty()
+        {
             return Some("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".into());
         }
         None
     }
 
-    /// FLUSHALL saves an empty data set when save points are configured, as Redis does.
+    /// FLUSHALL kills a running save (its data is gone) and saves the empty data set when save
+    /// points are configured, as Redis does.
     pub fn after_flushall(&mut self) {
+        self.kill_child();
         if !self.config.save.is_empty() {
             let _ = self.save_sync();
         }
     }
 
     /// Decides whether SHUTDOWN may go ahead, saving first when asked or when save points exist.
-    pub fn prepare_shutdown(&mut self, mode: crate::server::ShutdownMode, force: bool) -> Result<(), String> {
+    pub fn prepare_shutdown(
+        &mut self,
+        mode: crate::server::ShutdownMode,
+        force: bool,
+    ) -> Result<(), String> {
         use crate::server::ShutdownMode::*;
         let save = match mode {
             Save => true,
             NoSave => false,
             Default => !self.config.save.is_empty(),
         };
+        if self.child_active() {
+            warn!("There is a child saving an .rdb. Killing it!");
+            self.kill_child();
+        }
         if save {
             tracing::info!("Saving the final RDB snapshot before exiting.");
             if let Err(e) = self.save_sync() {
@@ -187,20 +470,40 @@ pub fn info_fields(srv: &Server, s: &mut String) {
     };
     f("loading", &u8::from(p.loading));
     f("async_loading", &0);
-    f("current_cow_peak", &0);
-    f("current_cow_size", &0);
-    f("current_cow_size_age", &0);
-    f("current_fork_perc", &"0.00");
-    f("current_save_keys_processed", &0);
-    f("current_save_keys_total", &0);
+    let run = p.running.as_ref();
+    f("current_cow_peak", &run.map_or(0, |r| r.cow_peak));
+    f("current_cow_size", &run.map_or(0, |r| r.cow_size));
+    f(
+        "current_cow_size_age",
+        &run.map_or(0, |r| r.cow_updated.elapsed().as_secs()),
+    );
+    let perc = run.map_or(0.0, |r| {
+        if r.keys_total > 0 {
+            r.keys_processed as f64 * 100.0 / r.keys_total as f64
+        } else {
+            0.0
+        }
+    });
+    f("current_fork_perc", &format!("{perc:.2}"));
+    f(
+        "current_save_keys_processed",
+        &run.map_or(0, |r| r.keys_processed),
+    );
+    f("current_save_keys_total", &run.map_or(0, |r| r.keys_total));
     f("rdb_changes_since_last_save", &srv.ks.dirty);
-    f("rdb_bgsave_in_progress", &0);
+    f("rdb_bgsave_in_progress", &u8::from(run.is_some()));
     f("rdb_last_save_time", &srv.last_save_unix);
-    f("rdb_last_bgsave_status", &if p.last_save_ok { "ok" } else { "err" });
+    f(
+        "rdb_last_bgsave_status",
+        &if p.last_save_ok { "ok" } else { "err" },
+    );
     f("rdb_last_bgsave_time_sec", &p.last_bgsave_time_sec);
-    f("rdb_current_bgsave_time_sec", &-1);
+    f(
+        "rdb_current_bgsave_time_sec",
+        &run.map_or(-1, |r| r.child.started.elapsed().as_secs() as i64),
+    );
     f("rdb_saves", &p.rdb_saves);
-    f("rdb_last_cow_size", &0);
+    f("rdb_last_cow_size", &p.last_cow_size);
     f("rdb_last_load_keys_expired", &p.last_load_keys_expired);
     f("rdb_last_load_keys_loaded", &p.last_load_keys_loaded);
     f("aof_enabled", &0);
@@ -217,14 +520,68 @@ pub fn info_fields(srv: &Server, s: &mut String) {
 }
 
 /// The fork-related fields of INFO stats.
-pub fn stats_fields(_srv: &Server, s: &mut String) {
-    let _ = write!(s, "latest_fork_usec:0\r\ntotal_forks:0\r\n");
+pub fn stats_fields(srv: &Server, s: &mut String) {
+    let _ = write!(
+        s,
+        "latest_fork_usec:{}\r\ntotal_forks:{}\r\n",
+        srv.persist.latest_fork_usec, srv.persist.total_forks
+    );
 }
 
 impl Server {
-    /// The persistence part of the cron: save points.
-    pub fn cron_persistence(&mut self) {}
+    /// The persistence part of the cron: reap the child, then save points and scheduled saves.
+    pub fn cron_persistence(&mut self) {
+        if self.child_active() {
+            self.poll_child();
+            return;
+        }
+        if self.persist.bgsave_scheduled {
+            if let Err(e) = self.bgsave_start() {
+                warn!("scheduled BGSAVE failed: {e}");
+            }
+            return;
+        }
+        let now_s = now_ms() / 1000;
+        let since_save = now_s - self.last_save_unix;
+        let may_retry = self.persist.last_save_ok
+            || self
+                .persist
+                .last_bgsave_try
+                .is_none_or(|t| t.elapsed() >= BGSAVE_RETRY_DELAY);
+        let due = self
+            .config
+            .save
+            .iter()
+            .find(|(secs, changes)| self.ks.dirty >= *changes && since_save >= *secs as i64)
+            .copied();
+        if let Some((secs, changes)) = due {
+            if may_retry {
+                info!("{changes} changes in {secs} seconds. Saving...");
+                if let Err(e) = self.bgsave_start() {
+                    warn!("{e}");
+                }
+            }
+        }
+    }
 }
 
-/// Start-up warnings Redis gives about the kernel settings a fork-based save depends on.
-pub fn startup_checks(_cfg: &crate::config::Config) {}
+/// Start-up warnings Redis gives about the kernel settings a fork-based save depends on, and
+/// `disable-thp`: with 2 MiB transparent huge pages, the first write to a shared page after fork
+/// copies 2 MiB instead of 4 KiB.
+pub fn startup_checks(cfg: &crate::config::Config) {
+    let overcommit = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if overcommit.trim() != "1" && !overcommit.is_empty() {
+        warn!("WARNING Memory overcommit must be enabled! Without it, a background save may fail under low memory condition. To fix this issue add 'vm.overcommit_memory = 1' to /etc/sysctl.conf and then reboot or run the command 'sysctl vm.overcommit_memory=1' for this to take effect.");
+    }
+    let thp_always = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .is_ok_and(|s| s.contains("[always]"));
+    if cfg.disable_thp {
+        // SAFETY: prctl with integer arguments; the flag is inherited by the snapshot child.
+        let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        if rc != 0 && thp_always {
+            warn!("WARNING: could not disable THP for this process; fork snapshots will copy 2 MiB pages.");
+        }
+    } else if thp_always {
+        warn!("WARNING you have Transparent Huge Pages (THP) support enabled in your kernel. This will create latency and memory usage issues with Redis. To fix this issue run the command 'echo madvise > /sys/kernel/mm/transparent_hugepage/enabled' as root, and add it to your /etc/rc.local in order to retain the setting after a reboot. Redis must be restarted after THP is disabled (set to 'madvise' or 'never').");
+    }
+}

@@ -66,6 +66,8 @@ pub struct Server {
     pub peak_memory: std::cell::Cell<u64>,
     pub startup_memory: u64,
     pub active_expire_enabled: bool,
+    /// True while EXEC runs its queue (BGSAVE is then scheduled rather than forked, as Redis).
+    pub in_exec: bool,
 }
 
 impl Server {
@@ -73,7 +75,9 @@ impl Server {
         let run_id: String = {
             use rand::Rng;
             let mut rng = rand::thread_rng();
-            (0..40).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+            (0..40)
+                .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+                .collect()
         };
         let ks = Keyspace::new(config.databases);
         Server {
@@ -95,6 +99,7 @@ impl Server {
             peak_memory: std::cell::Cell::new(0),
             startup_memory: crate::alloc::used_memory() as u64,
             active_expire_enabled: true,
+            in_exec: false,
         }
     }
 
@@ -153,7 +158,10 @@ impl Ctx<'_> {
         count_error(&mut self.srv.stats, msg);
         // Error texts may quote client input; CR/LF would break the framing (Redis maps them to spaces).
         if msg.contains(['\r', '\n']) {
-            let clean: String = msg.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+            let clean: String = msg
+                .chars()
+                .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+                .collect();
             proto::encode_error(&clean, self.out);
         } else {
             proto::encode_error(msg, self.out);

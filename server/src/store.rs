@@ -378,7 +378,11 @@ impl Keyspace {
                 // Redis keeps a running average: 2% of the new sample mean, 98% of the old.
                 let avg = ttl_sum / ttl_samples;
                 let d = &mut self.dbs[db];
-                d.avg_ttl = if d.avg_ttl == 0 { avg } else { (d.avg_ttl / 50) * 49 + avg / 50 };
+                d.avg_ttl = if d.avg_ttl == 0 {
+                    avg
+                } else {
+                    (d.avg_ttl / 50) * 49 + avg / 50
+                };
             }
             if found * 4 <= take || std::time::Instant::now() >= deadline {
                 return deleted;
@@ -438,10 +442,20 @@ impl Keyspace {
 
     /// SCAN over one database. `cursor` 0 starts; the returned cursor is 0 when done. See the
     /// module docs for why walking indices downwards is safe against concurrent deletes.
-    pub fn scan(&mut self, db: usize, cursor: u64, count: usize, mut keep: impl FnMut(&Bytes, &Entry) -> bool) -> (u64, Vec<Bytes>) {
+    pub fn scan(
+        &mut self,
+        db: usize,
+        cursor: u64,
+        count: usize,
+        mut keep: impl FnMut(&Bytes, &Entry) -> bool,
+    ) -> (u64, Vec<Bytes>) {
         let now = now_ms();
         let len = self.dbs[db].dict.len() as u64;
-        let mut upper = if cursor == 0 || cursor > len { len } else { cursor };
+        let mut upper = if cursor == 0 || cursor > len {
+            len
+        } else {
+            cursor
+        };
         let mut out = Vec::new();
         let mut expired = Vec::new();
         let mut visited = 0;

@@ -72,7 +72,19 @@ impl CommandSpec {
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $cx:literal, $args:literal, $handler:expr) => {
-        spec!($name, $arity, $flags, $keys, $group, $since, $summary, $cx, $args, $handler, &[])
+        spec!(
+            $name,
+            $arity,
+            $flags,
+            $keys,
+            $group,
+            $since,
+            $summary,
+            $cx,
+            $args,
+            $handler,
+            &[]
+        )
     };
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $cx:literal, $args:literal, $handler:expr, $subs:expr) => {
         CommandSpec {
@@ -96,7 +108,7 @@ macro_rules! spec {
 const NOKEY: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 
-use cmd::{conn, expire, keys, multi, string, sys};
+use cmd::{command, conn, expire, keys, multi, save, string, sys};
 
 static CLIENT_SUBS: &[CommandSpec] = &[
     spec!("client|id", 2, NOSCRIPT | LOADING | STALE, NOKEY, "connection", "5.0.0", "Returns the unique client ID of the connection.", "O(1)", "", conn::client_id),
@@ -109,27 +121,192 @@ static CLIENT_SUBS: &[CommandSpec] = &[
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    spec!("object|encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", "O(1)", "key", keys::object_encoding),
-    spec!("object|refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", "O(1)", "key", keys::object_refcount),
-    spec!("object|idletime", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", "O(1)", "key", keys::object_idletime),
-    spec!("object|freq", 3, READONLY, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", "O(1)", "key", keys::object_freq),
-    spec!("object|help", 2, LOADING | STALE, NOKEY, "generic", "6.2.0", "Returns helpful text about the different subcommands.", "O(1)", "", keys::object_help),
+    spec!(
+        "object|encoding",
+        3,
+        READONLY,
+        (2, 2, 1),
+        "generic",
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+        "O(1)",
+        "key",
+        keys::object_encoding
+    ),
+    spec!(
+        "object|refcount",
+        3,
+        READONLY,
+        (2, 2, 1),
+        "generic",
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+        "O(1)",
+        "key",
+        keys::object_refcount
+    ),
+    spec!(
+        "object|idletime",
+        3,
+        READONLY,
+        (2, 2, 1),
+        "generic",
+        "2.2.3",
+        "Returns the time since the last access to a Redis object.",
+        "O(1)",
+        "key",
+        keys::object_idletime
+    ),
+    spec!(
+        "object|freq",
+        3,
+        READONLY,
+        (2, 2, 1),
+        "generic",
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        "O(1)",
+        "key",
+        keys::object_freq
+    ),
+    spec!(
+        "object|help",
+        2,
+        LOADING | STALE,
+        NOKEY,
+        "generic",
+        "6.2.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        "",
+        keys::object_help
+    ),
 ];
 
 static CONFIG_SUBS: &[CommandSpec] = &[
-    spec!("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "2.0.0", "Returns the effective values of configuration parameters.", "O(N) when N is the number of configuration parameters provided", "parameter:string*", sys::config_get),
-    spec!("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "2.0.0", "Sets configuration parameters in-flight.", "O(N) when N is the number of configuration parameters provided", "{parameter:string value:string}*", sys::config_set),
-    spec!("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "2.0.0", "Resets the server's statistics.", "O(1)", "", sys::config_resetstat),
-    spec!("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "2.8.0", "Persists the effective configuration to file.", "O(1)", "", sys::config_rewrite),
-    spec!("config|help", 2, LOADING | STALE, NOKEY, "server", "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", "", sys::config_help),
+    spec!(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        "O(N) when N is the number of configuration parameters provided",
+        "parameter:string*",
+        sys::config_get
+    ),
+    spec!(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        "O(N) when N is the number of configuration parameters provided",
+        "{parameter:string value:string}*",
+        sys::config_set
+    ),
+    spec!(
+        "config|resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.0.0",
+        "Resets the server's statistics.",
+        "O(1)",
+        "",
+        sys::config_resetstat
+    ),
+    spec!(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.8.0",
+        "Persists the effective configuration to file.",
+        "O(1)",
+        "",
+        sys::config_rewrite
+    ),
+    spec!(
+        "config|help",
+        2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        "",
+        sys::config_help
+    ),
 ];
 
 static COMMAND_SUBS: &[CommandSpec] = &[
-    spec!("command|count", 2, LOADING | STALE, NOKEY, "server", "2.8.13", "Returns a count of commands.", "O(1)", "", sys::command_count),
-    spec!("command|info", -2, LOADING | STALE, NOKEY, "server", "2.8.13", "Returns information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", "?command-name:string*", sys::command_info),
-    spec!("command|docs", -2, LOADING | STALE, NOKEY, "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", "O(N) where N is the number of commands to look up", "?command-name:string*", sys::command_docs),
-    spec!("command|list", -2, LOADING | STALE, NOKEY, "server", "7.0.0", "Returns a list of command names.", "O(N) where N is the total number of Redis commands", "", sys::command_list),
-    spec!("command|help", 2, LOADING | STALE, NOKEY, "server", "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", "", sys::command_help),
+    spec!(
+        "command|count",
+        2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.8.13",
+        "Returns a count of commands.",
+        "O(1)",
+        "",
+        command::command_count
+    ),
+    spec!(
+        "command|info",
+        -2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        "O(N) where N is the number of commands to look up",
+        "?command-name:string*",
+        command::command_info
+    ),
+    spec!(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        "O(N) where N is the number of commands to look up",
+        "?command-name:string*",
+        command::command_docs
+    ),
+    spec!(
+        "command|list",
+        -2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "7.0.0",
+        "Returns a list of command names.",
+        "O(N) where N is the total number of Redis commands",
+        "",
+        command::command_list
+    ),
+    spec!(
+        "command|help",
+        2,
+        LOADING | STALE,
+        NOKEY,
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        "",
+        command::command_help
+    ),
 ];
 
 /// Every top-level command.
@@ -201,10 +378,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     // server
     spec!("info", -1, LOADING | STALE, NOKEY, "server", "1.0.0", "Returns information and statistics about the server.", "O(1)", "?section:string*", sys::info),
     spec!("config", -2, 0, NOKEY, "server", "2.0.0", "A container for server configuration commands.", "Depends on subcommand.", "", sys::container, CONFIG_SUBS),
-    spec!("command", -1, LOADING | STALE, NOKEY, "server", "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", "", sys::command, COMMAND_SUBS),
+    spec!("command", -1, LOADING | STALE, NOKEY, "server", "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", "", command::command, COMMAND_SUBS),
     spec!("time", 1, LOADING | STALE | FAST, NOKEY, "server", "2.6.0", "Returns the server time.", "O(1)", "", sys::time),
     spec!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEY, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "?save-selector:(NOSAVE|SAVE) ?NOW ?FORCE ?ABORT", sys::shutdown),
     spec!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "1.0.0", "A container for debugging commands.", "Depends on subcommand.", "", sys::debug),
+    spec!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEY, "server", "1.0.0", "Synchronously saves the database(s) to disk.", "O(N) where N is the total number of keys in all databases", "", save::save),
+    spec!("bgsave", -1, ADMIN | NOSCRIPT, NOKEY, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", "O(1)", "?operation:(SCHEDULE|CANCEL)", save::bgsave),
     spec!("lastsave", 1, LOADING | STALE | FAST, NOKEY, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "O(1)", "", sys::lastsave),
 ];
 

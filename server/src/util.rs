@@ -183,7 +183,17 @@ mod tests {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [&b"9223372036854775808"[..], b"+1", b"01", b"-0", b" 1", b"1 ", b"", b"-", b"1a"] {
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"",
+            b"-",
+            b"1a",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -194,9 +204,18 @@ mod tests {
         assert_eq!(incr_by_float(Some(b"10.5"), b"0.1").unwrap(), b"10.6");
         assert_eq!(incr_by_float(None, b"5.0e3").unwrap(), b"5000");
         assert_eq!(incr_by_float(Some(b"1"), b"-1").unwrap(), b"0");
-        assert_eq!(incr_by_float(Some(b"abc"), b"1"), Err(IncrFloatError::NotFloat));
-        assert_eq!(incr_by_float(Some(b"1"), b" 1"), Err(IncrFloatError::NotFloat));
-        assert_eq!(incr_by_float(Some(b"1"), b"inf"), Err(IncrFloatError::NanOrInfinity));
+        assert_eq!(
+            incr_by_float(Some(b"abc"), b"1"),
+            Err(IncrFloatError::NotFloat)
+        );
+        assert_eq!(
+            incr_by_float(Some(b"1"), b" 1"),
+            Err(IncrFloatError::NotFloat)
+        );
+        assert_eq!(
+            incr_by_float(Some(b"1"), b"inf"),
+            Err(IncrFloatError::NanOrInfinity)
+        );
     }
 
     #[test]

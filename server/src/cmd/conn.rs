@@ -108,7 +108,11 @@ fn valid_name(name: &[u8]) -> bool {
 const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
 
 fn set_name(cx: &mut Ctx, name: &Bytes) {
-    *cx.client.meta.name.borrow_mut() = if name.is_empty() { None } else { Some(name.clone()) };
+    *cx.client.meta.name.borrow_mut() = if name.is_empty() {
+        None
+    } else {
+        Some(name.clone())
+    };
 }
 
 pub fn hello(cx: &mut Ctx, args: &[Bytes]) {
@@ -293,12 +297,18 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             }
         } else if is(&args[j], "type") {
             let t = String::from_utf8_lossy(val).to_ascii_lowercase();
-            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+            if !matches!(
+                t.as_str(),
+                "normal" | "master" | "replica" | "slave" | "pubsub"
+            ) {
                 return cx.err(&format!("ERR Unknown client type '{t}'"));
             }
         } else if is(&args[j], "user") {
             if val.as_ref() != b"default" {
-                return cx.err(&format!("ERR No such user '{}'", String::from_utf8_lossy(val)));
+                return cx.err(&format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(val)
+                ));
             }
         } else {
             return cx.syntax_err();

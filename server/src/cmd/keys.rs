@@ -42,7 +42,12 @@ pub fn exists(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn type_cmd(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let t = cx.srv.ks.get(db, &args[1]).map(|e| e.value.type_name()).unwrap_or("none");
+    let t = cx
+        .srv
+        .ks
+        .get(db, &args[1])
+        .map(|e| e.value.type_name())
+        .unwrap_or("none");
     cx.simple(t);
 }
 
@@ -54,7 +59,9 @@ pub fn keys(cx: &mut Ctx, args: &[Bytes]) {
     let found: Vec<Bytes> = cx.srv.ks.dbs[db]
         .dict
         .iter()
-        .filter(|(k, e)| (e.expire < 0 || e.expire > now) && (all || glob::matches(pattern, k, false)))
+        .filter(|(k, e)| {
+            (e.expire < 0 || e.expire > now) && (all || glob::matches(pattern, k, false))
+        })
         .map(|(k, _)| k.clone())
         .collect();
     cx.array(found.len());
@@ -64,7 +71,10 @@ pub fn keys(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn scan(cx: &mut Ctx, args: &[Bytes]) {
-    let cursor = match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) {
+    let cursor = match std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         Some(c) => c,
         None => return cx.err("ERR invalid cursor"),
     };
@@ -95,8 +105,12 @@ pub fn scan(cx: &mut Ctx, args: &[Bytes]) {
     }
     let db = cx.db();
     let (next, found) = cx.srv.ks.scan(db, cursor, count, |k, e| {
-        pattern.as_ref().map_or(true, |p| glob::matches(p, k, false))
-            && type_filter.as_ref().map_or(true, |t| t == e.value.type_name())
+        pattern
+            .as_ref()
+            .map_or(true, |p| glob::matches(p, k, false))
+            && type_filter
+                .as_ref()
+                .map_or(true, |t| t == e.value.type_name())
     });
     cx.array(2);
     cx.bulk(next.to_string().as_bytes());
@@ -227,7 +241,10 @@ pub fn move_cmd(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn touch(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let n = args[1..].iter().filter(|k| cx.srv.ks.get_for_write(db, k).is_some()).count();
+    let n = args[1..]
+        .iter()
+        .filter(|k| cx.srv.ks.get_for_write(db, k).is_some())
+        .count();
     cx.int(n as i64);
 }
 
@@ -293,7 +310,10 @@ pub fn object_encoding(cx: &mut Ctx, args: &[Bytes]) {
 pub fn object_refcount(cx: &mut Ctx, args: &[Bytes]) {
     if let Some(e) = object_entry(cx, &args[2]) {
         let shared = match &e.value {
-            Value::Str { data, enc: StrEnc::Int } => parse_i64(data).is_some_and(|n| (0..10000).contains(&n)),
+            Value::Str {
+                data,
+                enc: StrEnc::Int,
+            } => parse_i64(data).is_some_and(|n| (0..10000).contains(&n)),
             _ => false,
         };
         cx.int(if shared { i32::MAX as i64 } else { 1 });

@@ -4,10 +4,12 @@
 //! authentication, MULTI queueing, refusal of writes after a failed save), then calls the handler
 //! from the command table. Each family module documents its commands' syntax.
 
+pub mod command;
 pub mod conn;
 pub mod expire;
 pub mod keys;
 pub mod multi;
+pub mod save;
 pub mod string;
 pub mod sys;
 
@@ -29,10 +31,13 @@ fn unknown_command_error(args: &[Bytes]) -> String {
         }
         let room = 128 - quoted.len();
         let text = String::from_utf8_lossy(a);
-        let cut: String = text.chars().scan(0usize, |n, c| {
-            *n += c.len_utf8();
-            (*n <= room).then_some(c)
-        }).collect();
+        let cut: String = text
+            .chars()
+            .scan(0usize, |n, c| {
+                *n += c.len_utf8();
+                (*n <= room).then_some(c)
+            })
+            .collect();
         quoted.push_str(&format!("'{cut}' "));
     }
     let name = String::from_utf8_lossy(&args[0]);
@@ -66,7 +71,12 @@ fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str) 
     if client.multi.is_some() {
         client.multi_error = true;
     }
-    let mut cx = Ctx { srv, client, out, failed: false };
+    let mut cx = Ctx {
+        srv,
+        client,
+        out,
+        failed: false,
+    };
     cx.err(msg);
 }
 
@@ -91,7 +101,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         client.authenticated = true;
     }
     if let Some(queue) = client.multi.as_mut() {
-        if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if !matches!(
+            spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
             if spec.has(table::NO_MULTI) {
                 let msg = format!("ERR Command not allowed inside a transaction");
                 return reject(srv, client, out, &msg);
@@ -111,9 +124,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
 }
 
 /// Calls a resolved command's handler and records its statistics (also used by EXEC).
-pub fn call(srv: &mut Server, client: &mut Client, spec: &'static CommandSpec, args: &[Bytes], out: &mut BytesMut) {
+pub fn call(
+    srv: &mut Server,
+    client: &mut Client,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+    out: &mut BytesMut,
+) {
     let start = Instant::now();
-    let mut cx = Ctx { srv, client, out, failed: false };
+    let mut cx = Ctx {
+        srv,
+        client,
+        out,
+        failed: false,
+    };
     (spec.handler)(&mut cx, args);
     let failed = cx.failed;
     let usec = start.elapsed().as_micros() as u64;

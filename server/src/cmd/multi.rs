@@ -53,11 +53,11 @@ pub fn exec(cx: &mut Ctx, _args: &[Bytes]) {
     };
     let id = cx.client.id();
     // A watched key that has expired since WATCH counts as modified (Redis 7's isWatchedKeyExpired).
-    let expired_since_watch = cx
-        .client
-        .watched
-        .iter()
-        .any(|(db, key, was_expired)| !was_expired && cx.srv.ks.dbs[*db].dict.contains_key(key) && cx.srv.ks.peek(*db, key).is_none());
+    let expired_since_watch = cx.client.watched.iter().any(|(db, key, was_expired)| {
+        !was_expired
+            && cx.srv.ks.dbs[*db].dict.contains_key(key)
+            && cx.srv.ks.peek(*db, key).is_none()
+    });
     let aborted = cx.client.multi_error;
     let dirty = expired_since_watch || cx.srv.ks.dirty_cas.contains(&id);
     discard_state(cx);
@@ -69,12 +69,14 @@ pub fn exec(cx: &mut Ctx, _args: &[Bytes]) {
         return cx.null_array();
     }
     cx.array(queue.len());
+    cx.srv.in_exec = true;
     for args in queue {
         match super::resolve(&args) {
             Ok(spec) => super::call(cx.srv, cx.client, spec, &args, cx.out),
             Err(msg) => cx.err(&msg),
         }
     }
+    cx.srv.in_exec = false;
 }
 
 pub fn watch(cx: &mut Ctx, args: &[Bytes]) {
@@ -84,7 +86,12 @@ pub fn watch(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     let id = cx.client.id();
     for key in &args[1..] {
-        if cx.client.watched.iter().any(|(d, k, _)| *d == db && k == key) {
+        if cx
+            .client
+            .watched
+            .iter()
+            .any(|(d, k, _)| *d == db && k == key)
+        {
             continue;
         }
         let expired = cx.srv.ks.dbs[db].dict.contains_key(key) && cx.srv.ks.peek(db, key).is_none();

@@ -72,7 +72,11 @@ fn expire_at(cx: &mut Ctx, kind: u8, value: &[u8], cmd: &str) -> Option<i64> {
         invalid(cx);
         return None;
     }
-    let ms = if matches!(kind, EX | EXAT) { n * 1000 } else { n };
+    let ms = if matches!(kind, EX | EXAT) {
+        n * 1000
+    } else {
+        n
+    };
     if matches!(kind, EX | PX) {
         let now = now_ms();
         if ms > i64::MAX - now {
@@ -86,7 +90,12 @@ fn expire_at(cx: &mut Ctx, kind: u8, value: &[u8], cmd: &str) -> Option<i64> {
 }
 
 /// Parses SET's (or GETEX's) options. Returns (nx, xx, get, ttl).
-fn parse_set_options(cx: &mut Ctx, args: &[Bytes], from: usize, is_getex: bool) -> Option<(bool, bool, bool, Ttl)> {
+fn parse_set_options(
+    cx: &mut Ctx,
+    args: &[Bytes],
+    from: usize,
+    is_getex: bool,
+) -> Option<(bool, bool, bool, Ttl)> {
     let (mut nx, mut xx, mut get, mut keepttl, mut persist) = (false, false, false, false, false);
     let mut exp: Option<(u8, Bytes)> = None;
     let mut j = from;
@@ -104,7 +113,10 @@ fn parse_set_options(cx: &mut Ctx, args: &[Bytes], from: usize, is_getex: bool) 
             keepttl = true;
         } else if is_getex && is(a, "persist") && no_expire {
             persist = true;
-        } else if no_expire && next.is_some() && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat")) {
+        } else if no_expire
+            && next.is_some()
+            && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
+        {
             let kind = if is(a, "ex") {
                 EX
             } else if is(a, "px") {
@@ -290,7 +302,11 @@ fn check_len(cx: &mut Ctx, total: u64) -> bool {
 
 pub fn append(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = cx.srv.ks.get_for_write(db, &args[1]).map(|e| data(&e.value).clone());
+    let cur = cx
+        .srv
+        .ks
+        .get_for_write(db, &args[1])
+        .map(|e| data(&e.value).clone());
     let new = match cur {
         None => args[2].to_vec(),
         Some(old) => {
@@ -357,7 +373,11 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
     }
     let value = &args[3];
     let db = cx.db();
-    let cur = cx.srv.ks.get_for_write(db, &args[1]).map(|e| data(&e.value).clone());
+    let cur = cx
+        .srv
+        .ks
+        .get_for_write(db, &args[1])
+        .map(|e| data(&e.value).clone());
     let old_len = cur.as_ref().map(|c| c.len()).unwrap_or(0);
     if value.is_empty() {
         return cx.int(old_len as i64);
@@ -382,7 +402,11 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
 
 fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {
     let db = cx.db();
-    let cur = cx.srv.ks.get_for_write(db, key).map(|e| data(&e.value).clone());
+    let cur = cx
+        .srv
+        .ks
+        .get_for_write(db, key)
+        .map(|e| data(&e.value).clone());
     let value = match cur {
         None => 0,
         Some(d) => match parse_i64(&d) {
@@ -424,10 +448,16 @@ pub fn decrby(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn incrbyfloat(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = cx.srv.ks.get_for_write(db, &args[1]).map(|e| data(&e.value).clone());
+    let cur = cx
+        .srv
+        .ks
+        .get_for_write(db, &args[1])
+        .map(|e| data(&e.value).clone());
     match incr_by_float(cur.as_deref(), &args[2]) {
         Ok(text) => {
-            cx.srv.ks.set_keep_ttl(db, &args[1], Value::created(text.clone()));
+            cx.srv
+                .ks
+                .set_keep_ttl(db, &args[1], Value::created(text.clone()));
             cx.srv.ks.dirty += 1;
             cx.bulk(&text);
         }

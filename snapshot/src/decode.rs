@@ -1,0 +1,658 @@
+//! Reading RDB: [`RdbReader`] pulls records one at a time; [`load`] drives it
+//! with a callback; [`verify_file`] reads a whole file and keeps only the
+//! summary.
+//!
+//! The reader accepts RDB versions 1 to 12 (Redis 1.x to 7.4) for the parts of
+//! the format it knows: strings, expires (seconds and milliseconds), SELECTDB,
+//! RESIZEDB (a hint, exposed but not needed), AUX (collected, so a caller can
+//! log `redis-ver` and `ctime`), and it skips what does not affect the
+//! keyspace it loads: MODULE_AUX, FUNCTION2 and the 7.0-rc FUNCTION, IDLE,
+//! FREQ and SLOT_INFO, parsing each far enough to skip it exactly. A value type
+//! it cannot load stops it with [`RdbError::UnsupportedType`], naming the type.
+//!
+//! It never trusts a length: strings are capped at [`MAX_STRING_LEN`] and read
+//! in chunks as the bytes actually arrive, so a lying header costs no more
+//! memory than the input that backs it; an LZF header may not claim more than
+//! the format's maximum expansion of the compressed bytes. Every arithmetic on
+//! file values is checked. No input makes it panic.
+//!
+//! Keys are returned as found, including ones whose expire time has passed
+//! (Redis drops those when loading as a master): the caller decides.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::crc::Crc64;
+use crate::error::{escape_bytes, RdbError};
+use crate::format::*;
+use crate::lzf;
+use crate::value::Value;
+
+/// Largest string the reader accepts by default: Redis's default
+/// `proto-max-bulk-len`, which also bounds what a client can store.
+pub const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
+
+/// Strings are read in pieces of at most this size, growing the buffer only
+/// as data arrives.
+const READ_CHUNK: usize = 1 << 20;
+
+/// One key read from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedRecord {
+    /// The db selected by the last SELECTDB (0 before any).
+    pub db: u32,
+    /// The key.
+    pub key: Bytes,
+    /// The value.
+    pub value: Value,
+    /// Absolute expire time, unix milliseconds (may be in the past).
+    pub expire_ms: Option<i64>,
+    /// Offset of the record's first byte (its expire opcode, if any).
+    pub offset: u64,
+}
+
+/// An AUX field as found (names and values are binary-safe strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuxField {
+    /// The field name, e.g. `redis-ver`.
+    pub name: Bytes,
+    /// The value; integer-encoded values are given as decimal text.
+    pub value: Bytes,
+}
+
+/// What became of the trailing checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// The reader has not reached the end of the file yet.
+    NotReached,
+    /// RDB version < 5 files have none.
+    Absent,
+    /// The file says 0: it was saved with `rdbchecksum no`.
+    Disabled,
+    /// The file's checksum matched the content.
+    Verified(u64),
+}
+
+/// The RESIZEDB hint for one db.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResizeHint {
+    /// The db it was given for.
+    pub db: u32,
+    /// Number of keys in that db, as claimed by the file: cap it before
+    /// reserving memory for it.
+    pub keys: u64,
+    /// Number of keys with an expire, as claimed.
+    pub expires: u64,
+}
+
+/// Counts of items the reader saw but does not return.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// MODULE_AUX records.
+    pub module_aux: u64,
+    /// Function libraries (FUNCTION2 and 7.0-rc FUNCTION).
+    pub functions: u64,
+    /// IDLE (LRU) annotations.
+    pub idle: u64,
+    /// FREQ (LFU) annotations.
+    pub freq: u64,
+    /// SLOT_INFO records.
+    pub slot_info: u64,
+}
+
+/// What a read of an RDB file found, besides the records themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// The RDB version in the header.
+    pub version: u32,
+    /// AUX fields, in file order.
+    pub aux: Vec<AuxField>,
+    /// Records returned.
+    pub records: u64,
+    /// Records that had an expire time.
+    pub records_with_expire: u64,
+    /// SELECTDB opcodes seen.
+    pub select_dbs: u64,
+    /// RESIZEDB opcodes seen.
+    pub resize_dbs: u64,
+    /// Items skipped.
+    pub skipped: Skipped,
+    /// The trailing checksum.
+    pub checksum: Checksum,
+    /// Bytes read: the whole file once the reader is done (Redis ignores
+    /// anything after the checksum, such as the AOF tail of a preamble file,
+    /// and so does this reader).
+    pub bytes_read: u64,
+}
+
+impl LoadSummary {
+    /// The value of the last AUX field called `name`, if any.
+    pub fn aux_value(&self, name: &str) -> Option<&Bytes> {
+        self.aux
+            .iter()
+            .rev()
+            .find(|f| f.name == name.as_bytes())
+            .map(|f| &f.value)
+    }
+}
+
+/// The input with its position and running checksum.
+struct Input<R> {
+    inner: R,
+    offset: u64,
+    crc: Crc64,
+}
+
+impl<R: Read> Input<R> {
+    /// Reads exactly `buf.len()` bytes, checksumming them.
+    fn read_exact(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), RdbError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let Some(rest) = buf.get_mut(filled..) else {
+                break;
+            };
+            match self.inner.read(rest) {
+                Ok(0) => {
+                    self.consume(&buf[..filled]);
+                    return Err(RdbError::UnexpectedEof {
+                        offset: self.offset,
+                        what,
+                    });
+                }
+                // A reader claiming more than it was given is broken; treat
+                // the claim as the whole rest rather than index past it.
+                Ok(n) => filled = filled.saturating_add(n).min(buf.len()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    self.consume(&buf[..filled]);
+                    return Err(RdbError::Read {
+                        offset: self.offset,
+                        what,
+                        source,
+                    });
+                }
+            }
+        }
+        self.consume(buf);
+        Ok(())
+    }
+
+    fn consume(&mut self, bytes: &[u8]) {
+        self.crc.update(bytes);
+        self.offset = self.offset.saturating_add(bytes.len() as u64);
+    }
+
+    fn read_u8(&mut self, what: &'static str) -> Result<u8, RdbError> {
+        let mut b = [0u8; 1];
+        self.read_exact(&mut b, what)?;
+        Ok(b[0])
+    }
+
+    fn read_array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RdbError> {
+        let mut b = [0u8; N];
+        self.read_exact(&mut b, what)?;
+        Ok(b)
+    }
+
+    /// Reads `len` bytes into a buffer that grows only as they arrive.
+    fn read_vec(&mut self, len: usize, what: &'static str) -> Result<Vec<u8>, RdbError> {
+        let mut v = Vec::with_capacity(len.min(READ_CHUNK));
+        while v.len() < len {
+            let start = v.len();
+            let end = start + (len - start).min(READ_CHUNK);
+            v.resize(end, 0);
+            self.read_exact(&mut v[start..end], what)?;
+        }
+        Ok(v)
+    }
+}
+
+/// A length, or the special string encoding found in its place.
+enum Len {
+    Plain(u64),
+    Encoded(u8),
+}
+
+/// Reads records from an RDB stream, one at a time.
+///
+/// ```
+/// # use forkdb_snapshot::{AuxFields, RdbReader, RdbWriter, SaveOptions, Value};
+/// # let mut w = RdbWriter::new(Vec::new(), SaveOptions::default(), &AuxFields::new("7.0.15"))?;
+/// # w.select_db(0, 1, 0)?;
+/// # w.record(b"k", &Value::from("v"), None)?;
+/// # let file = w.finish()?;
+/// let mut reader = RdbReader::new(&file[..])?;
+/// while let Some(record) = reader.next_record()? {
+///     println!("db {} key {:?}", record.db, record.key);
+/// }
+/// assert_eq!(reader.summary().records, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RdbReader<R> {
+    input: Input<R>,
+    db: u32,
+    resize_hint: Option<ResizeHint>,
+    summary: LoadSummary,
+    done: bool,
+    max_string_len: u64,
+}
+
+impl<R: Read> RdbReader<R> {
+    /// Reads and checks the 9-byte header.
+    pub fn new(inner: R) -> Result<Self, RdbError> {
+        let mut input = Input {
+            inner,
+            offset: 0,
+            crc: Crc64::new(),
+        };
+        let header: [u8; HEADER_LEN] = input.read_array("the header")?;
+        if &header[..MAGIC.len()] != MAGIC {
+            return Err(RdbError::BadMagic {
+                found: escape_bytes(&header, HEADER_LEN),
+            });
+        }
+        let digits = &header[MAGIC.len()..];
+        // Redis parses with atoi; insisting on 4 digits is stricter, and every
+        // Redis writes "%04d".
+        let version = digits
+            .iter()
+            .try_fold(0u32, |acc, &d| {
+                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+            })
+            .filter(|v| (1..=MAX_READ_VERSION).contains(v))
+            .ok_or_else(|| RdbError::UnsupportedVersion {
+                version: escape_bytes(digits, 4),
+                max: MAX_READ_VERSION,
+            })?;
+        Ok(RdbReader {
+            input,
+            db: 0,
+            resize_hint: None,
+            summary: LoadSummary {
+                version,
+                aux: Vec::new(),
+                records: 0,
+                records_with_expire: 0,
+                select_dbs: 0,
+                resize_dbs: 0,
+                skipped: Skipped::default(),
+                checksum: Checksum::NotReached,
+                bytes_read: HEADER_LEN as u64,
+            },
+            done: false,
+            max_string_len: MAX_STRING_LEN,
+        })
+    }
+
+    /// Changes the largest string accepted (default [`MAX_STRING_LEN`]).
+    pub fn set_max_string_len(&mut self, max: u64) {
+        self.max_string_len = max;
+    }
+
+    /// The RDB version of the file.
+    pub fn version(&self) -> u32 {
+        self.summary.version
+    }
+
+    /// The db the next record goes to.
+    pub fn current_db(&self) -> u32 {
+        self.db
+    }
+
+    /// The RESIZEDB hint for the current db, if the file gave one after the
+    /// last SELECTDB. Useful to pre-size a table before the db's records.
+    pub fn resize_hint(&self) -> Option<ResizeHint> {
+        self.resize_hint
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.input.offset
+    }
+
+    /// What has been read so far; complete once [`next_record`](Self::next_record)
+    /// has returned `Ok(None)`.
+    pub fn summary(&self) -> &LoadSummary {
+        &self.summary
+    }
+
+    /// Consumes the reader, returning its summary.
+    pub fn into_summary(self) -> LoadSummary {
+        self.summary
+    }
+
+    /// The next key, or `None` after EOF and a good checksum. After an error
+    /// the stream is in an unknown place: do not call again.
+    pub fn next_record(&mut self) -> Result<Option<LoadedRecord>, RdbError> {
+        let result = self.next_record_inner();
+        self.summary.bytes_read = self.input.offset;
+        result
+    }
+
+    fn next_record_inner(&mut self) -> Result<Option<LoadedRecord>, RdbError> {
+        if self.done {
+            return Ok(None);
+        }
+        // Expire, IDLE and FREQ annotate the key that follows them.
+        let mut expire_ms = None;
+        let mut record_start = None;
+        loop {
+            let item_start = self.input.offset;
+            let code = self.input.read_u8("an opcode or value type")?;
+            match code {
+                OPCODE_EOF => {
+                    self.read_checksum()?;
+                    self.done = true;
+                    return Ok(None);
+                }
+                OPCODE_SELECTDB => {
+                    let db = self.read_plain_len("the db number of SELECTDB")?;
+                    self.db = u32::try_from(db).map_err(|_| RdbError::Corrupt {
+                        offset: item_start,
+                        detail: format!("SELECTDB to db {db}, out of range"),
+                    })?;
+                    self.resize_hint = None;
+                    self.summary.select_dbs += 1;
+                }
+                OPCODE_RESIZEDB => {
+                    let keys = self.read_plain_len("the key count of RESIZEDB")?;
+                    let expires = self.read_plain_len("the expire count of RESIZEDB")?;
+                    self.resize_hint = Some(ResizeHint {
+                        db: self.db,
+                        keys,
+                        expires,
+                    });
+                    self.summary.resize_dbs += 1;
+                }
+                OPCODE_EXPIRETIME_MS => {
+                    record_start.get_or_insert(item_start);
+                    let ms = self.input.read_array::<8>("an EXPIRETIME_MS time")?;
+                    expire_ms = Some(i64::from_le_bytes(ms));
+                }
+                OPCODE_EXPIRETIME => {
+                    record_start.get_or_insert(item_start);
+                    let s = self.input.read_array::<4>("an EXPIRETIME time")?;
+                    expire_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
+                }
+                OPCODE_IDLE => {
+                    record_start.get_or_insert(item_start);
+                    self.read_plain_len("an IDLE time")?;
+                    self.summary.skipped.idle += 1;
+                }
+                OPCODE_FREQ => {
+                    record_start.get_or_insert(item_start);
+                    self.input.read_u8("a FREQ counter")?;
+                    self.summary.skipped.freq += 1;
+                }
+                OPCODE_AUX => {
+                    let name = self.read_string("an AUX field name")?;
+                    let value = self.read_string("an AUX field value")?;
+                    self.summary.aux.push(AuxField { name, value });
+                }
+                OPCODE_MODULE_AUX => {
+                    self.skip_module_aux(item_start)?;
+                    self.summary.skipped.module_aux += 1;
+                }
+                OPCODE_FUNCTION2 => {
+                    self.read_string("a FUNCTION2 library")?;
+                    self.summary.skipped.functions += 1;
+                }
+                OPCODE_FUNCTION_PRE_GA => {
+                    // 7.0 rc1/rc2: name, engine, has-description flag,
+                    // [description], code (`rdbFunctionLoad`).
+                    self.read_string("a FUNCTION library name")?;
+                    self.read_string("a FUNCTION engine name")?;
+                    if self.read_plain_len("a FUNCTION description flag")? != 0 {
+                        self.read_string("a FUNCTION description")?;
+                    }
+                    self.read_string("a FUNCTION library code")?;
+                    self.summary.skipped.functions += 1;
+                }
+                OPCODE_SLOT_INFO => {
+                    self.read_plain_len("the slot of SLOT_INFO")?;
+                    self.read_plain_len("the slot size of SLOT_INFO")?;
+                    self.read_plain_len("the expires size of SLOT_INFO")?;
+                    self.summary.skipped.slot_info += 1;
+                }
+                TYPE_STRING => {
+                    let key = self.read_string("a key")?;
+                    let value = Value::String(self.read_string("a string value")?);
+                    self.summary.records += 1;
+                    if expire_ms.is_some() {
+                        self.summary.records_with_expire += 1;
+                    }
+                    return Ok(Some(LoadedRecord {
+                        db: self.db,
+                        key,
+                        value,
+                        expire_ms,
+                        offset: record_start.unwrap_or(item_start),
+                    }));
+                }
+                _ => {
+                    return Err(match type_name(code) {
+                        Some((kind, encoding)) => {
+                            // The key is readable whatever the type: name it.
+                            let key = self.read_string("a key").ok().map(|k| escape_bytes(&k, 64));
+                            RdbError::UnsupportedType {
+                                offset: item_start,
+                                type_code: code,
+                                kind,
+                                encoding,
+                                key,
+                            }
+                        }
+                        None => RdbError::UnknownOpcode {
+                            offset: item_start,
+                            opcode: code,
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// After EOF: the 8-byte checksum of every byte before it (RDB >= 5).
+    fn read_checksum(&mut self) -> Result<(), RdbError> {
+        if self.summary.version < MIN_CHECKSUM_VERSION {
+            self.summary.checksum = Checksum::Absent;
+            return Ok(());
+        }
+        let computed = self.input.crc.value();
+        let offset = self.input.offset;
+        let stored = u64::from_le_bytes(self.input.read_array::<8>("the checksum")?);
+        self.summary.checksum = if stored == 0 {
+            Checksum::Disabled
+        } else if stored == computed {
+            Checksum::Verified(stored)
+        } else {
+            return Err(RdbError::ChecksumMismatch {
+                offset,
+                stored,
+                computed,
+            });
+        };
+        Ok(())
+    }
+
+    fn read_len(&mut self, what: &'static str) -> Result<Len, RdbError> {
+        let first = self.input.read_u8(what)?;
+        Ok(match first >> 6 {
+            LEN_6BIT => Len::Plain(u64::from(first & 0x3f)),
+            LEN_14BIT => {
+                let second = self.input.read_u8(what)?;
+                Len::Plain((u64::from(first & 0x3f) << 8) | u64::from(second))
+            }
+            LEN_ENCVAL => Len::Encoded(first & 0x3f),
+            _ => match first {
+                LEN_32BIT => Len::Plain(u32::from_be_bytes(self.input.read_array(what)?).into()),
+                LEN_64BIT => Len::Plain(u64::from_be_bytes(self.input.read_array(what)?)),
+                _ => {
+                    return Err(RdbError::Corrupt {
+                        offset: self.input.offset.saturating_sub(1),
+                        detail: format!("unknown length encoding 0x{first:02x} in {what}"),
+                    })
+                }
+            },
+        })
+    }
+
+    fn read_plain_len(&mut self, what: &'static str) -> Result<u64, RdbError> {
+        let start = self.input.offset;
+        match self.read_len(what)? {
+            Len::Plain(n) => Ok(n),
+            Len::Encoded(enc) => Err(RdbError::Corrupt {
+                offset: start,
+                detail: format!("expected a length for {what}, found string encoding {enc}"),
+            }),
+        }
+    }
+
+    /// Checks a string length from the file against the limit, for allocation.
+    fn checked_len(&self, len: u64, start: u64, what: &'static str) -> Result<usize, RdbError> {
+        usize::try_from(len)
+            .ok()
+            .filter(|_| len <= self.max_string_len)
+            .ok_or_else(|| RdbError::Corrupt {
+                offset: start,
+                detail: format!(
+                    "{what} has length {len}, over the limit of {} bytes",
+                    self.max_string_len
+                ),
+            })
+    }
+
+    fn read_string(&mut self, what: &'static str) -> Result<Bytes, RdbError> {
+        let start = self.input.offset;
+        match self.read_len(what)? {
+            Len::Plain(len) => {
+                let len = self.checked_len(len, start, what)?;
+                Ok(Bytes::from(self.input.read_vec(len, what)?))
+            }
+            Len::Encoded(ENC_INT8) => {
+                let v = i8::from_le_bytes(self.input.read_array(what)?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Encoded(ENC_INT16) => {
+                let v = i16::from_le_bytes(self.input.read_array(what)?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Encoded(ENC_INT32) => {
+                let v = i32::from_le_bytes(self.input.read_array(what)?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Encoded(ENC_LZF) => {
+                let clen = self.read_plain_len(what)?;
+                let len = self.read_plain_len(what)?;
+                let clen_usize = self.checked_len(clen, start, what)?;
+                let len_usize = self.checked_len(len, start, what)?;
+                // The output is allocated whole, so it must be backed by input
+                // that can honestly produce it.
+                if len > clen.saturating_mul(lzf::MAX_EXPANSION) {
+                    return Err(RdbError::Corrupt {
+                        offset: start,
+                        detail: format!(
+                            "{what}: LZF header claims {len} bytes from {clen} compressed bytes"
+                        ),
+                    });
+                }
+                let compressed = self.input.read_vec(clen_usize, what)?;
+                let plain =
+                    lzf::decompress(&compressed, len_usize).map_err(|e| RdbError::Corrupt {
+                        offset: start,
+                        detail: format!("{what}: {e}"),
+                    })?;
+                Ok(Bytes::from(plain))
+            }
+            Len::Encoded(enc) => Err(RdbError::Corrupt {
+                offset: start,
+                detail: format!("unknown string encoding {enc} in {what}"),
+            }),
+        }
+    }
+
+    /// MODULE_AUX: module id, `when` opcode (must be UINT), `when`, then the
+    /// module's annotated values up to the EOF annotation
+    /// (`rdbLoadCheckModuleValue`).
+    fn skip_module_aux(&mut self, item_start: u64) -> Result<(), RdbError> {
+        self.read_plain_len("a MODULE_AUX module id")?;
+        let when_opcode = self.read_plain_len("a MODULE_AUX when opcode")?;
+        if when_opcode != MODULE_OPCODE_UINT {
+            return Err(RdbError::Corrupt {
+                offset: item_start,
+                detail: format!(
+                    "MODULE_AUX with when opcode {when_opcode}, expected {MODULE_OPCODE_UINT}"
+                ),
+            });
+        }
+        self.read_plain_len("a MODULE_AUX when")?;
+        loop {
+            let at = self.input.offset;
+            match self.read_plain_len("a module value opcode")? {
+                MODULE_OPCODE_EOF => return Ok(()),
+                MODULE_OPCODE_SINT | MODULE_OPCODE_UINT => {
+                    self.read_plain_len("a module integer")?;
+                }
+                MODULE_OPCODE_FLOAT => {
+                    self.input.read_array::<4>("a module float")?;
+                }
+                MODULE_OPCODE_DOUBLE => {
+                    self.input.read_array::<8>("a module double")?;
+                }
+                MODULE_OPCODE_STRING => {
+                    self.read_string("a module string")?;
+                }
+                other => {
+                    return Err(RdbError::Corrupt {
+                        offset: at,
+                        detail: format!("unknown module value opcode {other}"),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Reads a whole RDB stream, handing each record to `on_record`.
+///
+/// An error from `on_record` stops the load with [`RdbError::Rejected`] (use
+/// it, for instance, for a db index beyond the configured `databases`).
+pub fn load<R, E>(
+    r: R,
+    mut on_record: impl FnMut(LoadedRecord) -> Result<(), E>,
+) -> Result<LoadSummary, RdbError>
+where
+    R: Read,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut reader = RdbReader::new(r)?;
+    while let Some(record) = reader.next_record()? {
+        let offset = record.offset;
+        on_record(record).map_err(|e| RdbError::Rejected {
+            offset,
+            source: e.into(),
+        })?;
+    }
+    Ok(reader.into_summary())
+}
+
+/// [`load`] from a file.
+pub fn load_file<E>(
+    path: impl AsRef<Path>,
+    on_record: impl FnMut(LoadedRecord) -> Result<(), E>,
+) -> Result<LoadSummary, RdbError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let file = File::open(path)?;
+    load(BufReader::with_capacity(1 << 16, file), on_record)
+}
+
+/// Reads a whole file, checking its structure and checksum, and returns the
+/// summary (what `redis-check-rdb` does for the types this crate knows).
+pub fn verify_file(path: impl AsRef<Path>) -> Result<LoadSummary, RdbError> {
+    load_file(path, |_| Ok::<(), std::convert::Infallible>(()))
+}
