@@ -52,6 +52,12 @@ pub struct Config {
     pub rdb_key_save_delay: i64,
     pub oom_score_adj_values: [i32; 3],
     pub disable_thp: bool,
+    /// 0 = no limit. Over the limit, writes that may grow memory evict or fail per the policy.
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub enable_debug_command: ProtectedMode,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
 }
 
 impl Default for Config {
@@ -82,6 +88,11 @@ impl Default for Config {
             rdb_key_save_delay: 0,
             oom_score_adj_values: [0, 200, 800],
             disable_thp: true,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            enable_debug_command: ProtectedMode::No,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
         }
     }
 }
@@ -334,20 +345,9 @@ pub static OPTIONS: &[OptSpec] = &[
         name: "enable-protected-configs",
         alias: None,
         flags: IMMUTABLE,
-        get: |c| {
-            match c.enable_protected_configs {
-                ProtectedMode::No => "no",
-                ProtectedMode::Yes => "yes",
-                ProtectedMode::Local => "local",
-            }
-            .to_string()
-        },
+        get: |c| protected_mode_name(c.enable_protected_configs).to_string(),
         set: |c, v| {
-            c.enable_protected_configs = match parse_enum(v, &["no", "yes", "local"])? {
-                "yes" => ProtectedMode::Yes,
-                "local" => ProtectedMode::Local,
-                _ => ProtectedMode::No,
-            };
+            c.enable_protected_configs = parse_protected_mode(v)?;
             Ok(())
         },
     },
@@ -460,7 +460,101 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
+    OptSpec {
+        name: "maxmemory",
+        alias: None,
+        flags: 0,
+        get: |c| c.maxmemory.to_string(),
+        set: |c, v| {
+            c.maxmemory = parse_mem(v, 0, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "maxmemory-policy",
+        alias: None,
+        flags: 0,
+        get: |c| c.maxmemory_policy.clone(),
+        set: |c, v| {
+            c.maxmemory_policy = parse_enum(
+                v,
+                &[
+                    "volatile-lru",
+                    "volatile-lfu",
+                    "volatile-random",
+                    "volatile-ttl",
+                    "allkeys-lru",
+                    "allkeys-lfu",
+                    "allkeys-random",
+                    "noeviction",
+                ],
+            )?
+            .to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "maxmemory-clients",
+        alias: None,
+        flags: 0,
+        get: |_| "0".into(),
+        set: |_, v| {
+            // forkdb does not limit client buffers as a whole; 0 (off, Redis's default) is all
+            // it accepts, so a setting that would not be honoured is refused, not ignored.
+            if v.trim() == "0" || v.trim() == "0%" {
+                Ok(())
+            } else {
+                Err("forkdb does not limit client memory; only 0 is accepted".into())
+            }
+        },
+    },
+    OptSpec {
+        name: "lfu-log-factor",
+        alias: None,
+        flags: 0,
+        get: |c| c.lfu_log_factor.to_string(),
+        set: |c, v| {
+            c.lfu_log_factor = parse_int(v, 0, i32::MAX as i64)? as u32;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "lfu-decay-time",
+        alias: None,
+        flags: 0,
+        get: |c| c.lfu_decay_time.to_string(),
+        set: |c, v| {
+            c.lfu_decay_time = parse_int(v, 0, i32::MAX as i64)? as u32;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "enable-debug-command",
+        alias: None,
+        flags: IMMUTABLE,
+        get: |c| protected_mode_name(c.enable_debug_command).to_string(),
+        set: |c, v| {
+            c.enable_debug_command = parse_protected_mode(v)?;
+            Ok(())
+        },
+    },
 ];
+
+fn protected_mode_name(m: ProtectedMode) -> &'static str {
+    match m {
+        ProtectedMode::No => "no",
+        ProtectedMode::Yes => "yes",
+        ProtectedMode::Local => "local",
+    }
+}
+
+fn parse_protected_mode(v: &str) -> Result<ProtectedMode, String> {
+    Ok(match parse_enum(v, &["no", "yes", "local"])? {
+        "yes" => ProtectedMode::Yes,
+        "local" => ProtectedMode::Local,
+        _ => ProtectedMode::No,
+    })
+}
 
 pub fn find_option(name: &str) -> Option<&'static OptSpec> {
     let lower = name.to_ascii_lowercase();
@@ -776,6 +870,16 @@ impl Config {
             return format!("{} {}\n", opt.name, value);
         }
         format!("{} {}\n", opt.name, quote_arg(&value))
+    }
+
+    /// The LFU parameters the keyspace needs, when an LFU policy is selected.
+    pub fn lfu_params(&self) -> Option<crate::store::LfuParams> {
+        self.maxmemory_policy
+            .contains("lfu")
+            .then_some(crate::store::LfuParams {
+                log_factor: self.lfu_log_factor,
+                decay_minutes: self.lfu_decay_time,
+            })
     }
 
     /// The path of the RDB file.

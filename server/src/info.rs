@@ -134,9 +134,9 @@ fn section(srv: &Server, name: &str) -> Option<String> {
             );
             f!("total_system_memory", total);
             f!("total_system_memory_human", bytes_human(total));
-            f!("maxmemory", 0);
-            f!("maxmemory_human", "0B");
-            f!("maxmemory_policy", "noeviction");
+            f!("maxmemory", srv.config.maxmemory);
+            f!("maxmemory_human", bytes_human(srv.config.maxmemory));
+            f!("maxmemory_policy", srv.config.maxmemory_policy);
             f!(
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64)
@@ -157,7 +157,7 @@ fn section(srv: &Server, name: &str) -> Option<String> {
             f!("total_net_output_bytes", st.total_net_output_bytes);
             f!("rejected_connections", st.rejected_connections);
             f!("expired_keys", srv.ks.expired_keys);
-            f!("evicted_keys", 0);
+            f!("evicted_keys", srv.ks.evicted_keys);
             f!("keyspace_hits", srv.ks.keyspace_hits);
             f!("keyspace_misses", srv.ks.keyspace_misses);
             crate::persist::stats_fields(srv, &mut s);

@@ -111,6 +111,36 @@ pub struct Entry {
     pub expire: i64,
     /// Last access, in seconds of the server's LRU clock (OBJECT IDLETIME).
     pub lru: u32,
+    /// Logarithmic access counter, kept when an LFU maxmemory-policy is selected (OBJECT FREQ).
+    pub freq: u8,
+}
+
+/// Redis's `LFU_INIT_VAL`: a new key starts here so it is not evicted before it had a chance.
+pub const LFU_INIT_VAL: u8 = 5;
+
+impl Entry {
+    /// The LFU counter after decay: one step per `decay_minutes` since the last access
+    /// (Redis's `LFUDecrAndReturn`).
+    pub fn lfu_decayed(&self, clock: u32, decay_minutes: u32) -> u8 {
+        if decay_minutes == 0 {
+            return self.freq;
+        }
+        let periods = clock.saturating_sub(self.lru) / (60 * decay_minutes);
+        self.freq.saturating_sub(periods.min(255) as u8)
+    }
+
+    /// Records an access: decay, then Redis's `LFULogIncr` (the counter grows ever more slowly).
+    fn touch_lfu(&mut self, clock: u32, log_factor: u32, decay_minutes: u32) {
+        let mut counter = self.lfu_decayed(clock, decay_minutes);
+        if counter < 255 {
+            let base = f64::from(counter.saturating_sub(LFU_INIT_VAL));
+            let p = 1.0 / (base * f64::from(log_factor) + 1.0);
+            if rand::random::<f64>() < p {
+                counter += 1;
+            }
+        }
+        self.freq = counter;
+    }
 }
 
 pub type Dict = IndexMap<Bytes, Entry, RandomState>;
@@ -143,6 +173,7 @@ pub struct Keyspace {
     /// Changes since the last successful save (Redis's `server.dirty`).
     pub dirty: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     /// Seconds since start-up, refreshed by the cron (Redis's LRU clock).
@@ -151,12 +182,23 @@ pub struct Keyspace {
     /// True while a snapshot child is alive: reads then leave per-key access metadata alone, so
     /// they do not dirty shared pages (Redis's `lookupKey` does the same).
     pub child_active: bool,
+    /// An LFU maxmemory-policy is selected: accesses update `Entry::freq` (and its time).
+    pub lfu: Option<LfuParams>,
 }
 
-/// Outcome of a key lookup.
-pub enum Lookup<'a> {
-    Found(&'a mut Entry),
-    Missing,
+/// `lfu-log-factor` and `lfu-decay-time`.
+#[derive(Debug, Clone, Copy)]
+pub struct LfuParams {
+    pub log_factor: u32,
+    pub decay_minutes: u32,
+}
+
+/// Records an access to an entry: its time, and its LFU counter under an LFU policy.
+fn access(e: &mut Entry, clock: u32, lfu: Option<LfuParams>) {
+    if let Some(p) = lfu {
+        e.touch_lfu(clock, p.log_factor, p.decay_minutes);
+    }
+    e.lru = clock;
 }
 
 impl Keyspace {
@@ -167,11 +209,13 @@ impl Keyspace {
             dirty_cas: HashSet::new(),
             dirty: 0,
             expired_keys: 0,
+            evicted_keys: 0,
             keyspace_hits: 0,
             keyspace_misses: 0,
             lru_clock: 0,
             started: std::time::Instant::now(),
             child_active: false,
+            lfu: None,
         }
     }
 
@@ -197,12 +241,13 @@ impl Keyspace {
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now_ms());
         let clock = self.lru_clock;
-        let touch_lru = !self.child_active;
+        let touch = !self.child_active;
+        let lfu = self.lfu;
         match self.dbs[db].dict.get_mut(key) {
             Some(e) => {
                 self.keyspace_hits += 1;
-                if touch_lru {
-                    e.lru = clock;
+                if touch {
+                    access(e, clock, lfu);
                 }
                 Some(e)
             }
@@ -217,8 +262,9 @@ impl Keyspace {
     pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now_ms());
         let clock = self.lru_clock;
+        let lfu = self.lfu;
         self.dbs[db].dict.get_mut(key).map(|e| {
-            e.lru = clock;
+            access(e, clock, lfu);
             e
         })
     }
@@ -251,14 +297,22 @@ impl Keyspace {
                 }
                 e.value = value;
                 e.expire = expire;
-                e.lru = lru;
+                access(e, lru, self.lfu);
             }
             None => {
                 let k = Bytes::copy_from_slice(key);
                 if expire >= 0 {
                     d.expires.insert(k.clone());
                 }
-                d.dict.insert(k, Entry { value, expire, lru });
+                d.dict.insert(
+                    k,
+                    Entry {
+                        value,
+                        expire,
+                        lru,
+                        freq: LFU_INIT_VAL,
+                    },
+                );
             }
         }
         self.touch(db, key);

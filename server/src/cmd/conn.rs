@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use forkdb_protocol::Frame;
 
-use super::{int_arg, is};
+use super::is;
 use crate::server::Ctx;
 use crate::util::parse_i64;
 
@@ -153,7 +153,7 @@ pub fn hello(cx: &mut Ctx, args: &[Bytes]) {
         }
     }
     if !cx.client.authenticated && !cx.srv.config.requirepass.is_empty() {
-        return cx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return cx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = name {
         set_name(cx, &n);
@@ -385,9 +385,4 @@ pub fn client_help(cx: &mut Ctx, _args: &[Bytes]) {
             "    Assign the name <name> to the current connection.",
         ],
     );
-}
-
-/// Used by handlers that need an integer argument with Redis's generic error.
-pub fn _int(cx: &mut Ctx, a: &[u8]) -> Option<i64> {
-    int_arg(cx, a)
 }

@@ -322,13 +322,20 @@ pub fn object_refcount(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn object_idletime(cx: &mut Ctx, args: &[Bytes]) {
     if let Some(e) = object_entry(cx, &args[2]) {
+        if cx.srv.ks.lfu.is_some() {
+            return cx.err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
         let idle = cx.srv.ks.lru_clock.saturating_sub(e.lru);
         cx.int(i64::from(idle));
     }
 }
 
 pub fn object_freq(cx: &mut Ctx, args: &[Bytes]) {
-    if object_entry(cx, &args[2]).is_some() {
+    if let Some(e) = object_entry(cx, &args[2]) {
+        if let Some(p) = cx.srv.ks.lfu {
+            let f = e.lfu_decayed(cx.srv.ks.lru_clock, p.decay_minutes);
+            return cx.int(i64::from(f));
+        }
         cx.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
 }

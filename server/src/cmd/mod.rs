@@ -18,6 +18,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::client::Client;
+use crate::config::ProtectedMode;
 use crate::server::{count_error, Ctx, Server};
 use crate::table::{self, CommandSpec};
 
@@ -67,7 +68,9 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
 }
 
 /// Rejects a command before it runs: counted as an error and, inside MULTI, it makes EXEC abort.
-fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str) {
+/// A rejected EXEC itself ends the transaction with EXECABORT naming the reason (Redis's
+/// `execCommandAbort`).
+fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str, is_exec: bool) {
     if client.multi.is_some() {
         client.multi_error = true;
     }
@@ -77,25 +80,45 @@ fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str) 
         out,
         failed: false,
     };
-    cx.err(msg);
+    if is_exec {
+        multi::discard_state(&mut cx);
+        multi::unwatch_all(&mut cx);
+        let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
+        cx.err(&format!(
+            "EXECABORT Transaction discarded because of: {reason}"
+        ));
+    } else {
+        cx.err(msg);
+    }
 }
+
+const DEBUG_REFUSED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// Runs one command from a client and appends its reply to `out`.
 pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mut BytesMut) {
     let spec = match resolve(&args) {
         Ok(s) => s,
-        Err(msg) => return reject(srv, client, out, &msg),
+        Err(msg) => return reject(srv, client, out, &msg, false),
     };
+    let is_exec = spec.name == "exec";
     if !table::arity_ok(spec.arity, args.len()) {
-        if let Some(stat) = srv.stats.commands.get_mut(spec.name) {
-            stat.rejected += 1;
-        }
+        srv.stats.commands.entry(spec.name).or_default().rejected += 1;
         let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-        return reject(srv, client, out, &msg);
+        return reject(srv, client, out, &msg, is_exec);
+    }
+    if spec.name == "debug" {
+        let allowed = match srv.config.enable_debug_command {
+            ProtectedMode::Yes => true,
+            ProtectedMode::Local => client.meta.from_loopback,
+            ProtectedMode::No => false,
+        };
+        if !allowed {
+            return reject(srv, client, out, DEBUG_REFUSED, false);
+        }
     }
     if !client.authenticated && !spec.has(table::NO_AUTH) {
         if !srv.config.requirepass.is_empty() {
-            return reject(srv, client, out, "NOAUTH Authentication required.");
+            return reject(srv, client, out, "NOAUTH Authentication required.", is_exec);
         }
         // The password was removed at run time: everyone is authenticated now.
         client.authenticated = true;
@@ -106,8 +129,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
         ) {
             if spec.has(table::NO_MULTI) {
-                let msg = format!("ERR Command not allowed inside a transaction");
-                return reject(srv, client, out, &msg);
+                return reject(
+                    srv,
+                    client,
+                    out,
+                    "ERR Command not allowed inside a transaction",
+                    false,
+                );
             }
             queue.push(args);
             client.meta.multi.set(queue.len() as i64);
@@ -115,9 +143,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return;
         }
     }
+    if spec.has(table::DENYOOM) && srv.config.maxmemory > 0 && !srv.evict_to_fit() {
+        let msg = "OOM command not allowed when used memory > 'maxmemory'.";
+        return reject(srv, client, out, msg, is_exec);
+    }
     if spec.has(table::WRITE) {
         if let Some(msg) = srv.deny_write_reason() {
-            return reject(srv, client, out, &msg);
+            return reject(srv, client, out, &msg, is_exec);
         }
     }
     call(srv, client, spec, &args, out);

@@ -60,10 +60,13 @@ pub fn config_get(cx: &mut Ctx, args: &[Bytes]) {
             };
             if hit {
                 seen.push(opt.name);
-                pairs.push((
-                    Frame::bulk(opt.name),
-                    Frame::bulk((opt.get)(&cx.srv.config)),
-                ));
+                // An exact name is echoed as the client wrote it, as Redis 7.0 does.
+                let name = if has_glob {
+                    Frame::bulk(opt.name)
+                } else {
+                    Frame::Bulk(pat.clone())
+                };
+                pairs.push((name, Frame::bulk((opt.get)(&cx.srv.config))));
             }
         }
     }
@@ -72,7 +75,7 @@ pub fn config_get(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn config_set(cx: &mut Ctx, args: &[Bytes]) {
     if args.len() % 2 != 0 {
-        return cx.err("ERR wrong number of arguments for 'config|set' command");
+        return cx.syntax_err();
     }
     let mut changes: Vec<(&'static config::OptSpec, String)> = Vec::new();
     for pair in args[2..].chunks(2) {
@@ -117,6 +120,7 @@ pub fn config_set(cx: &mut Ctx, args: &[Bytes]) {
         }
     }
     cx.srv.config = next;
+    cx.srv.ks.lfu = cx.srv.config.lfu_params();
     cx.ok();
 }
 
@@ -169,7 +173,7 @@ pub fn shutdown(cx: &mut Ctx, args: &[Bytes]) {
         }
     }
     if (abort && (nosave || save || now || force)) || (nosave && save) {
-        return cx.err("ERR Illegal combination of arguments.");
+        return cx.syntax_err();
     }
     if abort {
         return cx.err("ERR No shutdown in progress.");
@@ -198,6 +202,13 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
             let secs = crate::util::parse_f64(&args[2]).unwrap_or(0.0).max(0.0);
             // DEBUG SLEEP blocks the server, exactly as it does in Redis: that is its purpose.
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            cx.ok();
+        }
+        ("set-fork-error", 3) => {
+            // forkdb's own: the next BGSAVE's fork() fails with this errno (0 clears), so the
+            // failure path can be tested without exhausting the machine's memory.
+            let errno = crate::util::parse_i64(&args[2]).unwrap_or(0) as i32;
+            cx.srv.persist.inject_fork_errno = (errno != 0).then_some(errno);
             cx.ok();
         }
         ("set-active-expire", 3) => {
