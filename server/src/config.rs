@@ -58,6 +58,9 @@ pub struct Config {
     pub enable_debug_command: ProtectedMode,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// forkdb's own: grow tables before a snapshot fork rather than during it (see
+    /// `Keyspace::reserve_headroom`). A switch so its effect on COW can be measured.
+    pub snapshot_headroom: bool,
 }
 
 impl Default for Config {
@@ -93,6 +96,7 @@ impl Default for Config {
             enable_debug_command: ProtectedMode::No,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            snapshot_headroom: true,
         }
     }
 }
@@ -525,6 +529,16 @@ pub static OPTIONS: &[OptSpec] = &[
         get: |c| c.lfu_decay_time.to_string(),
         set: |c, v| {
             c.lfu_decay_time = parse_int(v, 0, i32::MAX as i64)? as u32;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "snapshot-table-headroom",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.snapshot_headroom),
+        set: |c, v| {
+            c.snapshot_headroom = parse_bool(v)?;
             Ok(())
         },
     },

@@ -165,6 +165,9 @@ impl Server {
             sample_interval: Duration::from_millis(100),
         };
         self.persist.last_bgsave_try = Some(Instant::now());
+        if self.config.snapshot_headroom {
+            self.ks.reserve_headroom();
+        }
         let ks = &self.ks;
         let result = match self.persist.inject_fork_errno.take() {
             Some(errno) => Err(io::Error::from_raw_os_error(errno)),

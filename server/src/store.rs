@@ -490,6 +490,25 @@ impl Keyspace {
         }
     }
 
+    /// Called just before a snapshot fork: gives every table room to grow by an eighth without
+    /// reallocating. Growing a table while the child lives would rewrite the whole table into new
+    /// memory (hashbrown rehashes every index) at the moment memory is scarcest; growing it now,
+    /// before the fork, costs no copy-on-write. Only a save that sees more than that many new
+    /// keys grows a table under the child: the pressure case Redis allows with its
+    /// `dict_force_resize_ratio`.
+    pub fn reserve_headroom(&mut self) {
+        for db in &mut self.dbs {
+            let want = db.dict.len() / 8 + 64;
+            if db.dict.capacity() - db.dict.len() < want {
+                db.dict.reserve(want);
+            }
+            let want = db.expires.len() / 8 + 64;
+            if db.expires.capacity() - db.expires.len() < want {
+                db.expires.reserve(want);
+            }
+        }
+    }
+
     pub fn total_keys(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }

@@ -204,6 +204,34 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
             cx.ok();
         }
+        ("populate", 3..=5) => {
+            // DEBUG POPULATE count [prefix] [size], as Redis: keys prefix:N holding "value:N"
+            // (padded with zero bytes, or cut, to `size` when given); existing keys are kept.
+            let Some(count) = crate::util::parse_i64(&args[2]).filter(|n| *n >= 0) else {
+                return cx.err("ERR value is out of range, must be positive");
+            };
+            let prefix = args.get(3).map(|p| p.to_vec()).unwrap_or_else(|| b"key".to_vec());
+            let size = match args.get(4).map(|s| crate::util::parse_i64(s)) {
+                None => None,
+                Some(Some(n)) if n >= 0 => Some(n as usize),
+                Some(_) => return cx.err("ERR value is out of range, must be positive"),
+            };
+            let db = cx.db();
+            for i in 0..count {
+                let mut key = prefix.clone();
+                key.push(b':');
+                key.extend_from_slice(i.to_string().as_bytes());
+                if cx.srv.ks.exists(db, &key) {
+                    continue;
+                }
+                let mut val = format!("value:{i}").into_bytes();
+                if let Some(n) = size {
+                    val.resize(n, 0);
+                }
+                cx.srv.ks.set(db, &key, crate::store::Value::string(&val), -1);
+            }
+            cx.ok();
+        }
         ("set-fork-error", 3) => {
             // forkdb's own: the next BGSAVE's fork() fails with this errno (0 clears), so the
             // failure path can be tested without exhausting the machine's memory.
@@ -238,6 +266,11 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
             cx,
             "DEBUG",
             &[
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
                 "RELOAD",
