@@ -230,49 +230,55 @@ impl Keyspace {
             None => false,
         };
         if expired {
-            self.remove_entry(db, key);
-            self.expired_keys += 1;
-            self.touch(db, key);
+            self.expire_now(db, key);
         }
         expired
     }
 
+    fn expire_now(&mut self, db: usize, key: &[u8]) {
+        self.remove_entry(db, key);
+        self.expired_keys += 1;
+        self.touch(db, key);
+    }
+
+    /// The index of a live entry: one hash of the key, and the clock is read only for keys
+    /// that have a TTL. An expired entry is deleted on the way (lazy expiry).
+    fn live_index(&mut self, db: usize, key: &[u8]) -> Option<usize> {
+        let (idx, _, e) = self.dbs[db].dict.get_full(key)?;
+        if e.expire >= 0 && e.expire <= now_ms() {
+            self.expire_now(db, key);
+            return None;
+        }
+        Some(idx)
+    }
+
     /// Looks a key up for reading: lazy expiry, hit/miss statistics, access time.
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key, now_ms());
-        let clock = self.lru_clock;
-        let touch = !self.child_active;
-        let lfu = self.lfu;
-        match self.dbs[db].dict.get_mut(key) {
-            Some(e) => {
-                self.keyspace_hits += 1;
-                if touch {
-                    access(e, clock, lfu);
-                }
-                Some(e)
-            }
-            None => {
-                self.keyspace_misses += 1;
-                None
-            }
+        let Some(idx) = self.live_index(db, key) else {
+            self.keyspace_misses += 1;
+            return None;
+        };
+        self.keyspace_hits += 1;
+        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.child_active);
+        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
+        if touch {
+            access(e, clock, lfu);
         }
+        Some(e)
     }
 
     /// Looks a key up for writing: lazy expiry, no statistics.
     pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key, now_ms());
-        let clock = self.lru_clock;
-        let lfu = self.lfu;
-        self.dbs[db].dict.get_mut(key).map(|e| {
-            access(e, clock, lfu);
-            e
-        })
+        let idx = self.live_index(db, key)?;
+        let (clock, lfu) = (self.lru_clock, self.lfu);
+        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
+        access(e, clock, lfu);
+        Some(e)
     }
 
     /// Does the key exist (after lazy expiry)? Does not count as a hit or miss.
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed(db, key, now_ms());
-        self.dbs[db].dict.contains_key(key)
+        self.live_index(db, key).is_some()
     }
 
     /// Reads without lazy expiry or statistics, only skipping logically expired entries.
@@ -286,25 +292,40 @@ impl Keyspace {
 
     /// Stores a value, replacing any old one. `expire` -1 clears any TTL.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire: i64) {
-        let lru = self.lru_clock;
-        let d = &mut self.dbs[db];
-        match d.dict.get_mut(key) {
-            Some(e) => {
+        self.store(db, key, value, Some(expire));
+    }
+
+    /// Replaces only the value of an existing key, keeping its TTL (APPEND, INCR, SETRANGE).
+    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
+        self.store(db, key, value, None);
+    }
+
+    /// Stores a value with one hash of the key (a raw entry), whether the key is new or not.
+    /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps the current one.
+    fn store(&mut self, db: usize, key: &[u8], value: Value, expire: Option<i64>) {
+        use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
+        let (lru, lfu) = (self.lru_clock, self.lfu);
+        let Db { dict, expires, .. } = &mut self.dbs[db];
+        match dict.raw_entry_mut_v1().from_key(key) {
+            RawEntryMut::Occupied(mut o) => {
+                let e = o.get_mut();
+                let expire = expire.unwrap_or(e.expire);
                 if e.expire >= 0 && expire < 0 {
-                    d.expires.swap_remove(key);
+                    expires.swap_remove(key);
                 } else if e.expire < 0 && expire >= 0 {
-                    d.expires.insert(Bytes::copy_from_slice(key));
+                    expires.insert(Bytes::copy_from_slice(key));
                 }
                 e.value = value;
                 e.expire = expire;
-                access(e, lru, self.lfu);
+                access(e, lru, lfu);
             }
-            None => {
+            RawEntryMut::Vacant(v) => {
+                let expire = expire.unwrap_or(-1);
                 let k = Bytes::copy_from_slice(key);
                 if expire >= 0 {
-                    d.expires.insert(k.clone());
+                    expires.insert(k.clone());
                 }
-                d.dict.insert(
+                v.insert(
                     k,
                     Entry {
                         value,
@@ -318,12 +339,6 @@ impl Keyspace {
         self.touch(db, key);
     }
 
-    /// Replaces only the value of an existing key, keeping its TTL (APPEND, INCR, SETRANGE).
-    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        let expire = self.dbs[db].dict.get(key).map(|e| e.expire).unwrap_or(-1);
-        self.set(db, key, value, expire);
-    }
-
     fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
         let d = &mut self.dbs[db];
         let e = d.dict.swap_remove(key)?;
@@ -335,7 +350,7 @@ impl Keyspace {
 
     /// Deletes a key (after lazy expiry). Returns the entry if it existed.
     pub fn delete(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        self.expire_if_needed(db, key, now_ms());
+        self.live_index(db, key)?;
         let e = self.remove_entry(db, key)?;
         self.touch(db, key);
         Some(e)

@@ -162,7 +162,8 @@ pub fn set(cx: &mut Ctx, args: &[Bytes]) {
     };
     let db = cx.db();
     let old = if get { read_str(cx, &args[1]) } else { None };
-    let found = cx.srv.ks.get_for_write(db, &args[1]).is_some();
+    // Only NX and XX need to know whether the key exists; a plain SET overwrites in one lookup.
+    let found = (nx || xx) && cx.srv.ks.get_for_write(db, &args[1]).is_some();
     if (nx && found) || (xx && !found) {
         if get {
             reply_opt(cx, old);

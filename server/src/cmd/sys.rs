@@ -210,7 +210,10 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
             let Some(count) = crate::util::parse_i64(&args[2]).filter(|n| *n >= 0) else {
                 return cx.err("ERR value is out of range, must be positive");
             };
-            let prefix = args.get(3).map(|p| p.to_vec()).unwrap_or_else(|| b"key".to_vec());
+            let prefix = args
+                .get(3)
+                .map(|p| p.to_vec())
+                .unwrap_or_else(|| b"key".to_vec());
             let size = match args.get(4).map(|s| crate::util::parse_i64(s)) {
                 None => None,
                 Some(Some(n)) if n >= 0 => Some(n as usize),
@@ -228,7 +231,9 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 if let Some(n) = size {
                     val.resize(n, 0);
                 }
-                cx.srv.ks.set(db, &key, crate::store::Value::string(&val), -1);
+                cx.srv
+                    .ks
+                    .set(db, &key, crate::store::Value::string(&val), -1);
             }
             cx.ok();
         }
