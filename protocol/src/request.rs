@@ -150,6 +150,9 @@ pub struct RequestParser {
     /// Bytes at the front of the buffer already searched, without success, for the end of the
     /// line being read. Reset whenever bytes are consumed.
     scanned: usize,
+    /// Hand out small arguments as slices of the read buffer instead of copies (see
+    /// [`RequestParser::set_zero_copy`]).
+    zero_copy: bool,
 }
 
 impl RequestParser {
@@ -159,7 +162,16 @@ impl RequestParser {
             unauthenticated: false,
             state: State::Start,
             scanned: 0,
+            zero_copy: false,
         }
+    }
+
+    /// With `true`, arguments of any size are slices of the read buffer (a reference count, no
+    /// allocation, no copy). Only for a caller that copies whatever it keeps beyond the command:
+    /// a slice kept alive keeps the whole read buffer alive. forkdb's server copies every key and
+    /// value it stores, so it parses this way; the default (`false`) copies small arguments.
+    pub fn set_zero_copy(&mut self, yes: bool) {
+        self.zero_copy = yes;
     }
 
     /// Change the limits (`CONFIG SET proto-max-bulk-len`); applies from the next length read.
@@ -325,7 +337,7 @@ impl RequestParser {
                     }
                 }
                 Some(len) => {
-                    let Some(arg) = take_bulk(buf, len) else {
+                    let Some(arg) = take_bulk(buf, len, self.zero_copy) else {
                         return Ok(None);
                     };
                     if let State::Multibulk {
@@ -374,12 +386,12 @@ impl RequestParser {
 
 /// The `len` bytes of a bulk and the two (unchecked, as in Redis) bytes after them, once all
 /// are buffered.
-fn take_bulk(buf: &mut BytesMut, len: usize) -> Option<Bytes> {
+fn take_bulk(buf: &mut BytesMut, len: usize, zero_copy: bool) -> Option<Bytes> {
     let total = len.checked_add(2)?;
     if buf.len() < total {
         return None;
     }
-    let arg = if len >= BIG_ARG {
+    let arg = if len >= BIG_ARG || zero_copy {
         buf.split_to(len).freeze()
     } else {
         let arg = Bytes::copy_from_slice(buf.get(..len)?);

@@ -155,6 +155,9 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     };
     let mut client = Client::new(meta.clone(), authenticated);
     let mut parser = RequestParser::new(limits);
+    // Every key and value the server keeps is copied into its own allocation (store, WATCH),
+    // so arguments may be slices of the read buffer: no allocation per argument.
+    parser.set_zero_copy(true);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     loop {

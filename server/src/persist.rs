@@ -91,11 +91,8 @@ pub fn write_rdb<W: io::Write>(
         }
         w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
         for (key, entry) in &db.dict {
-            let value = match &entry.value {
-                Value::Str { data, .. } => snap::Value::String(data.clone()),
-            };
             let expire = (entry.expire >= 0).then_some(entry.expire);
-            w.record(key, &value, expire)?;
+            w.record_string(key, entry.value.bytes(), expire)?;
         }
     }
     w.finish()

@@ -159,6 +159,7 @@ impl Server {
                         i64::from(e.lru)
                     };
                     if best.as_ref().is_none_or(|b| score < b.2) {
+                        let key = bytes::Bytes::copy_from_slice(&key);
                         best = Some((i, key, score));
                     }
                 }

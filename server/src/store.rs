@@ -7,8 +7,13 @@
 //!
 //! Keys with a time to live are also listed in `expires`, so active expiry samples only those.
 //!
-//! Keys and values are copied out of the client's read buffer before they are stored: a `Bytes`
-//! slice of that buffer would keep the whole buffer alive for the lifetime of the key.
+//! Keys and string values are [`SmallVec`]s: up to 24 bytes live inside the entry itself, in the
+//! dense entry vector, and only longer ones have a heap buffer. That saves a heap allocation and
+//! a cache miss per short key, and it matters for snapshots: overwriting a short value writes
+//! only the entry's page, where a separately allocated value would also dirty the pages of the
+//! new and the freed allocation, pages the parent shares with the snapshot child
+//! (copy-on-write). A longer value is overwritten in its own buffer when it fits, for the same
+//! reason. Keys and values are always copied out of the client's read buffer.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -16,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
+use smallvec::SmallVec;
 
 use crate::util::{now_ms, parse_i64};
 
@@ -30,31 +36,44 @@ pub enum StrEnc {
 /// Strings up to this length are `embstr` in Redis (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 const EMBSTR_LIMIT: usize = 44;
 
+/// Bytes a key or string value holds inline, without a heap allocation.
+pub const INLINE: usize = 24;
+
+/// A key: inline up to [`INLINE`] bytes.
+pub type Key = SmallVec<[u8; INLINE]>;
+
+/// A string value: inline up to [`INLINE`] bytes.
+pub type Str = SmallVec<[u8; INLINE]>;
+
 #[derive(Debug, Clone)]
 pub enum Value {
-    Str { data: Bytes, enc: StrEnc },
+    Str { data: Str, enc: StrEnc },
+}
+
+/// The encoding SET gives a string: Redis's `tryObjectEncoding` picks int, embstr or raw.
+pub fn set_encoding(data: &[u8]) -> StrEnc {
+    if data.len() <= 20 && parse_i64(data).is_some() {
+        StrEnc::Int
+    } else if data.len() <= EMBSTR_LIMIT {
+        StrEnc::Embstr
+    } else {
+        StrEnc::Raw
+    }
 }
 
 impl Value {
-    /// A string as SET stores it: Redis's `tryObjectEncoding` picks int, embstr or raw.
+    /// A string as SET stores it.
     pub fn string(data: &[u8]) -> Value {
-        let enc = if data.len() <= 20 && parse_i64(data).is_some() {
-            StrEnc::Int
-        } else if data.len() <= EMBSTR_LIMIT {
-            StrEnc::Embstr
-        } else {
-            StrEnc::Raw
-        };
         Value::Str {
-            data: Bytes::copy_from_slice(data),
-            enc,
+            data: Str::from_slice(data),
+            enc: set_encoding(data),
         }
     }
 
     /// A string built by APPEND or SETRANGE: always `raw` in Redis.
     pub fn raw(data: Vec<u8>) -> Value {
         Value::Str {
-            data: Bytes::from(data),
+            data: Str::from_vec(data),
             enc: StrEnc::Raw,
         }
     }
@@ -62,7 +81,7 @@ impl Value {
     /// The result of INCR and friends: an `int`.
     pub fn int(n: i64) -> Value {
         Value::Str {
-            data: Bytes::from(n.to_string()),
+            data: Str::from_slice(n.to_string().as_bytes()),
             enc: StrEnc::Int,
         }
     }
@@ -75,8 +94,15 @@ impl Value {
             StrEnc::Raw
         };
         Value::Str {
-            data: Bytes::from(data),
+            data: Str::from_vec(data),
             enc,
+        }
+    }
+
+    /// The bytes of a string value.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Value::Str { data, .. } => data,
         }
     }
 
@@ -143,12 +169,12 @@ impl Entry {
     }
 }
 
-pub type Dict = IndexMap<Bytes, Entry, RandomState>;
+pub type Dict = IndexMap<Key, Entry, RandomState>;
 
 #[derive(Default)]
 pub struct Db {
     pub dict: Dict,
-    pub expires: IndexSet<Bytes, RandomState>,
+    pub expires: IndexSet<Key, RandomState>,
     /// Sum of remaining TTLs is not kept; Redis's avg_ttl is an estimate from active expiry samples.
     pub avg_ttl: i64,
 }
@@ -191,6 +217,31 @@ pub struct Keyspace {
 pub struct LfuParams {
     pub log_factor: u32,
     pub decay_minutes: u32,
+}
+
+/// A value to store: built by the caller, or a string to copy in (maybe into the old buffer).
+enum NewValue<'a> {
+    Owned(Value),
+    SetStr(&'a [u8]),
+}
+
+impl NewValue<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            NewValue::Owned(v) => v,
+            NewValue::SetStr(data) => Value::string(data),
+        }
+    }
+}
+
+/// May a string of `len` bytes overwrite `cur` in place? Inline into inline; into a heap buffer
+/// only if it fits and uses at least half of it (a big buffer is not kept for a small value).
+fn fits_in_place(cur: &Str, len: usize) -> bool {
+    if len <= INLINE {
+        !cur.spilled()
+    } else {
+        cur.spilled() && len <= cur.capacity() && len >= cur.capacity() / 2
+    }
 }
 
 /// Records an access to an entry: its time, and its LFU counter under an LFU policy.
@@ -292,17 +343,23 @@ impl Keyspace {
 
     /// Stores a value, replacing any old one. `expire` -1 clears any TTL.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire: i64) {
-        self.store(db, key, value, Some(expire));
+        self.store(db, key, NewValue::Owned(value), Some(expire));
     }
 
     /// Replaces only the value of an existing key, keeping its TTL (APPEND, INCR, SETRANGE).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        self.store(db, key, value, None);
+        self.store(db, key, NewValue::Owned(value), None);
+    }
+
+    /// Stores a string as SET does (`expire` as in [`Keyspace::store`]), writing it into the
+    /// old value's buffer when that fits: see the module docs for why.
+    pub fn set_str(&mut self, db: usize, key: &[u8], data: &[u8], expire: Option<i64>) {
+        self.store(db, key, NewValue::SetStr(data), expire);
     }
 
     /// Stores a value with one hash of the key (a raw entry), whether the key is new or not.
     /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps the current one.
-    fn store(&mut self, db: usize, key: &[u8], value: Value, expire: Option<i64>) {
+    fn store(&mut self, db: usize, key: &[u8], value: NewValue, expire: Option<i64>) {
         use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
         let (lru, lfu) = (self.lru_clock, self.lfu);
         let Db { dict, expires, .. } = &mut self.dbs[db];
@@ -313,22 +370,31 @@ impl Keyspace {
                 if e.expire >= 0 && expire < 0 {
                     expires.swap_remove(key);
                 } else if e.expire < 0 && expire >= 0 {
-                    expires.insert(Bytes::copy_from_slice(key));
+                    expires.insert(Key::from_slice(key));
                 }
-                e.value = value;
+                match (value, &mut e.value) {
+                    (NewValue::SetStr(new), Value::Str { data, enc })
+                        if fits_in_place(data, new.len()) =>
+                    {
+                        data.clear();
+                        data.extend_from_slice(new);
+                        *enc = set_encoding(new);
+                    }
+                    (value, slot) => *slot = value.into_value(),
+                }
                 e.expire = expire;
                 access(e, lru, lfu);
             }
             RawEntryMut::Vacant(v) => {
                 let expire = expire.unwrap_or(-1);
-                let k = Bytes::copy_from_slice(key);
+                let k = Key::from_slice(key);
                 if expire >= 0 {
                     expires.insert(k.clone());
                 }
                 v.insert(
                     k,
                     Entry {
-                        value,
+                        value: value.into_value(),
                         expire,
                         lru,
                         freq: LFU_INIT_VAL,
@@ -363,7 +429,7 @@ impl Keyspace {
             return false;
         };
         if e.expire < 0 && expire >= 0 {
-            d.expires.insert(Bytes::copy_from_slice(key));
+            d.expires.insert(Key::from_slice(key));
         } else if e.expire >= 0 && expire < 0 {
             d.expires.swap_remove(key);
         }
@@ -387,7 +453,7 @@ impl Keyspace {
     }
 
     /// A uniformly random live key, deleting expired ones met on the way.
-    pub fn random_key(&mut self, db: usize) -> Option<Bytes> {
+    pub fn random_key(&mut self, db: usize) -> Option<Key> {
         let now = now_ms();
         let mut rng = rand::thread_rng();
         loop {
@@ -497,8 +563,8 @@ impl Keyspace {
             if *wdb != db {
                 continue;
             }
-            let exists_here = self.dbs[db].dict.contains_key(key);
-            let exists_there = other.is_some_and(|o| self.dbs[o].dict.contains_key(key));
+            let exists_here = self.dbs[db].dict.contains_key(&key[..]);
+            let exists_there = other.is_some_and(|o| self.dbs[o].dict.contains_key(&key[..]));
             if exists_here || exists_there {
                 self.dirty_cas.extend(ids.iter().copied());
             }
@@ -535,8 +601,8 @@ impl Keyspace {
         db: usize,
         cursor: u64,
         count: usize,
-        mut keep: impl FnMut(&Bytes, &Entry) -> bool,
-    ) -> (u64, Vec<Bytes>) {
+        mut keep: impl FnMut(&Key, &Entry) -> bool,
+    ) -> (u64, Vec<Key>) {
         let now = now_ms();
         let len = self.dbs[db].dict.len() as u64;
         let mut upper = if cursor == 0 || cursor > len {

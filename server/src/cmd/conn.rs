@@ -108,10 +108,11 @@ fn valid_name(name: &[u8]) -> bool {
 const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
 
 fn set_name(cx: &mut Ctx, name: &Bytes) {
+    // A copy: the argument is a slice of the read buffer, which it would keep alive.
     *cx.client.meta.name.borrow_mut() = if name.is_empty() {
         None
     } else {
-        Some(name.clone())
+        Some(Bytes::copy_from_slice(name))
     };
 }
 

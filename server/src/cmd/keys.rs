@@ -56,7 +56,7 @@ pub fn keys(cx: &mut Ctx, args: &[Bytes]) {
     let pattern = &args[1];
     let all = pattern.as_ref() == b"*";
     let now = crate::util::now_ms();
-    let found: Vec<Bytes> = cx.srv.ks.dbs[db]
+    let found: Vec<crate::store::Key> = cx.srv.ks.dbs[db]
         .dict
         .iter()
         .filter(|(k, e)| {
@@ -207,13 +207,8 @@ pub fn copy(cx: &mut Ctx, args: &[Bytes]) {
         }
         cx.srv.ks.delete(dst_db, &args[2]);
     }
-    // The copy gets its own buffer, as Redis's dupStringObject makes one.
-    let value = match entry.value {
-        Value::Str { data, enc } => Value::Str {
-            data: Bytes::copy_from_slice(&data),
-            enc,
-        },
-    };
+    // The clone is a copy with its own buffer, as Redis's dupStringObject makes.
+    let value = entry.value;
     cx.srv.ks.set(dst_db, &args[2], value, entry.expire);
     cx.srv.ks.dirty += 1;
     cx.int(1);

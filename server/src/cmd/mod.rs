@@ -137,7 +137,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
                     false,
                 );
             }
-            queue.push(args);
+            // Copies: the arguments are slices of the read buffer, which a queued command
+            // would otherwise keep alive until EXEC.
+            queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
             client.meta.multi.set(queue.len() as i64);
             out.extend_from_slice(b"+QUEUED\r\n");
             return;
@@ -147,7 +149,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         let msg = "OOM command not allowed when used memory > 'maxmemory'.";
         return reject(srv, client, out, msg, is_exec);
     }
-    if spec.has(table::WRITE) {
+    // Redis refuses PING too while writes are refused, so that health checks notice.
+    if spec.has(table::WRITE) || spec.name == "ping" {
         if let Some(msg) = srv.deny_write_reason() {
             return reject(srv, client, out, &msg, is_exec);
         }

@@ -55,7 +55,7 @@ pub fn exec(cx: &mut Ctx, _args: &[Bytes]) {
     // A watched key that has expired since WATCH counts as modified (Redis 7's isWatchedKeyExpired).
     let expired_since_watch = cx.client.watched.iter().any(|(db, key, was_expired)| {
         !was_expired
-            && cx.srv.ks.dbs[*db].dict.contains_key(key)
+            && cx.srv.ks.dbs[*db].dict.contains_key(&key[..])
             && cx.srv.ks.peek(*db, key).is_none()
     });
     let aborted = cx.client.multi_error;
@@ -94,7 +94,8 @@ pub fn watch(cx: &mut Ctx, args: &[Bytes]) {
         {
             continue;
         }
-        let expired = cx.srv.ks.dbs[db].dict.contains_key(key) && cx.srv.ks.peek(db, key).is_none();
+        let expired =
+            cx.srv.ks.dbs[db].dict.contains_key(&key[..]) && cx.srv.ks.peek(db, key).is_none();
         let key = Bytes::copy_from_slice(key);
         cx.srv.ks.watch(db, &key, id);
         cx.client.watched.push((db, key, expired));

@@ -19,16 +19,17 @@ use crate::store::Value;
 use crate::util::{incr_by_float, now_ms, parse_i64, IncrFloatError};
 
 /// The bytes of a string value.
-fn data(v: &Value) -> &Bytes {
-    match v {
-        Value::Str { data, .. } => data,
-    }
+fn data(v: &Value) -> &[u8] {
+    v.bytes()
 }
 
-/// Reads a string key for a read command: Ok(None) if missing.
+/// Reads a string key for a read command (a copy): None if missing.
 pub fn read_str(cx: &mut Ctx, key: &[u8]) -> Option<Bytes> {
     let db = cx.db();
-    cx.srv.ks.get(db, key).map(|e| data(&e.value).clone())
+    cx.srv
+        .ks
+        .get(db, key)
+        .map(|e| Bytes::copy_from_slice(data(&e.value)))
 }
 
 pub fn get(cx: &mut Ctx, args: &[Bytes]) {
@@ -146,13 +147,14 @@ fn parse_set_options(
 }
 
 /// Stores a string with SET's TTL rule.
-fn store(cx: &mut Ctx, key: &[u8], value: Value, ttl: Ttl) {
+fn store(cx: &mut Ctx, key: &[u8], value: &[u8], ttl: Ttl) {
     let db = cx.db();
-    match ttl {
-        Ttl::Keep => cx.srv.ks.set_keep_ttl(db, key, value),
-        Ttl::At(ms) => cx.srv.ks.set(db, key, value, ms),
-        Ttl::Clear | Ttl::Persist => cx.srv.ks.set(db, key, value, -1),
-    }
+    let expire = match ttl {
+        Ttl::Keep => None,
+        Ttl::At(ms) => Some(ms),
+        Ttl::Clear | Ttl::Persist => Some(-1),
+    };
+    cx.srv.ks.set_str(db, key, value, expire);
     cx.srv.ks.dirty += 1;
 }
 
@@ -172,7 +174,7 @@ pub fn set(cx: &mut Ctx, args: &[Bytes]) {
         }
         return;
     }
-    store(cx, &args[1], Value::string(&args[2]), ttl);
+    store(cx, &args[1], &args[2], ttl);
     if get {
         reply_opt(cx, old);
     } else {
@@ -192,13 +194,13 @@ pub fn setnx(cx: &mut Ctx, args: &[Bytes]) {
     if cx.srv.ks.get_for_write(db, &args[1]).is_some() {
         return cx.int(0);
     }
-    store(cx, &args[1], Value::string(&args[2]), Ttl::Clear);
+    store(cx, &args[1], &args[2], Ttl::Clear);
     cx.int(1);
 }
 
 fn setex_generic(cx: &mut Ctx, args: &[Bytes], kind: u8, cmd: &str) {
     if let Some(at) = expire_at(cx, kind, &args[2], cmd) {
-        store(cx, &args[1], Value::string(&args[3]), Ttl::At(at));
+        store(cx, &args[1], &args[3], Ttl::At(at));
         cx.ok();
     }
 }
@@ -213,7 +215,7 @@ pub fn psetex(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn getset(cx: &mut Ctx, args: &[Bytes]) {
     let old = read_str(cx, &args[1]);
-    store(cx, &args[1], Value::string(&args[2]), Ttl::Clear);
+    store(cx, &args[1], &args[2], Ttl::Clear);
     reply_opt(cx, old);
 }
 
@@ -271,7 +273,7 @@ pub fn mset(cx: &mut Ctx, args: &[Bytes]) {
         return cx.err("ERR wrong number of arguments for 'mset' command");
     }
     for pair in args[1..].chunks(2) {
-        store(cx, &pair[0], Value::string(&pair[1]), Ttl::Clear);
+        store(cx, &pair[0], &pair[1], Ttl::Clear);
     }
     cx.ok();
 }
@@ -287,7 +289,7 @@ pub fn msetnx(cx: &mut Ctx, args: &[Bytes]) {
         }
     }
     for pair in args[1..].chunks(2) {
-        store(cx, &pair[0], Value::string(&pair[1]), Ttl::Clear);
+        store(cx, &pair[0], &pair[1], Ttl::Clear);
     }
     cx.int(1);
 }
@@ -307,7 +309,7 @@ pub fn append(cx: &mut Ctx, args: &[Bytes]) {
         .srv
         .ks
         .get_for_write(db, &args[1])
-        .map(|e| data(&e.value).clone());
+        .map(|e| Bytes::copy_from_slice(data(&e.value)));
     let new = match cur {
         None => args[2].to_vec(),
         Some(old) => {
@@ -378,7 +380,7 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
         .srv
         .ks
         .get_for_write(db, &args[1])
-        .map(|e| data(&e.value).clone());
+        .map(|e| Bytes::copy_from_slice(data(&e.value)));
     let old_len = cur.as_ref().map(|c| c.len()).unwrap_or(0);
     if value.is_empty() {
         return cx.int(old_len as i64);
@@ -407,7 +409,7 @@ fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {
         .srv
         .ks
         .get_for_write(db, key)
-        .map(|e| data(&e.value).clone());
+        .map(|e| Bytes::copy_from_slice(data(&e.value)));
     let value = match cur {
         None => 0,
         Some(d) => match parse_i64(&d) {
@@ -453,7 +455,7 @@ pub fn incrbyfloat(cx: &mut Ctx, args: &[Bytes]) {
         .srv
         .ks
         .get_for_write(db, &args[1])
-        .map(|e| data(&e.value).clone());
+        .map(|e| Bytes::copy_from_slice(data(&e.value)));
     match incr_by_float(cur.as_deref(), &args[2]) {
         Ok(text) => {
             cx.srv
