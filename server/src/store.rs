@@ -81,7 +81,7 @@ impl Value {
     /// The result of INCR and friends: an `int`.
     pub fn int(n: i64) -> Value {
         Value::Str {
-            data: Str::from_slice(n.to_string().as_bytes()),
+            data: Str::from_slice(itoa::Buffer::new().format(n).as_bytes()),
             enc: StrEnc::Int,
         }
     }

@@ -1,10 +1,47 @@
 //! The command table: every command's name, arity (Redis's convention: N exactly, -N at least N,
-//! counting the name), flags, key positions and documentation. Dispatch and the COMMAND command
-//! read the same rows, so what redis-cli learns from `COMMAND DOCS` is what the server does.
+//! counting the name), flags, ACL categories, key specs, tips and documentation. Dispatch and the
+//! COMMAND command read the same rows, so what redis-cli learns from `COMMAND DOCS` is what the
+//! server does.
+//!
+//! The metadata that clients read (arity, flags, ACL categories, key specs, tips, argument names,
+//! types and tokens, `since` versions) follows Redis 7.0 so that `COMMAND` answers as Redis's
+//! does; the summaries and complexity notes are forkdb's own words.
 //!
 //! The `write` flag marks commands refused with `-MISCONF` after a failed background save; the
 //! dirty counter (`rdb_changes_since_last_save`) is advanced by the handlers themselves, by the
 //! number of keys they really changed, as Redis's do (a `SET NX` that sets nothing adds nothing).
+//!
+//! # Rows
+//!
+//! ```text
+//! spec!(name, arity, flags, group, since, handler, field: value, ...)
+//! ```
+//!
+//! The optional named fields are those of [`CommandSpec`]: `acl` (the categories Redis gives the
+//! command explicitly; `@write`, `@read`, `@admin`, `@dangerous`, `@fast` and `@slow` follow from
+//! the flags as in Redis's `setImplicitACLCategories`), `tips`, `keys` (key specs, from which
+//! COMMAND's legacy first/last/step are derived as Redis derives them), `args`, `summary`,
+//! `complexity`, `subcommands`, `deprecated_since`, `replaced_by` and `syscmd`.
+//!
+//! # Arguments
+//!
+//! `args` lists the arguments `COMMAND DOCS` reports, separated by spaces:
+//!
+//! ```text
+//! key                  an argument of type key named "key"
+//! name:type            string, integer, double, key, pattern or unix-time; the type is what
+//!                      follows the last colon, so `ip:port:string` is "ip:port", a string
+//! TOKEN                a pure token (named after the token in lower case)
+//! TOKEN=arg            an argument introduced by a token: `MATCH=pattern:pattern`
+//! name:(a|b|...)       one of the alternatives
+//! name:{a b ...}       a block of arguments that go together
+//! ?arg                 optional
+//! arg*                 can be repeated
+//! arg@6.2.0            the version that added the argument
+//! arg!2.8.12           the version that deprecated it
+//! ```
+//!
+//! Key arguments are numbered in order: the first refers to the first key spec, and so on.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -28,22 +65,114 @@ pub const NO_AUTH: u32 = 1 << 8;
 pub const NO_MULTI: u32 = 1 << 9;
 pub const ALLOW_BUSY: u32 = 1 << 10;
 pub const SKIP_SLOWLOG: u32 = 1 << 11;
+pub const PUBSUB: u32 = 1 << 12;
+pub const BLOCKING: u32 = 1 << 13;
+pub const SKIP_MONITOR: u32 = 1 << 14;
+pub const NO_ASYNC_LOADING: u32 = 1 << 15;
+pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
+/// Never written in a row: derived from the key specs (see [`CommandSpec::legacy_keys`]).
+pub const MOVABLE_KEYS: u32 = 1 << 17;
 
-/// Flag names as COMMAND reports them, in Redis's order.
+/// Flag names as COMMAND reports them, in Redis's order. (Redis's `module`, `asking`,
+/// `may_replicate`, `protected`, `sentinel` and `only_sentinel` have no use here.)
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
     (DENYOOM, "denyoom"),
     (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
     (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
     (LOADING, "loading"),
     (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
     (SKIP_SLOWLOG, "skip_slowlog"),
     (FAST, "fast"),
     (NO_AUTH, "no_auth"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
     (ALLOW_BUSY, "allow_busy"),
 ];
+
+/// ACL categories in the order Redis lists them (its `ACLCommandCategories`); COMMAND reports a
+/// command's categories in this order, whatever the order in its row.
+pub const ACL_CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Key spec flags in Redis's order; a row writes them in this order.
+pub const KEY_SPEC_FLAGS: &[&str] = &[
+    "RO",
+    "RW",
+    "OW",
+    "RM",
+    "access",
+    "update",
+    "insert",
+    "delete",
+    "not_key",
+    "incomplete",
+    "variable_flags",
+];
+
+/// Where a command's keys are, as a Redis 7.0 key spec: the search begins at argument `index`
+/// (begin_search `index`) and the keys run to `lastkey` (relative to `index`; negative counts
+/// from the end of the arguments) every `keystep` arguments (find_keys `range`, with no limit).
+/// forkdb's commands need no other kind (`keyword` / `keynum` specs would extend this).
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// Space-separated, in [`KEY_SPEC_FLAGS`] order: `"RW access update"`.
+    pub flags: &'static str,
+    pub index: i32,
+    pub lastkey: i32,
+    pub keystep: i32,
+    /// Why the flags are what they are, when that is not obvious (forkdb's words).
+    pub notes: &'static str,
+}
+
+/// The key at argument `index`.
+pub const fn key(flags: &'static str, index: i32) -> KeySpec {
+    key_range(flags, index, 0, 1)
+}
+
+/// Keys from argument `index` to `lastkey` (relative; -1 for the last argument), every `keystep`.
+pub const fn key_range(flags: &'static str, index: i32, lastkey: i32, keystep: i32) -> KeySpec {
+    KeySpec {
+        flags,
+        index,
+        lastkey,
+        keystep,
+        notes: "",
+    }
+}
+
+impl KeySpec {
+    pub const fn notes(self, notes: &'static str) -> KeySpec {
+        KeySpec { notes, ..self }
+    }
+}
 
 pub struct CommandSpec {
     /// Lower-case full name: `get`, or `client|kill` for a subcommand (as Redis names them in
@@ -51,340 +180,689 @@ pub struct CommandSpec {
     pub name: &'static str,
     pub arity: i32,
     pub flags: u32,
-    pub first_key: i32,
-    pub last_key: i32,
-    pub step: i32,
+    /// ACL categories given explicitly, space-separated, without `@` (see the module doc).
+    pub acl: &'static str,
+    /// Command tips, space-separated, in Redis's order: `"request_policy:all_shards"`.
+    pub tips: &'static str,
+    pub keys: &'static [KeySpec],
     pub group: &'static str,
     pub since: &'static str,
     pub summary: &'static str,
     pub complexity: &'static str,
-    /// Arguments in a compact form that `COMMAND DOCS` expands (see `cmd::command`).
+    /// Arguments in the compact form described in the module doc.
     pub args: &'static str,
+    /// Set for deprecated commands: the version that deprecated it.
+    pub deprecated_since: &'static str,
+    pub replaced_by: &'static str,
+    /// Redis's `syscmd` doc flag: a command meant for the system, not for applications.
+    pub syscmd: bool,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
 }
 
+fn no_handler(_: &mut Ctx, _: &[Bytes]) {}
+
 impl CommandSpec {
+    /// What a row leaves out.
+    const DEFAULT: CommandSpec = CommandSpec {
+        name: "",
+        arity: 0,
+        flags: 0,
+        acl: "",
+        tips: "",
+        keys: &[],
+        group: "",
+        since: "",
+        summary: "",
+        complexity: "",
+        args: "",
+        deprecated_since: "",
+        replaced_by: "",
+        syscmd: false,
+        handler: no_handler,
+        subcommands: &[],
+    };
+
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// The legacy (first key, last key, step) triple of COMMAND and whether the keys are
+    /// "movable", derived from the key specs as Redis's `populateCommandLegacyRangeSpec` does:
+    /// one spec is taken as is; several must be consecutive ranges of step 1, and any that are
+    /// not (or are `incomplete`) make the keys movable.
+    pub fn legacy_keys(&self) -> (i32, i32, i32, bool) {
+        let incomplete = |k: &KeySpec| k.flags.split(' ').any(|f| f == "incomplete");
+        let absolute = |k: &KeySpec| {
+            if k.lastkey < 0 {
+                k.lastkey
+            } else {
+                k.index + k.lastkey
+            }
+        };
+        match self.keys {
+            [] => (0, 0, 0, false),
+            [k] => (k.index, absolute(k), k.keystep, incomplete(k)),
+            specs => {
+                let (mut first, mut last, mut prev_last, mut movable) =
+                    (i32::MAX, 0i32, 0i32, false);
+                for k in specs {
+                    if k.keystep != 1 || (prev_last != 0 && prev_last != k.index - 1) {
+                        movable = true;
+                        continue;
+                    }
+                    movable |= incomplete(k);
+                    first = first.min(k.index);
+                    // Redis compares as unsigned, so a negative (open) end wins.
+                    last = (last as u32).max(absolute(k) as u32) as i32;
+                    prev_last = last;
+                }
+                if first == i32::MAX {
+                    (0, 0, 0, true)
+                } else {
+                    (first, last, 1, movable)
+                }
+            }
+        }
+    }
+
+    /// The flags COMMAND reports: the row's and `movablekeys` when the key specs call for it.
+    pub fn reported_flags(&self) -> u32 {
+        if self.legacy_keys().3 {
+            self.flags | MOVABLE_KEYS
+        } else {
+            self.flags
+        }
+    }
+
+    /// The ACL categories, as indexes into [`ACL_CATEGORIES`] in order: the row's, plus those
+    /// Redis's `setImplicitACLCategories` adds from the flags.
+    pub fn acl_categories(&self) -> Vec<usize> {
+        let mut names: Vec<&str> = self.acl.split_whitespace().collect();
+        let scripting = names.contains(&"scripting");
+        for (flag, implied) in [
+            (WRITE, &["write"][..]),
+            (READONLY, &["read"]),
+            (ADMIN, &["admin", "dangerous"]),
+            (PUBSUB, &["pubsub"]),
+            (FAST, &["fast"]),
+            (BLOCKING, &["blocking"]),
+        ] {
+            // Scripting commands are not @read, whatever their flags.
+            if self.has(flag) && !(flag == READONLY && scripting) {
+                names.extend_from_slice(implied);
+            }
+        }
+        if !names.contains(&"fast") {
+            names.push("slow");
+        }
+        let mut cats: Vec<usize> = names
+            .into_iter()
+            .filter_map(|n| ACL_CATEGORIES.iter().position(|c| *c == n))
+            .collect();
+        cats.sort_unstable();
+        cats.dedup();
+        cats
     }
 }
 
 macro_rules! spec {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $cx:literal, $args:literal, $handler:expr) => {
-        spec!(
-            $name,
-            $arity,
-            $flags,
-            $keys,
-            $group,
-            $since,
-            $summary,
-            $cx,
-            $args,
-            $handler,
-            &[]
-        )
-    };
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $since:literal, $summary:literal, $cx:literal, $args:literal, $handler:expr, $subs:expr) => {
+    ($name:literal, $arity:expr, $flags:expr, $group:literal, $since:literal, $handler:expr $(, $field:ident: $value:expr)* $(,)?) => {
         CommandSpec {
             name: $name,
             arity: $arity,
             flags: $flags,
-            first_key: $keys.0,
-            last_key: $keys.1,
-            step: $keys.2,
             group: $group,
             since: $since,
-            summary: $summary,
-            complexity: $cx,
-            args: $args,
             handler: $handler,
-            subcommands: $subs,
+            $($field: $value,)*
+            ..CommandSpec::DEFAULT
         }
     };
 }
 
-const NOKEY: (i32, i32, i32) = (0, 0, 0);
-const KEY1: (i32, i32, i32) = (1, 1, 1);
-
 use cmd::{command, conn, expire, keys, multi, save, string, sys};
 
+/// The keys of commands that read or write one string, as Redis 7.0 specifies them.
+const RO_ACCESS: &[KeySpec] = &[key("RO access", 1)];
+const RW_ACCESS_UPDATE: &[KeySpec] = &[key("RW access update", 1)];
+const RW_UPDATE: &[KeySpec] = &[key("RW update", 1)];
+const OW_UPDATE: &[KeySpec] = &[key("OW update", 1)];
+const RO: &[KeySpec] = &[key("RO", 1)];
+
+/// `OBJECT <subcommand> key`.
+const OBJECT_KEY: &[KeySpec] = &[key("RO", 2)];
+
 static CLIENT_SUBS: &[CommandSpec] = &[
-    spec!("client|id", 2, NOSCRIPT | LOADING | STALE, NOKEY, "connection", "5.0.0", "Returns the unique client ID of the connection.", "O(1)", "", conn::client_id),
-    spec!("client|setname", 3, NOSCRIPT | LOADING | STALE, NOKEY, "connection", "2.6.9", "Sets the connection name.", "O(1)", "connection-name:string", conn::client_setname),
-    spec!("client|getname", 2, NOSCRIPT | LOADING | STALE, NOKEY, "connection", "2.6.9", "Returns the name of the connection.", "O(1)", "", conn::client_getname),
-    spec!("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "connection", "2.4.0", "Lists open connections.", "O(N) where N is the number of client connections", "?TYPE=client-type:(NORMAL|MASTER|REPLICA|PUBSUB) ?ID=client-id:integer*", conn::client_list),
-    spec!("client|info", 2, NOSCRIPT | LOADING | STALE, NOKEY, "connection", "6.2.0", "Returns information about the connection.", "O(1)", "", conn::client_info),
-    spec!("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "connection", "2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections", "filter:(ip:port:string|ID=client-id:integer|ADDR=ip:port:string|LADDR=ip:port:string|SKIPME=yes/no:string)", conn::client_kill),
-    spec!("client|help", 2, LOADING | STALE, NOKEY, "connection", "5.0.0", "Returns helpful text about the different subcommands.", "O(1)", "", conn::client_help),
+    spec!("client|id", 2, NOSCRIPT | LOADING | STALE, "connection", "5.0.0", conn::client_id,
+        acl: "connection",
+        summary: "Replies with the numeric id of this connection.",
+        complexity: "O(1)"),
+    spec!("client|setname", 3, NOSCRIPT | LOADING | STALE, "connection", "2.6.9", conn::client_setname,
+        acl: "connection",
+        args: "connection-name:string",
+        summary: "Gives this connection a name.",
+        complexity: "O(1)"),
+    spec!("client|getname", 2, NOSCRIPT | LOADING | STALE, "connection", "2.6.9", conn::client_getname,
+        acl: "connection",
+        summary: "Replies with the name of this connection, if it was given one.",
+        complexity: "O(1)"),
+    spec!("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, "connection", "2.4.0", conn::client_list,
+        acl: "connection",
+        tips: "nondeterministic_output",
+        args: "?TYPE=normal_master_replica_pubsub:(NORMAL|MASTER|REPLICA|PUBSUB)@5.0.0 ?ID=id:{client-id:integer*}@6.2.0",
+        summary: "Describes the open client connections, one line each.",
+        complexity: "O(N), N being the number of connected clients"),
+    spec!("client|info", 2, NOSCRIPT | LOADING | STALE, "connection", "6.2.0", conn::client_info,
+        acl: "connection",
+        tips: "nondeterministic_output",
+        summary: "Describes this connection in the format of CLIENT LIST.",
+        complexity: "O(1)"),
+    spec!("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, "connection", "2.4.0", conn::client_kill,
+        acl: "connection",
+        args: "filter:(ip:port:string!2.8.12|new-format:(\
+               ?ID=client-id:integer@2.8.12|\
+               ?TYPE=normal_master_slave_pubsub:(NORMAL|MASTER@3.2.0|SLAVE|REPLICA@5.0.0|PUBSUB)@2.8.12|\
+               ?USER=username:string|\
+               ?ADDR=ip:port:string|\
+               ?LADDR=ip:port:string@6.2.0|\
+               ?SKIPME=yes/no:string)*)",
+        summary: "Closes the client connections that match the given filters.",
+        complexity: "O(N), N being the number of connected clients"),
+    spec!("client|help", 2, LOADING | STALE, "connection", "5.0.0", conn::client_help,
+        acl: "connection",
+        summary: "Lists the CLIENT subcommands and what they do.",
+        complexity: "O(1)"),
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    spec!(
-        "object|encoding",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the internal encoding of a Redis object.",
-        "O(1)",
-        "key",
-        keys::object_encoding
-    ),
-    spec!(
-        "object|refcount",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the reference count of a value of a key.",
-        "O(1)",
-        "key",
-        keys::object_refcount
-    ),
-    spec!(
-        "object|idletime",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "2.2.3",
-        "Returns the time since the last access to a Redis object.",
-        "O(1)",
-        "key",
-        keys::object_idletime
-    ),
-    spec!(
-        "object|freq",
-        3,
-        READONLY,
-        (2, 2, 1),
-        "generic",
-        "4.0.0",
-        "Returns the logarithmic access frequency counter of a Redis object.",
-        "O(1)",
-        "key",
-        keys::object_freq
-    ),
-    spec!(
-        "object|help",
-        2,
-        LOADING | STALE,
-        NOKEY,
-        "generic",
-        "6.2.0",
-        "Returns helpful text about the different subcommands.",
-        "O(1)",
-        "",
-        keys::object_help
-    ),
+    spec!("object|encoding", 3, READONLY, "generic", "2.2.3", keys::object_encoding,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: OBJECT_KEY,
+        args: "key",
+        summary: "Names the internal representation of the value at a key.",
+        complexity: "O(1)"),
+    spec!("object|refcount", 3, READONLY, "generic", "2.2.3", keys::object_refcount,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: OBJECT_KEY,
+        args: "key",
+        summary: "Replies with the reference count of the value at a key.",
+        complexity: "O(1)"),
+    spec!("object|idletime", 3, READONLY, "generic", "2.2.3", keys::object_idletime,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: OBJECT_KEY,
+        args: "key",
+        summary: "Replies with the seconds since a key was last read or written.",
+        complexity: "O(1)"),
+    spec!("object|freq", 3, READONLY, "generic", "4.0.0", keys::object_freq,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: OBJECT_KEY,
+        args: "key",
+        summary: "Replies with the logarithmic access counter of a key (under an LFU policy).",
+        complexity: "O(1)"),
+    spec!("object|help", 2, LOADING | STALE, "generic", "6.2.0", keys::object_help,
+        acl: "keyspace",
+        summary: "Lists the OBJECT subcommands and what they do.",
+        complexity: "O(1)"),
 ];
 
 static CONFIG_SUBS: &[CommandSpec] = &[
-    spec!(
-        "config|get",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.0.0",
-        "Returns the effective values of configuration parameters.",
-        "O(N) when N is the number of configuration parameters provided",
-        "parameter:string*",
-        sys::config_get
-    ),
-    spec!(
-        "config|set",
-        -4,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.0.0",
-        "Sets configuration parameters in-flight.",
-        "O(N) when N is the number of configuration parameters provided",
-        "{parameter:string value:string}*",
-        sys::config_set
-    ),
-    spec!(
-        "config|resetstat",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.0.0",
-        "Resets the server's statistics.",
-        "O(1)",
-        "",
-        sys::config_resetstat
-    ),
-    spec!(
-        "config|rewrite",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.8.0",
-        "Persists the effective configuration to file.",
-        "O(1)",
-        "",
-        sys::config_rewrite
-    ),
-    spec!(
-        "config|help",
-        2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        "O(1)",
-        "",
-        sys::config_help
-    ),
+    spec!("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, "server", "2.0.0", sys::config_get,
+        args: "parameter:{parameter:string}*",
+        summary: "Reads the configuration parameters that match glob-style patterns.",
+        complexity: "O(N), N being the number of patterns given"),
+    spec!("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, "server", "2.0.0", sys::config_set,
+        tips: "request_policy:all_nodes response_policy:all_succeeded",
+        args: "parameter_value:{parameter:string value:string}*",
+        summary: "Changes configuration parameters while the server runs.",
+        complexity: "O(N), N being the number of parameters given"),
+    spec!("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, "server", "2.0.0", sys::config_resetstat,
+        summary: "Zeroes the statistics that INFO reports.",
+        complexity: "O(1)"),
+    spec!("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, "server", "2.8.0", sys::config_rewrite,
+        summary: "Writes the running configuration back to the configuration file.",
+        complexity: "O(1)"),
+    spec!("config|help", 2, LOADING | STALE, "server", "5.0.0", sys::config_help,
+        summary: "Lists the CONFIG subcommands and what they do.",
+        complexity: "O(1)"),
 ];
 
 static COMMAND_SUBS: &[CommandSpec] = &[
-    spec!(
-        "command|count",
-        2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.8.13",
-        "Returns a count of commands.",
-        "O(1)",
-        "",
-        command::command_count
-    ),
-    spec!(
-        "command|info",
-        -2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "2.8.13",
-        "Returns information about one, multiple or all commands.",
-        "O(N) where N is the number of commands to look up",
-        "?command-name:string*",
-        command::command_info
-    ),
-    spec!(
-        "command|docs",
-        -2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "7.0.0",
-        "Returns documentary information about one, multiple or all commands.",
-        "O(N) where N is the number of commands to look up",
-        "?command-name:string*",
-        command::command_docs
-    ),
-    spec!(
-        "command|list",
-        -2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "7.0.0",
-        "Returns a list of command names.",
-        "O(N) where N is the total number of Redis commands",
-        "",
-        command::command_list
-    ),
-    spec!(
-        "command|help",
-        2,
-        LOADING | STALE,
-        NOKEY,
-        "server",
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        "O(1)",
-        "",
-        command::command_help
-    ),
+    spec!("command|count", 2, LOADING | STALE, "server", "2.8.13", command::command_count,
+        acl: "connection",
+        summary: "Counts the commands this server has.",
+        complexity: "O(1)"),
+    spec!("command|info", -2, LOADING | STALE, "server", "2.8.13", command::command_info,
+        acl: "connection",
+        tips: "nondeterministic_output_order",
+        args: "?command-name:string*",
+        summary: "Describes the named commands (all of them when none is named).",
+        complexity: "O(N), N being the number of commands described"),
+    spec!("command|docs", -2, LOADING | STALE, "server", "7.0.0", command::command_docs,
+        acl: "connection",
+        tips: "nondeterministic_output_order",
+        args: "?command-name:string*",
+        summary: "Documents the named commands and their arguments (all of them when none is named).",
+        complexity: "O(N), N being the number of commands documented"),
+    spec!("command|list", -2, LOADING | STALE, "server", "7.0.0", command::command_list,
+        acl: "connection",
+        tips: "nondeterministic_output_order",
+        args: "?FILTERBY=filterby:(MODULE=module-name:string|ACLCAT=category:string|PATTERN=pattern:pattern)",
+        summary: "Lists the names of the commands, optionally filtered.",
+        complexity: "O(N), N being the number of commands this server has"),
+    spec!("command|help", 2, LOADING | STALE, "server", "5.0.0", command::command_help,
+        acl: "connection",
+        summary: "Lists the COMMAND subcommands and what they do.",
+        complexity: "O(1)"),
 ];
 
 /// Every top-level command.
 pub static COMMANDS: &[CommandSpec] = &[
     // connection
-    spec!("ping", -1, FAST, NOKEY, "connection", "1.0.0", "Returns the server's liveliness response.", "O(1)", "?message:string", conn::ping),
-    spec!("echo", 2, FAST, NOKEY, "connection", "1.0.0", "Returns the given string.", "O(1)", "message:string", conn::echo),
-    spec!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, NOKEY, "connection", "1.0.0", "Closes the connection.", "O(1)", "", conn::quit),
-    spec!("select", 2, LOADING | STALE | FAST, NOKEY, "connection", "1.0.0", "Changes the selected database.", "O(1)", "index:integer", conn::select),
-    spec!("swapdb", 3, WRITE | FAST, NOKEY, "server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", "index1:integer index2:integer", conn::swapdb),
-    spec!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEY, "connection", "6.0.0", "Handshakes with the Redis server.", "O(1)", "?{protover:integer ?AUTH={username:string password:string} ?SETNAME=clientname:string}", conn::hello),
-    spec!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEY, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", "?username:string password:string", conn::auth),
-    spec!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEY, "connection", "6.2.0", "Resets the connection.", "O(1)", "", conn::reset),
-    spec!("client", -2, 0, NOKEY, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", "", sys::container, CLIENT_SUBS),
+    spec!("ping", -1, FAST, "connection", "1.0.0", conn::ping,
+        acl: "connection",
+        tips: "request_policy:all_shards response_policy:all_succeeded",
+        args: "?message:string",
+        summary: "Checks that the server answers: PONG, or the message given.",
+        complexity: "O(1)"),
+    spec!("echo", 2, LOADING | STALE | FAST, "connection", "1.0.0", conn::echo,
+        acl: "connection",
+        args: "message:string",
+        summary: "Replies with the message it is sent.",
+        complexity: "O(1)"),
+    spec!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, "connection", "1.0.0", conn::quit,
+        acl: "connection",
+        summary: "Asks the server to close this connection.",
+        complexity: "O(1)"),
+    spec!("select", 2, LOADING | STALE | FAST, "connection", "1.0.0", conn::select,
+        acl: "connection",
+        args: "index:integer",
+        summary: "Switches this connection to another numbered database.",
+        complexity: "O(1)"),
+    spec!("swapdb", 3, WRITE | FAST, "server", "4.0.0", conn::swapdb,
+        acl: "keyspace dangerous",
+        args: "index1:integer index2:integer",
+        summary: "Exchanges the contents of two databases.",
+        complexity: "O(N), N being the number of clients watching or blocked on keys of either database"),
+    spec!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, "connection", "6.0.0", conn::hello,
+        acl: "connection",
+        args: "?arguments:{protover:integer ?AUTH=username_password:{username:string password:string} ?SETNAME=clientname:string}",
+        summary: "Picks the protocol version, optionally logging in and naming the connection, and describes the server.",
+        complexity: "O(1)"),
+    spec!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, "connection", "1.0.0", conn::auth,
+        acl: "connection",
+        args: "?username:string@6.0.0 password:string",
+        summary: "Logs this connection in with a password (and a user name).",
+        complexity: "O(N), N being the number of passwords the user has"),
+    spec!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, "connection", "6.2.0", conn::reset,
+        acl: "connection",
+        summary: "Puts this connection back in the state of a new one.",
+        complexity: "O(1)"),
+    spec!("client", -2, 0, "connection", "2.4.0", sys::container,
+        subcommands: CLIENT_SUBS,
+        summary: "Holds the commands that inspect and manage client connections.",
+        complexity: "Depends on the subcommand"),
     // strings
-    spec!("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", "O(1)", "key", string::get),
-    spec!("set", -3, WRITE | DENYOOM, KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "O(1)", "key value:string ?condition:(NX|XX) ?GET ?expiration:(EX=seconds:integer|PX=milliseconds:integer|EXAT=unix-time-seconds:unix-time|PXAT=unix-time-milliseconds:unix-time|KEEPTTL)", string::set),
-    spec!("setnx", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", "O(1)", "key value:string", string::setnx),
-    spec!("setex", 4, WRITE | DENYOOM, KEY1, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "O(1)", "key seconds:integer value:string", string::setex),
-    spec!("psetex", 4, WRITE | DENYOOM, KEY1, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "O(1)", "key milliseconds:integer value:string", string::psetex),
-    spec!("getset", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "O(1)", "key value:string", string::getset),
-    spec!("getdel", 2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", "O(1)", "key", string::getdel),
-    spec!("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", "O(1)", "key ?expiration:(EX=seconds:integer|PX=milliseconds:integer|EXAT=unix-time-seconds:unix-time|PXAT=unix-time-milliseconds:unix-time|PERSIST)", string::getex),
-    spec!("mget", -2, READONLY | FAST, (1, -1, 1), "string", "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", "key*", string::mget),
-    spec!("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.", "{key value:string}*", string::mset),
-    spec!("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set.", "{key value:string}*", string::msetnx),
-    spec!("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", "key value:string", string::append),
-    spec!("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", "O(1)", "key", string::strlen),
-    spec!("getrange", 4, READONLY, KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", "key start:integer end:integer", string::getrange),
-    spec!("setrange", 4, WRITE | DENYOOM, KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", "key offset:integer value:string", string::setrange),
-    spec!("incr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)", "key", string::incr),
-    spec!("decr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "O(1)", "key", string::decr),
-    spec!("incrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)", "key increment:integer", string::incrby),
-    spec!("decrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "O(1)", "key decrement:integer", string::decrby),
-    spec!("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "O(1)", "key increment:double", string::incrbyfloat),
+    spec!("get", 2, READONLY | FAST, "string", "1.0.0", string::get,
+        acl: "string",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Reads the string stored at a key.",
+        complexity: "O(1)"),
+    spec!("set", -3, WRITE | DENYOOM, "string", "1.0.0", string::set,
+        acl: "string",
+        keys: &[key("RW access update variable_flags", 1)
+            .notes("RW and access because GET replies with the value it replaces")],
+        args: "key value:string ?condition:(NX|XX)@2.6.12 ?GET@6.2.0 ?expiration:(\
+               EX=seconds:integer@2.6.12|\
+               PX=milliseconds:integer@2.6.12|\
+               EXAT=unix-time-seconds:unix-time@6.2.0|\
+               PXAT=unix-time-milliseconds:unix-time@6.2.0|\
+               KEEPTTL@6.0.0)",
+        summary: "Stores a string at a key, whatever the key held, with optional conditions and expiry.",
+        complexity: "O(1)"),
+    spec!("setnx", 3, WRITE | DENYOOM | FAST, "string", "1.0.0", string::setnx,
+        acl: "string",
+        keys: &[key("OW insert", 1)],
+        args: "key value:string",
+        summary: "Stores a string at a key unless the key exists.",
+        complexity: "O(1)"),
+    spec!("setex", 4, WRITE | DENYOOM, "string", "2.0.0", string::setex,
+        acl: "string",
+        keys: OW_UPDATE,
+        args: "key seconds:integer value:string",
+        summary: "Stores a string at a key with a time to live in seconds.",
+        complexity: "O(1)"),
+    spec!("psetex", 4, WRITE | DENYOOM, "string", "2.6.0", string::psetex,
+        acl: "string",
+        keys: OW_UPDATE,
+        args: "key milliseconds:integer value:string",
+        summary: "Stores a string at a key with a time to live in milliseconds.",
+        complexity: "O(1)"),
+    spec!("getset", 3, WRITE | DENYOOM | FAST, "string", "1.0.0", string::getset,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key value:string",
+        deprecated_since: "6.2.0",
+        replaced_by: "`SET` with its `GET` option",
+        summary: "Stores a string at a key and replies with the string it replaced.",
+        complexity: "O(1)"),
+    spec!("getdel", 2, WRITE | FAST, "string", "6.2.0", string::getdel,
+        acl: "string",
+        keys: &[key("RW access delete", 1)],
+        args: "key",
+        summary: "Reads the string at a key and deletes the key.",
+        complexity: "O(1)"),
+    spec!("getex", -2, WRITE | FAST, "string", "6.2.0", string::getex,
+        acl: "string",
+        keys: &[key("RW access update", 1).notes("RW and update because the expiry may change")],
+        args: "key ?expiration:(\
+               EX=seconds:integer|\
+               PX=milliseconds:integer|\
+               EXAT=unix-time-seconds:unix-time|\
+               PXAT=unix-time-milliseconds:unix-time|\
+               PERSIST)",
+        summary: "Reads the string at a key and optionally changes or removes its expiry.",
+        complexity: "O(1)"),
+    spec!("mget", -2, READONLY | FAST, "string", "1.0.0", string::mget,
+        acl: "string",
+        tips: "request_policy:multi_shard",
+        keys: &[key_range("RO access", 1, -1, 1)],
+        args: "key*",
+        summary: "Reads the strings stored at several keys.",
+        complexity: "O(N), N being the number of keys read"),
+    spec!("mset", -3, WRITE | DENYOOM, "string", "1.0.1", string::mset,
+        acl: "string",
+        tips: "request_policy:multi_shard response_policy:all_succeeded",
+        keys: &[key_range("OW update", 1, -1, 2)],
+        args: "key_value:{key value:string}*",
+        summary: "Stores strings at several keys at once.",
+        complexity: "O(N), N being the number of keys written"),
+    spec!("msetnx", -3, WRITE | DENYOOM, "string", "1.0.1", string::msetnx,
+        acl: "string",
+        tips: "request_policy:multi_shard response_policy:agg_min",
+        keys: &[key_range("OW insert", 1, -1, 2)],
+        args: "key_value:{key value:string}*",
+        summary: "Stores strings at several keys at once, only if none of them exists.",
+        complexity: "O(N), N being the number of keys written"),
+    spec!("append", 3, WRITE | DENYOOM | FAST, "string", "2.0.0", string::append,
+        acl: "string",
+        keys: &[key("RW insert", 1)],
+        args: "key value:string",
+        summary: "Adds bytes at the end of the string at a key, creating the key if needed.",
+        complexity: "O(1) amortized: the string's buffer grows geometrically"),
+    spec!("strlen", 2, READONLY | FAST, "string", "2.2.0", string::strlen,
+        acl: "string",
+        keys: RO,
+        args: "key",
+        summary: "Replies with the length of the string at a key.",
+        complexity: "O(1)"),
+    spec!("getrange", 4, READONLY, "string", "2.4.0", string::getrange,
+        acl: "string",
+        keys: RO_ACCESS,
+        args: "key start:integer end:integer",
+        summary: "Reads the part of the string at a key between two offsets.",
+        complexity: "O(N), N being the length of the part returned"),
+    spec!("setrange", 4, WRITE | DENYOOM, "string", "2.2.0", string::setrange,
+        acl: "string",
+        keys: RW_UPDATE,
+        args: "key offset:integer value:string",
+        summary: "Writes bytes into the string at a key from an offset on, padding with zero bytes.",
+        complexity: "O(M), M being the length of the bytes written (plus growing the string)"),
+    spec!("incr", 2, WRITE | DENYOOM | FAST, "string", "1.0.0", string::incr,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key",
+        summary: "Adds 1 to the integer at a key (a missing key counts as 0).",
+        complexity: "O(1)"),
+    spec!("decr", 2, WRITE | DENYOOM | FAST, "string", "1.0.0", string::decr,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key",
+        summary: "Subtracts 1 from the integer at a key (a missing key counts as 0).",
+        complexity: "O(1)"),
+    spec!("incrby", 3, WRITE | DENYOOM | FAST, "string", "1.0.0", string::incrby,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key increment:integer",
+        summary: "Adds an integer to the integer at a key (a missing key counts as 0).",
+        complexity: "O(1)"),
+    spec!("decrby", 3, WRITE | DENYOOM | FAST, "string", "1.0.0", string::decrby,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key decrement:integer",
+        summary: "Subtracts an integer from the integer at a key (a missing key counts as 0).",
+        complexity: "O(1)"),
+    spec!("incrbyfloat", 3, WRITE | DENYOOM | FAST, "string", "2.6.0", string::incrbyfloat,
+        acl: "string",
+        keys: RW_ACCESS_UPDATE,
+        args: "key increment:double",
+        summary: "Adds a decimal number to the number at a key (a missing key counts as 0).",
+        complexity: "O(1)"),
     // keyspace
-    spec!("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", "key*", keys::del),
-    spec!("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", "key*", keys::del),
-    spec!("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", "key*", keys::exists),
-    spec!("type", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", "O(1)", "key", keys::type_cmd),
-    spec!("keys", 2, READONLY, NOKEY, "generic", "1.0.0", "Returns all key names that match a pattern.", "O(N) with N being the number of keys in the database", "pattern:pattern", keys::keys),
-    spec!("scan", -2, READONLY, NOKEY, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", "cursor:integer ?MATCH=pattern:pattern ?COUNT=count:integer ?TYPE=type:string", keys::scan),
-    spec!("randomkey", 1, READONLY, NOKEY, "generic", "1.0.0", "Returns a random key name from the database.", "O(1)", "", keys::randomkey),
-    spec!("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "Renames a key and overwrites the destination.", "O(1)", "key newkey:key", keys::rename),
-    spec!("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "O(1)", "key newkey:key", keys::renamenx),
-    spec!("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "source:key destination:key ?DB=destination-db:integer ?REPLACE", keys::copy),
-    spec!("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", "O(1)", "key db:integer", keys::move_cmd),
-    spec!("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", "key*", keys::touch),
-    spec!("dbsize", 1, READONLY | FAST, NOKEY, "server", "1.0.0", "Returns the number of keys in the database.", "O(1)", "", keys::dbsize),
-    spec!("flushdb", -1, WRITE, NOKEY, "server", "1.0.0", "Remove all keys from the current database.", "O(N) where N is the number of keys in the selected database", "?flush-type:(ASYNC|SYNC)", keys::flushdb),
-    spec!("flushall", -1, WRITE, NOKEY, "server", "1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases", "?flush-type:(ASYNC|SYNC)", keys::flushall),
-    spec!("object", -2, 0, NOKEY, "generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", "", sys::container, OBJECT_SUBS),
+    spec!("del", -2, WRITE, "generic", "1.0.0", keys::del,
+        acl: "keyspace",
+        tips: "request_policy:multi_shard response_policy:agg_sum",
+        keys: &[key_range("RM delete", 1, -1, 1)],
+        args: "key*",
+        summary: "Removes keys and counts those that existed.",
+        complexity: "O(N), N being the number of keys given"),
+    spec!("unlink", -2, WRITE | FAST, "generic", "4.0.0", keys::del,
+        acl: "keyspace",
+        tips: "request_policy:multi_shard response_policy:agg_sum",
+        keys: &[key_range("RM delete", 1, -1, 1)],
+        args: "key*",
+        summary: "Removes keys and counts those that existed (the same as DEL in forkdb).",
+        complexity: "O(1) per key"),
+    spec!("exists", -2, READONLY | FAST, "generic", "1.0.0", keys::exists,
+        acl: "keyspace",
+        tips: "request_policy:multi_shard response_policy:agg_sum",
+        keys: &[key_range("RO", 1, -1, 1)],
+        args: "key*",
+        summary: "Counts how many of the keys given exist (a key given twice counts twice).",
+        complexity: "O(N), N being the number of keys given"),
+    spec!("type", 2, READONLY | FAST, "generic", "1.0.0", keys::type_cmd,
+        acl: "keyspace",
+        keys: RO,
+        args: "key",
+        summary: "Names the type of the value at a key.",
+        complexity: "O(1)"),
+    spec!("keys", 2, READONLY, "generic", "1.0.0", keys::keys,
+        acl: "keyspace dangerous",
+        tips: "request_policy:all_shards nondeterministic_output_order",
+        args: "pattern:pattern",
+        summary: "Lists the key names that match a glob-style pattern.",
+        complexity: "O(N), N being the number of keys in the database"),
+    spec!("scan", -2, READONLY, "generic", "2.8.0", keys::scan,
+        acl: "keyspace",
+        tips: "nondeterministic_output request_policy:special",
+        args: "cursor:integer ?MATCH=pattern:pattern ?COUNT=count:integer ?TYPE=type:string@6.0.0",
+        summary: "Walks through the key names a batch at a time, following a cursor.",
+        complexity: "O(1) per call, O(N) for a whole walk"),
+    spec!("randomkey", 1, READONLY, "generic", "1.0.0", keys::randomkey,
+        acl: "keyspace",
+        tips: "request_policy:all_shards nondeterministic_output",
+        summary: "Replies with a key name picked at random.",
+        complexity: "O(1)"),
+    spec!("rename", 3, WRITE, "generic", "1.0.0", keys::rename,
+        acl: "keyspace",
+        keys: &[key("RW access delete", 1), key("OW update", 2)],
+        args: "key newkey:key",
+        summary: "Moves a key to a new name, replacing any key of that name.",
+        complexity: "O(1)"),
+    spec!("renamenx", 3, WRITE | FAST, "generic", "1.0.0", keys::renamenx,
+        acl: "keyspace",
+        keys: &[key("RW access delete", 1), key("OW insert", 2)],
+        args: "key newkey:key",
+        summary: "Moves a key to a new name unless that name is taken.",
+        complexity: "O(1)"),
+    spec!("copy", -3, WRITE | DENYOOM, "generic", "6.2.0", keys::copy,
+        acl: "keyspace",
+        keys: &[key("RO access", 1), key("OW update", 2)],
+        args: "source:key destination:key ?DB=destination-db:integer ?REPLACE",
+        summary: "Duplicates the value of a key under another name, possibly in another database.",
+        complexity: "O(N) for a collection of N elements, O(1) for a string"),
+    spec!("move", 3, WRITE | FAST, "generic", "1.0.0", keys::move_cmd,
+        acl: "keyspace",
+        keys: RW_ACCESS_UPDATE,
+        args: "key db:integer",
+        summary: "Transfers a key to another database.",
+        complexity: "O(1)"),
+    spec!("touch", -2, READONLY | FAST, "generic", "3.2.1", keys::touch,
+        acl: "keyspace",
+        tips: "request_policy:multi_shard response_policy:agg_sum",
+        keys: &[key_range("RO", 1, -1, 1)],
+        args: "key*",
+        summary: "Marks keys as just accessed and counts those that exist.",
+        complexity: "O(N), N being the number of keys given"),
+    spec!("dbsize", 1, READONLY | FAST, "server", "1.0.0", keys::dbsize,
+        acl: "keyspace",
+        tips: "request_policy:all_shards response_policy:agg_sum",
+        summary: "Counts the keys of the selected database.",
+        complexity: "O(1)"),
+    spec!("flushdb", -1, WRITE, "server", "1.0.0", keys::flushdb,
+        acl: "keyspace dangerous",
+        tips: "request_policy:all_shards response_policy:all_succeeded",
+        args: "?async:(ASYNC@4.0.0|SYNC@6.2.0)",
+        summary: "Deletes every key of the selected database.",
+        complexity: "O(N), N being the number of keys in the database"),
+    spec!("flushall", -1, WRITE, "server", "1.0.0", keys::flushall,
+        acl: "keyspace dangerous",
+        tips: "request_policy:all_shards response_policy:all_succeeded",
+        args: "?async:(ASYNC@4.0.0|SYNC@6.2.0)",
+        summary: "Deletes every key of every database.",
+        complexity: "O(N), N being the number of keys in all databases"),
+    spec!("object", -2, 0, "generic", "2.2.3", sys::container,
+        subcommands: OBJECT_SUBS,
+        summary: "Holds the commands that look at how values are stored.",
+        complexity: "Depends on the subcommand"),
     // expiry
-    spec!("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", "O(1)", "key seconds:integer ?condition:(NX|XX|GT|LT)", expire::expire),
-    spec!("pexpire", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", "O(1)", "key milliseconds:integer ?condition:(NX|XX|GT|LT)", expire::pexpire),
-    spec!("expireat", -3, WRITE | FAST, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "O(1)", "key unix-time-seconds:unix-time ?condition:(NX|XX|GT|LT)", expire::expireat),
-    spec!("pexpireat", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "O(1)", "key unix-time-milliseconds:unix-time ?condition:(NX|XX|GT|LT)", expire::pexpireat),
-    spec!("ttl", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", "O(1)", "key", expire::ttl),
-    spec!("pttl", 2, READONLY | FAST, KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", "O(1)", "key", expire::pttl),
-    spec!("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", "O(1)", "key", expire::persist),
-    spec!("expiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "O(1)", "key", expire::expiretime),
-    spec!("pexpiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "O(1)", "key", expire::pexpiretime),
+    spec!("expire", -3, WRITE | FAST, "generic", "1.0.0", expire::expire,
+        acl: "keyspace",
+        keys: RW_UPDATE,
+        args: "key seconds:integer ?condition:(NX|XX|GT|LT)@7.0.0",
+        summary: "Gives a key a time to live in seconds.",
+        complexity: "O(1)"),
+    spec!("pexpire", -3, WRITE | FAST, "generic", "2.6.0", expire::pexpire,
+        acl: "keyspace",
+        keys: RW_UPDATE,
+        args: "key milliseconds:integer ?condition:(NX|XX|GT|LT)@7.0.0",
+        summary: "Gives a key a time to live in milliseconds.",
+        complexity: "O(1)"),
+    spec!("expireat", -3, WRITE | FAST, "generic", "1.2.0", expire::expireat,
+        acl: "keyspace",
+        keys: RW_UPDATE,
+        args: "key unix-time-seconds:unix-time ?condition:(NX|XX|GT|LT)@7.0.0",
+        summary: "Makes a key expire at a Unix time in seconds.",
+        complexity: "O(1)"),
+    spec!("pexpireat", -3, WRITE | FAST, "generic", "2.6.0", expire::pexpireat,
+        acl: "keyspace",
+        keys: RW_UPDATE,
+        args: "key unix-time-milliseconds:unix-time ?condition:(NX|XX|GT|LT)@7.0.0",
+        summary: "Makes a key expire at a Unix time in milliseconds.",
+        complexity: "O(1)"),
+    spec!("ttl", 2, READONLY | FAST, "generic", "1.0.0", expire::ttl,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Replies with the seconds a key has left to live.",
+        complexity: "O(1)"),
+    spec!("pttl", 2, READONLY | FAST, "generic", "2.6.0", expire::pttl,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Replies with the milliseconds a key has left to live.",
+        complexity: "O(1)"),
+    spec!("persist", 2, WRITE | FAST, "generic", "2.2.0", expire::persist,
+        acl: "keyspace",
+        keys: RW_UPDATE,
+        args: "key",
+        summary: "Removes the expiry of a key, which then lives until deleted.",
+        complexity: "O(1)"),
+    spec!("expiretime", 2, READONLY | FAST, "generic", "7.0.0", expire::expiretime,
+        acl: "keyspace",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Replies with the Unix time in seconds at which a key expires.",
+        complexity: "O(1)"),
+    spec!("pexpiretime", 2, READONLY | FAST, "generic", "7.0.0", expire::pexpiretime,
+        acl: "keyspace",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Replies with the Unix time in milliseconds at which a key expires.",
+        complexity: "O(1)"),
     // transactions
-    spec!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEY, "transactions", "1.2.0", "Starts a transaction.", "O(1)", "", multi::multi),
-    spec!("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, NOKEY, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", "", multi::exec),
-    spec!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEY, "transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands", "", multi::discard),
-    spec!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, (1, -1, 1), "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "O(1) for every key.", "key*", multi::watch),
-    spec!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEY, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", "O(1)", "", multi::unwatch),
+    spec!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, "transactions", "1.2.0", multi::multi,
+        acl: "transaction",
+        summary: "Starts queuing commands for a transaction.",
+        complexity: "O(1)"),
+    spec!("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, "transactions", "1.2.0", multi::exec,
+        acl: "transaction",
+        summary: "Runs the queued commands of the transaction as one atomic step.",
+        complexity: "The sum of the costs of the queued commands"),
+    spec!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, "transactions", "2.0.0", multi::discard,
+        acl: "transaction",
+        summary: "Drops the queued commands and ends the transaction.",
+        complexity: "O(N), N being the number of queued commands"),
+    spec!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, "transactions", "2.2.0", multi::watch,
+        acl: "transaction",
+        keys: &[key_range("RO", 1, -1, 1)],
+        args: "key*",
+        summary: "Makes the next EXEC fail if any of these keys changes before it.",
+        complexity: "O(1) per key"),
+    spec!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, "transactions", "2.2.0", multi::unwatch,
+        acl: "transaction",
+        summary: "Stops watching every key this connection watches.",
+        complexity: "O(1)"),
     // server
-    spec!("info", -1, LOADING | STALE, NOKEY, "server", "1.0.0", "Returns information and statistics about the server.", "O(1)", "?section:string*", sys::info),
-    spec!("config", -2, 0, NOKEY, "server", "2.0.0", "A container for server configuration commands.", "Depends on subcommand.", "", sys::container, CONFIG_SUBS),
-    spec!("command", -1, LOADING | STALE, NOKEY, "server", "2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands", "", command::command, COMMAND_SUBS),
-    spec!("time", 1, LOADING | STALE | FAST, NOKEY, "server", "2.6.0", "Returns the server time.", "O(1)", "", sys::time),
-    spec!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, NOKEY, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "?save-selector:(NOSAVE|SAVE) ?NOW ?FORCE ?ABORT", sys::shutdown),
-    spec!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEY, "server", "1.0.0", "A container for debugging commands.", "Depends on subcommand.", "", sys::debug),
-    spec!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEY, "server", "1.0.0", "Synchronously saves the database(s) to disk.", "O(N) where N is the total number of keys in all databases", "", save::save),
-    spec!("bgsave", -1, ADMIN | NOSCRIPT, NOKEY, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", "O(1)", "?operation:(SCHEDULE|CANCEL)", save::bgsave),
-    spec!("lastsave", 1, LOADING | STALE | FAST, NOKEY, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "O(1)", "", sys::lastsave),
+    spec!("info", -1, LOADING | STALE, "server", "1.0.0", sys::info,
+        acl: "dangerous",
+        tips: "nondeterministic_output request_policy:all_shards response_policy:special",
+        args: "?section:string*",
+        summary: "Reports the state and statistics of the server, section by section.",
+        complexity: "O(1)"),
+    spec!("config", -2, 0, "server", "2.0.0", sys::container,
+        subcommands: CONFIG_SUBS,
+        summary: "Holds the commands that read and change the configuration.",
+        complexity: "Depends on the subcommand"),
+    spec!("command", -1, LOADING | STALE, "server", "2.8.13", command::command,
+        acl: "connection",
+        tips: "nondeterministic_output_order",
+        subcommands: COMMAND_SUBS,
+        summary: "Describes every command of this server.",
+        complexity: "O(N), N being the number of commands this server has"),
+    spec!("time", 1, LOADING | STALE | FAST, "server", "2.6.0", sys::time,
+        tips: "nondeterministic_output",
+        summary: "Replies with the server's clock: seconds and microseconds since the Unix epoch.",
+        complexity: "O(1)"),
+    spec!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, "server", "1.0.0", sys::shutdown,
+        args: "?nosave_save:(NOSAVE|SAVE) ?NOW@7.0.0 ?FORCE@7.0.0 ?ABORT@7.0.0",
+        summary: "Stops the server, first saving a snapshot when save points are configured.",
+        complexity: "O(N) when it saves, N being the number of keys in all databases; O(1) otherwise"),
+    spec!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, "server", "1.0.0", sys::debug,
+        syscmd: true,
+        summary: "Holds commands for debugging and testing the server.",
+        complexity: "Depends on the subcommand"),
+    spec!("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, "server", "1.0.0", save::save,
+        summary: "Writes a snapshot of the data to disk, blocking until it is done.",
+        complexity: "O(N), N being the number of keys in all databases"),
+    // forkdb also has BGSAVE CANCEL (from Valkey 8.1), so its argument is a choice of SCHEDULE
+    // or CANCEL, as in Valkey's documentation, where Redis 7.0 documents SCHEDULE alone.
+    spec!("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, "server", "1.0.0", save::bgsave,
+        args: "?operation:(SCHEDULE@3.2.2|CANCEL)",
+        summary: "Writes a snapshot of the data to disk from a forked child, or cancels one.",
+        complexity: "O(1)"),
+    spec!("lastsave", 1, LOADING | STALE | FAST, "server", "1.0.0", sys::lastsave,
+        acl: "admin dangerous",
+        tips: "nondeterministic_output",
+        summary: "Replies with the Unix time of the last successful save to disk.",
+        complexity: "O(1)"),
 ];
 
 /// Looks a command up by name, case-insensitively, without allocating on the hot path.
@@ -421,5 +899,98 @@ pub fn arity_ok(arity: i32, argc: usize) -> bool {
         argc == arity
     } else {
         argc >= -arity
+    }
+}
+
+/// Every command and subcommand.
+pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(c.subcommands))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows use only names COMMAND knows, in the order it reports them, so that what a row says
+    /// is what COMMAND shows.
+    #[test]
+    fn rows_use_known_names_in_order() {
+        for c in all_specs() {
+            for cat in c.acl.split_whitespace() {
+                assert!(
+                    ACL_CATEGORIES.contains(&cat),
+                    "{}: ACL category {cat}",
+                    c.name
+                );
+            }
+            for k in c.keys {
+                let pos: Vec<Option<usize>> = k
+                    .flags
+                    .split(' ')
+                    .map(|f| KEY_SPEC_FLAGS.iter().position(|n| *n == f))
+                    .collect();
+                assert!(
+                    pos.iter().all(Option::is_some),
+                    "{}: key spec flags {:?}",
+                    c.name,
+                    k.flags
+                );
+                assert!(
+                    pos.windows(2).all(|w| w[0] < w[1]),
+                    "{}: key spec flags order {:?}",
+                    c.name,
+                    k.flags
+                );
+                assert!(k.index > 0 && k.keystep > 0, "{}: key spec", c.name);
+            }
+            assert!(
+                c.tips.split(' ').all(|t| !t.is_empty()) || c.tips.is_empty(),
+                "{}: tips",
+                c.name
+            );
+            assert_eq!(
+                c.flags & MOVABLE_KEYS,
+                0,
+                "{}: movablekeys is derived",
+                c.name
+            );
+            assert!(
+                !c.summary.is_empty() && !c.complexity.is_empty(),
+                "{}: docs",
+                c.name
+            );
+            assert_eq!(
+                c.replaced_by.is_empty(),
+                c.deprecated_since.is_empty(),
+                "{}",
+                c.name
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_key_positions_follow_redis() {
+        let find = |name: &str| all_specs().find(|c| c.name == name).unwrap();
+        assert_eq!(find("get").legacy_keys(), (1, 1, 1, false));
+        assert_eq!(find("mset").legacy_keys(), (1, -1, 2, false));
+        assert_eq!(find("del").legacy_keys(), (1, -1, 1, false));
+        assert_eq!(find("copy").legacy_keys(), (1, 2, 1, false));
+        assert_eq!(find("object|freq").legacy_keys(), (2, 2, 1, false));
+        assert_eq!(find("ping").legacy_keys(), (0, 0, 0, false));
+        let cats = |name: &str| -> Vec<&str> {
+            find(name)
+                .acl_categories()
+                .into_iter()
+                .map(|i| ACL_CATEGORIES[i])
+                .collect()
+        };
+        assert_eq!(cats("copy"), ["keyspace", "write", "slow"]);
+        assert_eq!(
+            cats("client|kill"),
+            ["admin", "slow", "dangerous", "connection"]
+        );
+        assert_eq!(cats("lastsave"), ["admin", "fast", "dangerous"]);
     }
 }

@@ -7,7 +7,9 @@
 //! - [`conn`]: a raw RESP connection (exact reply bytes, timeouts, close detection).
 //! - [`resp`]: a small reply parser of our own (not the server's), with loose comparisons.
 //! - [`corpus`]: the differential corpus format and runner used by `tests/differential.rs`.
+//! - [`command_table`]: field-by-field comparison of COMMAND replies with redis-server's.
 
+pub mod command_table;
 pub mod conn;
 pub mod corpus;
 pub mod resp;

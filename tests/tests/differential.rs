@@ -8,10 +8,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use forkdb_tests::corpus::{self, Section};
-use forkdb_tests::{resp, Frame, Server, SUPPORTED_COMMANDS, SUPPORTED_SUBCOMMANDS};
+use forkdb_tests::{command_table, resp, Frame, Server, SUPPORTED_COMMANDS, SUPPORTED_SUBCOMMANDS};
 
 fn corpus_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -93,129 +93,250 @@ fn corpus_covers_every_supported_command() {
     );
 }
 
-/// The fields of a COMMAND entry, in order (Redis 7.0).
-const COMMAND_FIELDS: [&str; 10] = [
-    "name",
-    "arity",
-    "flags",
-    "first key",
-    "last key",
-    "step",
-    "ACL categories",
-    "tips",
-    "key specs",
-    "subcommands",
-];
-
-/// Reports each field of a COMMAND entry that differs from Redis's (subcommands are compared
-/// one by one by the caller).
-fn compare_entry(name: &str, got: &[Frame], want: &[Frame], problems: &mut Vec<String>) {
-    if got.len() != want.len() {
-        problems.push(format!(
-            "{name}: {} fields, redis has {}",
-            got.len(),
-            want.len()
-        ));
-    }
-    for (i, field) in COMMAND_FIELDS.iter().enumerate().take(9) {
-        let (g, w) = (got.get(i), want.get(i));
-        if g != w {
-            let show = |f: Option<&Frame>| {
-                f.map_or("(missing)".to_string(), |f| {
-                    resp::show_short(&f.encode(), 400)
-                })
-            };
-            problems.push(format!(
-                "{name} {field}: forkdb {}\n      redis  {}",
-                show(g),
-                show(w)
-            ));
+/// Every name forkdb's COMMAND lists: commands, then `container|sub` names.
+fn all_names(entries: &[(String, Vec<Frame>)]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (name, fields) in entries {
+        names.insert(name.clone());
+        if let Some(subs @ Frame::Array(_)) = fields.get(9) {
+            names.extend(command_table::entries(subs).into_iter().map(|(n, _)| n));
         }
     }
+    names
 }
 
+/// COMMAND, COMMAND INFO, COMMAND COUNT and COMMAND LIST against Redis's, in RESP2 and RESP3:
 /// `COMMAND` lists each command once, `COMMAND COUNT` agrees with it, every supported command is
-/// listed, and each entry forkdb lists is exactly Redis's entry for that command (for container
-/// commands: the same top-level fields and, for each listed subcommand, Redis's subcommand entry).
+/// listed, each entry forkdb lists is exactly Redis's entry for that command (for container
+/// commands: the same top-level fields and, for each listed subcommand, Redis's subcommand
+/// entry), named lookups (subcommands and unknown names too) answer as Redis's do, and COMMAND
+/// LIST with each filter gives Redis's names, cut to the commands forkdb has. Only key spec
+/// `notes` are not compared: that is prose, and forkdb writes its own.
 #[test]
 fn command_table_matches_redis() {
     let redis = Server::redis(&[]);
     let forkdb = Server::forkdb(&[]);
-    let table = |server: &Server| -> Vec<Frame> {
-        match server.conn().frame(&["COMMAND"]) {
-            Frame::Array(items) => items,
-            other => panic!("COMMAND on {} gave {other:?}", server.kind.name()),
-        }
-    };
-    let by_name = |items: Vec<Frame>| -> HashMap<String, Vec<Frame>> {
-        let mut map = HashMap::new();
-        for item in items {
-            let Frame::Array(fields) = item else {
-                panic!("COMMAND entry is not an array: {item:?}")
-            };
-            let name = fields
-                .first()
-                .and_then(Frame::as_text)
-                .expect("COMMAND entry name");
-            assert!(
-                map.insert(name.clone(), fields).is_none(),
-                "{name} listed twice"
-            );
-        }
-        map
-    };
-    let want = by_name(table(&redis));
-    let got_items = table(&forkdb);
-    let count = forkdb.conn().frame(&["COMMAND", "COUNT"]);
-    assert_eq!(
-        count,
-        Frame::Integer(got_items.len() as i64),
-        "COMMAND COUNT vs entries in COMMAND"
-    );
-    let got = by_name(got_items);
-
     let mut problems = Vec::new();
-    for name in SUPPORTED_COMMANDS {
-        if !got.contains_key(*name) {
-            problems.push(format!("{name}: missing from COMMAND"));
-        }
-    }
-    for (name, fields) in &got {
-        let Some(expected) = want.get(name) else {
-            problems.push(format!("{name}: listed by forkdb, unknown to redis"));
-            continue;
-        };
-        compare_entry(name, fields, expected, &mut problems);
-        // Field 10 (index 9) holds the subcommands of container commands: compare those forkdb lists.
-        let subs_of = |f: &[Frame]| -> Vec<Frame> {
-            match f.get(9) {
-                Some(Frame::Array(items)) => items.clone(),
-                _ => Vec::new(),
-            }
-        };
-        let want_subs = by_name(subs_of(expected));
-        for (sub, sub_fields) in by_name(subs_of(fields)) {
-            match want_subs.get(&sub) {
-                Some(w) => compare_entry(&sub, &sub_fields, w, &mut problems),
-                None => problems.push(format!("{sub}: listed by forkdb, unknown to redis")),
+    let mut names = BTreeSet::new();
+    for proto in [2u8, 3] {
+        let tag = format!("RESP{proto}");
+        let (mut r, mut f) = (redis.conn(), forkdb.conn());
+        command_table::use_protocol(&mut r, proto);
+        command_table::use_protocol(&mut f, proto);
+
+        let want = command_table::entries(&r.frame(&["COMMAND"]));
+        let got = command_table::entries(&f.frame(&["COMMAND"]));
+        let count = f.frame(&["COMMAND", "COUNT"]);
+        assert_eq!(
+            count,
+            Frame::Integer(got.len() as i64),
+            "{tag}: COMMAND COUNT vs entries in COMMAND"
+        );
+        let mut seen = HashSet::new();
+        for (name, fields) in &got {
+            assert!(seen.insert(name.clone()), "{tag}: {name} listed twice");
+            match want.iter().find(|(n, _)| n == name) {
+                Some((_, w)) => command_table::compare_entry(&tag, name, fields, w, &mut problems),
+                None => problems.push(format!("{tag} {name}: listed by forkdb, unknown to redis")),
             }
         }
-    }
-    for sub in SUPPORTED_SUBCOMMANDS {
-        let (container, _) = sub.split_once('|').expect("container|sub");
-        let listed = got.get(container).is_some_and(|fields| {
-            matches!(fields.get(9), Some(Frame::Array(items)) if items.iter().any(|i| {
-                matches!(i, Frame::Array(f) if f.first().and_then(Frame::as_text).as_deref() == Some(*sub))
-            }))
-        });
-        if !listed {
-            problems.push(format!("{sub}: missing from COMMAND"));
+        names = all_names(&got);
+        for name in SUPPORTED_COMMANDS.iter().chain(SUPPORTED_SUBCOMMANDS) {
+            if !names.contains(*name) {
+                problems.push(format!("{tag} {name}: missing from COMMAND"));
+            }
+        }
+
+        // Named lookups: every name, in upper case, plus names Redis answers with a null.
+        let mut lookup: Vec<String> = names.iter().map(|n| n.to_uppercase()).collect();
+        lookup.extend(
+            [
+                "no-such-command",
+                "get|sub",
+                "client|no-such",
+                "client|kill|x",
+            ]
+            .map(String::from),
+        );
+        let args: Vec<&str> = ["COMMAND", "INFO"]
+            .into_iter()
+            .chain(lookup.iter().map(String::as_str))
+            .collect();
+        let (got_info, want_info) = (f.frame(&args), r.frame(&args));
+        match (got_info, want_info) {
+            (Frame::Array(g), Frame::Array(w)) if g.len() == w.len() => {
+                for ((asked, g), w) in lookup.iter().zip(&g).zip(&w) {
+                    match (g, w) {
+                        (Frame::Array(gf), Frame::Array(wf)) => {
+                            let name = format!("COMMAND INFO {asked}:");
+                            command_table::compare_entry(&tag, &name, gf, wf, &mut problems);
+                        }
+                        _ if g == w => {}
+                        _ => problems.push(format!(
+                            "{tag} COMMAND INFO {asked}: forkdb {}, redis {}",
+                            resp::show(&g.encode()),
+                            resp::show(&w.encode())
+                        )),
+                    }
+                }
+            }
+            (g, w) => problems.push(format!(
+                "{tag} COMMAND INFO {}: forkdb {}, redis {}",
+                lookup.join(" "),
+                resp::show_short(&g.encode(), 200),
+                resp::show_short(&w.encode(), 200)
+            )),
         }
     }
+
+    // COMMAND LIST: the names in COMMAND, and under each filter Redis's answer cut to those.
+    let (mut r, mut f) = (redis.conn(), forkdb.conn());
+    match command_table::list(&mut f, &[]) {
+        Ok(listed) if listed == names => {}
+        other => problems.push(format!("COMMAND LIST: {other:?}, COMMAND has {names:?}")),
+    }
+    let categories: Vec<String> = match r.frame(&["ACL", "CAT"]) {
+        Frame::Array(cats) => cats.iter().filter_map(Frame::as_text).collect(),
+        other => panic!("ACL CAT on redis: {other:?}"),
+    };
+    let mut filters: Vec<Vec<String>> = categories
+        .iter()
+        .chain(&["KEYSPACE".to_string(), "no-such-category".to_string()])
+        .map(|c| vec!["FILTERBY".into(), "ACLCAT".into(), c.clone()])
+        .collect();
+    for pattern in [
+        "*", "get*", "*|*", "CLIENT|*", "c?nfig*", "[a-c]*", "nothing",
+    ] {
+        filters.push(vec!["FILTERBY".into(), "PATTERN".into(), pattern.into()]);
+    }
+    filters.push(vec![
+        "filterby".into(),
+        "module".into(),
+        "nosuchmodule".into(),
+    ]);
+    for bad in [
+        &["FILTERBY"][..],
+        &["FILTERBY", "PATTERN"],
+        &["FILTERBY", "nosuch", "x"],
+        &["FILTERBY", "PATTERN", "*", "x"],
+        &["PATTERN", "*"],
+    ] {
+        filters.push(bad.iter().map(|s| s.to_string()).collect());
+    }
+    for filter in &filters {
+        let filter: Vec<&str> = filter.iter().map(String::as_str).collect();
+        let want = command_table::list(&mut r, &filter).map(|w| &w & &names);
+        let got = command_table::list(&mut f, &filter);
+        if got != want {
+            problems.push(format!(
+                "COMMAND LIST {}: forkdb {got:?}\n      redis  {want:?}",
+                filter.join(" ")
+            ));
+        }
+    }
+
     problems.sort();
     assert!(
         problems.is_empty(),
         "{} COMMAND table problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Commands whose arguments forkdb documents differently from Redis 7.0 on purpose, and why.
+const DOCUMENTED_EXTENSIONS: &[(&str, &str)] = &[(
+    "bgsave",
+    "forkdb also has BGSAVE CANCEL (from Valkey), so it documents a choice of SCHEDULE or CANCEL",
+)];
+
+/// COMMAND DOCS against Redis's, in RESP3 (where maps are maps): for every command and
+/// subcommand forkdb has, the same fields in the same order, the same `since`, doc flags and
+/// deprecation, and the same arguments: names, types, tokens, flags, `since`, key_spec_index and
+/// nested arguments, which is what clients and redis-cli's hints read. The prose (`summary`,
+/// `complexity`, `replaced_by`, `history`) is not compared: forkdb writes its own documentation,
+/// and structure is what clients use. Also: unknown names are left out as in Redis, the RESP2
+/// reply is the RESP3 one flattened, and every argument type is one redis-cli knows.
+#[test]
+fn command_docs_match_redis() {
+    let redis = Server::redis(&[]);
+    let forkdb = Server::forkdb(&[]);
+    let (mut r, mut f) = (redis.conn(), forkdb.conn());
+    command_table::use_protocol(&mut r, 3);
+    command_table::use_protocol(&mut f, 3);
+    let mut problems = Vec::new();
+
+    let all = f.frame(&["COMMAND", "DOCS"]);
+    let docs = command_table::pairs(&all).expect("COMMAND DOCS map");
+    for (name, doc) in &docs {
+        let name = name.as_text().expect("command name");
+        let want = r.frame(&["COMMAND", "DOCS", &name]);
+        let Some((_, want)) = command_table::pairs(&want).and_then(|p| p.into_iter().next()) else {
+            problems.push(format!("{name}: documented by forkdb, unknown to redis"));
+            continue;
+        };
+        let subs = command_table::doc_subcommands(doc);
+        let redis_subs = command_table::doc_subcommands(&want);
+        for sub in subs.difference(&redis_subs) {
+            problems.push(format!("{sub}: documented by forkdb, unknown to redis"));
+        }
+        let skip_args = DOCUMENTED_EXTENSIONS.iter().any(|(n, _)| *n == name);
+        let got = command_table::comparable_doc(doc, &subs, skip_args);
+        let want = command_table::comparable_doc(&want, &subs, skip_args);
+        if let Some((path, g, w)) = resp::first_difference(&got, &want) {
+            problems.push(format!(
+                "COMMAND DOCS {name} at {path}: forkdb {}\n      redis  {}",
+                resp::show_short(&g.encode(), 300),
+                resp::show_short(&w.encode(), 300)
+            ));
+        }
+    }
+
+    // Named lookups: a subcommand by its full name, unknown names left out.
+    let names = |reply: &Frame| -> Vec<String> {
+        command_table::pairs(reply)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, _)| k.as_text())
+            .collect()
+    };
+    let args = [
+        "COMMAND",
+        "DOCS",
+        "GET",
+        "no-such-command",
+        "client|KILL",
+        "get|sub",
+    ];
+    let (got, want) = (names(&f.frame(&args)), names(&r.frame(&args)));
+    if got != want {
+        problems.push(format!(
+            "{}: forkdb {got:?}, redis {want:?}",
+            args.join(" ")
+        ));
+    }
+
+    let mut types = Vec::new();
+    for (name, doc) in &docs {
+        command_table::doc_arg_types(&name.as_text().unwrap_or_default(), doc, &mut types);
+    }
+    for (cmd, arg, ty) in types {
+        if !command_table::ARG_TYPES.contains(&ty.as_str()) {
+            problems.push(format!(
+                "{cmd}: argument {arg:?} has type {ty:?}, unknown to redis-cli"
+            ));
+        }
+    }
+
+    let mut f2 = forkdb.conn();
+    if f2.frame(&["COMMAND", "DOCS"]) != command_table::as_resp2(&all) {
+        problems.push("COMMAND DOCS in RESP2 is not the RESP3 reply flattened".into());
+    }
+
+    problems.sort();
+    assert!(
+        problems.is_empty(),
+        "{} COMMAND DOCS problems:\n{}",
         problems.len(),
         problems.join("\n")
     );

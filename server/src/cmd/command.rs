@@ -1,4 +1,4 @@
-//! COMMAND: what the command table says about each command, in Redis's reply shapes.
+//! COMMAND: what the command table says about each command, in Redis 7.0's reply shapes.
 //!
 //! ```text
 //! COMMAND | COMMAND COUNT | COMMAND INFO [name ...] | COMMAND DOCS [name ...]
@@ -11,103 +11,94 @@ use forkdb_protocol::Frame;
 use super::is;
 use crate::glob;
 use crate::server::Ctx;
-use crate::table::{self, CommandSpec, COMMANDS, FLAG_NAMES};
+use crate::table::{self, CommandSpec, KeySpec, ACL_CATEGORIES, COMMANDS, FLAG_NAMES};
+
+fn status_set<'a>(items: impl Iterator<Item = &'a str>) -> Frame {
+    Frame::Set(items.map(|s| Frame::Simple(s.to_string())).collect())
+}
 
 fn flag_set(spec: &CommandSpec) -> Frame {
-    Frame::Set(
+    let flags = spec.reported_flags();
+    status_set(
         FLAG_NAMES
             .iter()
-            .filter(|(bit, _)| spec.has(*bit))
-            .map(|(_, n)| Frame::Simple(n.to_string()))
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| *n),
+    )
+}
+
+fn categories(spec: &CommandSpec) -> Frame {
+    Frame::Set(
+        spec.acl_categories()
+            .into_iter()
+            .map(|i| Frame::Simple(format!("@{}", ACL_CATEGORIES[i])))
             .collect(),
     )
 }
 
-/// ACL categories, derived from the flags and the group as Redis's `setImplicitACLCategories`.
-fn categories(spec: &CommandSpec) -> Frame {
-    let mut cats: Vec<&str> = Vec::new();
-    if spec.has(table::WRITE) {
-        cats.push("@write");
-    }
-    if spec.has(table::READONLY) {
-        cats.push("@read");
-    }
-    match spec.group {
-        "string" => cats.push("@string"),
-        "generic" => cats.push("@keyspace"),
-        "connection" => cats.push("@connection"),
-        "transactions" => cats.push("@transaction"),
-        _ => {}
-    }
-    if spec.has(table::ADMIN) {
-        cats.push("@admin");
-        cats.push("@dangerous");
-    }
-    cats.push(if spec.has(table::FAST) {
-        "@fast"
-    } else {
-        "@slow"
-    });
-    Frame::Set(cats.into_iter().map(|c| Frame::Simple(c.into())).collect())
+fn map(fields: Vec<(&str, Frame)>) -> Frame {
+    Frame::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Frame::bulk(k.to_string()), v))
+            .collect(),
+    )
 }
 
-fn key_specs(spec: &CommandSpec) -> Frame {
-    if spec.first_key == 0 {
-        return Frame::Array(vec![]);
+fn key_spec(k: &KeySpec) -> Frame {
+    let mut fields = Vec::new();
+    if !k.notes.is_empty() {
+        fields.push(("notes", Frame::bulk(k.notes)));
     }
-    let access = if spec.has(table::WRITE) { "RW" } else { "RO" };
-    let lastkey = if spec.last_key < 0 {
-        spec.last_key
-    } else {
-        spec.last_key - spec.first_key
-    };
-    Frame::Array(vec![Frame::Map(vec![
-        (
-            Frame::bulk("flags"),
-            Frame::Set(vec![Frame::Simple(access.into())]),
-        ),
-        (
-            Frame::bulk("begin_search"),
-            Frame::Map(vec![
-                (Frame::bulk("type"), Frame::bulk("index")),
-                (
-                    Frame::bulk("spec"),
-                    Frame::Map(vec![(
-                        Frame::bulk("index"),
-                        Frame::Integer(spec.first_key as i64),
-                    )]),
-                ),
-            ]),
-        ),
-        (
-            Frame::bulk("find_keys"),
-            Frame::Map(vec![
-                (Frame::bulk("type"), Frame::bulk("range")),
-                (
-                    Frame::bulk("spec"),
-                    Frame::Map(vec![
-                        (Frame::bulk("lastkey"), Frame::Integer(lastkey as i64)),
-                        (Frame::bulk("keystep"), Frame::Integer(spec.step as i64)),
-                        (Frame::bulk("limit"), Frame::Integer(0)),
-                    ]),
-                ),
-            ]),
-        ),
-    ])])
+    fields.push(("flags", status_set(k.flags.split(' '))));
+    fields.push((
+        "begin_search",
+        map(vec![
+            ("type", Frame::bulk("index")),
+            ("spec", map(vec![("index", Frame::Integer(k.index.into()))])),
+        ]),
+    ));
+    fields.push((
+        "find_keys",
+        map(vec![
+            ("type", Frame::bulk("range")),
+            (
+                "spec",
+                map(vec![
+                    ("lastkey", Frame::Integer(k.lastkey.into())),
+                    ("keystep", Frame::Integer(k.keystep.into())),
+                    ("limit", Frame::Integer(0)),
+                ]),
+            ),
+        ]),
+    ));
+    map(fields)
 }
 
 fn command_info_frame(spec: &CommandSpec) -> Frame {
+    let (first, last, step, _) = spec.legacy_keys();
+    // Redis sends an empty set where there are no subcommands, an array where there are.
+    let subcommands = if spec.subcommands.is_empty() {
+        Frame::Set(vec![])
+    } else {
+        Frame::Array(spec.subcommands.iter().map(command_info_frame).collect())
+    };
     Frame::Array(vec![
         Frame::bulk(spec.name),
-        Frame::Integer(spec.arity as i64),
+        Frame::Integer(spec.arity.into()),
         flag_set(spec),
-        Frame::Integer(spec.first_key as i64),
-        Frame::Integer(spec.last_key as i64),
-        Frame::Integer(spec.step as i64),
+        Frame::Integer(first.into()),
+        Frame::Integer(last.into()),
+        Frame::Integer(step.into()),
         categories(spec),
-        Frame::Set(vec![]),
-        key_specs(spec),
-        Frame::Array(spec.subcommands.iter().map(command_info_frame).collect()),
+        Frame::Set(
+            spec.tips
+                .split_whitespace()
+                .map(|t| Frame::bulk(t.to_string()))
+                .collect(),
+        ),
+        Frame::Set(spec.keys.iter().map(key_spec).collect()),
+        subcommands,
     ])
 }
 
@@ -135,13 +126,10 @@ pub fn command_info(cx: &mut Ctx, args: &[Bytes]) {
     if args.len() == 2 {
         return command(cx, args);
     }
+    // An unknown name gets a null in its slot (`$-1` in RESP2), as in Redis.
     let items = args[2..]
         .iter()
-        .map(|n| {
-            find_full(n)
-                .map(command_info_frame)
-                .unwrap_or(Frame::NullArray)
-        })
+        .map(|n| find_full(n).map_or(Frame::Null, command_info_frame))
         .collect();
     cx.frame(&Frame::Array(items));
 }
@@ -170,97 +158,172 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
     out
 }
 
-/// Expands one argument of the table's compact syntax into a COMMAND DOCS argument map:
-/// `key`, `name:type`, `TOKEN`, `TOKEN=name:type`, `name:(a|b)` (oneof), `{a b}` (block),
-/// with a leading `?` for optional and a trailing `*` for multiple.
-fn doc_arg(item: &str, key_index: &mut i64) -> Frame {
+/// One argument of `COMMAND DOCS`, read from the table's compact form (see `table`).
+#[derive(Debug)]
+struct DocArg<'a> {
+    name: String,
+    ty: &'a str,
+    key_spec_index: Option<i64>,
+    token: Option<&'a str>,
+    since: Option<&'a str>,
+    deprecated_since: Option<&'a str>,
+    optional: bool,
+    multiple: bool,
+    args: Vec<DocArg<'a>>,
+}
+
+/// A token as the compact form writes it: `EX`, `KEEPTTL`, `FILTERBY`.
+fn is_token(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Takes a trailing `<mark><version>` (`@6.2.0`, `!2.8.12`) off `s`.
+fn take_version<'a>(s: &mut &'a str, mark: char) -> Option<&'a str> {
+    let (head, version) = s.rsplit_once(mark)?;
+    let is_version = !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !is_version {
+        return None;
+    }
+    *s = head;
+    Some(version)
+}
+
+/// Reads one argument; `key_index` numbers the key arguments in order across the command.
+fn parse_arg<'a>(item: &'a str, key_index: &mut i64) -> DocArg<'a> {
     let mut s = item;
-    let optional = s.starts_with('?');
-    if optional {
-        s = &s[1..];
-    }
-    let multiple = s.ends_with('*');
-    if multiple {
-        s = &s[..s.len() - 1];
-    }
-    let (token, rest) = match s.split_once('=') {
-        Some((t, r)) if !t.contains(['(', '{', ':']) => (Some(t), r),
+    let optional = match s.strip_prefix('?') {
+        Some(rest) => {
+            s = rest;
+            true
+        }
+        None => false,
+    };
+    let deprecated_since = take_version(&mut s, '!');
+    let since = take_version(&mut s, '@');
+    let multiple = match s.strip_suffix('*') {
+        Some(rest) => {
+            s = rest;
+            true
+        }
+        None => false,
+    };
+    let (mut token, body) = match s.split_once('=') {
+        Some((t, rest)) if is_token(t) => (Some(t), rest),
         _ => (None, s),
     };
-    let mut fields: Vec<(Frame, Frame)> = Vec::new();
-    let (name, ty, children): (String, &str, Option<Vec<Frame>>) =
-        if let Some(inner) = rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-            let kids: Vec<Frame> = split_top(inner, ' ')
-                .into_iter()
-                .map(|a| doc_arg(a, key_index))
-                .collect();
-            let name = token
-                .map(|t| t.to_ascii_lowercase())
-                .unwrap_or_else(|| "data".into());
-            (name, "block", Some(kids))
-        } else if let Some((name, alts)) = rest.split_once(":(") {
-            let inner = alts.strip_suffix(')').unwrap_or(alts);
-            let kids: Vec<Frame> = split_top(inner, '|')
-                .into_iter()
-                .map(|a| doc_arg(a, key_index))
-                .collect();
-            (name.to_string(), "oneof", Some(kids))
-        } else if let Some((name, ty)) = rest.split_once(':') {
-            (name.to_string(), ty, None)
-        } else if rest == "key" {
-            ("key".to_string(), "key", None)
-        } else if rest
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c == '-' || c == '_')
-        {
-            (rest.to_ascii_lowercase(), "pure-token", None)
-        } else {
-            (rest.to_string(), "string", None)
-        };
-    let token = match (ty, token) {
-        ("pure-token", None) => Some(rest),
-        (_, t) => t,
+    let nested = |open: char, sep: char, key_index: &mut i64| -> (String, Vec<DocArg<'a>>) {
+        let at = body.find(open).unwrap_or(0);
+        let name = body[..at].strip_suffix(':').unwrap_or(&body[..at]);
+        let inner = &body[at + 1..body.len() - 1];
+        let args = split_top(inner, sep)
+            .into_iter()
+            .map(|a| parse_arg(a, key_index))
+            .collect();
+        (name.to_string(), args)
     };
-    fields.push((Frame::bulk("name"), Frame::bulk(name)));
-    fields.push((Frame::bulk("type"), Frame::bulk(ty.to_string())));
-    if ty == "key" {
-        fields.push((Frame::bulk("key_spec_index"), Frame::Integer(*key_index)));
+    let (name, ty, args) = if body.ends_with(')') {
+        let (name, args) = nested('(', '|', key_index);
+        (name, "oneof", args)
+    } else if body.ends_with('}') {
+        let (name, args) = nested('{', ' ', key_index);
+        (name, "block", args)
+    } else if body == "key" {
+        ("key".to_string(), "key", Vec::new())
+    } else if token.is_none() && is_token(body) {
+        token = Some(body);
+        (body.to_ascii_lowercase(), "pure-token", Vec::new())
+    } else if let Some((name, ty)) = body.rsplit_once(':') {
+        (name.to_string(), ty, Vec::new())
+    } else {
+        // Not valid in the compact form; the table's tests catch it.
+        (body.to_string(), "", Vec::new())
+    };
+    let key_spec_index = (ty == "key").then(|| {
         *key_index += 1;
+        *key_index - 1
+    });
+    DocArg {
+        name,
+        ty,
+        key_spec_index,
+        token,
+        since,
+        deprecated_since,
+        optional,
+        multiple,
+        args,
     }
-    if let Some(t) = token {
-        fields.push((Frame::bulk("token"), Frame::bulk(t.to_string())));
+}
+
+/// The arguments of a row.
+fn parse_args(args: &str) -> Vec<DocArg<'_>> {
+    let mut key_index = 0;
+    split_top(args, ' ')
+        .into_iter()
+        .map(|a| parse_arg(a, &mut key_index))
+        .collect()
+}
+
+/// An argument's map, with its fields in Redis's order.
+fn doc_arg_frame(arg: &DocArg) -> Frame {
+    let mut fields = vec![
+        ("name", Frame::bulk(arg.name.clone())),
+        ("type", Frame::bulk(arg.ty.to_string())),
+    ];
+    if let Some(i) = arg.key_spec_index {
+        fields.push(("key_spec_index", Frame::Integer(i)));
     }
-    let mut flags = Vec::new();
-    if optional {
-        flags.push(Frame::Simple("optional".into()));
+    if let Some(t) = arg.token {
+        fields.push(("token", Frame::bulk(t.to_string())));
     }
-    if multiple {
-        flags.push(Frame::Simple("multiple".into()));
+    if let Some(v) = arg.since {
+        fields.push(("since", Frame::bulk(v.to_string())));
     }
+    if let Some(v) = arg.deprecated_since {
+        fields.push(("deprecated_since", Frame::bulk(v.to_string())));
+    }
+    let flags: Vec<&str> = [(arg.optional, "optional"), (arg.multiple, "multiple")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
     if !flags.is_empty() {
-        fields.push((Frame::bulk("flags"), Frame::Set(flags)));
+        fields.push(("flags", status_set(flags.into_iter())));
     }
-    if let Some(kids) = children {
-        fields.push((Frame::bulk("arguments"), Frame::Array(kids)));
+    if matches!(arg.ty, "oneof" | "block") {
+        fields.push((
+            "arguments",
+            Frame::Array(arg.args.iter().map(doc_arg_frame).collect()),
+        ));
     }
-    Frame::Map(fields)
+    map(fields)
 }
 
 fn command_doc_frame(spec: &CommandSpec) -> Frame {
     let mut fields = vec![
-        (Frame::bulk("summary"), Frame::bulk(spec.summary)),
-        (Frame::bulk("since"), Frame::bulk(spec.since)),
-        (Frame::bulk("group"), Frame::bulk(spec.group)),
-        (Frame::bulk("complexity"), Frame::bulk(spec.complexity)),
+        ("summary", Frame::bulk(spec.summary)),
+        ("since", Frame::bulk(spec.since)),
+        ("group", Frame::bulk(spec.group)),
+        ("complexity", Frame::bulk(spec.complexity)),
     ];
+    let doc_flags: Vec<&str> = [
+        (!spec.deprecated_since.is_empty(), "deprecated"),
+        (spec.syscmd, "syscmd"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if !doc_flags.is_empty() {
+        fields.push(("doc_flags", status_set(doc_flags.into_iter())));
+    }
+    if !spec.deprecated_since.is_empty() {
+        fields.push(("deprecated_since", Frame::bulk(spec.deprecated_since)));
+        fields.push(("replaced_by", Frame::bulk(spec.replaced_by)));
+    }
     if !spec.args.is_empty() {
-        let mut key_index = 0;
-        // Keys are numbered across the whole command, in order.
-        let args = split_top(spec.args, ' ')
-            .into_iter()
-            .map(|a| doc_arg(a, &mut key_index))
-            .collect();
-        fields.push((Frame::bulk("arguments"), Frame::Array(args)));
+        let args = parse_args(spec.args).iter().map(doc_arg_frame).collect();
+        fields.push(("arguments", Frame::Array(args)));
     }
     if !spec.subcommands.is_empty() {
         let subs = spec
@@ -268,12 +331,13 @@ fn command_doc_frame(spec: &CommandSpec) -> Frame {
             .iter()
             .map(|s| (Frame::bulk(s.name), command_doc_frame(s)))
             .collect();
-        fields.push((Frame::bulk("subcommands"), Frame::Map(subs)));
+        fields.push(("subcommands", Frame::Map(subs)));
     }
-    Frame::Map(fields)
+    map(fields)
 }
 
 pub fn command_docs(cx: &mut Ctx, args: &[Bytes]) {
+    // Unknown names are left out, as in Redis.
     let specs: Vec<&'static CommandSpec> = if args.len() == 2 {
         COMMANDS.iter().collect()
     } else {
@@ -287,36 +351,30 @@ pub fn command_docs(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn command_list(cx: &mut Ctx, args: &[Bytes]) {
-    if args.len() > 2 {
-        // FILTERBY MODULE|ACLCAT|PATTERN
-        if args.len() != 5 || !is(&args[2], "filterby") {
-            return cx.syntax_err();
-        }
+    // Exactly `FILTERBY <type> <value>` or nothing, as Redis parses it.
+    if args.len() > 2 && (args.len() != 5 || !is(&args[2], "filterby")) {
+        return cx.syntax_err();
     }
-    let mut names = Vec::new();
-    for c in COMMANDS {
-        names.push(c.name);
-        names.extend(c.subcommands.iter().map(|s| s.name));
-    }
+    let mut names: Vec<&'static CommandSpec> = table::all_specs().collect();
     if args.len() == 5 {
         let val = &args[4];
         if is(&args[3], "pattern") {
-            names.retain(|n| glob::matches(val, n.as_bytes(), true));
+            names.retain(|s| glob::matches(val, s.name.as_bytes(), true));
         } else if is(&args[3], "aclcat") {
-            let cat = format!("@{}", crate::util::lower(val));
-            names.retain(|n| {
-                find_full(n.as_bytes()).is_some_and(|s| match categories(s) {
-                    Frame::Set(items) => items.contains(&Frame::Simple(cat.clone())),
-                    _ => false,
-                })
-            });
+            let wanted = crate::util::lower(val);
+            match ACL_CATEGORIES.iter().position(|c| *c == wanted) {
+                Some(cat) => names.retain(|s| s.acl_categories().contains(&cat)),
+                None => names.clear(),
+            }
         } else if is(&args[3], "module") {
             names.clear();
         } else {
             return cx.syntax_err();
         }
     }
-    cx.frame(&Frame::Array(names.into_iter().map(Frame::bulk).collect()));
+    cx.frame(&Frame::Array(
+        names.into_iter().map(|s| Frame::bulk(s.name)).collect(),
+    ));
 }
 
 pub fn command_help(cx: &mut Ctx, _args: &[Bytes]) {
@@ -340,4 +398,77 @@ pub fn command_help(cx: &mut Ctx, _args: &[Bytes]) {
             "    commands are returned.",
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TYPES: &[&str] = &[
+        "string",
+        "integer",
+        "double",
+        "key",
+        "pattern",
+        "unix-time",
+        "pure-token",
+        "oneof",
+        "block",
+    ];
+
+    fn check(cmd: &str, arg: &DocArg, keys: usize) {
+        assert!(TYPES.contains(&arg.ty), "{cmd}: {arg:?}");
+        assert!(!arg.name.is_empty(), "{cmd}: {arg:?}");
+        if let Some(i) = arg.key_spec_index {
+            assert!(
+                (i as usize) < keys,
+                "{cmd}: key argument without a key spec"
+            );
+        }
+        assert_eq!(
+            matches!(arg.ty, "oneof" | "block"),
+            !arg.args.is_empty(),
+            "{cmd}: {arg:?}"
+        );
+        for a in &arg.args {
+            check(cmd, a, keys);
+        }
+    }
+
+    /// Every row's arguments are valid in the compact form and name only types redis-cli knows.
+    #[test]
+    fn every_row_documents_valid_arguments() {
+        for spec in table::all_specs() {
+            for arg in parse_args(spec.args) {
+                check(spec.name, &arg, spec.keys.len());
+            }
+        }
+    }
+
+    #[test]
+    fn compact_form() {
+        let args = parse_args(
+            "key ?TYPE=t:(A|B@3.2.0)@5.0.0 ip:port:string!2.8.12 ?ID=id:{client-id:integer*} x:key",
+        );
+        assert_eq!(args.len(), 5);
+        assert_eq!((args[0].name.as_str(), args[0].ty), ("key", "key"));
+        assert_eq!(args[0].key_spec_index, Some(0));
+        let t = &args[1];
+        assert_eq!(
+            (t.name.as_str(), t.ty, t.token),
+            ("t", "oneof", Some("TYPE"))
+        );
+        assert_eq!((t.since, t.optional), (Some("5.0.0"), true));
+        assert_eq!(t.args[1].token, Some("B"));
+        assert_eq!(t.args[1].since, Some("3.2.0"));
+        assert_eq!((args[2].name.as_str(), args[2].ty), ("ip:port", "string"));
+        assert_eq!(args[2].deprecated_since, Some("2.8.12"));
+        let id = &args[3];
+        assert_eq!(
+            (id.name.as_str(), id.ty, id.token),
+            ("id", "block", Some("ID"))
+        );
+        assert!(id.args[0].multiple && !id.multiple);
+        assert_eq!(args[4].key_spec_index, Some(1));
+    }
 }

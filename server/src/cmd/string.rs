@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::is;
 use crate::server::Ctx;
-use crate::store::Value;
+use crate::store::{StrEnc, Value};
 use crate::util::{incr_by_float, now_ms, parse_i64, IncrFloatError};
 
 /// The bytes of a string value.
@@ -403,24 +403,46 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
     cx.int(len);
 }
 
+/// Outcome of adding to a stored integer in place.
+enum Incr {
+    Missing,
+    NotInt,
+    Overflow,
+    Done(i64),
+}
+
 fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {
     let db = cx.db();
-    let cur = cx
-        .srv
-        .ks
-        .get_for_write(db, key)
-        .map(|e| Bytes::copy_from_slice(data(&e.value)));
-    let value = match cur {
-        None => 0,
-        Some(d) => match parse_i64(&d) {
-            Some(v) => v,
-            None => return cx.not_int(),
-        },
+    // One lookup: the new digits are written over the old ones inside the entry.
+    let outcome = match cx.srv.ks.get_for_write(db, key) {
+        None => Incr::Missing,
+        Some(e) => {
+            let Value::Str { data, enc } = &mut e.value;
+            match parse_i64(data).map(|v| v.checked_add(by)) {
+                None => Incr::NotInt,
+                Some(None) => Incr::Overflow,
+                Some(Some(new)) => {
+                    let mut digits = itoa::Buffer::new();
+                    data.clear();
+                    data.extend_from_slice(digits.format(new).as_bytes());
+                    *enc = StrEnc::Int;
+                    Incr::Done(new)
+                }
+            }
+        }
     };
-    let Some(new) = value.checked_add(by) else {
-        return cx.err("ERR increment or decrement would overflow");
+    let new = match outcome {
+        Incr::NotInt => return cx.not_int(),
+        Incr::Overflow => return cx.err("ERR increment or decrement would overflow"),
+        Incr::Missing => {
+            cx.srv.ks.set_keep_ttl(db, key, Value::int(by));
+            by
+        }
+        Incr::Done(new) => {
+            cx.srv.ks.touch(db, key);
+            new
+        }
     };
-    cx.srv.ks.set_keep_ttl(db, key, Value::int(new));
     cx.srv.ks.dirty += 1;
     cx.int(new);
 }
