@@ -163,7 +163,7 @@ fn parse_enum<'a>(v: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
 /// Parses `save` as Redis 7: pairs of "seconds changes", or "" for none.
 pub fn parse_save(v: &str) -> Result<Vec<(u64, u64)>, String> {
     let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() % 2 != 0 {
+    if !parts.len().is_multiple_of(2) {
         return Err("Invalid save parameters".into());
     }
     let mut points = Vec::new();

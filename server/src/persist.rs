@@ -296,11 +296,7 @@ impl Server {
             let _ = std::fs::remove_file(tmp);
         }
         let mb = |b: u64| b / (1024 * 1024);
-        let avg = if run.cow_samples > 0 {
-            run.cow_sum / run.cow_samples
-        } else {
-            0
-        };
+        let avg = run.cow_sum.checked_div(run.cow_samples).unwrap_or(0);
         info!(
             "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
             mb(run.cow_size),

@@ -226,7 +226,7 @@ impl Reporter {
     #[inline]
     pub fn key_done(&mut self) {
         self.keys += 1;
-        if self.keys % 64 == 0 {
+        if self.keys.is_multiple_of(64) {
             self.maybe_sample();
         }
     }

@@ -46,7 +46,7 @@ fn expire_generic(cx: &mut Ctx, args: &[Bytes], seconds: bool, relative: bool, n
     };
     let invalid = format!("ERR invalid expire time in '{name}' command");
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return cx.err(&invalid);
         }
         when *= 1000;

@@ -105,12 +105,10 @@ pub fn scan(cx: &mut Ctx, args: &[Bytes]) {
     }
     let db = cx.db();
     let (next, found) = cx.srv.ks.scan(db, cursor, count, |k, e| {
-        pattern
-            .as_ref()
-            .map_or(true, |p| glob::matches(p, k, false))
+        pattern.as_ref().is_none_or(|p| glob::matches(p, k, false))
             && type_filter
                 .as_ref()
-                .map_or(true, |t| t == e.value.type_name())
+                .is_none_or(|t| t == e.value.type_name())
     });
     cx.array(2);
     cx.bulk(next.to_string().as_bytes());

@@ -269,7 +269,7 @@ pub fn mget(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn mset(cx: &mut Ctx, args: &[Bytes]) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return cx.err("ERR wrong number of arguments for 'mset' command");
     }
     for pair in args[1..].chunks(2) {
@@ -279,7 +279,7 @@ pub fn mset(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn msetnx(cx: &mut Ctx, args: &[Bytes]) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return cx.err("ERR wrong number of arguments for 'msetnx' command");
     }
     let db = cx.db();

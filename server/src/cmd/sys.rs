@@ -74,7 +74,7 @@ pub fn config_get(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn config_set(cx: &mut Ctx, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return cx.syntax_err();
     }
     let mut changes: Vec<(&'static config::OptSpec, String)> = Vec::new();
