@@ -173,6 +173,8 @@ impl Server {
         };
         match result {
             Ok(child) => {
+                // Redis counts a save when it starts (`rdb_saves`), whether or not it succeeds.
+                self.persist.rdb_saves += 1;
                 self.persist.latest_fork_usec = child.fork_usec;
                 self.persist.total_forks += 1;
                 info!(
@@ -274,7 +276,6 @@ impl Server {
                 self.ks.dirty = self.ks.dirty.saturating_sub(run.dirty_before);
                 self.last_save_unix = now_ms() / 1000;
                 self.persist.last_save_ok = true;
-                self.persist.rdb_saves += 1;
             }
             ChildExit::Failed(code) => {
                 warn!(code, "Background saving error");
@@ -318,6 +319,7 @@ impl Server {
             return Err(io::Error::other("Background save already in progress"));
         }
         let started = Instant::now();
+        self.persist.rdb_saves += 1;
         let tmp = snap::temp_file_name(std::process::id());
         let options = self.save_options();
         let used = crate::alloc::used_memory() as u64;
@@ -333,7 +335,6 @@ impl Server {
                 self.ks.dirty = 0;
                 self.last_save_unix = now_ms() / 1000;
                 self.persist.last_save_ok = true;
-                self.persist.rdb_saves += 1;
                 tracing::info!(
                     ms = started.elapsed().as_millis() as u64,
                     "DB saved on disk"
