@@ -107,6 +107,10 @@ pub fn redis_cli_bin() -> PathBuf {
     find_program("REDIS_CLI_BIN", "redis-cli")
 }
 
+pub fn redis_check_rdb_bin() -> PathBuf {
+    find_program("REDIS_CHECK_RDB_BIN", "redis-check-rdb")
+}
+
 /// A port that was free a moment ago (the OS picks it; we release it for the server).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
@@ -290,13 +294,115 @@ impl Server {
         }
     }
 
-    fn signal(&self, sig: libc::c_int) {
-        // The pid is our own child and has not been reaped (exited is None), so it cannot have
-        // been reused by another process.
+    /// Sends `sig` to the server process. Does nothing once the process has been reaped (its pid
+    /// may then belong to another process).
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if self.exited.is_some() {
+            return;
+        }
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.exited = Some(status);
+            return;
+        }
+        // The pid is our own child and has not been reaped (try_wait said it is still running,
+        // or a zombie we have not waited for), so it cannot have been reused by another process.
         unsafe {
             libc::kill(self.pid as libc::pid_t, sig);
         }
     }
+
+    /// The pids of the server's child processes (e.g. a snapshot child), from `/proc`.
+    pub fn child_pids(&self) -> Vec<u32> {
+        child_pids(self.pid)
+    }
+
+    /// Sets the server's soft `RLIMIT_FSIZE` (the hard limit is kept, so it can be raised again):
+    /// `Some(bytes)` makes writes past `bytes` fail with EFBIG (and raise SIGXFSZ), `None` lifts
+    /// it. A forked child inherits the limit in force at the fork.
+    ///
+    /// Keep the limit well above what the server logs: its log is a file too.
+    pub fn set_file_size_limit(&self, bytes: Option<u64>) {
+        assert!(self.exited.is_none(), "the server has exited");
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads the limits of our own (unreaped) child into a valid struct.
+        let rc = unsafe {
+            libc::prlimit(
+                self.pid as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                std::ptr::null(),
+                &mut old,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "prlimit(RLIMIT_FSIZE) read: {}",
+            std::io::Error::last_os_error()
+        );
+        let new = libc::rlimit {
+            rlim_cur: bytes.map_or(libc::RLIM_INFINITY, |b| b as libc::rlim_t),
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: as above, with a valid new limit.
+        let rc = unsafe {
+            libc::prlimit(
+                self.pid as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &new,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "prlimit(RLIMIT_FSIZE) set: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// What `/proc/<pid>/stat` says about a process: its parent, state letter and start time (clock
+/// ticks after boot: with the pid, it names one process, even if the pid is reused later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub ppid: u32,
+    pub state: char,
+    pub start_time: u64,
+}
+
+/// Reads `/proc/<pid>/stat`; `None` if there is no such process.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        // Field 22 of stat; fields[0] here is field 3.
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Is `pid` a live process (not gone, not a zombie)?
+pub fn proc_alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// The pids of the live processes whose parent is `pid` (scanning `/proc/*/stat`).
+pub fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| proc_stat(p).is_some_and(|s| s.ppid == pid && s.state != 'Z'))
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 impl Drop for Server {
