@@ -61,6 +61,12 @@ pub struct Config {
     /// forkdb's own: grow tables before a snapshot fork rather than during it (see
     /// `Keyspace::reserve_headroom`). A switch so its effect on COW can be measured.
     pub snapshot_headroom: bool,
+    /// forkdb's own: milliseconds between two samples of a save's timeline (SNAPSHOT).
+    pub snapshot_sample_interval: u64,
+    /// forkdb's own: the child gives back the pages of values it has written (see persist.rs).
+    pub snapshot_child_release: bool,
+    /// forkdb's own: keys and values up to 24 bytes live inside their entry (see store.rs).
+    pub inline_values: bool,
 }
 
 impl Default for Config {
@@ -97,6 +103,9 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             snapshot_headroom: true,
+            snapshot_sample_interval: 100,
+            snapshot_child_release: true,
+            inline_values: true,
         }
     }
 }
@@ -529,6 +538,38 @@ pub static OPTIONS: &[OptSpec] = &[
         get: |c| c.lfu_decay_time.to_string(),
         set: |c, v| {
             c.lfu_decay_time = parse_int(v, 0, i32::MAX as i64)? as u32;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "snapshot-sample-interval",
+        alias: None,
+        flags: 0,
+        get: |c| c.snapshot_sample_interval.to_string(),
+        set: |c, v| {
+            c.snapshot_sample_interval = parse_int(v, 1, 60_000)? as u64;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "snapshot-child-release",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.snapshot_child_release),
+        set: |c, v| {
+            c.snapshot_child_release = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "inline-values",
+        alias: None,
+        flags: 0,
+        get: |c| yes_no(c.inline_values),
+        set: |c, v| {
+            c.inline_values = parse_bool(v)?;
+            crate::store::INLINE_VALUES
+                .store(c.inline_values, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         },
     },

@@ -19,6 +19,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "snapshot",
 ];
 
 /// Renders the requested sections (none: the default set; `all`/`everything`: with commandstats).
@@ -212,6 +213,36 @@ fn section(srv: &Server, name: &str) -> Option<String> {
         "cluster" => {
             s.push_str("# Cluster\r\n");
             f!("cluster_enabled", 0);
+        }
+        "snapshot" => {
+            s.push_str("# Snapshot\r\n");
+            let t = &srv.timelines;
+            f!("snapshot_saves_recorded", t.history.len());
+            f!(
+                "snapshot_sample_interval_ms",
+                srv.config.snapshot_sample_interval
+            );
+            if let Some(r) = t.latest() {
+                let perc = r.peak_cow() as f64 * 100.0 / r.used_memory.max(1) as f64;
+                let opt = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+                f!("snapshot_last_id", r.id);
+                f!("snapshot_last_status", r.status);
+                f!("snapshot_last_duration_ms", r.duration_ms);
+                f!("snapshot_last_fork_usec", r.fork_usec);
+                f!("snapshot_last_peak_cow_bytes", r.peak_cow());
+                f!("snapshot_last_peak_cow_perc", format!("{perc:.2}"));
+                f!("snapshot_last_peak_total_pss_bytes", r.peak_total());
+                f!(
+                    "snapshot_last_ms_to_half_peak",
+                    opt(r.time_to_fraction(0.5))
+                );
+                f!(
+                    "snapshot_last_ms_to_90pct_peak",
+                    opt(r.time_to_fraction(0.9))
+                );
+                f!("snapshot_last_pages_copied", r.pages_copied());
+                f!("snapshot_last_writes", r.writes());
+            }
         }
         "keyspace" => {
             s.push_str("# Keyspace\r\n");

@@ -38,6 +38,7 @@ pub mod persist;
 pub mod server;
 pub mod store;
 pub mod table;
+pub mod timeline;
 pub mod util;
 
 /// The version reported in INFO and HELLO. Clients such as redis-py and redis-cli look at

@@ -42,6 +42,8 @@ fn main() {
         std::process::exit(1);
     }
     forkdb_server::persist::startup_checks(&cfg);
+    forkdb_server::store::INLINE_VALUES
+        .store(cfg.inline_values, std::sync::atomic::Ordering::Relaxed);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -66,6 +66,7 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
         tokio::task::spawn_local(accept_loop(srv.clone(), l));
     }
     tokio::task::spawn_local(cron(srv.clone()));
+    tokio::task::spawn_local(timeline_sampler(srv.clone()));
 
     let notify = srv.borrow().shutdown_notify.clone();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -228,6 +229,27 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     }
     s.ks.dirty_cas.remove(&id);
     s.clients.remove(&id);
+}
+
+/// Samples the running save's timeline every `snapshot-sample-interval` ms (see `timeline`).
+async fn timeline_sampler(srv: Shared) {
+    let notify = srv.borrow().timeline_notify.clone();
+    loop {
+        notify.notified().await;
+        loop {
+            let wait = {
+                let s = srv.borrow();
+                s.timelines
+                    .next_wait(Duration::from_millis(s.config.snapshot_sample_interval))
+            };
+            tokio::time::sleep(wait).await;
+            let mut s = srv.borrow_mut();
+            if !s.child_active() {
+                break;
+            }
+            s.sample_timeline();
+        }
+    }
 }
 
 /// The periodic tasks Redis's `serverCron` runs at `hz`.

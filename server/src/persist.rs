@@ -106,6 +106,24 @@ struct ChildJob {
     used_mem: u64,
     /// Microseconds to sleep after each key (`rdb-key-save-delay`, a testing knob as in Redis).
     key_delay_us: i64,
+    /// `snapshot-child-release`: give back the pages of values already written.
+    release: bool,
+}
+
+/// Gives back to the kernel the whole pages inside `data`, in the child, once written (Redis 7
+/// does this with `dismissObject`). Those pages stop being shared with the parent, so the
+/// parent's next write to them is a plain write, not a copy. Only whole pages strictly inside
+/// the value are released: the allocator's headers around it are never touched, and the child
+/// never reads the value again.
+fn release_pages(data: &[u8]) {
+    const PAGE: usize = 4096;
+    let start = (data.as_ptr() as usize).next_multiple_of(PAGE);
+    let end = (data.as_ptr() as usize + data.len()) / PAGE * PAGE;
+    if end > start {
+        // SAFETY: [start, end) lies inside `data`, which this process (the child) owns and never
+        // reads again; MADV_DONTNEED on private anonymous memory only drops our copy of it.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
 }
 
 /// The child's whole life: write the keyspace it inherited to `temp-<pid>.rdb`, rename it into
@@ -125,6 +143,9 @@ fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> b
             for (key, entry) in &db.dict {
                 let Value::Str { data, .. } = &entry.value;
                 w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
+                if job.release && data.spilled() && data.len() >= 4096 {
+                    release_pages(data);
+                }
                 reporter.key_done();
                 if let Some(d) = delay {
                     std::thread::sleep(d);
@@ -156,6 +177,7 @@ impl Server {
             options: self.save_options(),
             used_mem: crate::alloc::used_memory() as u64,
             key_delay_us: self.config.rdb_key_save_delay,
+            release: self.config.snapshot_child_release,
         };
         let options = SpawnOptions {
             oom_score_adj: Some(self.config.oom_score_adj_values[2]),
@@ -196,6 +218,22 @@ impl Server {
                 });
                 self.persist.bgsave_scheduled = false;
                 self.ks.child_active = true;
+                let run = self
+                    .persist
+                    .running
+                    .as_ref()
+                    .map(|r| (r.child.pid, r.keys_total));
+                if let Some((pid, keys_total)) = run {
+                    self.timelines.begin(
+                        pid,
+                        self.persist.latest_fork_usec,
+                        keys_total,
+                        job.used_mem,
+                        self.stats.write_commands,
+                    );
+                    self.timelines.sample(0, self.stats.write_commands);
+                    self.timeline_notify.notify_one();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -233,8 +271,24 @@ impl Server {
         }
     }
 
-    /// Takes in the child's reports and reaps it if it has ended.
-    fn poll_child(&mut self) {
+    /// A timeline sample of the running save (called by the sampler task).
+    pub fn sample_timeline(&mut self) {
+        let keys = self
+            .persist
+            .running
+            .as_ref()
+            .map_or(0, |r| r.keys_processed);
+        // Fresh child reports first, so the sample's key count is current.
+        self.drain_child_reports();
+        let keys = self
+            .persist
+            .running
+            .as_ref()
+            .map_or(keys, |r| r.keys_processed);
+        self.timelines.sample(keys, self.stats.write_commands);
+    }
+
+    fn drain_child_reports(&mut self) {
         let Some(run) = self.persist.running.as_mut() else {
             return;
         };
@@ -246,6 +300,14 @@ impl Server {
             run.cow_sum += r.cow_bytes;
             run.cow_samples += 1;
         }
+    }
+
+    /// Takes in the child's reports and reaps it if it has ended.
+    fn poll_child(&mut self) {
+        self.drain_child_reports();
+        let Some(run) = self.persist.running.as_mut() else {
+            return;
+        };
         match run.child.try_wait() {
             Ok(Some(exit)) => self.bgsave_done(exit),
             Ok(None) => {}
@@ -296,6 +358,12 @@ impl Server {
                 .join(snap::temp_file_name(run.child.pid as u32));
             let _ = std::fs::remove_file(tmp);
         }
+        let status = match exit {
+            ChildExit::Ok => "ok",
+            _ if run.killed_by_us => "cancelled",
+            _ => "err",
+        };
+        self.timelines.end(status, run.cow_size, run.keys_processed);
         let mb = |b: u64| b / (1024 * 1024);
         let avg = run.cow_sum.checked_div(run.cow_samples).unwrap_or(0);
         info!(

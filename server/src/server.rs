@@ -31,6 +31,8 @@ pub struct Stats {
     /// Ring of (instant, commands processed) used for instantaneous_ops_per_sec.
     pub ops_samples: Vec<(Instant, u64)>,
     pub ops_per_sec: u64,
+    /// Commands with the `write` flag run (the SNAPSHOT timelines count writes during a save).
+    pub write_commands: u64,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -69,6 +71,9 @@ pub struct Server {
     pub active_expire_enabled: bool,
     /// True while EXEC runs its queue (BGSAVE is then scheduled rather than forked, as Redis).
     pub in_exec: bool,
+    pub timelines: crate::timeline::Timelines,
+    /// Wakes the timeline sampler when a snapshot child starts.
+    pub timeline_notify: Rc<tokio::sync::Notify>,
 }
 
 impl Server {
@@ -102,6 +107,8 @@ impl Server {
             startup_memory: crate::alloc::used_memory() as u64,
             active_expire_enabled: true,
             in_exec: false,
+            timelines: crate::timeline::Timelines::default(),
+            timeline_notify: Rc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -39,6 +39,12 @@ const EMBSTR_LIMIT: usize = 44;
 /// Bytes a key or string value holds inline, without a heap allocation.
 pub const INLINE: usize = 24;
 
+/// `inline-values`: when false, every string value gets a heap buffer, as in a classic layout
+/// (kept as a switch so the effect on copy-on-write can be measured). A global rather than a
+/// field because values are built far from the config; it only changes how new values are laid
+/// out, never what they hold.
+pub static INLINE_VALUES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// A key: inline up to [`INLINE`] bytes.
 pub type Key = SmallVec<[u8; INLINE]>;
 
@@ -64,10 +70,17 @@ pub fn set_encoding(data: &[u8]) -> StrEnc {
 impl Value {
     /// A string as SET stores it.
     pub fn string(data: &[u8]) -> Value {
-        Value::Str {
-            data: Str::from_slice(data),
-            enc: set_encoding(data),
-        }
+        let data =
+            if data.len() <= INLINE && !INLINE_VALUES.load(std::sync::atomic::Ordering::Relaxed) {
+                // A capacity above the inline size keeps the buffer on the heap.
+                let mut v = Vec::with_capacity(INLINE + 1);
+                v.extend_from_slice(data);
+                Str::from_vec(v)
+            } else {
+                Str::from_slice(data)
+            };
+        let enc = set_encoding(&data);
+        Value::Str { data, enc }
     }
 
     /// A string built by APPEND or SETRANGE: always `raw` in Redis.
@@ -237,6 +250,10 @@ impl NewValue<'_> {
 /// May a string of `len` bytes overwrite `cur` in place? Inline into inline; into a heap buffer
 /// only if it fits and uses at least half of it (a big buffer is not kept for a small value).
 fn fits_in_place(cur: &Str, len: usize) -> bool {
+    if !INLINE_VALUES.load(std::sync::atomic::Ordering::Relaxed) {
+        // The classic layout: every write makes a new allocation.
+        return false;
+    }
     if len <= INLINE {
         !cur.spilled()
     } else {

@@ -431,6 +431,27 @@ static CONFIG_SUBS: &[CommandSpec] = &[
         complexity: "O(1)"),
 ];
 
+// forkdb's own: the copy-on-write timelines of the last saves (see `timeline`).
+static SNAPSHOT_SUBS: &[CommandSpec] = &[
+    spec!("snapshot|latest", 2, LOADING | STALE, "server", "0.1.0", save::snapshot_latest,
+        summary: "Summarizes the running or last background save and its copy-on-write cost.",
+        complexity: "O(N), N being the samples of that save"),
+    spec!("snapshot|history", -2, LOADING | STALE, "server", "0.1.0", save::snapshot_history,
+        args: "?count:integer",
+        summary: "Summarizes the last saves, newest first.",
+        complexity: "O(N), N being the saves listed"),
+    spec!("snapshot|samples", 3, LOADING | STALE, "server", "0.1.0", save::snapshot_samples,
+        args: "id:integer",
+        summary: "Returns the timeline of one save: memory, progress and writes since the fork.",
+        complexity: "O(N), N being the samples of that save"),
+    spec!("snapshot|reset", 2, LOADING | STALE, "server", "0.1.0", save::snapshot_reset,
+        summary: "Forgets the recorded saves.",
+        complexity: "O(1)"),
+    spec!("snapshot|help", 2, LOADING | STALE, "server", "0.1.0", save::snapshot_help,
+        summary: "Lists the SNAPSHOT subcommands and what they do.",
+        complexity: "O(1)"),
+];
+
 static COMMAND_SUBS: &[CommandSpec] = &[
     spec!("command|count", 2, LOADING | STALE, "server", "2.8.13", command::command_count,
         acl: "connection",
@@ -858,6 +879,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         args: "?operation:(SCHEDULE@3.2.2|CANCEL)",
         summary: "Writes a snapshot of the data to disk from a forked child, or cancels one.",
         complexity: "O(1)"),
+    spec!("snapshot", -2, 0, "server", "0.1.0", sys::container,
+        subcommands: SNAPSHOT_SUBS,
+        summary: "Holds the commands that show what each background save cost (forkdb's own).",
+        complexity: "Depends on the subcommand"),
     spec!("lastsave", 1, LOADING | STALE | FAST, "server", "1.0.0", sys::lastsave,
         acl: "admin dangerous",
         tips: "nondeterministic_output",

@@ -22,6 +22,16 @@ pub use server::{forkdb_target, Kind, Server};
 use std::time::{Duration, Instant};
 
 /// The commands forkdb promises to answer like Redis 7.0 (lower case, as COMMAND names them).
+/// Commands forkdb has and Redis does not (with their subcommands): left out of the comparisons
+/// of COMMAND with Redis's, and tested on their own.
+pub const FORKDB_ONLY_COMMANDS: &[&str] = &["snapshot"];
+
+/// Is `name` (`cmd` or `cmd|sub`, any case) one of [`FORKDB_ONLY_COMMANDS`]?
+pub fn is_forkdb_only(name: &str) -> bool {
+    let top = name.split('|').next().unwrap_or(name).to_ascii_lowercase();
+    FORKDB_ONLY_COMMANDS.contains(&top.as_str())
+}
+
 pub const SUPPORTED_COMMANDS: &[&str] = &[
     "ping",
     "echo",

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::collections::{BTreeSet, HashSet};
 
 use forkdb_tests::corpus::{self, Section};
-use forkdb_tests::{command_table, resp, Frame, Server, SUPPORTED_COMMANDS, SUPPORTED_SUBCOMMANDS};
+use forkdb_tests::{
+    command_table, is_forkdb_only, resp, Frame, Server, SUPPORTED_COMMANDS, SUPPORTED_SUBCOMMANDS,
+};
 
 fn corpus_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
@@ -135,12 +137,16 @@ fn command_table_matches_redis() {
         let mut seen = HashSet::new();
         for (name, fields) in &got {
             assert!(seen.insert(name.clone()), "{tag}: {name} listed twice");
+            if is_forkdb_only(name) {
+                continue;
+            }
             match want.iter().find(|(n, _)| n == name) {
                 Some((_, w)) => command_table::compare_entry(&tag, name, fields, w, &mut problems),
                 None => problems.push(format!("{tag} {name}: listed by forkdb, unknown to redis")),
             }
         }
         names = all_names(&got);
+        names.retain(|n| !is_forkdb_only(n));
         for name in SUPPORTED_COMMANDS.iter().chain(SUPPORTED_SUBCOMMANDS) {
             if !names.contains(*name) {
                 problems.push(format!("{tag} {name}: missing from COMMAND"));
@@ -191,7 +197,11 @@ fn command_table_matches_redis() {
 
     // COMMAND LIST: the names in COMMAND, and under each filter Redis's answer cut to those.
     let (mut r, mut f) = (redis.conn(), forkdb.conn());
-    match command_table::list(&mut f, &[]) {
+    let forkdb_list = |f: &mut _, filter: &[&str]| {
+        command_table::list(f, filter)
+            .map(|l| l.into_iter().filter(|n| !is_forkdb_only(n)).collect())
+    };
+    match forkdb_list(&mut f, &[]) {
         Ok(listed) if listed == names => {}
         other => problems.push(format!("COMMAND LIST: {other:?}, COMMAND has {names:?}")),
     }
@@ -226,7 +236,7 @@ fn command_table_matches_redis() {
     for filter in &filters {
         let filter: Vec<&str> = filter.iter().map(String::as_str).collect();
         let want = command_table::list(&mut r, &filter).map(|w| &w & &names);
-        let got = command_table::list(&mut f, &filter);
+        let got = forkdb_list(&mut f, &filter);
         if got != want {
             problems.push(format!(
                 "COMMAND LIST {}: forkdb {got:?}\n      redis  {want:?}",
@@ -270,6 +280,9 @@ fn command_docs_match_redis() {
     let docs = command_table::pairs(&all).expect("COMMAND DOCS map");
     for (name, doc) in &docs {
         let name = name.as_text().expect("command name");
+        if is_forkdb_only(&name) {
+            continue;
+        }
         let want = r.frame(&["COMMAND", "DOCS", &name]);
         let Some((_, want)) = command_table::pairs(&want).and_then(|p| p.into_iter().next()) else {
             problems.push(format!("{name}: documented by forkdb, unknown to redis"));

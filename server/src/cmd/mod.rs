@@ -183,6 +183,9 @@ pub fn call(
         stat.failed += 1;
     }
     srv.stats.total_commands_processed += 1;
+    if spec.has(table::WRITE) {
+        srv.stats.write_commands += 1;
+    }
     client.meta.last_cmd.set(spec.name);
 }
 

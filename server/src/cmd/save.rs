@@ -4,12 +4,17 @@
 //! SAVE                 write the RDB file now, in the foreground
 //! BGSAVE [SCHEDULE]    fork a child that writes the RDB file
 //! BGSAVE CANCEL        kill the running child, or drop a scheduled save (as Valkey 8.1)
+//! SNAPSHOT LATEST | HISTORY [count] | SAMPLES <id> | RESET | HELP
+//!                      the copy-on-write timelines of the last saves (forkdb's own)
 //! ```
 
 use bytes::Bytes;
 
+use forkdb_protocol::Frame;
+
 use super::is;
 use crate::server::Ctx;
+use crate::timeline::{Sample, SaveRecord};
 
 pub fn save(cx: &mut Ctx, _args: &[Bytes]) {
     if cx.srv.child_active() {
@@ -48,4 +53,116 @@ pub fn bgsave(cx: &mut Ctx, args: &[Bytes]) {
         Ok(()) => cx.simple("Background saving started"),
         Err(e) => cx.err(&format!("ERR {e}")),
     }
+}
+
+fn field(name: &str, value: Frame) -> (Frame, Frame) {
+    (Frame::bulk(name.to_string()), value)
+}
+
+fn int(n: u64) -> Frame {
+    Frame::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// One save as a map (a flat array in RESP2).
+fn summary(rec: &SaveRecord) -> Frame {
+    let opt = |v: Option<u64>| v.map_or(Frame::Integer(-1), int);
+    Frame::Map(vec![
+        field("id", int(rec.id)),
+        field("status", Frame::bulk(rec.status)),
+        field("started_unix_ms", Frame::Integer(rec.started_unix_ms)),
+        field("duration_ms", int(rec.duration_ms)),
+        field("fork_usec", int(rec.fork_usec)),
+        field("keys_total", int(rec.keys_total)),
+        field("used_memory", int(rec.used_memory)),
+        field("peak_cow_bytes", int(rec.peak_cow())),
+        field("peak_total_pss_bytes", int(rec.peak_total())),
+        field("ms_to_half_peak", opt(rec.time_to_fraction(0.5))),
+        field("ms_to_90pct_peak", opt(rec.time_to_fraction(0.9))),
+        field("pages_copied", int(rec.pages_copied())),
+        field("writes", int(rec.writes())),
+        field("samples", int(rec.samples.len() as u64)),
+    ])
+}
+
+fn sample_frame(s: &Sample) -> Frame {
+    Frame::Map(vec![
+        field("ms", int(s.ms)),
+        field("cow_bytes", int(s.cow_bytes)),
+        field("parent_rss", int(s.parent_rss)),
+        field("child_rss", int(s.child_rss)),
+        field("parent_pss", int(s.parent_pss)),
+        field("child_pss", int(s.child_pss)),
+        field("keys", int(s.keys)),
+        field("minor_faults", int(s.minor_faults)),
+        field("writes", int(s.writes)),
+    ])
+}
+
+pub fn snapshot_latest(cx: &mut Ctx, _args: &[Bytes]) {
+    match cx.srv.timelines.latest().map(summary) {
+        Some(f) => cx.frame(&f),
+        None => cx.null(),
+    }
+}
+
+pub fn snapshot_history(cx: &mut Ctx, args: &[Bytes]) {
+    let count = match args.get(2) {
+        None => crate::timeline::KEEP,
+        Some(a) => match crate::util::parse_i64(a) {
+            Some(n) if n >= 0 => n as usize,
+            _ => return cx.err("ERR count should be a non-negative integer"),
+        },
+    };
+    let items = cx
+        .srv
+        .timelines
+        .history
+        .iter()
+        .rev()
+        .take(count)
+        .map(summary)
+        .collect();
+    cx.frame(&Frame::Array(items));
+}
+
+pub fn snapshot_samples(cx: &mut Ctx, args: &[Bytes]) {
+    let Some(id) = crate::util::parse_i64(&args[2]).filter(|n| *n > 0) else {
+        return cx.err("ERR save id should be a positive integer");
+    };
+    match cx.srv.timelines.find(id as u64) {
+        Some(rec) => {
+            let items = rec.samples.iter().map(sample_frame).collect();
+            cx.frame(&Frame::Array(items));
+        }
+        None => cx.err(&format!(
+            "ERR no save with id {id} in the history (SNAPSHOT HISTORY lists them)"
+        )),
+    }
+}
+
+pub fn snapshot_reset(cx: &mut Ctx, _args: &[Bytes]) {
+    if cx.srv.child_active() {
+        return cx.err("ERR a save is running; reset its history after it ends");
+    }
+    cx.srv.timelines.reset();
+    cx.ok();
+}
+
+pub fn snapshot_help(cx: &mut Ctx, _args: &[Bytes]) {
+    super::conn::help_reply(
+        cx,
+        "SNAPSHOT",
+        &[
+            "LATEST",
+            "    Summary of the running or last background save: duration, fork time, peak",
+            "    copy-on-write, time to half and to 90% of the peak, pages copied, writes.",
+            "HISTORY [<count>]",
+            "    Summaries of the last <count> saves (at most 16), newest first.",
+            "SAMPLES <id>",
+            "    The timeline of save <id>: ms since fork, child COW, parent and child RSS and",
+            "    PSS, keys processed, parent minor faults and writes since the fork.",
+            "RESET",
+            "    Forget the recorded saves.",
+        ],
+    );
 }

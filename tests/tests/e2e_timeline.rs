@@ -1,0 +1,187 @@
+//! SNAPSHOT (forkdb's own command) and INFO's `snapshot` section: the per-save copy-on-write
+//! timelines. Redis has no equivalent, so these run against forkdb only.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use forkdb_tests::{poll_until, Conn, Frame, Server};
+
+const SAVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A RESP2 flat array of name/value pairs (or a RESP3 map) as a map of names to frames.
+fn as_map(frame: Frame) -> BTreeMap<String, Frame> {
+    let pairs: Vec<(Frame, Frame)> = match frame {
+        Frame::Map(pairs) => pairs,
+        Frame::Array(items) => {
+            assert!(items.len() % 2 == 0, "odd flat map: {items:?}");
+            let mut it = items.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }
+        other => panic!("expected a map, got {other:?}"),
+    };
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.as_text().expect("field name"), v))
+        .collect()
+}
+
+#[track_caller]
+fn int_field(map: &BTreeMap<String, Frame>, name: &str) -> i64 {
+    match map.get(name) {
+        Some(Frame::Integer(n)) => *n,
+        other => panic!("{name}: expected an integer, got {other:?} in {map:?}"),
+    }
+}
+
+fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> {
+    let text = conn.frame(&["INFO", section]).as_text()?;
+    text.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn bgsave_and_wait(conn: &mut Conn) {
+    conn.assert_cmd(&["BGSAVE"], b"+Background saving started\r\n");
+    poll_until(SAVE_TIMEOUT, "the save to end", || {
+        (info_field(conn, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+}
+
+fn fill(conn: &mut Conn, n: usize, size: usize) {
+    let value = vec![b'v'; size];
+    for i in 0..n {
+        let key = format!("k:{i}");
+        assert_eq!(
+            conn.cmd(&[b"SET".as_slice(), key.as_bytes(), &value]),
+            b"+OK\r\n"
+        );
+    }
+}
+
+#[test]
+fn snapshot_latest_and_samples_describe_the_last_save() {
+    // 400 keys at 2 ms each: a save of about 0.8 s, sampled every 50 ms.
+    let server = Server::forkdb(&[
+        "--rdb-key-save-delay",
+        "2000",
+        "--snapshot-sample-interval",
+        "50",
+    ]);
+    let mut conn = server.conn();
+    assert_eq!(
+        conn.frame(&["SNAPSHOT", "LATEST"]),
+        Frame::NullBulk,
+        "no save yet"
+    );
+    fill(&mut conn, 400, 5000);
+    bgsave_and_wait(&mut conn);
+
+    let latest = as_map(conn.frame(&["SNAPSHOT", "LATEST"]));
+    assert_eq!(
+        latest.get("status"),
+        Some(&Frame::Bulk(b"ok".to_vec())),
+        "{latest:?}"
+    );
+    assert_eq!(int_field(&latest, "keys_total"), 400);
+    assert!(int_field(&latest, "duration_ms") >= 700, "{latest:?}");
+    assert!(int_field(&latest, "fork_usec") > 0, "{latest:?}");
+    let n_samples = int_field(&latest, "samples");
+    assert!(
+        n_samples >= 5,
+        "a 0.8 s save sampled every 50 ms: {latest:?}"
+    );
+    let id = int_field(&latest, "id");
+
+    let samples = match conn.frame(&["SNAPSHOT", "SAMPLES", &id.to_string()]) {
+        Frame::Array(items) => items.into_iter().map(as_map).collect::<Vec<_>>(),
+        other => panic!("SNAPSHOT SAMPLES: {other:?}"),
+    };
+    assert_eq!(samples.len() as i64, n_samples);
+    let ms: Vec<i64> = samples.iter().map(|s| int_field(s, "ms")).collect();
+    assert!(
+        ms.windows(2).all(|w| w[0] <= w[1]),
+        "sample times go forward: {ms:?}"
+    );
+    let keys: Vec<i64> = samples.iter().map(|s| int_field(s, "keys")).collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "keys processed go forward: {keys:?}"
+    );
+    assert_eq!(
+        keys.last(),
+        Some(&400),
+        "the last sample has every key: {keys:?}"
+    );
+    for s in &samples {
+        assert!(
+            int_field(s, "parent_rss") > 0 && int_field(s, "child_rss") > 0,
+            "{s:?}"
+        );
+    }
+
+    // INFO snapshot summarises the same save.
+    assert_eq!(
+        info_field(&mut conn, "snapshot", "snapshot_last_id"),
+        Some(id.to_string())
+    );
+    assert_eq!(
+        info_field(&mut conn, "snapshot", "snapshot_last_status").as_deref(),
+        Some("ok")
+    );
+    assert_eq!(
+        info_field(&mut conn, "snapshot", "snapshot_sample_interval_ms").as_deref(),
+        Some("50")
+    );
+
+    // RESP3: maps.
+    conn.frame(&["HELLO", "3"]);
+    assert!(matches!(conn.frame(&["SNAPSHOT", "LATEST"]), Frame::Map(_)));
+
+    // Errors.
+    assert!(matches!(
+        conn.frame(&["SNAPSHOT", "SAMPLES", "999"]),
+        Frame::Error(_)
+    ));
+    assert!(matches!(
+        conn.frame(&["SNAPSHOT", "SAMPLES", "x"]),
+        Frame::Error(_)
+    ));
+    assert!(
+        matches!(conn.frame(&["SNAPSHOT", "NOSUCH"]), Frame::Error(e) if e.contains("unknown subcommand"))
+    );
+}
+
+#[test]
+fn snapshot_history_keeps_sixteen_saves_and_drops_the_oldest() {
+    let server = Server::forkdb(&[]);
+    let mut conn = server.conn();
+    fill(&mut conn, 10, 10);
+    for _ in 0..17 {
+        bgsave_and_wait(&mut conn);
+    }
+    let history = match conn.frame(&["SNAPSHOT", "HISTORY"]) {
+        Frame::Array(items) => items.into_iter().map(as_map).collect::<Vec<_>>(),
+        other => panic!("SNAPSHOT HISTORY: {other:?}"),
+    };
+    let ids: Vec<i64> = history.iter().map(|h| int_field(h, "id")).collect();
+    assert_eq!(
+        ids,
+        (2..=17).rev().collect::<Vec<i64>>(),
+        "newest first, the first save dropped"
+    );
+    match conn.frame(&["SNAPSHOT", "HISTORY", "3"]) {
+        Frame::Array(items) => assert_eq!(items.len(), 3),
+        other => panic!("SNAPSHOT HISTORY 3: {other:?}"),
+    }
+    assert!(
+        matches!(conn.frame(&["SNAPSHOT", "SAMPLES", "1"]), Frame::Error(_)),
+        "id 1 was dropped"
+    );
+    assert!(matches!(conn.frame(&["SNAPSHOT", "SAMPLES", "17"]), Frame::Array(s) if !s.is_empty()));
+
+    conn.assert_cmd(&["SNAPSHOT", "RESET"], b"+OK\r\n");
+    assert_eq!(conn.frame(&["SNAPSHOT", "HISTORY"]), Frame::Array(vec![]));
+    assert_eq!(conn.frame(&["SNAPSHOT", "LATEST"]), Frame::NullBulk);
+}
