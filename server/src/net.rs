@@ -161,6 +161,10 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     parser.set_zero_copy(true);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    // One registration with the kill signal for the connection's whole life, rather than one
+    // per read: it is polled alongside every read.
+    let killed = meta.kill.notified();
+    tokio::pin!(killed);
     loop {
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
@@ -170,14 +174,15 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
-            _ = meta.kill.notified() => break,
+            _ = &mut killed => break,
         };
         let mut close = false;
         {
             let mut s = srv.borrow_mut();
             let s = &mut *s;
             s.stats.total_net_input_bytes += n as u64;
-            meta.last_interaction.set(Instant::now());
+            // The cron's clock (refreshed at `hz`) is precise enough for idle times in seconds.
+            meta.last_interaction.set(s.clock);
             parser.set_limits(s.protocol_limits());
             loop {
                 parser
@@ -260,6 +265,7 @@ async fn cron(srv: Shared) {
         tokio::time::sleep(period).await;
         let mut s = srv.borrow_mut();
         let s = &mut *s;
+        s.clock = Instant::now();
         s.ks.refresh_clock();
         if s.active_expire_enabled {
             // A quarter of each period at most, as Redis's slow expire cycle.

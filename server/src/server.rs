@@ -72,6 +72,8 @@ pub struct Server {
     /// True while EXEC runs its queue (BGSAVE is then scheduled rather than forked, as Redis).
     pub in_exec: bool,
     pub timelines: crate::timeline::Timelines,
+    /// `Instant::now()` as of the last cron tick: a cached clock for coarse times (client idle).
+    pub clock: Instant,
     /// Wakes the timeline sampler when a snapshot child starts.
     pub timeline_notify: Rc<tokio::sync::Notify>,
 }
@@ -108,6 +110,7 @@ impl Server {
             active_expire_enabled: true,
             in_exec: false,
             timelines: crate::timeline::Timelines::default(),
+            clock: Instant::now(),
             timeline_notify: Rc::new(tokio::sync::Notify::new()),
         }
     }
