@@ -41,4 +41,5 @@ pub use encode::{
     encode_simple,
 };
 pub use frame::Frame;
+pub use number::string2ll;
 pub use request::{Limits, ProtocolError, RequestParser};

@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 /// more digits, at most 20 bytes. So `+1`, `01`, `-0`, ` 1`, `` (empty) and anything that
 /// overflows `i64` are rejected, which is what makes `*01\r\n` an "invalid multibulk length"
 /// in Redis.
-pub(crate) fn string2ll(s: &[u8]) -> Option<i64> {
+pub fn string2ll(s: &[u8]) -> Option<i64> {
     // LONG_STR_SIZE is 21: longer input cannot be an i64 and is rejected before any work.
     if s.is_empty() || s.len() >= 21 {
         return None;

@@ -20,42 +20,9 @@ pub fn now_us() -> i64 {
 }
 
 /// Parses a signed 64-bit integer the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// leading zeros, no spaces, nothing after the digits, and no overflow. `str::parse` accepts `+1`
-/// and `007`, which Redis refuses, hence this.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i128).wrapping_neg() as i64)
-        }
-    } else if v > i64::MAX as u64 {
-        None
-    } else {
-        Some(v as i64)
-    }
-}
+/// leading zeros, no spaces, nothing after the digits, and no overflow (`str::parse` accepts
+/// `+1` and `007`, which Redis refuses). The protocol crate reads RESP lengths with it already.
+pub use forkdb_protocol::string2ll as parse_i64;
 
 /// Parses a float as Redis's `string2d`/`strtod` wrapper: whole buffer, no leading space, no NaN.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {

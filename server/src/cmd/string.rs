@@ -23,6 +23,15 @@ fn data(v: &Value) -> &[u8] {
     v.bytes()
 }
 
+/// Reads a string key for a command that will write it (a copy): None if missing.
+fn current_for_write(cx: &mut Ctx, key: &[u8]) -> Option<Bytes> {
+    let db = cx.db();
+    cx.srv
+        .ks
+        .get_for_write(db, key)
+        .map(|e| Bytes::copy_from_slice(data(&e.value)))
+}
+
 /// Reads a string key for a read command (a copy): None if missing.
 pub fn read_str(cx: &mut Ctx, key: &[u8]) -> Option<Bytes> {
     let db = cx.db();
@@ -305,11 +314,7 @@ fn check_len(cx: &mut Ctx, total: u64) -> bool {
 
 pub fn append(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = cx
-        .srv
-        .ks
-        .get_for_write(db, &args[1])
-        .map(|e| Bytes::copy_from_slice(data(&e.value)));
+    let cur = current_for_write(cx, &args[1]);
     let new = match cur {
         None => args[2].to_vec(),
         Some(old) => {
@@ -376,11 +381,7 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
     }
     let value = &args[3];
     let db = cx.db();
-    let cur = cx
-        .srv
-        .ks
-        .get_for_write(db, &args[1])
-        .map(|e| Bytes::copy_from_slice(data(&e.value)));
+    let cur = current_for_write(cx, &args[1]);
     let old_len = cur.as_ref().map(|c| c.len()).unwrap_or(0);
     if value.is_empty() {
         return cx.int(old_len as i64);
@@ -473,11 +474,7 @@ pub fn decrby(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn incrbyfloat(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = cx
-        .srv
-        .ks
-        .get_for_write(db, &args[1])
-        .map(|e| Bytes::copy_from_slice(data(&e.value)));
+    let cur = current_for_write(cx, &args[1]);
     match incr_by_float(cur.as_deref(), &args[2]) {
         Ok(text) => {
             cx.srv
