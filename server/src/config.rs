@@ -198,6 +198,22 @@ fn format_save(points: &[(u64, u64)]) -> String {
     s
 }
 
+/// A yes/no option stored in a `bool` field of [`Config`].
+macro_rules! bool_option {
+    ($name:literal, $field:ident, $flags:expr) => {
+        OptSpec {
+            name: $name,
+            alias: None,
+            flags: $flags,
+            get: |c| yes_no(c.$field),
+            set: |c, v| {
+                c.$field = parse_bool(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
 /// Every option forkdb has, in the order CONFIG GET and REWRITE list them.
 pub static OPTIONS: &[OptSpec] = &[
     OptSpec {
@@ -364,16 +380,7 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "protected-mode",
-        alias: None,
-        flags: 0,
-        get: |c| yes_no(c.protected_mode),
-        set: |c, v| {
-            c.protected_mode = parse_bool(v)?;
-            Ok(())
-        },
-    },
+    bool_option!("protected-mode", protected_mode, 0),
     OptSpec {
         name: "appendonly",
         alias: None,
@@ -400,36 +407,13 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "rdbcompression",
-        alias: None,
-        flags: 0,
-        get: |c| yes_no(c.rdbcompression),
-        set: |c, v| {
-            c.rdbcompression = parse_bool(v)?;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "rdbchecksum",
-        alias: None,
-        flags: IMMUTABLE,
-        get: |c| yes_no(c.rdbchecksum),
-        set: |c, v| {
-            c.rdbchecksum = parse_bool(v)?;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "stop-writes-on-bgsave-error",
-        alias: None,
-        flags: 0,
-        get: |c| yes_no(c.stop_writes_on_bgsave_error),
-        set: |c, v| {
-            c.stop_writes_on_bgsave_error = parse_bool(v)?;
-            Ok(())
-        },
-    },
+    bool_option!("rdbcompression", rdbcompression, 0),
+    bool_option!("rdbchecksum", rdbchecksum, IMMUTABLE),
+    bool_option!(
+        "stop-writes-on-bgsave-error",
+        stop_writes_on_bgsave_error,
+        0
+    ),
     OptSpec {
         name: "rdb-key-save-delay",
         alias: None,
@@ -463,16 +447,7 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "disable-thp",
-        alias: None,
-        flags: IMMUTABLE,
-        get: |c| yes_no(c.disable_thp),
-        set: |c, v| {
-            c.disable_thp = parse_bool(v)?;
-            Ok(())
-        },
-    },
+    bool_option!("disable-thp", disable_thp, IMMUTABLE),
     OptSpec {
         name: "maxmemory",
         alias: None,
@@ -551,16 +526,7 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "snapshot-child-release",
-        alias: None,
-        flags: 0,
-        get: |c| yes_no(c.snapshot_child_release),
-        set: |c, v| {
-            c.snapshot_child_release = parse_bool(v)?;
-            Ok(())
-        },
-    },
+    bool_option!("snapshot-child-release", snapshot_child_release, 0),
     OptSpec {
         name: "inline-values",
         alias: None,
@@ -573,16 +539,7 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "snapshot-table-headroom",
-        alias: None,
-        flags: 0,
-        get: |c| yes_no(c.snapshot_headroom),
-        set: |c, v| {
-            c.snapshot_headroom = parse_bool(v)?;
-            Ok(())
-        },
-    },
+    bool_option!("snapshot-table-headroom", snapshot_headroom, 0),
     OptSpec {
         name: "enable-debug-command",
         alias: None,
