@@ -1,0 +1,228 @@
+//! `forkdb-cow`: the command line. See the library docs ([`forkdb_cow`]) and `docs/cow.md`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use forkdb_cow::compare::{self, CompareOptions};
+use forkdb_cow::run::{self, Workload};
+use forkdb_cow::sweep::{self, SweepOptions};
+use forkdb_cow::workload::{Pattern, Rate};
+
+/// Measure the copy-on-write memory cost of a fork-based snapshot (BGSAVE) under writes.
+#[derive(Parser)]
+#[command(name = "forkdb-cow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One measured save against a running server on this host.
+    Run(RunArgs),
+    /// The same workload on forkdb-server and redis-server, side by side.
+    Compare(CompareArgs),
+    /// A rate × pattern matrix on one data set.
+    Sweep(SweepArgs),
+}
+
+/// The data set.
+#[derive(Args, Clone)]
+struct DatasetArgs {
+    /// Data set size: MiB of values (keys = MiB × 1 MiB ÷ value size).
+    #[arg(long, default_value_t = 256)]
+    dataset_mib: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=512 * 1024 * 1024))]
+    value_size: u64,
+    /// Refill even if DBSIZE already matches (FLUSHALL first).
+    #[arg(long)]
+    refill: bool,
+    /// Connections used to fill.
+    #[arg(long, default_value_t = 4)]
+    fill_conns: usize,
+    /// Commands per pipelined fill batch.
+    #[arg(long, default_value_t = 1000)]
+    fill_batch: usize,
+}
+
+/// How the save is run and measured.
+#[derive(Args, Clone)]
+struct SaveArgs {
+    /// `CONFIG SET rdb-key-save-delay U` (µs per key) for the run, restored afterwards.
+    #[arg(long)]
+    save_delay_us: Option<i64>,
+    /// The snapshot command (words split on whitespace).
+    #[arg(long, default_value = "BGSAVE")]
+    save_cmd: String,
+    /// Sampling period in ms.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(50..=100))]
+    sample_ms: u64,
+    /// Writer connections.
+    #[arg(long, default_value_t = 4)]
+    conns: usize,
+    /// Commands per pipelined writer batch (the burst size when paced).
+    #[arg(long, default_value_t = 16)]
+    pipeline: usize,
+    /// Fail if the save lasts longer than this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout_s: u64,
+    /// Seed for values and key choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args, Clone)]
+struct WorkloadArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// Writes during the save: none | uniform | hot:PCT | new.
+    #[arg(long, default_value = "uniform")]
+    pattern: Pattern,
+    /// Total writes per second, or `max`.
+    #[arg(long, default_value = "max")]
+    rate: Rate,
+    #[command(flatten)]
+    save: SaveArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The server, HOST:PORT (it must run on this host).
+    #[arg(long)]
+    addr: String,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Output directory (samples.csv, summary.json, chart.svg).
+    #[arg(long)]
+    out: PathBuf,
+    /// Name of the run (default: server, pattern and rate).
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// forkdb-server binary to start (default: target/release/forkdb-server of the workspace).
+    #[arg(long, conflicts_with = "forkdb_addr")]
+    forkdb_bin: Option<PathBuf>,
+    /// redis-server binary to start (default: redis-server on PATH).
+    #[arg(long, conflicts_with = "redis_addr")]
+    redis_bin: Option<PathBuf>,
+    /// Use this running forkdb instead of starting one.
+    #[arg(long)]
+    forkdb_addr: Option<String>,
+    /// Use this running redis instead of starting one.
+    #[arg(long)]
+    redis_addr: Option<String>,
+    /// `name=value`, passed to the forkdb-server it starts as `--name value` (repeatable).
+    #[arg(long = "forkdb-config", value_name = "NAME=VALUE")]
+    forkdb_config: Vec<String>,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Output directory (compare.md, compare.svg, forkdb/, redis/).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Rates, comma-separated (numbers or `max`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    rates: Vec<Rate>,
+    /// Patterns, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    patterns: Vec<Pattern>,
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    #[command(flatten)]
+    save: SaveArgs,
+    /// A running server to use.
+    #[arg(long, conflicts_with = "server_bin")]
+    addr: Option<String>,
+    /// A server binary to start (forkdb-server or redis-server; default: forkdb-server).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// `name=value` options for the server it starts (repeatable).
+    #[arg(long = "server-config", value_name = "NAME=VALUE")]
+    server_config: Vec<String>,
+    /// Output directory (sweep.md, sweep.csv, one directory per cell).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn workload(d: &DatasetArgs, pattern: Pattern, rate: Rate, s: &SaveArgs) -> Workload {
+    Workload {
+        dataset_mib: d.dataset_mib,
+        value_size: d.value_size as usize,
+        pattern,
+        rate,
+        save_delay_us: s.save_delay_us,
+        save_cmd: s.save_cmd.split_whitespace().map(str::to_owned).collect(),
+        sample_ms: s.sample_ms,
+        conns: s.conns.max(1),
+        pipeline: s.pipeline.max(1),
+        refill: d.refill,
+        fill_conns: d.fill_conns.max(1),
+        fill_batch: d.fill_batch.max(1),
+        timeout: Duration::from_secs(s.timeout_s),
+        seed: s.seed,
+    }
+}
+
+impl WorkloadArgs {
+    fn build(&self) -> Workload {
+        workload(&self.dataset, self.pattern, self.rate, &self.save)
+    }
+}
+
+fn main() -> ExitCode {
+    forkdb_cow::install_signal_handlers();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run(a) => {
+            run::run(&a.addr, &a.workload.build(), &a.out, a.label.as_deref()).map(|out| {
+                print!("{}", run::summary_table(&out.summary));
+                println!("outputs in {}", a.out.display());
+            })
+        }
+        Cmd::Compare(a) => compare::compare(&CompareOptions {
+            forkdb_bin: a.forkdb_bin,
+            redis_bin: a.redis_bin,
+            forkdb_addr: a.forkdb_addr,
+            redis_addr: a.redis_addr,
+            forkdb_config: a.forkdb_config,
+            workload: a.workload.build(),
+            out: a.out.clone(),
+        })
+        .map(|_| {
+            if let Ok(md) = std::fs::read_to_string(a.out.join("compare.md")) {
+                print!("{md}");
+            }
+        }),
+        Cmd::Sweep(a) => sweep::sweep(&SweepOptions {
+            rates: a.rates,
+            patterns: a.patterns,
+            workload: workload(&a.dataset, Pattern::None, Rate::Max, &a.save),
+            addr: a.addr,
+            server_bin: a.server_bin,
+            server_config: a.server_config,
+            out: a.out.clone(),
+        })
+        .map(|_| {
+            if let Ok(md) = std::fs::read_to_string(a.out.join("sweep.md")) {
+                print!("{md}");
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("forkdb-cow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! One measured save (`forkdb-cow run`): fill, baseline, fork, writes, samples, outputs.
+//!
+//! # Figures
+//!
+//! - **baseline**: the server's PSS (and RSS) from `smaps_rollup` just before the save command.
+//! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork.
+//! - **total**: parent PSS + child PSS, the physical memory of the two without counting shared
+//!   pages twice. `peak_total_bytes` is its maximum over the samples taken while the child lived.
+//! - **extra_bytes** = peak total − baseline PSS: what the save needed on top of the data set.
+//! - **peak_ratio** = peak total ÷ baseline PSS. PSS rather than RSS on both sides, so that
+//!   "no writes" is 1.0 and "every page copied" is 2.0 whatever the server shares with other
+//!   processes (its binary's pages, libc). Without PSS (old kernels) both sides fall back to
+//!   RSS: total = parent RSS + the child's private pages (`ratio_basis` says which).
+//! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) since just
+//!   before the fork; each copy-on-write of a page in the parent is one.
+//!
+//! Samples are taken every `--sample-ms` (the child's liveness is polled every 5 ms in between,
+//! so `save_ms` — from the save command's reply to the child's exit — is accurate to ~5 ms). The
+//! peak between two samples can be missed; COW only grows while the child lives, so the last
+//! sample before the child exits is at most one period of writes short of the true peak.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use forkdb_protocol::Frame;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::fill::{self, FillPlan};
+use crate::procfs::{self, Mem};
+use crate::resp::{key_name, push_command, Conn};
+use crate::workload::{self, Pattern, Rate, ValuePool, WriterConfig};
+use crate::{chart, interrupted, MIB};
+
+/// Everything that defines one measurement apart from the server.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub dataset_mib: u64,
+    pub value_size: usize,
+    pub pattern: Pattern,
+    pub rate: Rate,
+    pub save_delay_us: Option<i64>,
+    /// The snapshot command, split into words (default `BGSAVE`).
+    pub save_cmd: Vec<String>,
+    pub sample_ms: u64,
+    pub conns: usize,
+    pub pipeline: usize,
+    pub refill: bool,
+    pub fill_conns: usize,
+    pub fill_batch: usize,
+    /// Longest a save may last before the run fails.
+    pub timeout: Duration,
+    pub seed: u64,
+}
+
+impl Workload {
+    /// `dataset_mib × 1 MiB ÷ value_size` keys.
+    pub fn keys(&self) -> u64 {
+        self.dataset_mib * MIB / self.value_size as u64
+    }
+
+    /// Value bytes in the data set (keys × value size).
+    pub fn dataset_bytes(&self) -> u64 {
+        self.keys() * self.value_size as u64
+    }
+
+    /// `forkdb 0.1.0: 32 MiB of 4096 B values (8192 keys), uniform writes at max ops/s`
+    pub fn describe(&self, server: &str) -> String {
+        let rate = match self.rate {
+            Rate::Max => "max".to_owned(),
+            Rate::PerSec(r) => format!("{r}"),
+        };
+        let writes = match self.pattern {
+            Pattern::None => "no writes".to_owned(),
+            p => format!("{p} writes at {rate} ops/s"),
+        };
+        format!(
+            "{server}: {} MiB of {} B values ({} keys), {writes}",
+            self.dataset_mib,
+            self.value_size,
+            self.keys()
+        )
+    }
+}
+
+/// One sample (one row of `samples.csv`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Milliseconds since the save command's reply.
+    pub ms: f64,
+    /// Whether the snapshot child was alive (its figures are 0 when not).
+    pub child_alive: bool,
+    pub child_pid: Option<u32>,
+    /// Child `Private_Dirty`.
+    pub cow_bytes: u64,
+    pub parent_rss_bytes: u64,
+    pub child_rss_bytes: u64,
+    pub parent_pss_bytes: u64,
+    pub child_pss_bytes: u64,
+    /// parent PSS + child PSS (RSS basis: parent RSS + child private).
+    pub total_bytes: u64,
+    /// `current_save_keys_processed`, when the server reports it.
+    pub keys_processed: Option<u64>,
+    /// Write commands answered since the fork.
+    pub writes: u64,
+    /// Server minor page faults since the fork.
+    pub minor_faults: u64,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub label: String,
+    /// `forkdb 0.1.0` / `redis 7.0.15`.
+    pub server: String,
+    pub addr: String,
+    pub server_pid: u32,
+    pub dataset_bytes: u64,
+    pub dataset_mib: u64,
+    pub keys: u64,
+    pub value_size: usize,
+    pub pattern: Pattern,
+    pub rate: Rate,
+    pub conns: usize,
+    pub pipeline: usize,
+    pub save_cmd: String,
+    pub save_delay_us: Option<i64>,
+    pub sample_ms: u64,
+    pub filled: bool,
+    pub fill_ms: u64,
+    /// `pss`, or `rss` when the kernel reports no PSS.
+    pub ratio_basis: &'static str,
+    pub baseline_rss_bytes: u64,
+    pub baseline_pss_bytes: Option<u64>,
+    pub peak_cow_bytes: u64,
+    pub peak_total_bytes: u64,
+    /// peak_total − baseline (PSS basis): the extra memory the save needed.
+    pub extra_bytes: i64,
+    /// peak_total ÷ baseline (PSS basis).
+    pub peak_ratio: f64,
+    pub peak_parent_rss_bytes: u64,
+    pub peak_child_rss_bytes: u64,
+    /// What the server itself reported after the save (`rdb_last_cow_size`), if anything.
+    pub server_reported_cow_bytes: Option<u64>,
+    pub fork_usec: Option<u64>,
+    /// From the save command's reply to the child's exit.
+    pub save_ms: u64,
+    pub save_status: Option<String>,
+    pub writes: u64,
+    pub write_errors: u64,
+    pub first_write_error: Option<String>,
+    /// writes ÷ save time.
+    pub write_rate_achieved: f64,
+    pub write_p50_us: Option<u64>,
+    pub write_p99_us: Option<u64>,
+    pub write_max_us: Option<u64>,
+    pub latency_note: &'static str,
+    pub minor_faults: u64,
+    pub samples: usize,
+    pub title: String,
+}
+
+const LATENCY_NOTE: &str = "per command = round trip of its pipelined batch (up to `pipeline` \
+                            commands on one connection)";
+
+/// The server's name and version from `INFO server`.
+pub fn server_name(info: &HashMap<String, String>) -> String {
+    if let Some(v) = info.get("forkdb_version") {
+        format!("forkdb {v}")
+    } else if let Some(v) = info.get("redis_version") {
+        format!("redis {v}")
+    } else {
+        "unknown server".to_owned()
+    }
+}
+
+/// What [`run`] returns: the summary and the samples behind it.
+pub struct RunOutput {
+    pub summary: Summary,
+    pub samples: Vec<Sample>,
+}
+
+/// Runs one measurement against `addr` and writes `samples.csv`, `summary.json` and `chart.svg`
+/// into `out`.
+pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<RunOutput> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let keys = w.keys();
+    workload::validate(w.pattern, keys)?;
+    let mut ctl = Conn::connect(addr)?;
+    let info = ctl.info("server")?;
+    let pid: u32 = info
+        .get("process_id")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow!("INFO server has no process_id"))?;
+    if procfs::stat(pid).is_none() {
+        bail!(
+            "the server's pid {pid} (INFO process_id) is not in /proc: forkdb-cow reads the \
+             server's memory from /proc and must run on the same host (and pid namespace)"
+        );
+    }
+    let server = server_name(&info);
+    let label = label
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} {} {}", server, w.pattern, w.rate));
+
+    let pool = Arc::new(ValuePool::new(w.value_size, w.seed));
+    let fill = fill::ensure(
+        addr,
+        &FillPlan {
+            keys,
+            value_size: w.value_size,
+            conns: w.fill_conns,
+            batch: w.fill_batch,
+            refill: w.refill,
+        },
+        &pool,
+    )?;
+    wait_no_save(&mut ctl, Duration::from_secs(120))?;
+
+    let old_delay = match w.save_delay_us {
+        Some(us) => {
+            let old = config_get(&mut ctl, "rdb-key-save-delay")?;
+            ctl.call_ok(&[
+                b"CONFIG",
+                b"SET",
+                b"rdb-key-save-delay",
+                us.to_string().as_bytes(),
+            ])?;
+            Some(old)
+        }
+        None => None,
+    };
+    let measured = measure(addr, &mut ctl, pid, w, &pool);
+    // Put things back on a fresh connection: `ctl` may be broken if the measurement failed.
+    let cleanup = (|| -> Result<()> {
+        let mut c = Conn::connect(addr)?;
+        if let Some(old) = &old_delay {
+            c.call_ok(&[b"CONFIG", b"SET", b"rdb-key-save-delay", old.as_bytes()])?;
+        }
+        if let Ok(m) = &measured {
+            if w.pattern == Pattern::New && m.new_end > keys {
+                delete_range(&mut c, keys, m.new_end)?;
+            }
+        }
+        Ok(())
+    })();
+    let m = measured?;
+    cleanup.context("restoring the server after the run")?;
+
+    let summary = summarize(&m, w, &label, &server, addr, pid, fill);
+    write_outputs(out, &summary, &m.samples)?;
+    Ok(RunOutput {
+        summary,
+        samples: m.samples,
+    })
+}
+
+/// Raw results of [`measure`].
+struct Measured {
+    samples: Vec<Sample>,
+    base: Mem,
+    save_ms: u64,
+    writes: workload::WriteResult,
+    fork_usec: Option<u64>,
+    server_cow: Option<u64>,
+    save_status: Option<String>,
+    new_end: u64,
+}
+
+fn measure(
+    addr: &str,
+    ctl: &mut Conn,
+    pid: u32,
+    w: &Workload,
+    pool: &Arc<ValuePool>,
+) -> Result<Measured> {
+    let keys = w.keys();
+    let writers = workload::start_writers(
+        addr,
+        &WriterConfig {
+            pattern: w.pattern,
+            rate: w.rate,
+            keys,
+            conns: w.conns,
+            pipeline: w.pipeline,
+            seed: w.seed,
+        },
+        pool.clone(),
+    )?;
+    let before: HashSet<u32> = procfs::children(pid).into_iter().collect();
+    let base = procfs::mem(pid).context("reading the server's smaps_rollup")?;
+    let base_flt = procfs::stat(pid).map_or(0, |s| s.minflt);
+
+    let words: Vec<&[u8]> = w.save_cmd.iter().map(|s| s.as_bytes()).collect();
+    let reply = match ctl.call(&words) {
+        Ok(r) => r,
+        Err(e) => {
+            writers.abort();
+            return Err(e);
+        }
+    };
+    let t0 = Instant::now();
+    if let Frame::Error(e) = reply {
+        writers.abort();
+        bail!("{}: {e}", w.save_cmd.join(" "));
+    }
+    writers.go();
+
+    let bar = save_bar(keys);
+    let period = Duration::from_millis(w.sample_ms);
+    let deadline = t0 + w.timeout;
+    let mut samples = Vec::new();
+    let mut child: Option<u32> = None;
+    let mut next_sample = t0;
+    let ended_at = loop {
+        let now = Instant::now();
+        if interrupted() || now > deadline {
+            bar.finish_and_clear();
+            writers.abort();
+            if interrupted() {
+                bail!("interrupted");
+            }
+            bail!("the save did not end within {:?}", w.timeout);
+        }
+        if child.is_none() {
+            child = procfs::children(pid)
+                .into_iter()
+                .find(|p| !before.contains(p));
+        }
+        if let Some(c) = child {
+            if !procfs::alive(c) {
+                break t0.elapsed();
+            }
+        }
+        if now >= next_sample {
+            let mut s = read_sample(pid, child, base_flt, t0, &writers.counters);
+            let in_progress = match ctl.info("persistence") {
+                Ok(p) => {
+                    s.keys_processed = p
+                        .get("current_save_keys_processed")
+                        .and_then(|v| v.parse().ok());
+                    p.get("rdb_bgsave_in_progress").map(|v| v != "0")
+                }
+                Err(e) => {
+                    bar.finish_and_clear();
+                    writers.abort();
+                    return Err(e.context("INFO persistence during the save"));
+                }
+            };
+            if child.is_some() && !s.child_alive {
+                break t0.elapsed();
+            }
+            // A save whose child we never saw (over before the first look) ends when the server
+            // says so.
+            if child.is_none() && in_progress == Some(false) {
+                samples.push(s);
+                break t0.elapsed();
+            }
+            update_bar(&bar, &s);
+            samples.push(s);
+            while next_sample <= Instant::now() {
+                next_sample += period;
+            }
+        }
+        let wait = next_sample.saturating_duration_since(Instant::now());
+        std::thread::sleep(wait.min(Duration::from_millis(5)));
+    };
+    let writes = writers.finish()?;
+    bar.finish_and_clear();
+    // One last sample: the parent alone after the child's exit.
+    samples.push(Sample {
+        writes: writes.writes,
+        ..read_sample(pid, None, base_flt, t0, &Default::default())
+    });
+    let persistence = wait_no_save(ctl, Duration::from_secs(30))?;
+    let stats = ctl.info("stats")?;
+    Ok(Measured {
+        samples,
+        base,
+        save_ms: ended_at.as_millis() as u64,
+        new_end: writes.new_end,
+        writes,
+        fork_usec: stats.get("latest_fork_usec").and_then(|v| v.parse().ok()),
+        server_cow: persistence
+            .get("rdb_last_cow_size")
+            .and_then(|v| v.parse().ok()),
+        save_status: persistence.get("rdb_last_bgsave_status").cloned(),
+    })
+}
+
+/// Reads the parent's and (if alive) the child's memory now.
+fn read_sample(
+    pid: u32,
+    child: Option<u32>,
+    base_flt: u64,
+    t0: Instant,
+    counters: &workload::WriteCounters,
+) -> Sample {
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let parent = procfs::mem(pid).unwrap_or_default();
+    let minflt = procfs::stat(pid).map_or(base_flt, |s| s.minflt);
+    let child_mem = child
+        .filter(|&c| procfs::alive(c))
+        .and_then(|c| procfs::mem(c).ok())
+        .filter(|m| m.rss > 0);
+    let c = child_mem.unwrap_or_default();
+    let total = match (parent.pss, c.pss) {
+        (Some(pp), Some(cp)) => pp + cp,
+        (Some(pp), None) if child_mem.is_none() => pp,
+        _ => parent.rss + c.private_dirty + c.private_clean,
+    };
+    Sample {
+        ms: (ms * 10.0).round() / 10.0,
+        child_alive: child_mem.is_some(),
+        child_pid: child,
+        cow_bytes: c.private_dirty,
+        parent_rss_bytes: parent.rss,
+        child_rss_bytes: c.rss,
+        parent_pss_bytes: parent.pss.unwrap_or(0),
+        child_pss_bytes: c.pss.unwrap_or(0),
+        total_bytes: total,
+        keys_processed: None,
+        writes: counters.writes.load(Ordering::Relaxed),
+        minor_faults: minflt.saturating_sub(base_flt),
+    }
+}
+
+fn save_bar(keys: u64) -> ProgressBar {
+    let bar = ProgressBar::new(keys).with_style(
+        ProgressStyle::with_template("saving  {bar:40} {pos}/{len} keys  {elapsed}  {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn update_bar(bar: &ProgressBar, s: &Sample) {
+    if let Some(k) = s.keys_processed {
+        bar.set_position(k);
+    }
+    bar.set_message(format!(
+        "COW {:.1} MiB  total {:.1} MiB  writes {}",
+        s.cow_bytes as f64 / MIB as f64,
+        s.total_bytes as f64 / MIB as f64,
+        s.writes
+    ));
+}
+
+/// Polls `INFO persistence` until no save is in progress; returns the last reply.
+fn wait_no_save(ctl: &mut Conn, timeout: Duration) -> Result<HashMap<String, String>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let p = ctl.info("persistence")?;
+        if !matches!(p.get("rdb_bgsave_in_progress"), Some(v) if v != "0") {
+            return Ok(p);
+        }
+        if interrupted() {
+            bail!("interrupted");
+        }
+        if Instant::now() > deadline {
+            bail!("a save is still in progress after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `CONFIG GET name` → its value.
+fn config_get(ctl: &mut Conn, name: &str) -> Result<String> {
+    let reply = ctl.call_ok(&[b"CONFIG", b"GET", name.as_bytes()])?;
+    let value = match reply {
+        Frame::Array(items) => items.into_iter().nth(1),
+        Frame::Map(pairs) => pairs.into_iter().next().map(|p| p.1),
+        _ => None,
+    };
+    match value {
+        Some(Frame::Bulk(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        _ => bail!("CONFIG GET {name}: the server does not have this option"),
+    }
+}
+
+/// Deletes `key:<from>` .. `key:<to - 1>` (what pattern `new` inserted), so the next run finds
+/// the data set as it was.
+fn delete_range(c: &mut Conn, from: u64, to: u64) -> Result<()> {
+    let mut i = from;
+    while i < to {
+        let end = (i + 1000).min(to);
+        let names: Vec<String> = (i..end).map(key_name).collect();
+        let mut args: Vec<&[u8]> = vec![b"DEL"];
+        args.extend(names.iter().map(|n| n.as_bytes()));
+        let mut req = Vec::new();
+        push_command(&mut req, &args);
+        c.send(&req)?;
+        c.read_reply()?;
+        i = end;
+    }
+    Ok(())
+}
+
+fn summarize(
+    m: &Measured,
+    w: &Workload,
+    label: &str,
+    server: &str,
+    addr: &str,
+    pid: u32,
+    fill: fill::FillOutcome,
+) -> Summary {
+    let (basis, baseline) = match m.base.pss {
+        Some(p) => ("pss", p),
+        None => ("rss", m.base.rss),
+    };
+    let alive: Vec<&Sample> = m.samples.iter().filter(|s| s.child_alive).collect();
+    let during: Vec<&Sample> = if alive.is_empty() {
+        m.samples.iter().collect()
+    } else {
+        alive
+    };
+    let max = |f: fn(&Sample) -> u64| during.iter().map(|s| f(s)).max().unwrap_or(0);
+    let peak_total = max(|s| s.total_bytes).max(if during.is_empty() { baseline } else { 0 });
+    let mut lat = m.writes.latencies.clone();
+    let secs = (m.save_ms as f64 / 1000.0).max(1e-3);
+    Summary {
+        label: label.to_owned(),
+        server: server.to_owned(),
+        addr: addr.to_owned(),
+        server_pid: pid,
+        dataset_bytes: w.dataset_bytes(),
+        dataset_mib: w.dataset_mib,
+        keys: w.keys(),
+        value_size: w.value_size,
+        pattern: w.pattern,
+        rate: w.rate,
+        conns: w.conns,
+        pipeline: w.pipeline,
+        save_cmd: w.save_cmd.join(" "),
+        save_delay_us: w.save_delay_us,
+        sample_ms: w.sample_ms,
+        filled: fill.filled,
+        fill_ms: fill.fill_ms,
+        ratio_basis: basis,
+        baseline_rss_bytes: m.base.rss,
+        baseline_pss_bytes: m.base.pss,
+        peak_cow_bytes: max(|s| s.cow_bytes),
+        peak_total_bytes: peak_total,
+        extra_bytes: peak_total as i64 - baseline as i64,
+        peak_ratio: round3(peak_total as f64 / baseline.max(1) as f64),
+        peak_parent_rss_bytes: max(|s| s.parent_rss_bytes),
+        peak_child_rss_bytes: max(|s| s.child_rss_bytes),
+        server_reported_cow_bytes: m.server_cow,
+        fork_usec: m.fork_usec,
+        save_ms: m.save_ms,
+        save_status: m.save_status.clone(),
+        writes: m.writes.writes,
+        write_errors: m.writes.errors,
+        first_write_error: m.writes.first_error.clone(),
+        write_rate_achieved: (m.writes.writes as f64 / secs).round(),
+        write_p50_us: lat.quantile(0.50),
+        write_p99_us: lat.quantile(0.99),
+        write_max_us: lat.quantile(1.0),
+        latency_note: LATENCY_NOTE,
+        minor_faults: m.samples.last().map_or(0, |s| s.minor_faults),
+        samples: m.samples.len(),
+        title: w.describe(server),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn write_outputs(out: &Path, summary: &Summary, samples: &[Sample]) -> Result<()> {
+    let mut csv = csv::Writer::from_path(out.join("samples.csv"))?;
+    for s in samples {
+        csv.serialize(s)?;
+    }
+    csv.flush()?;
+    fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(summary)? + "\n",
+    )?;
+    chart::run_chart(&out.join("chart.svg"), summary, samples)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / MIB as f64)
+}
+
+fn opt_us(v: Option<u64>) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v} µs"))
+}
+
+/// The summary as `name  value` lines for stdout.
+pub fn summary_table(s: &Summary) -> String {
+    let baseline = s.baseline_pss_bytes.unwrap_or(s.baseline_rss_bytes);
+    let rows: Vec<(&str, String)> = vec![
+        ("label", s.label.clone()),
+        (
+            "server",
+            format!("{} (pid {}, {})", s.server, s.server_pid, s.addr),
+        ),
+        (
+            "data set",
+            format!(
+                "{} in {} keys of {} B{}",
+                mib(s.dataset_bytes),
+                s.keys,
+                s.value_size,
+                if s.filled {
+                    format!(" (filled in {} ms)", s.fill_ms)
+                } else {
+                    " (reused)".to_owned()
+                }
+            ),
+        ),
+        (
+            "workload",
+            format!(
+                "{} at {} ops/s ({} conns × pipeline {})",
+                s.pattern, s.rate, s.conns, s.pipeline
+            ),
+        ),
+        (
+            "baseline",
+            format!(
+                "{} {} (RSS {})",
+                mib(baseline),
+                s.ratio_basis.to_uppercase(),
+                mib(s.baseline_rss_bytes)
+            ),
+        ),
+        ("peak child COW", mib(s.peak_cow_bytes)),
+        ("peak total", mib(s.peak_total_bytes)),
+        (
+            "extra",
+            format!("{:.1} MiB", s.extra_bytes as f64 / MIB as f64),
+        ),
+        ("peak ratio", format!("{:.3}", s.peak_ratio)),
+        (
+            "fork",
+            s.fork_usec.map_or("-".to_owned(), |u| format!("{u} µs")),
+        ),
+        ("save", format!("{} ms", s.save_ms)),
+        (
+            "writes",
+            format!(
+                "{} ({} ops/s, {} errors)",
+                s.writes, s.write_rate_achieved, s.write_errors
+            ),
+        ),
+        (
+            "write latency",
+            format!(
+                "p50 {}  p99 {}  max {}",
+                opt_us(s.write_p50_us),
+                opt_us(s.write_p99_us),
+                opt_us(s.write_max_us)
+            ),
+        ),
+        ("minor faults", s.minor_faults.to_string()),
+        (
+            "server COW",
+            s.server_reported_cow_bytes.map_or("-".to_owned(), mib),
+        ),
+    ];
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! Shared by the end-to-end tests: finding the servers, starting them (through the crate's own
+//! [`ManagedServer`], stopped by pid when dropped), running the `forkdb-cow` binary with a
+//! deadline and reading its outputs.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use forkdb_cow::servers::{default_redis_bin, Flavor, ManagedServer};
+use serde_json::Value;
+
+/// The forkdb-server binary: `FORKDB_SERVER_BIN`, else `forkdb-server` in the target directory this
+/// test executable was built into (`target/<profile>/deps/<test>` → `target/<profile>/`), as
+/// `tests/src/server.rs` finds it.
+pub fn forkdb_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("FORKDB_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe
+        .parent()
+        .expect("test exe has a directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join("forkdb-server");
+    assert!(
+        path.is_file(),
+        "{} not found: build it first (cargo build -p forkdb-server) or set FORKDB_SERVER_BIN",
+        path.display()
+    );
+    path
+}
+
+pub fn start_forkdb() -> ManagedServer {
+    ManagedServer::start(&forkdb_bin(), Flavor::Forkdb, &[]).expect("starting forkdb-server")
+}
+
+pub fn start_redis() -> ManagedServer {
+    let bin = default_redis_bin();
+    assert!(
+        bin.is_file(),
+        "redis-server not found on PATH (apt-get install redis-server)"
+    );
+    ManagedServer::start(&bin, Flavor::Redis, &[]).expect("starting redis-server")
+}
+
+/// A directory removed when dropped (kept, and named, if the test is failing).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!(
+            "forkdb-cow-test-{label}-{}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("outputs kept in {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// How long one `forkdb-cow run` may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `forkdb-cow run --addr ADDR ARGS... --out OUT` to completion (killed by pid if it
+/// overruns) and returns its summary.json.
+pub fn run_tool(addr: &str, args: &[&str], out: &Path) -> Value {
+    fs::create_dir_all(out).unwrap();
+    let stdout = fs::File::create(out.join("stdout.txt")).unwrap();
+    let stderr = fs::File::create(out.join("stderr.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forkdb-cow"))
+        .args(["run", "--addr", addr])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawning forkdb-cow");
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            // `Child::kill` signals this (unreaped) pid only.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("forkdb-cow {args:?} did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = |name: &str| fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert!(
+        status.success(),
+        "forkdb-cow {args:?} failed ({status}):\n{}\n{}",
+        log("stdout.txt"),
+        log("stderr.txt")
+    );
+    assert!(
+        log("stdout.txt").contains("peak ratio"),
+        "no summary table on stdout:\n{}",
+        log("stdout.txt")
+    );
+    check_outputs(out)
+}
+
+/// Checks that summary.json, samples.csv and chart.svg exist and parse; returns the summary.
+pub fn check_outputs(out: &Path) -> Value {
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for field in [
+        "label",
+        "server",
+        "dataset_bytes",
+        "keys",
+        "value_size",
+        "pattern",
+        "rate",
+        "baseline_rss_bytes",
+        "baseline_pss_bytes",
+        "peak_cow_bytes",
+        "peak_total_bytes",
+        "extra_bytes",
+        "peak_ratio",
+        "fork_usec",
+        "save_ms",
+        "writes",
+        "write_p50_us",
+        "write_p99_us",
+        "minor_faults",
+    ] {
+        assert!(summary.get(field).is_some(), "summary.json lacks {field}");
+    }
+
+    let mut csv = csv::Reader::from_path(out.join("samples.csv")).unwrap();
+    let headers = csv.headers().unwrap().clone();
+    for col in [
+        "ms",
+        "cow_bytes",
+        "parent_rss_bytes",
+        "child_rss_bytes",
+        "parent_pss_bytes",
+        "child_pss_bytes",
+        "total_bytes",
+        "keys_processed",
+        "writes",
+        "minor_faults",
+    ] {
+        assert!(headers.iter().any(|h| h == col), "samples.csv lacks {col}");
+    }
+    let ms_col = headers.iter().position(|h| h == "ms").unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert!(rows.len() >= 5, "only {} samples", rows.len());
+    let ms: Vec<f64> = rows.iter().map(|r| r[ms_col].parse().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] <= w[1]), "ms not increasing");
+
+    let svg = fs::read_to_string(out.join("chart.svg")).unwrap();
+    assert!(svg.trim_start().starts_with("<svg"), "chart.svg is not SVG");
+    for name in [
+        "baseline",
+        "parent RSS",
+        "child COW",
+        "total (parent PSS + child PSS)",
+        "2× baseline",
+    ] {
+        assert!(svg.contains(name), "chart.svg lacks the series {name:?}");
+    }
+    summary
+}
+
+pub fn ratio(s: &Value) -> f64 {
+    s["peak_ratio"].as_f64().expect("peak_ratio is a number")
+}

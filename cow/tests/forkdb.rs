@@ -1,0 +1,69 @@
+//! `forkdb-cow run` against forkdb-server: uniform overwrites at full speed copy (nearly) every
+//! page, no writes copy (nearly) none, a 1 % hot set lies between.
+
+mod common;
+
+use common::{ratio, run_tool, start_forkdb, TempDir};
+
+/// 32 MiB of 4 KiB values (8192 keys); 150 µs per key makes the save last ~2-3 s.
+const DATA: [&str; 6] = [
+    "--dataset-mib",
+    "32",
+    "--value-size",
+    "4096",
+    "--save-delay-us",
+    "150",
+];
+
+#[test]
+fn forkdb_cow_by_pattern() {
+    let server = start_forkdb();
+    let tmp = TempDir::new("forkdb");
+    let run = |pattern: &str| {
+        let mut args = DATA.to_vec();
+        args.extend(["--pattern", pattern, "--rate", "max"]);
+        let s = run_tool(&server.addr, &args, &tmp.0.join(pattern.replace(':', "")));
+        eprintln!(
+            "forkdb {pattern}: peak_ratio {} (peak COW {} B, save {} ms, {} writes)",
+            ratio(&s),
+            s["peak_cow_bytes"],
+            s["save_ms"],
+            s["writes"]
+        );
+        assert!(s["server"].as_str().unwrap().starts_with("forkdb"));
+        s
+    };
+    // The first run fills; the others reuse the data set (DBSIZE matches).
+    let none = run("none");
+    let hot = run("hot:1");
+    let uniform = run("uniform");
+    assert_eq!(none["filled"], true);
+    assert_eq!(uniform["filled"], false);
+    assert_eq!(none["keys"], 8192);
+    assert_eq!(none["writes"], 0);
+    assert!(uniform["writes"].as_u64().unwrap() > 8192);
+    assert!(
+        uniform["save_ms"].as_u64().unwrap() >= 1000,
+        "the save delay did not slow the save: {}",
+        uniform["save_ms"]
+    );
+
+    assert!(ratio(&uniform) >= 1.8, "uniform: {}", ratio(&uniform));
+    assert!(ratio(&none) <= 1.1, "none: {}", ratio(&none));
+    assert!(
+        ratio(&none) <= ratio(&hot) && ratio(&hot) < ratio(&uniform) && ratio(&hot) < 1.5,
+        "hot:1 ({}) is not between none ({}) and uniform ({})",
+        ratio(&hot),
+        ratio(&none),
+        ratio(&uniform)
+    );
+    assert!(hot["peak_cow_bytes"].as_u64() > none["peak_cow_bytes"].as_u64());
+    // The server's own COW figure agrees with ours within a sample period's worth of writes.
+    let ours = uniform["peak_cow_bytes"].as_f64().unwrap();
+    let theirs = uniform["server_reported_cow_bytes"].as_f64().unwrap();
+    assert!(
+        (ours - theirs).abs() <= 0.1 * ours,
+        "peak COW {ours} vs server's {theirs}"
+    );
+    drop(server);
+}
