@@ -37,6 +37,7 @@ pub mod net;
 pub mod persist;
 pub mod server;
 pub mod store;
+pub mod strbuf;
 pub mod table;
 pub mod timeline;
 pub mod util;

@@ -110,19 +110,17 @@ struct ChildJob {
     release: bool,
 }
 
-/// Gives back to the kernel the whole pages inside `data`, in the child, once written (Redis 7
+/// Gives back to the kernel the whole pages inside a value, in the child, once written (Redis 7
 /// does this with `dismissObject`). Those pages stop being shared with the parent, so the
 /// parent's next write to them is a plain write, not a copy. Only whole pages strictly inside
-/// the value are released: the allocator's headers around it are never touched, and the child
-/// never reads the value again.
-fn release_pages(data: &[u8]) {
-    const PAGE: usize = 4096;
-    let start = (data.as_ptr() as usize).next_multiple_of(PAGE);
-    let end = (data.as_ptr() as usize + data.len()) / PAGE * PAGE;
-    if end > start {
-        // SAFETY: [start, end) lies inside `data`, which this process (the child) owns and never
-        // reads again; MADV_DONTNEED on private anonymous memory only drops our copy of it.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+/// the value are released (values of a page or more are page-aligned, see `strbuf`): the
+/// allocator's headers around it are never touched, and the child never reads the value again.
+fn release_pages(data: &crate::store::Str) {
+    if let Some((start, len)) = data.releasable_pages() {
+        // SAFETY: [start, start+len) lies inside the value's buffer, which this process (the
+        // child) owns and never reads again; MADV_DONTNEED on private anonymous memory only
+        // drops our copy of it.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
     }
 }
 
@@ -143,7 +141,7 @@ fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> b
             for (key, entry) in &db.dict {
                 let Value::Str { data, .. } = &entry.value;
                 w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
-                if job.release && data.spilled() && data.len() >= 4096 {
+                if job.release {
                     release_pages(data);
                 }
                 reporter.key_done();

@@ -36,20 +36,10 @@ pub enum StrEnc {
 /// Strings up to this length are `embstr` in Redis (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 const EMBSTR_LIMIT: usize = 44;
 
-/// Bytes a key or string value holds inline, without a heap allocation.
-pub const INLINE: usize = 24;
-
-/// `inline-values`: when false, every string value gets a heap buffer, as in a classic layout
-/// (kept as a switch so the effect on copy-on-write can be measured). A global rather than a
-/// field because values are built far from the config; it only changes how new values are laid
-/// out, never what they hold.
-pub static INLINE_VALUES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+pub use crate::strbuf::{Str, INLINE, INLINE_VALUES};
 
 /// A key: inline up to [`INLINE`] bytes.
 pub type Key = SmallVec<[u8; INLINE]>;
-
-/// A string value: inline up to [`INLINE`] bytes.
-pub type Str = SmallVec<[u8; INLINE]>;
 
 #[derive(Debug, Clone)]
 pub enum Value {
@@ -70,17 +60,10 @@ pub fn set_encoding(data: &[u8]) -> StrEnc {
 impl Value {
     /// A string as SET stores it.
     pub fn string(data: &[u8]) -> Value {
-        let data =
-            if data.len() <= INLINE && !INLINE_VALUES.load(std::sync::atomic::Ordering::Relaxed) {
-                // A capacity above the inline size keeps the buffer on the heap.
-                let mut v = Vec::with_capacity(INLINE + 1);
-                v.extend_from_slice(data);
-                Str::from_vec(v)
-            } else {
-                Str::from_slice(data)
-            };
-        let enc = set_encoding(&data);
-        Value::Str { data, enc }
+        Value::Str {
+            data: Str::from_slice(data),
+            enc: set_encoding(data),
+        }
     }
 
     /// A string built by APPEND or SETRANGE: always `raw` in Redis.
@@ -247,20 +230,6 @@ impl NewValue<'_> {
     }
 }
 
-/// May a string of `len` bytes overwrite `cur` in place? Inline into inline; into a heap buffer
-/// only if it fits and uses at least half of it (a big buffer is not kept for a small value).
-fn fits_in_place(cur: &Str, len: usize) -> bool {
-    if !INLINE_VALUES.load(std::sync::atomic::Ordering::Relaxed) {
-        // The classic layout: every write makes a new allocation.
-        return false;
-    }
-    if len <= INLINE {
-        !cur.spilled()
-    } else {
-        cur.spilled() && len <= cur.capacity() && len >= cur.capacity() / 2
-    }
-}
-
 /// Records an access to an entry: its time, and its LFU counter under an LFU policy.
 fn access(e: &mut Entry, clock: u32, lfu: Option<LfuParams>) {
     if let Some(p) = lfu {
@@ -389,15 +358,18 @@ impl Keyspace {
                 } else if e.expire < 0 && expire >= 0 {
                     expires.insert(Key::from_slice(key));
                 }
-                match (value, &mut e.value) {
-                    (NewValue::SetStr(new), Value::Str { data, enc })
-                        if fits_in_place(data, new.len()) =>
-                    {
-                        data.clear();
-                        data.extend_from_slice(new);
-                        *enc = set_encoding(new);
+                let done = match (&value, &mut e.value) {
+                    (NewValue::SetStr(new), Value::Str { data, enc }) => {
+                        let fits = data.overwrite(new);
+                        if fits {
+                            *enc = set_encoding(new);
+                        }
+                        fits
                     }
-                    (value, slot) => *slot = value.into_value(),
+                    _ => false,
+                };
+                if !done {
+                    e.value = value.into_value();
                 }
                 e.expire = expire;
                 access(e, lru, lfu);

@@ -424,8 +424,10 @@ fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {
                 Some(None) => Incr::Overflow,
                 Some(Some(new)) => {
                     let mut digits = itoa::Buffer::new();
-                    data.clear();
-                    data.extend_from_slice(digits.format(new).as_bytes());
+                    let digits = digits.format(new).as_bytes();
+                    if !data.overwrite(digits) {
+                        *data = crate::store::Str::from_slice(digits);
+                    }
                     *enc = StrEnc::Int;
                     Incr::Done(new)
                 }
