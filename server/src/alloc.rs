@@ -43,9 +43,19 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Bytes currently allocated through the global allocator.
+/// Bytes currently allocated through the global allocator, plus the blocks of
+/// `strbuf::pages`, which come straight from `mmap`.
 pub fn used_memory() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
+}
+
+/// Counts memory obtained outside the global allocator (`strbuf::pages`).
+pub fn count_external(bytes: usize, allocated: bool) {
+    if allocated {
+        ALLOCATED.fetch_add(bytes, Ordering::Relaxed);
+    } else {
+        ALLOCATED.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -5,7 +5,8 @@
 //! ```text
 //! len <= 24            inline in the table entry             overwrite = the entry's page only
 //! 24 < len < 4096      heap buffer (the global allocator)    overwritten in place when it fits
-//! len >= 4096          page-aligned heap buffer              a 4 KiB value is exactly one page
+//! len >= 4096          whole pages, when rounding up to     a 4 KiB value is exactly one page
+//!                      pages wastes at most 1/8 (else heap)
 //! ```
 //!
 //! Why page alignment for large values: a 4096-byte buffer from malloc starts a few bytes into a
@@ -14,11 +15,14 @@
 //! is one page: a write copies one page, and once the child has written the value out it releases
 //! that page, after which the parent's writes to it copy nothing at all.
 //!
+//! Whole pages come from [`pages`], a small pool of page-aligned blocks carved from 1 MiB
+//! `mmap` regions: `aligned_alloc(4096, 4096)` from malloc would leave a hole of almost a page
+//! before each block and double the memory of a data set of 4 KiB values.
+//!
 //! With `inline-values no` every value gets a plain exact-size heap buffer and is never
 //! overwritten in place, as a classic allocator layout would: the switch exists to measure the
 //! difference.
 
-use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,7 +56,7 @@ impl Str {
             v.extend_from_slice(data);
             return Str::Small(SmallVec::from_vec(v));
         }
-        if data.len() >= PAGED_MIN {
+        if paged(data.len()) {
             Str::Paged(PageBuf::from_slice(data))
         } else {
             Str::Small(SmallVec::from_slice(data))
@@ -60,7 +64,7 @@ impl Str {
     }
 
     pub fn from_vec(data: Vec<u8>) -> Str {
-        if compact_layout() && data.len() >= PAGED_MIN {
+        if compact_layout() && paged(data.len()) {
             Str::Paged(PageBuf::from_slice(&data))
         } else if compact_layout() || data.len() > INLINE {
             Str::Small(SmallVec::from_vec(data))
@@ -113,6 +117,12 @@ impl Str {
     }
 }
 
+/// Does a value of `len` bytes get whole pages? From a page on, if rounding up wastes at most
+/// an eighth of it.
+fn paged(len: usize) -> bool {
+    len >= PAGED_MIN && len.div_ceil(PAGE) * PAGE - len <= len / 8
+}
+
 impl std::ops::Deref for Str {
     type Target = [u8];
 
@@ -136,9 +146,7 @@ impl std::fmt::Debug for Str {
     }
 }
 
-/// A page-aligned heap buffer. Written here rather than taken from a crate: it is a few lines
-/// over `std::alloc` with an explicit alignment, which `Vec`, `Box<[u8]>` and `SmallVec` do not
-/// let a caller choose for bytes.
+/// A buffer of whole pages from [`pages`].
 pub struct PageBuf {
     ptr: NonNull<u8>,
     len: usize,
@@ -151,26 +159,15 @@ unsafe impl Send for PageBuf {}
 unsafe impl Sync for PageBuf {}
 
 impl PageBuf {
-    fn layout(cap: usize) -> Layout {
-        // `cap` is at least PAGED_MIN, so the layout is never zero-sized; the size cannot
-        // overflow isize because it came from an existing slice.
-        Layout::from_size_align(cap, PAGE).unwrap_or(Layout::new::<u8>())
-    }
-
     fn from_slice(data: &[u8]) -> PageBuf {
-        let cap = data.len().max(PAGED_MIN);
-        let layout = Self::layout(cap);
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            alloc::handle_alloc_error(layout);
-        };
-        // SAFETY: the new allocation holds `cap >= data.len()` bytes and cannot overlap `data`.
+        let npages = data.len().div_ceil(PAGE).max(1);
+        let ptr = pages::alloc(npages);
+        // SAFETY: the block holds `npages * PAGE >= data.len()` bytes and cannot overlap `data`.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
         PageBuf {
             ptr,
             len: data.len(),
-            cap,
+            cap: npages * PAGE,
         }
     }
 
@@ -192,8 +189,114 @@ impl PageBuf {
 
 impl Drop for PageBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in from_slice with this very layout.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.cap)) };
+        pages::free(self.ptr, self.cap / PAGE);
+    }
+}
+
+/// Page-aligned blocks of whole pages. Written here rather than taken from a crate: it is a
+/// free list per block size over `mmap`, and the general-purpose allocators either cannot give
+/// page-aligned blocks without padding (glibc) or would replace the process's allocator.
+///
+/// Blocks of up to [`pages::POOLED`] pages are carved from 1 MiB regions and kept on a free
+/// list per size when freed (their pages returned with `MADV_DONTNEED`, their addresses
+/// reused); larger ones are their own
+/// `mmap`. The pool belongs to the thread that owns the keyspace; a block freed on a thread
+/// whose pool is gone is left to the process's exit.
+pub mod pages {
+    use std::cell::RefCell;
+    use std::ptr::NonNull;
+
+    use super::PAGE;
+
+    /// Blocks of fewer pages than this come from the pool.
+    pub const POOLED: usize = 32;
+    const REGION_PAGES: usize = 256;
+
+    #[derive(Default)]
+    struct Pool {
+        free: Vec<Vec<NonNull<u8>>>,
+        /// The unused tail of the current region.
+        next: usize,
+        end: usize,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+    }
+
+    fn map(bytes: usize) -> NonNull<u8> {
+        // SAFETY: an anonymous private mapping; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match NonNull::new(p.cast::<u8>()) {
+            Some(p) if p.as_ptr() as isize != -1 => p,
+            _ => std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(bytes, PAGE)
+                    .unwrap_or(std::alloc::Layout::new::<u8>()),
+            ),
+        }
+    }
+
+    /// A block of `n` pages (n >= 1), page-aligned.
+    pub fn alloc(n: usize) -> NonNull<u8> {
+        crate::alloc::count_external(n * PAGE, true);
+        if n >= POOLED {
+            return map(n * PAGE);
+        }
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.free.len() < POOLED {
+                pool.free.resize_with(POOLED, Vec::new);
+            }
+            if let Some(p) = pool.free[n].pop() {
+                return p;
+            }
+            if pool.end - pool.next < n * PAGE {
+                // The old region's tail becomes single free pages; a new region starts.
+                while pool.end - pool.next >= PAGE {
+                    let p = pool.next;
+                    if let Some(p) = NonNull::new(p as *mut u8) {
+                        pool.free[1].push(p);
+                    }
+                    pool.next += PAGE;
+                }
+                let region = map(REGION_PAGES * PAGE);
+                pool.next = region.as_ptr() as usize;
+                pool.end = pool.next + REGION_PAGES * PAGE;
+            }
+            let p = pool.next;
+            pool.next += n * PAGE;
+            NonNull::new(p as *mut u8).unwrap_or(NonNull::dangling())
+        })
+    }
+
+    /// Returns a block from [`alloc`] of `n` pages.
+    pub fn free(p: NonNull<u8>, n: usize) {
+        crate::alloc::count_external(n * PAGE, false);
+        if n >= POOLED {
+            // SAFETY: the block is a whole mapping of exactly this size, made by `map`.
+            unsafe { libc::munmap(p.as_ptr().cast(), n * PAGE) };
+            return;
+        }
+        // The pages go back to the kernel now (RSS falls after a DEL or FLUSHALL); the address
+        // range stays in the pool, and its next user gets fresh zeroed pages.
+        // SAFETY: the block belongs to the pool and nothing references it any more.
+        unsafe { libc::madvise(p.as_ptr().cast(), n * PAGE, libc::MADV_DONTNEED) };
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.free.len() < POOLED {
+                pool.free.resize_with(POOLED, Vec::new);
+            }
+            pool.free[n].push(p);
+        });
     }
 }
 
@@ -217,8 +320,24 @@ mod tests {
     }
 
     #[test]
+    fn pool_reuses_freed_blocks() {
+        let a = Str::from_slice(&[1; 4096]);
+        let addr = a.as_ptr();
+        drop(a);
+        let b = Str::from_slice(&[2; 4096]);
+        assert_eq!(b.as_ptr(), addr, "a freed page is handed out again");
+        let big = Str::from_slice(&vec![3u8; 40 * 4096]);
+        assert_eq!(big.len(), 40 * 4096);
+    }
+
+    #[test]
     fn overwrite_in_place_only_when_it_fits() {
-        let mut s = Str::from_slice(&[1; 5000]);
+        assert!(
+            matches!(Str::from_slice(&[1; 5000]), Str::Small(_)),
+            "8 KiB for 5000 B: too much waste"
+        );
+        let mut s = Str::from_slice(&[1; 8000]);
+        assert!(matches!(s, Str::Paged(_)));
         assert!(s.overwrite(&[2; 4500]));
         assert_eq!(&s[..], &[2u8; 4500][..]);
         assert!(!s.overwrite(&[3; 9000]), "too big for the buffer");
