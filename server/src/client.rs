@@ -105,8 +105,10 @@ pub struct Client {
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command failed to queue (unknown, wrong arity, ...): EXEC must abort.
     pub multi_error: bool,
-    /// WATCHed keys: (db, key, whether it was already logically expired when watched).
-    pub watched: Vec<(usize, Bytes, bool)>,
+    /// The flags of every queued command, OR-ed: EXEC is checked with them (MISCONF, OOM).
+    pub multi_flags: u32,
+    /// WATCHed keys: (db, key). Whether each was already expired is kept by the keyspace.
+    pub watched: Vec<(usize, Bytes)>,
     /// Reply, then close (QUIT, protocol errors).
     pub close_after_reply: bool,
 }
@@ -120,6 +122,7 @@ impl Client {
             resp3: false,
             multi: None,
             multi_error: false,
+            multi_flags: 0,
             watched: Vec::new(),
             close_after_reply: false,
         }

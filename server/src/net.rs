@@ -229,7 +229,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     }
     let mut s = srv.borrow_mut();
     let id = client.id();
-    for (db, key, _) in std::mem::take(&mut client.watched) {
+    for (db, key) in std::mem::take(&mut client.watched) {
         s.ks.unwatch(db, &key, id);
     }
     s.ks.dirty_cas.remove(&id);

@@ -189,7 +189,7 @@ impl Db {
 pub struct Keyspace {
     pub dbs: Vec<Db>,
     /// (db, key) → ids of clients that WATCH it.
-    watched: HashMap<(usize, Bytes), Vec<u64>>,
+    watched: HashMap<(usize, Bytes), Vec<Watcher>>,
     /// Clients whose watched key was modified: their EXEC fails.
     pub dirty_cas: HashSet<u64>,
     /// Changes since the last successful save (Redis's `server.dirty`).
@@ -206,6 +206,12 @@ pub struct Keyspace {
     pub child_active: bool,
     /// An LFU maxmemory-policy is selected: accesses update `Entry::freq` (and its time).
     pub lfu: Option<LfuParams>,
+}
+
+/// A client watching a key, and whether the key was already expired when it did.
+struct Watcher {
+    id: u64,
+    expired: bool,
 }
 
 /// `lfu-log-factor` and `lfu-decay-time`.
@@ -514,48 +520,95 @@ impl Keyspace {
         }
     }
 
-    /// Registers a WATCH. `id` is the client's id.
+    /// Registers a WATCH by client `id`. A key that exists but has already expired is
+    /// remembered as such: deleting it later is then no change (Redis 7.0's `wk->expired`).
     pub fn watch(&mut self, db: usize, key: &Bytes, id: u64) {
+        let dict = &self.dbs[db].dict;
+        let expired = dict.contains_key(&key[..]) && self.peek(db, key).is_none();
         let list = self.watched.entry((db, key.clone())).or_default();
-        if !list.contains(&id) {
-            list.push(id);
+        if !list.iter().any(|w| w.id == id) {
+            list.push(Watcher { id, expired });
         }
     }
 
     pub fn unwatch(&mut self, db: usize, key: &Bytes, id: u64) {
         let k = (db, key.clone());
         if let Some(list) = self.watched.get_mut(&k) {
-            list.retain(|&c| c != id);
+            list.retain(|w| w.id != id);
             if list.is_empty() {
                 self.watched.remove(&k);
             }
         }
     }
 
-    /// Marks clients that WATCH `key` as dirty (Redis's `signalModifiedKey`).
+    /// Has a key client `id` watches expired since the WATCH? (EXEC then fails, as in Redis.)
+    pub fn watched_key_expired(&self, db: usize, key: &Bytes, id: u64) -> bool {
+        let was_expired = self
+            .watched
+            .get(&(db, key.clone()))
+            .and_then(|l| l.iter().find(|w| w.id == id))
+            .is_none_or(|w| w.expired);
+        !was_expired && self.dbs[db].dict.contains_key(&key[..]) && self.peek(db, key).is_none()
+    }
+
+    /// Marks clients that WATCH `key` as dirty (Redis's `signalModifiedKey`), after the change.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         if self.watched.is_empty() {
             return;
         }
-        if let Some(list) = self.watched.get(&(db, Bytes::copy_from_slice(key))) {
-            self.dirty_cas.extend(list.iter().copied());
+        let exists = self.dbs[db].dict.contains_key(key);
+        if let Some(list) = self.watched.get_mut(&(db, Bytes::copy_from_slice(key))) {
+            for w in list.iter_mut() {
+                if w.expired && !exists {
+                    // An already expired key was deleted: logically nothing changed.
+                    w.expired = false;
+                    continue;
+                }
+                self.dirty_cas.insert(w.id);
+            }
         }
     }
 
-    /// After FLUSHDB/FLUSHALL/SWAPDB: mark clients watching a key that exists in `db` (or, for
-    /// SWAPDB, in `other`, whose content is about to appear in `db`).
+    /// Before FLUSHDB/FLUSHALL/SWAPDB empty `db` (replacing its content with `other`'s for
+    /// SWAPDB): marks the clients watching a key whose value changes, with Redis 7.0's rules for
+    /// keys that were already expired (`touchAllWatchedKeysInDb`).
     fn touch_all_in_db(&mut self, db: usize, other: Option<usize>) {
         if self.watched.is_empty() {
             return;
         }
-        for ((wdb, key), ids) in &self.watched {
+        let now = now_ms();
+        let expired_in = |d: &Db, key: &[u8]| {
+            d.dict
+                .get(key)
+                .is_some_and(|e| e.expire >= 0 && e.expire <= now)
+        };
+        for ((wdb, key), list) in self.watched.iter_mut() {
             if *wdb != db {
                 continue;
             }
             let exists_here = self.dbs[db].dict.contains_key(&key[..]);
-            let exists_there = other.is_some_and(|o| self.dbs[o].dict.contains_key(&key[..]));
-            if exists_here || exists_there {
-                self.dirty_cas.extend(ids.iter().copied());
+            let there = other.map(|o| &self.dbs[o]);
+            let exists_there = there.is_some_and(|d| d.dict.contains_key(&key[..]));
+            if !exists_here && !exists_there {
+                continue;
+            }
+            let replacement_expired = there.is_some_and(|d| expired_in(d, key));
+            for w in list.iter_mut() {
+                if w.expired {
+                    if !exists_there {
+                        // The expired key is now simply gone: no logical change.
+                        w.expired = false;
+                        continue;
+                    } else if replacement_expired {
+                        // Expired before, expired after.
+                        continue;
+                    }
+                } else if !exists_here && replacement_expired {
+                    // Nothing replaced by an expired key: still nothing, but now expired.
+                    w.expired = true;
+                    continue;
+                }
+                self.dirty_cas.insert(w.id);
             }
         }
     }

@@ -123,37 +123,45 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         // The password was removed at run time: everyone is authenticated now.
         client.authenticated = true;
     }
-    if let Some(queue) = client.multi.as_mut() {
-        if !matches!(
+    let queueing = client.multi.is_some()
+        && !matches!(
             spec.name,
             "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-        ) {
-            if spec.has(table::NO_MULTI) {
-                return reject(
-                    srv,
-                    client,
-                    out,
-                    "ERR Command not allowed inside a transaction",
-                    false,
-                );
-            }
-            // Copies: the arguments are slices of the read buffer, which a queued command
-            // would otherwise keep alive until EXEC.
-            queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
-            client.meta.multi.set(queue.len() as i64);
-            out.extend_from_slice(b"+QUEUED\r\n");
-            return;
+        );
+    if queueing && spec.has(table::NO_MULTI) {
+        let msg = "ERR Command not allowed inside a transaction";
+        return reject(srv, client, out, msg, false);
+    }
+    // EXEC answers for the commands it runs: it is a write, or may use memory, if any of them is.
+    let flags = if is_exec {
+        spec.flags | client.multi_flags
+    } else {
+        spec.flags
+    };
+    if srv.config.maxmemory > 0 && !srv.evict_to_fit() {
+        // Over the limit: refuse what may use memory, and anything queued in MULTI (the queue
+        // itself grows), but never EXEC of reads, DISCARD, QUIT or RESET (Redis's rule).
+        if flags & table::DENYOOM != 0 || queueing {
+            let msg = "OOM command not allowed when used memory > 'maxmemory'.";
+            return reject(srv, client, out, msg, is_exec);
         }
     }
-    if spec.has(table::DENYOOM) && srv.config.maxmemory > 0 && !srv.evict_to_fit() {
-        let msg = "OOM command not allowed when used memory > 'maxmemory'.";
-        return reject(srv, client, out, msg, is_exec);
-    }
     // Redis refuses PING too while writes are refused, so that health checks notice.
-    if spec.has(table::WRITE) || spec.name == "ping" {
+    if flags & table::WRITE != 0 || spec.name == "ping" {
         if let Some(msg) = srv.deny_write_reason() {
             return reject(srv, client, out, &msg, is_exec);
         }
+    }
+    if queueing {
+        if let Some(queue) = client.multi.as_mut() {
+            // Copies: the arguments are slices of the read buffer, which a queued command
+            // would otherwise keep alive until EXEC.
+            queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+            client.multi_flags |= spec.flags;
+            client.meta.multi.set(queue.len() as i64);
+        }
+        out.extend_from_slice(b"+QUEUED\r\n");
+        return;
     }
     call(srv, client, spec, &args, out);
 }

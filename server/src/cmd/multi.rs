@@ -26,13 +26,14 @@ pub fn multi(cx: &mut Ctx, _args: &[Bytes]) {
 pub fn discard_state(cx: &mut Ctx) {
     cx.client.multi = None;
     cx.client.multi_error = false;
+    cx.client.multi_flags = 0;
     cx.client.meta.multi.set(-1);
 }
 
 /// Forgets every WATCH of this client.
 pub fn unwatch_all(cx: &mut Ctx) {
     let id = cx.client.id();
-    for (db, key, _) in std::mem::take(&mut cx.client.watched) {
+    for (db, key) in std::mem::take(&mut cx.client.watched) {
         cx.srv.ks.unwatch(db, &key, id);
     }
     cx.srv.ks.dirty_cas.remove(&id);
@@ -53,11 +54,11 @@ pub fn exec(cx: &mut Ctx, _args: &[Bytes]) {
     };
     let id = cx.client.id();
     // A watched key that has expired since WATCH counts as modified (Redis 7's isWatchedKeyExpired).
-    let expired_since_watch = cx.client.watched.iter().any(|(db, key, was_expired)| {
-        !was_expired
-            && cx.srv.ks.dbs[*db].dict.contains_key(&key[..])
-            && cx.srv.ks.peek(*db, key).is_none()
-    });
+    let expired_since_watch = cx
+        .client
+        .watched
+        .iter()
+        .any(|(db, key)| cx.srv.ks.watched_key_expired(*db, key, id));
     let aborted = cx.client.multi_error;
     let dirty = expired_since_watch || cx.srv.ks.dirty_cas.contains(&id);
     discard_state(cx);
@@ -86,19 +87,12 @@ pub fn watch(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     let id = cx.client.id();
     for key in &args[1..] {
-        if cx
-            .client
-            .watched
-            .iter()
-            .any(|(d, k, _)| *d == db && k == key)
-        {
+        if cx.client.watched.iter().any(|(d, k)| *d == db && k == key) {
             continue;
         }
-        let expired =
-            cx.srv.ks.dbs[db].dict.contains_key(&key[..]) && cx.srv.ks.peek(db, key).is_none();
         let key = Bytes::copy_from_slice(key);
         cx.srv.ks.watch(db, &key, id);
-        cx.client.watched.push((db, key, expired));
+        cx.client.watched.push((db, key));
     }
     cx.ok();
 }
