@@ -201,8 +201,9 @@ pub struct Keyspace {
     /// Seconds since start-up, refreshed by the cron (Redis's LRU clock).
     pub lru_clock: u32,
     started: std::time::Instant,
-    /// True while a snapshot child is alive: reads then leave per-key access metadata alone, so
-    /// they do not dirty shared pages (Redis's `lookupKey` does the same).
+    /// True while a snapshot child is alive: reads and writes then leave per-key access metadata
+    /// alone, so they do not dirty shared pages for no data change (Redis's `lookupKey` does the
+    /// same); OBJECT IDLETIME/FREQ pause during a save.
     pub child_active: bool,
     /// An LFU maxmemory-policy is selected: accesses update `Entry::freq` (and its time).
     pub lfu: Option<LfuParams>,
@@ -313,9 +314,11 @@ impl Keyspace {
     /// Looks a key up for writing: lazy expiry, no statistics.
     pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let idx = self.live_index(db, key)?;
-        let (clock, lfu) = (self.lru_clock, self.lfu);
+        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.child_active);
         let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
-        access(e, clock, lfu);
+        if touch {
+            access(e, clock, lfu);
+        }
         Some(e)
     }
 
@@ -353,7 +356,7 @@ impl Keyspace {
     /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps the current one.
     fn store(&mut self, db: usize, key: &[u8], value: NewValue, expire: Option<i64>) {
         use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-        let (lru, lfu) = (self.lru_clock, self.lfu);
+        let (lru, lfu, child_active) = (self.lru_clock, self.lfu, self.child_active);
         let Db { dict, expires, .. } = &mut self.dbs[db];
         match dict.raw_entry_mut_v1().from_key(key) {
             RawEntryMut::Occupied(mut o) => {
@@ -367,8 +370,11 @@ impl Keyspace {
                 let done = match (&value, &mut e.value) {
                     (NewValue::SetStr(new), Value::Str { data, enc }) => {
                         let fits = data.overwrite(new);
-                        if fits {
-                            *enc = set_encoding(new);
+                        let new_enc = set_encoding(new);
+                        // Fields are written only when they change: while a snapshot child
+                        // lives, an untouched entry page is one the kernel need not copy.
+                        if fits && *enc != new_enc {
+                            *enc = new_enc;
                         }
                         fits
                     }
@@ -377,8 +383,13 @@ impl Keyspace {
                 if !done {
                     e.value = value.into_value();
                 }
-                e.expire = expire;
-                access(e, lru, lfu);
+                if e.expire != expire {
+                    e.expire = expire;
+                }
+                // As Redis's lookupKey: no access-time update while a snapshot child lives.
+                if !child_active {
+                    access(e, lru, lfu);
+                }
             }
             RawEntryMut::Vacant(v) => {
                 let expire = expire.unwrap_or(-1);
