@@ -80,6 +80,14 @@ impl Str {
         if !compact_layout() {
             return false;
         }
+        let same_len = self_len_is(new.len(), self);
+        if let (Str::Small(v), true) = (&mut *self, same_len) {
+            // Same length: write the bytes only. Clearing and extending would also write the
+            // length field, which lives in the table entry: a heap value's overwrite would then
+            // dirty the entry's page too, and under a snapshot child every dirtied page is a copy.
+            v.as_mut_slice().copy_from_slice(new);
+            return true;
+        }
         match self {
             Str::Small(v) if new.len() <= INLINE => {
                 if v.spilled() {
@@ -114,6 +122,14 @@ impl Str {
         let start = ptr.next_multiple_of(PAGE);
         let end = (ptr + len) / PAGE * PAGE;
         (end > start).then(|| (start, end - start))
+    }
+}
+
+/// Is `s` exactly `len` bytes long, in a buffer `overwrite` may reuse as it is?
+fn self_len_is(len: usize, s: &Str) -> bool {
+    match s {
+        Str::Small(v) => v.len() == len && (v.spilled() || len <= INLINE) && !paged(len),
+        Str::Paged(_) => false,
     }
 }
 
@@ -177,7 +193,10 @@ impl PageBuf {
         }
         // SAFETY: `new.len() <= cap`, and `new` (a client argument) does not alias our buffer.
         unsafe { std::ptr::copy_nonoverlapping(new.as_ptr(), self.ptr.as_ptr(), new.len()) };
-        self.len = new.len();
+        // The length lives in the table entry: write it only if it changes (see Str::overwrite).
+        if self.len != new.len() {
+            self.len = new.len();
+        }
         true
     }
 
