@@ -37,7 +37,13 @@ pub fn forkdb_bin() -> PathBuf {
 }
 
 pub fn start_forkdb() -> ManagedServer {
-    ManagedServer::start(&forkdb_bin(), Flavor::Forkdb, &[]).expect("starting forkdb-server")
+    start_forkdb_with(&[])
+}
+
+/// forkdb-server with extra `--name value` options.
+pub fn start_forkdb_with(extra: &[&str]) -> ManagedServer {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    ManagedServer::start(&forkdb_bin(), Flavor::Forkdb, &extra).expect("starting forkdb-server")
 }
 
 pub fn start_redis() -> ManagedServer {
