@@ -214,6 +214,9 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             s.stats.total_net_output_bytes += wbuf.len() as u64;
         }
         if !wbuf.is_empty() {
+            // Let every other connection with input run its commands first, so the replies of
+            // one event-loop turn go out together (Redis writes them in beforeSleep).
+            tokio::task::yield_now().await;
             if stream.write_all(&wbuf).await.is_err() {
                 break;
             }
