@@ -214,18 +214,25 @@ macro_rules! bool_option {
     };
 }
 
+/// An integer option in `min..=max` stored in a field of type `$ty`.
+macro_rules! int_option {
+    ($name:literal, $field:ident, $ty:ty, $min:expr, $max:expr, $flags:expr) => {
+        OptSpec {
+            name: $name,
+            alias: None,
+            flags: $flags,
+            get: |c| c.$field.to_string(),
+            set: |c, v| {
+                c.$field = parse_int(v, $min, $max)? as $ty;
+                Ok(())
+            },
+        }
+    };
+}
+
 /// Every option forkdb has, in the order CONFIG GET and REWRITE list them.
 pub static OPTIONS: &[OptSpec] = &[
-    OptSpec {
-        name: "port",
-        alias: None,
-        flags: IMMUTABLE,
-        get: |c| c.port.to_string(),
-        set: |c, v| {
-            c.port = parse_int(v, 0, 65535)? as u16;
-            Ok(())
-        },
-    },
+    int_option!("port", port, u16, 0, 65535, IMMUTABLE),
     OptSpec {
         name: "bind",
         alias: None,
@@ -289,36 +296,9 @@ pub static OPTIONS: &[OptSpec] = &[
             Ok(())
         },
     },
-    OptSpec {
-        name: "databases",
-        alias: None,
-        flags: IMMUTABLE,
-        get: |c| c.databases.to_string(),
-        set: |c, v| {
-            c.databases = parse_int(v, 1, i32::MAX as i64)? as usize;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "maxclients",
-        alias: None,
-        flags: 0,
-        get: |c| c.maxclients.to_string(),
-        set: |c, v| {
-            c.maxclients = parse_int(v, 1, i64::MAX)? as u64;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "timeout",
-        alias: None,
-        flags: 0,
-        get: |c| c.timeout.to_string(),
-        set: |c, v| {
-            c.timeout = parse_int(v, 0, i32::MAX as i64)? as u64;
-            Ok(())
-        },
-    },
+    int_option!("databases", databases, usize, 1, i32::MAX as i64, IMMUTABLE),
+    int_option!("maxclients", maxclients, u64, 1, i64::MAX, 0),
+    int_option!("timeout", timeout, u64, 0, i32::MAX as i64, 0),
     OptSpec {
         name: "loglevel",
         alias: None,
@@ -496,36 +476,16 @@ pub static OPTIONS: &[OptSpec] = &[
             }
         },
     },
-    OptSpec {
-        name: "lfu-log-factor",
-        alias: None,
-        flags: 0,
-        get: |c| c.lfu_log_factor.to_string(),
-        set: |c, v| {
-            c.lfu_log_factor = parse_int(v, 0, i32::MAX as i64)? as u32;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "lfu-decay-time",
-        alias: None,
-        flags: 0,
-        get: |c| c.lfu_decay_time.to_string(),
-        set: |c, v| {
-            c.lfu_decay_time = parse_int(v, 0, i32::MAX as i64)? as u32;
-            Ok(())
-        },
-    },
-    OptSpec {
-        name: "snapshot-sample-interval",
-        alias: None,
-        flags: 0,
-        get: |c| c.snapshot_sample_interval.to_string(),
-        set: |c, v| {
-            c.snapshot_sample_interval = parse_int(v, 1, 60_000)? as u64;
-            Ok(())
-        },
-    },
+    int_option!("lfu-log-factor", lfu_log_factor, u32, 0, i32::MAX as i64, 0),
+    int_option!("lfu-decay-time", lfu_decay_time, u32, 0, i32::MAX as i64, 0),
+    int_option!(
+        "snapshot-sample-interval",
+        snapshot_sample_interval,
+        u64,
+        1,
+        60_000,
+        0
+    ),
     bool_option!("snapshot-child-release", snapshot_child_release, 0),
     OptSpec {
         name: "inline-values",
