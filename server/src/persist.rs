@@ -75,12 +75,15 @@ impl Default for SaveState {
     }
 }
 
-/// Writes every database of `ks` as an RDB stream into `out`.
+/// Writes every database of `ks` as an RDB stream into `out`, calling `after_key` with each
+/// value once it is written (the child reports progress and gives pages back there; both saves
+/// sleep `rdb-key-save-delay` there).
 pub fn write_rdb<W: io::Write>(
     ks: &Keyspace,
     options: SaveOptions,
     used_mem: u64,
     out: W,
+    mut after_key: impl FnMut(&crate::store::Str),
 ) -> io::Result<W> {
     let mut aux = AuxFields::new(crate::REDIS_VERSION);
     aux.used_mem = used_mem;
@@ -91,11 +94,17 @@ pub fn write_rdb<W: io::Write>(
         }
         w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
         for (key, entry) in &db.dict {
-            let expire = (entry.expire >= 0).then_some(entry.expire);
-            w.record_string(key, entry.value.bytes(), expire)?;
+            let Value::Str { data, .. } = &entry.value;
+            w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
+            after_key(data);
         }
     }
     w.finish()
+}
+
+/// `rdb-key-save-delay` as a sleep after each key, when positive.
+fn key_delay(us: i64) -> Option<Duration> {
+    (us > 0).then(|| Duration::from_micros(us as u64))
 }
 
 /// What the child needs, prepared in the parent before `fork()`.
@@ -128,30 +137,18 @@ fn release_pages(data: &crate::store::Str) {
 /// place. Runs only in the forked child; see `forkdb_snapshot::fork` for the rules it obeys.
 fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> bool {
     let tmp = snap::temp_file_name(std::process::id());
-    let delay = (job.key_delay_us > 0).then(|| Duration::from_micros(job.key_delay_us as u64));
+    let delay = key_delay(job.key_delay_us);
     snap::save_atomically(&job.dir, job.dbfilename.as_ref(), tmp.as_ref(), |out| {
-        let mut aux = AuxFields::new(crate::REDIS_VERSION);
-        aux.used_mem = job.used_mem;
-        let mut w = RdbWriter::new(out, job.options, &aux)?;
-        for (i, db) in ks.dbs.iter().enumerate() {
-            if db.is_empty() {
-                continue;
+        let after_key = |data: &crate::store::Str| {
+            if job.release {
+                release_pages(data);
             }
-            w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
-            for (key, entry) in &db.dict {
-                let Value::Str { data, .. } = &entry.value;
-                w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
-                if job.release {
-                    release_pages(data);
-                }
-                reporter.key_done();
-                if let Some(d) = delay {
-                    std::thread::sleep(d);
-                }
+            reporter.key_done();
+            if let Some(d) = delay {
+                std::thread::sleep(d);
             }
-        }
-        w.finish()?;
-        Ok(())
+        };
+        write_rdb(ks, job.options, job.used_mem, out, after_key).map(|_| ())
     })
     .is_ok()
 }
@@ -390,11 +387,18 @@ impl Server {
         let options = self.save_options();
         let used = crate::alloc::used_memory() as u64;
         let ks = &self.ks;
+        // SAVE sleeps `rdb-key-save-delay` per key too, as Redis's does.
+        let delay = key_delay(self.config.rdb_key_save_delay);
+        let after_key = |_: &crate::store::Str| {
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
+        };
         let result = snap::save_atomically(
             &self.config.dir,
             self.config.dbfilename.as_ref(),
             tmp.as_ref(),
-            |out| write_rdb(ks, options, used, out).map(|_| ()),
+            |out| write_rdb(ks, options, used, out, after_key).map(|_| ()),
         );
         match &result {
             Ok(()) => {
