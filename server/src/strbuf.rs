@@ -80,7 +80,7 @@ impl Str {
         if !compact_layout() {
             return false;
         }
-        let same_len = self_len_is(new.len(), self);
+        let same_len = same_len_in_place(new.len(), self);
         if let (Str::Small(v), true) = (&mut *self, same_len) {
             // Same length: write the bytes only. Clearing and extending would also write the
             // length field, which lives in the table entry: a heap value's overwrite would then
@@ -99,8 +99,8 @@ impl Str {
             }
             Str::Small(v) => {
                 let cap = v.capacity();
-                if !v.spilled() || new.len() >= PAGED_MIN || new.len() > cap || new.len() < cap / 2
-                {
+                // A value that would get whole pages is not squeezed into a heap buffer.
+                if !v.spilled() || paged(new.len()) || new.len() > cap || new.len() < cap / 2 {
                     return false;
                 }
                 v.clear();
@@ -126,7 +126,7 @@ impl Str {
 }
 
 /// Is `s` exactly `len` bytes long, in a buffer `overwrite` may reuse as it is?
-fn self_len_is(len: usize, s: &Str) -> bool {
+fn same_len_in_place(len: usize, s: &Str) -> bool {
     match s {
         Str::Small(v) => v.len() == len && (v.spilled() || len <= INLINE) && !paged(len),
         Str::Paged(_) => false,
