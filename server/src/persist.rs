@@ -35,6 +35,20 @@ pub struct Running {
     killed_by_us: bool,
 }
 
+impl Running {
+    /// Takes in every report waiting on the child's pipe.
+    fn absorb_reports(&mut self) {
+        for r in self.child.drain() {
+            self.keys_processed = r.keys;
+            self.cow_size = r.cow_bytes;
+            self.cow_peak = self.cow_peak.max(r.cow_bytes);
+            self.cow_updated = Instant::now();
+            self.cow_sum += r.cow_bytes;
+            self.cow_samples += 1;
+        }
+    }
+}
+
 /// What INFO persistence reports about saves.
 pub struct SaveState {
     /// `rdb_last_bgsave_status`: the last save (foreground or background) succeeded.
@@ -268,32 +282,19 @@ impl Server {
 
     /// A timeline sample of the running save (called by the sampler task).
     pub fn sample_timeline(&mut self) {
-        let keys = self
-            .persist
-            .running
-            .as_ref()
-            .map_or(0, |r| r.keys_processed);
         // Fresh child reports first, so the sample's key count is current.
         self.drain_child_reports();
         let keys = self
             .persist
             .running
             .as_ref()
-            .map_or(keys, |r| r.keys_processed);
+            .map_or(0, |r| r.keys_processed);
         self.timelines.sample(keys, self.stats.write_commands);
     }
 
     fn drain_child_reports(&mut self) {
-        let Some(run) = self.persist.running.as_mut() else {
-            return;
-        };
-        for r in run.child.drain() {
-            run.keys_processed = r.keys;
-            run.cow_size = r.cow_bytes;
-            run.cow_peak = run.cow_peak.max(r.cow_bytes);
-            run.cow_updated = Instant::now();
-            run.cow_sum += r.cow_bytes;
-            run.cow_samples += 1;
+        if let Some(run) = self.persist.running.as_mut() {
+            run.absorb_reports();
         }
     }
 
@@ -316,13 +317,7 @@ impl Server {
             return;
         };
         // The last reports (the Done one carries the final COW figure).
-        for r in run.child.drain() {
-            run.keys_processed = r.keys;
-            run.cow_size = r.cow_bytes;
-            run.cow_peak = run.cow_peak.max(r.cow_bytes);
-            run.cow_sum += r.cow_bytes;
-            run.cow_samples += 1;
-        }
+        run.absorb_reports();
         self.ks.child_active = false;
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
