@@ -58,14 +58,30 @@ fn forkdb_cow_by_pattern() {
 
     assert!(ratio(&uniform) >= 1.8, "uniform: {}", ratio(&uniform));
     assert!(ratio(&none) <= 1.1, "none: {}", ratio(&none));
+    // Order the runs by the pages copied, not by peak_ratio: the ratio is each run's peak total
+    // PSS over its own baseline PSS, and the parent's PSS moves between runs by as much as the
+    // ~2 MiB a 1 % hot set copies beyond no writes at all (over five runs here, hot:1's ratio
+    // fell below none's three times while its peak COW was always twice none's).
+    let cow = |s: &serde_json::Value| s["peak_cow_bytes"].as_u64().unwrap();
     assert!(
-        ratio(&none) <= ratio(&hot) && ratio(&hot) < ratio(&uniform) && ratio(&hot) < 1.5,
-        "hot:1 ({}) is not between none ({}) and uniform ({})",
+        cow(&none) < cow(&hot) && cow(&hot) < cow(&uniform),
+        "peak COW not ordered none < hot:1 < uniform: {} / {} / {} B",
+        cow(&none),
+        cow(&hot),
+        cow(&uniform)
+    );
+    assert!(
+        ratio(&hot) < 1.5 && ratio(&hot) < ratio(&uniform),
+        "hot:1 ({}) is not well below uniform ({})",
         ratio(&hot),
-        ratio(&none),
         ratio(&uniform)
     );
-    assert!(hot["peak_cow_bytes"].as_u64() > none["peak_cow_bytes"].as_u64());
+    assert!(
+        cow(&hot) * 4 < cow(&uniform),
+        "a 1 % hot set copied over a quarter of what uniform writes did: {} vs {} B",
+        cow(&hot),
+        cow(&uniform)
+    );
     // The server's own COW figure agrees with ours within a sample period's worth of writes.
     let ours = uniform["peak_cow_bytes"].as_f64().unwrap();
     let theirs = uniform["server_reported_cow_bytes"].as_f64().unwrap();
