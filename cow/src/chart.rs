@@ -48,11 +48,7 @@ pub fn run_lines(
     samples: &[Sample],
     colors: [RGBColor; 3],
 ) -> Vec<Line> {
-    let total_name = if s.ratio_basis == "pss" {
-        "total (parent PSS + child PSS)"
-    } else {
-        "total (parent RSS + child private)"
-    };
+    let total_name = s.ratio_basis.total_label();
     let series = |name: &str, color, width, f: fn(&Sample) -> u64, alive_only: bool| Line {
         name: format!("{prefix}{name}"),
         color,
@@ -72,7 +68,7 @@ pub fn run_lines(
 
 /// `chart.svg` of one run.
 pub fn run_chart(path: &Path, s: &Summary, samples: &[Sample]) -> Result<()> {
-    let baseline = mib(s.baseline_pss_bytes.unwrap_or(s.baseline_rss_bytes));
+    let baseline = mib(s.baseline_bytes);
     let x_max = samples.iter().map(|x| x.ms).fold(1.0, f64::max);
     let mut lines = vec![flat("baseline", GREY, baseline, x_max)];
     lines.extend(run_lines("", s, samples, [BLUE_, ORANGE, GREEN_]));

@@ -135,7 +135,7 @@ fn one_side(
 }
 
 fn baseline(s: &Summary) -> u64 {
-    s.baseline_pss_bytes.unwrap_or(s.baseline_rss_bytes)
+    s.baseline_bytes
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -229,10 +229,11 @@ pub fn markdown(title: &str, f: &Summary, r: &Summary, forkdb_config: &[String])
     );
     let _ = writeln!(
         md,
-        "\npeak total = max(parent PSS + child PSS) while the child lived; extra = peak total − \
-         baseline PSS; peak ratio = peak total ÷ baseline PSS. Write latency: {}. Per-run \
+        "\npeak total = max(parent + child {b}) while the child lived; extra = peak total − \
+         baseline {b}; peak ratio = peak total ÷ baseline {b}. Write latency: {}. Per-run \
          outputs: `forkdb/` and `redis/` (samples.csv, summary.json, chart.svg).",
-        f.latency_note
+        f.latency_note,
+        b = f.ratio_basis.label()
     );
     md
 }

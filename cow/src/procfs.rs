@@ -7,6 +7,10 @@
 //!   child each show (nearly) the whole data set: adding their RSS double-counts shared pages.
 //! - **PSS** divides each page by the number of processes mapping it, so `parent PSS + child PSS`
 //!   is the physical memory the two really use together, each page once.
+//! - **Pss_Anon** is PSS over anonymous pages only: the heap, where the data set and its copies
+//!   live. File pages (the binary, libc) are never copied on write, and their PSS moves whenever
+//!   another process maps the same file (a second server started from the same binary halves
+//!   it), so the totals leave them out where the kernel reports Pss_Anon (Linux 5.10+).
 //! - The child's **Private_Dirty** is its copy-on-write cost: pages that stopped being shared
 //!   because one side wrote to them (after a parent write, the parent gets a fresh copy and the
 //!   child's original becomes private to the child). Redis measures COW the same way.
@@ -23,6 +27,8 @@ pub struct Mem {
     pub rss: u64,
     /// `None` when the kernel does not report PSS.
     pub pss: Option<u64>,
+    /// `None` when the kernel does not report Pss_Anon (before 5.10; `smaps` without the rollup).
+    pub pss_anon: Option<u64>,
     pub private_dirty: u64,
     pub private_clean: u64,
     pub shared_dirty: u64,
@@ -49,6 +55,7 @@ fn proc_exists(pid: u32) -> bool {
 pub fn parse_smaps(text: &str) -> Mem {
     let mut m = Mem::default();
     let mut pss = None::<u64>;
+    let mut pss_anon = None::<u64>;
     for line in text.lines() {
         let Some((name, rest)) = line.split_once(':') else {
             continue;
@@ -64,6 +71,7 @@ pub fn parse_smaps(text: &str) -> Mem {
         match name {
             "Rss" => m.rss += bytes,
             "Pss" => *pss.get_or_insert(0) += bytes,
+            "Pss_Anon" => *pss_anon.get_or_insert(0) += bytes,
             "Private_Dirty" => m.private_dirty += bytes,
             "Private_Clean" => m.private_clean += bytes,
             "Shared_Dirty" => m.shared_dirty += bytes,
@@ -72,7 +80,77 @@ pub fn parse_smaps(text: &str) -> Mem {
         }
     }
     m.pss = pss;
+    m.pss_anon = pss_anon;
     m
+}
+
+/// Which figure memory totals are made of: the best the kernel reports for the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Anonymous PSS: parent + child counts each heap page once, file pages not at all.
+    PssAnon,
+    /// All of PSS: also the shares of file pages, which other processes can move.
+    Pss,
+    /// No PSS: parent RSS + the child's private pages.
+    Rss,
+}
+
+impl Basis {
+    /// The best basis `m` offers.
+    pub fn of(m: &Mem) -> Basis {
+        if m.pss_anon.is_some() {
+            Basis::PssAnon
+        } else if m.pss.is_some() {
+            Basis::Pss
+        } else {
+            Basis::Rss
+        }
+    }
+
+    /// One process's memory on this basis (RSS where the figure is missing).
+    pub fn single(self, m: &Mem) -> u64 {
+        match self {
+            Basis::PssAnon => m.pss_anon,
+            Basis::Pss => m.pss,
+            Basis::Rss => None,
+        }
+        .unwrap_or(m.rss)
+    }
+
+    /// Parent and (if it lives) child together, shared pages counted once.
+    pub fn pair(self, parent: &Mem, child: Option<&Mem>) -> u64 {
+        let Some(c) = child else {
+            return self.single(parent);
+        };
+        let proportional = match self {
+            Basis::PssAnon => parent.pss_anon.zip(c.pss_anon),
+            Basis::Pss => parent.pss.zip(c.pss),
+            Basis::Rss => None,
+        };
+        match proportional {
+            Some((p, c)) => p + c,
+            None => parent.rss + c.private_dirty + c.private_clean,
+        }
+    }
+
+    /// For tables and charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Basis::PssAnon => "anon PSS",
+            Basis::Pss => "PSS",
+            Basis::Rss => "RSS",
+        }
+    }
+
+    /// How a sample's total is made, for a chart's legend.
+    pub fn total_label(self) -> &'static str {
+        match self {
+            Basis::PssAnon => "total (parent + child anon PSS)",
+            Basis::Pss => "total (parent PSS + child PSS)",
+            Basis::Rss => "total (parent RSS + child private)",
+        }
+    }
 }
 
 /// The parts of `/proc/<pid>/stat` the tool uses.
@@ -167,7 +245,31 @@ mod tests {
         assert_eq!(m.pss, Some(5120 * 1024));
         assert_eq!(m.private_dirty, 2100 * 1024);
         assert_eq!(m.shared_dirty, 8000 * 1024);
+        assert_eq!(m.pss_anon, Some(4096 * 1024));
         assert_eq!(parse_smaps("Rss: 4 kB\n").pss, None);
+    }
+
+    #[test]
+    fn basis_pairs() {
+        let mem = |rss, pss, anon, private_dirty| Mem {
+            rss,
+            pss,
+            pss_anon: anon,
+            private_dirty,
+            ..Mem::default()
+        };
+        let parent = mem(100, Some(60), Some(50), 10);
+        let child = mem(90, Some(40), Some(35), 20);
+        assert_eq!(Basis::of(&parent), Basis::PssAnon);
+        assert_eq!(Basis::PssAnon.pair(&parent, Some(&child)), 85);
+        assert_eq!(Basis::PssAnon.pair(&parent, None), 50);
+        assert_eq!(Basis::Pss.pair(&parent, Some(&child)), 100);
+        assert_eq!(Basis::Rss.pair(&parent, Some(&child)), 120);
+        // A child without the figure (it exited between reads): RSS basis for that sample.
+        let bare = mem(90, None, None, 20);
+        assert_eq!(Basis::PssAnon.pair(&parent, Some(&bare)), 120);
+        assert_eq!(Basis::of(&mem(1, Some(1), None, 0)), Basis::Pss);
+        assert_eq!(Basis::of(&bare), Basis::Rss);
     }
 
     #[test]

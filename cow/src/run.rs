@@ -4,12 +4,15 @@
 //!
 //! - **baseline**: the server's PSS (and RSS) from `smaps_rollup` just before the save command.
 //! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork.
-//! - **total**: parent PSS + child PSS, the physical memory of the two without counting shared
-//!   pages twice. `peak_total_bytes` is its maximum over the samples taken while the child lived.
-//! - **extra_bytes** = peak total − baseline PSS: what the save needed on top of the data set.
-//! - **peak_ratio** = peak total ÷ baseline PSS. PSS rather than RSS on both sides, so that
-//!   "no writes" is 1.0 and "every page copied" is 2.0 whatever the server shares with other
-//!   processes (its binary's pages, libc). Without PSS (old kernels) both sides fall back to
+//! - **total**: parent + child anonymous PSS (`Pss_Anon`), the physical memory of the two heaps
+//!   without counting shared pages twice. `peak_total_bytes` is its maximum over the samples
+//!   taken while the child lived.
+//! - **extra_bytes** = peak total − baseline: what the save needed on top of the data set.
+//! - **peak_ratio** = peak total ÷ baseline, where the baseline is the server's anonymous PSS
+//!   just before the save: "no writes" is 1.0 and "every page copied" is 2.0. File pages (the
+//!   binary, libc) are left out on both sides: they are never copied, and their PSS moves when
+//!   any other process maps the same files, which made runs next to another server of the same
+//!   binary disagree by megabytes. Older kernels fall back to all of PSS, and without PSS to
 //!   RSS: total = parent RSS + the child's private pages (`ratio_basis` says which).
 //! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) since just
 //!   before the fork; each copy-on-write of a page in the parent is one.
@@ -32,7 +35,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::fill::{self, FillPlan};
-use crate::procfs::{self, Mem};
+use crate::procfs::{self, Basis, Mem};
 use crate::resp::{key_name, push_command, Conn};
 use crate::workload::{self, Pattern, Rate, ValuePool, WriterConfig};
 use crate::{chart, interrupted, MIB};
@@ -102,7 +105,7 @@ pub struct Sample {
     pub child_rss_bytes: u64,
     pub parent_pss_bytes: u64,
     pub child_pss_bytes: u64,
-    /// parent PSS + child PSS (RSS basis: parent RSS + child private).
+    /// Parent + child on the summary's `ratio_basis` (see [`procfs::Basis::pair`]).
     pub total_bytes: u64,
     /// `current_save_keys_processed`, when the server reports it.
     pub keys_processed: Option<u64>,
@@ -133,15 +136,17 @@ pub struct Summary {
     pub sample_ms: u64,
     pub filled: bool,
     pub fill_ms: u64,
-    /// `pss`, or `rss` when the kernel reports no PSS.
-    pub ratio_basis: &'static str,
+    /// `pss_anon`; `pss` or `rss` where the kernel does not report it.
+    pub ratio_basis: Basis,
+    /// The server's memory just before the save on `ratio_basis`: what ratios divide by.
+    pub baseline_bytes: u64,
     pub baseline_rss_bytes: u64,
     pub baseline_pss_bytes: Option<u64>,
     pub peak_cow_bytes: u64,
     pub peak_total_bytes: u64,
-    /// peak_total − baseline (PSS basis): the extra memory the save needed.
+    /// peak_total − baseline: the extra memory the save needed.
     pub extra_bytes: i64,
-    /// peak_total ÷ baseline (PSS basis).
+    /// peak_total ÷ baseline.
     pub peak_ratio: f64,
     pub peak_parent_rss_bytes: u64,
     pub peak_child_rss_bytes: u64,
@@ -264,6 +269,7 @@ pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<
 struct Measured {
     samples: Vec<Sample>,
     base: Mem,
+    basis: Basis,
     save_ms: u64,
     writes: workload::WriteResult,
     fork_usec: Option<u64>,
@@ -294,6 +300,7 @@ fn measure(
     )?;
     let before: HashSet<u32> = procfs::children(pid).into_iter().collect();
     let base = procfs::mem(pid).context("reading the server's smaps_rollup")?;
+    let basis = Basis::of(&base);
     let base_flt = procfs::stat(pid).map_or(0, |s| s.minflt);
 
     let words: Vec<&[u8]> = w.save_cmd.iter().map(|s| s.as_bytes()).collect();
@@ -338,7 +345,7 @@ fn measure(
             }
         }
         if now >= next_sample {
-            let mut s = read_sample(pid, child, base_flt, t0, &writers.counters);
+            let mut s = read_sample(basis, pid, child, base_flt, t0, &writers.counters);
             let in_progress = match ctl.info("persistence") {
                 Ok(p) => {
                     s.keys_processed = p
@@ -375,13 +382,14 @@ fn measure(
     // One last sample: the parent alone after the child's exit.
     samples.push(Sample {
         writes: writes.writes,
-        ..read_sample(pid, None, base_flt, t0, &Default::default())
+        ..read_sample(basis, pid, None, base_flt, t0, &Default::default())
     });
     let persistence = wait_no_save(ctl, Duration::from_secs(30))?;
     let stats = ctl.info("stats")?;
     Ok(Measured {
         samples,
         base,
+        basis,
         save_ms: ended_at.as_millis() as u64,
         new_end: writes.new_end,
         writes,
@@ -395,6 +403,7 @@ fn measure(
 
 /// Reads the parent's and (if alive) the child's memory now.
 fn read_sample(
+    basis: Basis,
     pid: u32,
     child: Option<u32>,
     base_flt: u64,
@@ -408,12 +417,8 @@ fn read_sample(
         .filter(|&c| procfs::alive(c))
         .and_then(|c| procfs::mem(c).ok())
         .filter(|m| m.rss > 0);
+    let total = basis.pair(&parent, child_mem.as_ref());
     let c = child_mem.unwrap_or_default();
-    let total = match (parent.pss, c.pss) {
-        (Some(pp), Some(cp)) => pp + cp,
-        (Some(pp), None) if child_mem.is_none() => pp,
-        _ => parent.rss + c.private_dirty + c.private_clean,
-    };
     Sample {
         ms: (ms * 10.0).round() / 10.0,
         child_alive: child_mem.is_some(),
@@ -510,10 +515,7 @@ fn summarize(
     pid: u32,
     fill: fill::FillOutcome,
 ) -> Summary {
-    let (basis, baseline) = match m.base.pss {
-        Some(p) => ("pss", p),
-        None => ("rss", m.base.rss),
-    };
+    let baseline = m.basis.single(&m.base);
     let alive: Vec<&Sample> = m.samples.iter().filter(|s| s.child_alive).collect();
     let during: Vec<&Sample> = if alive.is_empty() {
         m.samples.iter().collect()
@@ -542,7 +544,8 @@ fn summarize(
         sample_ms: w.sample_ms,
         filled: fill.filled,
         fill_ms: fill.fill_ms,
-        ratio_basis: basis,
+        ratio_basis: m.basis,
+        baseline_bytes: baseline,
         baseline_rss_bytes: m.base.rss,
         baseline_pss_bytes: m.base.pss,
         peak_cow_bytes: max(|s| s.cow_bytes),
@@ -596,7 +599,7 @@ fn opt_us(v: Option<u64>) -> String {
 
 /// The summary as `name  value` lines for stdout.
 pub fn summary_table(s: &Summary) -> String {
-    let baseline = s.baseline_pss_bytes.unwrap_or(s.baseline_rss_bytes);
+    let baseline = s.baseline_bytes;
     let rows: Vec<(&str, String)> = vec![
         ("label", s.label.clone()),
         (
@@ -629,7 +632,7 @@ pub fn summary_table(s: &Summary) -> String {
             format!(
                 "{} {} (RSS {})",
                 mib(baseline),
-                s.ratio_basis.to_uppercase(),
+                s.ratio_basis.label(),
                 mib(s.baseline_rss_bytes)
             ),
         ),

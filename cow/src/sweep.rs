@@ -144,9 +144,11 @@ pub fn markdown(o: &SweepOptions, cells: &[Cell]) -> String {
             .map(|d| format!(", rdb-key-save-delay {d} µs"))
             .unwrap_or_default()
     );
-    md.push_str(
-        "## Peak ratio\n\nPeak total (parent PSS + child PSS while the child lived) ÷ the \
-         server's PSS just before the save.\n\n",
+    let _ = write!(
+        md,
+        "## Peak ratio\n\nPeak total (parent + child {b} while the child lived) ÷ the server's \
+         {b} just before the save.\n\n",
+        b = any.ratio_basis.label()
     );
     table(o, cells, &mut md, &|s| format!("{:.3}", s.peak_ratio));
     md.push_str(
@@ -188,7 +190,8 @@ fn write_csv(o: &SweepOptions, cells: &[Cell]) -> Result<()> {
         "peak_total_bytes",
         "peak_cow_bytes",
         "extra_bytes",
-        "baseline_pss_bytes",
+        "baseline_bytes",
+        "ratio_basis",
         "dataset_bytes",
         "save_ms",
         "writes",
@@ -209,7 +212,8 @@ fn write_csv(o: &SweepOptions, cells: &[Cell]) -> Result<()> {
             s.peak_total_bytes.to_string(),
             s.peak_cow_bytes.to_string(),
             s.extra_bytes.to_string(),
-            opt(s.baseline_pss_bytes),
+            s.baseline_bytes.to_string(),
+            s.ratio_basis.label().to_owned(),
             s.dataset_bytes.to_string(),
             s.save_ms.to_string(),
             s.writes.to_string(),

@@ -58,27 +58,19 @@ fn forkdb_cow_by_pattern() {
 
     assert!(ratio(&uniform) >= 1.8, "uniform: {}", ratio(&uniform));
     assert!(ratio(&none) <= 1.1, "none: {}", ratio(&none));
-    // Order the runs by the pages copied, not by peak_ratio: the ratio is each run's peak total
-    // PSS over its own baseline PSS, and the parent's PSS moves between runs by as much as the
-    // ~2 MiB a 1 % hot set copies beyond no writes at all (over five runs here, hot:1's ratio
-    // fell below none's three times while its peak COW was always twice none's).
-    let cow = |s: &serde_json::Value| s["peak_cow_bytes"].as_u64().unwrap();
+    // The bounds, on peak_ratio, and the same order on the pages copied.
     assert!(
-        cow(&none) < cow(&hot) && cow(&hot) < cow(&uniform),
-        "peak COW not ordered none < hot:1 < uniform: {} / {} / {} B",
-        cow(&none),
-        cow(&hot),
-        cow(&uniform)
-    );
-    assert!(
-        ratio(&hot) < 1.5 && ratio(&hot) < ratio(&uniform),
-        "hot:1 ({}) is not well below uniform ({})",
+        ratio(&none) < ratio(&hot) && ratio(&hot) < ratio(&uniform) && ratio(&hot) < 1.5,
+        "hot:1 ({}) is not between none ({}) and uniform ({})",
         ratio(&hot),
+        ratio(&none),
         ratio(&uniform)
     );
+    let cow = |s: &serde_json::Value| s["peak_cow_bytes"].as_u64().unwrap();
     assert!(
-        cow(&hot) * 4 < cow(&uniform),
-        "a 1 % hot set copied over a quarter of what uniform writes did: {} vs {} B",
+        cow(&none) < cow(&hot) && cow(&hot) * 4 < cow(&uniform),
+        "peak COW not ordered none < hot:1 << uniform: {} / {} / {} B",
+        cow(&none),
         cow(&hot),
         cow(&uniform)
     );

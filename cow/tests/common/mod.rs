@@ -144,6 +144,8 @@ pub fn check_outputs(out: &Path) -> Value {
         "rate",
         "baseline_rss_bytes",
         "baseline_pss_bytes",
+        "baseline_bytes",
+        "ratio_basis",
         "peak_cow_bytes",
         "peak_total_bytes",
         "extra_bytes",
@@ -186,7 +188,7 @@ pub fn check_outputs(out: &Path) -> Value {
         "baseline",
         "parent RSS",
         "child COW",
-        "total (parent PSS + child PSS)",
+        "total (parent",
         "2× baseline",
     ] {
         assert!(svg.contains(name), "chart.svg lacks the series {name:?}");
