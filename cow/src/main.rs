@@ -79,7 +79,7 @@ struct SaveArgs {
 struct WorkloadArgs {
     #[command(flatten)]
     dataset: DatasetArgs,
-    /// Writes during the save: none | uniform | hot:PCT | new.
+    /// Writes during the save: none | uniform | hot:PCT | new | reads (GETs of random keys).
     #[arg(long, default_value = "uniform")]
     pattern: Pattern,
     /// Total writes per second, or `max`.

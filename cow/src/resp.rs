@@ -179,6 +179,14 @@ pub fn push_set(out: &mut Vec<u8>, i: u64, value: &[u8]) {
     push_bulk(out, value);
 }
 
+/// `GET key:<i>`.
+pub fn push_get(out: &mut Vec<u8>, i: u64) {
+    let mut key = [0u8; 24];
+    let len = write_key(&mut key, i);
+    out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+    push_bulk(out, &key[..len]);
+}
+
 /// Writes `key:<i, 12 digits at least>` into `buf`, returning its length.
 fn write_key(buf: &mut [u8; 24], i: u64) -> usize {
     buf[..4].copy_from_slice(b"key:");

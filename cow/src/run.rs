@@ -80,6 +80,7 @@ impl Workload {
         };
         let writes = match self.pattern {
             Pattern::None => "no writes".to_owned(),
+            Pattern::Reads => format!("uniform reads (GET) at {rate} ops/s"),
             p => format!("{p} writes at {rate} ops/s"),
         };
         format!(

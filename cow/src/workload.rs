@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde::{Serialize, Serializer};
 
-use crate::resp::{push_set, Conn};
+use crate::resp::{push_get, push_set, Conn};
 
 /// Which keys the writers touch during the save.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +38,10 @@ pub enum Pattern {
     Hot(f64),
     /// Insert new keys beyond the filled range.
     New,
+    /// GET uniformly random existing keys: no data changes, so whatever the save then copies
+    /// is what reads write besides the data (per-key access time, counters). Its commands are
+    /// counted as `writes` like the others'.
+    Reads,
 }
 
 impl Pattern {
@@ -54,10 +58,11 @@ impl FromStr for Pattern {
             "none" => Ok(Pattern::None),
             "uniform" => Ok(Pattern::Uniform),
             "new" => Ok(Pattern::New),
+            "reads" => Ok(Pattern::Reads),
             _ => {
-                let pct = s
-                    .strip_prefix("hot:")
-                    .ok_or_else(|| format!("{s:?}: expected none, uniform, hot:PCT or new"))?;
+                let pct = s.strip_prefix("hot:").ok_or_else(|| {
+                    format!("{s:?}: expected none, uniform, hot:PCT, new or reads")
+                })?;
                 let pct: f64 = pct
                     .parse()
                     .map_err(|_| format!("hot:{pct}: PCT must be a number"))?;
@@ -77,6 +82,7 @@ impl fmt::Display for Pattern {
             Pattern::Uniform => f.write_str("uniform"),
             Pattern::Hot(p) => write!(f, "hot:{p}"),
             Pattern::New => f.write_str("new"),
+            Pattern::Reads => f.write_str("reads"),
         }
     }
 }
@@ -399,11 +405,15 @@ impl WriterJob {
             for _ in 0..n {
                 let key = match self.pattern {
                     Pattern::None => unreachable!("no writer runs for pattern none"),
-                    Pattern::Uniform | Pattern::Hot(_) => self.rng.below(hot_keys),
+                    Pattern::Uniform | Pattern::Hot(_) | Pattern::Reads => self.rng.below(hot_keys),
                     Pattern::New => self.counters.next_new.fetch_add(1, Ordering::Relaxed),
                 };
-                let value = self.pool.value(self.rng.next_u64());
-                push_set(&mut buf, key, value);
+                if self.pattern == Pattern::Reads {
+                    push_get(&mut buf, key);
+                } else {
+                    let value = self.pool.value(self.rng.next_u64());
+                    push_set(&mut buf, key, value);
+                }
             }
             let t = Instant::now();
             self.conn.send(&buf)?;
@@ -424,7 +434,7 @@ impl WriterJob {
 
 /// Checks the `hot:PCT` share leaves at least one key, etc.
 pub fn validate(pattern: Pattern, keys: u64) -> Result<()> {
-    if keys == 0 && matches!(pattern, Pattern::Uniform | Pattern::Hot(_)) {
+    if keys == 0 && matches!(pattern, Pattern::Uniform | Pattern::Hot(_) | Pattern::Reads) {
         bail!("pattern {pattern} needs a non-empty data set");
     }
     Ok(())
@@ -436,7 +446,7 @@ mod tests {
 
     #[test]
     fn patterns_parse_and_print() {
-        for s in ["none", "uniform", "new", "hot:1", "hot:12.5"] {
+        for s in ["none", "uniform", "new", "reads", "hot:1", "hot:12.5"] {
             assert_eq!(s.parse::<Pattern>().unwrap().to_string(), s);
         }
         assert!("hot:0".parse::<Pattern>().is_err());

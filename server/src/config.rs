@@ -61,6 +61,10 @@ pub struct Config {
     /// forkdb's own: grow tables before a snapshot fork rather than during it (see
     /// `Keyspace::reserve_headroom`). A switch so its effect on COW can be measured.
     pub snapshot_headroom: bool,
+    /// forkdb's own: while a snapshot child lives, lookups leave per-key access time and LFU
+    /// counter alone (Redis does this always; see `Keyspace::access_frozen`). A switch so its
+    /// effect on COW can be measured.
+    pub snapshot_freeze_access: bool,
     /// forkdb's own: milliseconds between two samples of a save's timeline (SNAPSHOT).
     pub snapshot_sample_interval: u64,
     /// forkdb's own: the child gives back the pages of values it has written (see persist.rs).
@@ -103,6 +107,7 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             snapshot_headroom: true,
+            snapshot_freeze_access: true,
             snapshot_sample_interval: 100,
             snapshot_child_release: true,
             inline_values: true,
@@ -500,6 +505,7 @@ pub static OPTIONS: &[OptSpec] = &[
         },
     },
     bool_option!("snapshot-table-headroom", snapshot_headroom, 0),
+    bool_option!("snapshot-freeze-access", snapshot_freeze_access, 0),
     OptSpec {
         name: "enable-debug-command",
         alias: None,

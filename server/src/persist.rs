@@ -226,7 +226,7 @@ impl Server {
                     killed_by_us: false,
                 });
                 self.persist.bgsave_scheduled = false;
-                self.ks.child_active = true;
+                self.ks.access_frozen = self.config.snapshot_freeze_access;
                 let run = self
                     .persist
                     .running
@@ -318,7 +318,7 @@ impl Server {
         };
         // The last reports (the Done one carries the final COW figure).
         run.absorb_reports();
-        self.ks.child_active = false;
+        self.ks.access_frozen = false;
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
         self.persist.last_cow_size = run.cow_peak;

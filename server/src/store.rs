@@ -201,10 +201,10 @@ pub struct Keyspace {
     /// Seconds since start-up, refreshed by the cron (Redis's LRU clock).
     pub lru_clock: u32,
     started: std::time::Instant,
-    /// True while a snapshot child is alive: reads and writes then leave per-key access metadata
-    /// alone, so they do not dirty shared pages for no data change (Redis's `lookupKey` does the
-    /// same); OBJECT IDLETIME/FREQ pause during a save.
-    pub child_active: bool,
+    /// True while a snapshot child is alive (unless `snapshot-freeze-access no`): reads and
+    /// writes then leave per-key access metadata alone, so they do not dirty shared pages for no
+    /// data change (Redis's `lookupKey` does the same); OBJECT IDLETIME/FREQ pause during a save.
+    pub access_frozen: bool,
     /// An LFU maxmemory-policy is selected: accesses update `Entry::freq` (and its time).
     pub lfu: Option<LfuParams>,
 }
@@ -258,7 +258,7 @@ impl Keyspace {
             keyspace_misses: 0,
             lru_clock: 0,
             started: std::time::Instant::now(),
-            child_active: false,
+            access_frozen: false,
             lfu: None,
         }
     }
@@ -303,7 +303,7 @@ impl Keyspace {
             return None;
         };
         self.keyspace_hits += 1;
-        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.child_active);
+        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
         let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
         if touch {
             access(e, clock, lfu);
@@ -314,7 +314,7 @@ impl Keyspace {
     /// Looks a key up for writing: lazy expiry, no statistics.
     pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let idx = self.live_index(db, key)?;
-        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.child_active);
+        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
         let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
         if touch {
             access(e, clock, lfu);
@@ -356,7 +356,7 @@ impl Keyspace {
     /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps the current one.
     fn store(&mut self, db: usize, key: &[u8], value: NewValue, expire: Option<i64>) {
         use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-        let (lru, lfu, child_active) = (self.lru_clock, self.lfu, self.child_active);
+        let (lru, lfu, frozen) = (self.lru_clock, self.lfu, self.access_frozen);
         let Db { dict, expires, .. } = &mut self.dbs[db];
         match dict.raw_entry_mut_v1().from_key(key) {
             RawEntryMut::Occupied(mut o) => {
@@ -387,7 +387,7 @@ impl Keyspace {
                     e.expire = expire;
                 }
                 // As Redis's lookupKey: no access-time update while a snapshot child lives.
-                if !child_active {
+                if !frozen {
                     access(e, lru, lfu);
                 }
             }

@@ -9,6 +9,7 @@
 //!   full disk (RLIMIT_FSIZE), a failed fork, and MISCONF (PING included) after a failed save.
 //! - INFO's copy-on-write and fork figures during and after a slowed save under writes;
 //!   `rdb_changes_since_last_save` across a save; `rdb_saves` counted as Redis counts it.
+//! - Reads during a save leave per-key access data (OBJECT FREQ) alone, as Redis's do.
 //! - BGSAVE while one runs, BGSAVE CANCEL, SHUTDOWN and FLUSHALL during a save.
 //! - SIGTERM / SIGINT / SHUTDOWN save when save points exist; SHUTDOWN NOSAVE does not.
 //!
@@ -1198,6 +1199,51 @@ fn rdb_saves_counts_a_save_when_it_starts_like_redis() {
         (before + 1, before + 1, before + 2),
         "rdb_saves while a BGSAVE runs, after it was killed, after a SAVE (it was {before})"
     );
+}
+
+/// While a child lives, reads leave per-key access data alone (Redis's `lookupKey` rule), so a
+/// read dirties no page the child shares: OBJECT FREQ (an LFU policy with `lfu-log-factor 0`,
+/// where every access counts) stands still during the save and moves again after it. forkdb's
+/// `snapshot-freeze-access no` turns the rule off, for measuring what it saves.
+#[test]
+fn reads_during_a_save_leave_access_data_alone() {
+    let (server, mut conn) =
+        slow_saver(&["--maxmemory-policy", "allkeys-lfu", "--lfu-log-factor", "0"]);
+    let freq = |conn: &mut Conn| int(conn.frame(&["OBJECT", "FREQ", "k:1"]));
+    let reads_during_a_save = |conn: &mut Conn| {
+        bgsave(conn);
+        wait_snapshot_child(&server, &server.dir);
+        let before = freq(conn);
+        for _ in 0..5 {
+            assert_eq!(conn.frame(&["GET", "k:1"]), Frame::Bulk(b"v1".to_vec()));
+        }
+        let after = freq(conn);
+        let p = info(conn, "persistence");
+        assert_eq!(
+            field(&p, "rdb_bgsave_in_progress"),
+            "1",
+            "the save ended before the reads did: the check proves nothing"
+        );
+        wait_save_done(conn);
+        (before, after)
+    };
+    let (before, after) = reads_during_a_save(&mut conn);
+    assert_eq!(after, before, "5 GETs during a save moved OBJECT FREQ");
+    conn.frame(&["GET", "k:1"]);
+    assert_eq!(freq(&mut conn), after + 1, "a GET after the save");
+
+    if is_forkdb() {
+        conn.assert_cmd(
+            &["CONFIG", "SET", "snapshot-freeze-access", "no"],
+            b"+OK\r\n",
+        );
+        let (before, after) = reads_during_a_save(&mut conn);
+        assert_eq!(
+            after,
+            before + 5,
+            "snapshot-freeze-access no: every GET counts"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
