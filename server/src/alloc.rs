@@ -61,8 +61,9 @@ pub fn count_external(bytes: usize, allocated: bool) {
 /// Resident set size of this process, from /proc/self/statm.
 pub fn rss_bytes() -> usize {
     let page = 4096;
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
+    let mut buf = [0u8; 256];
+    forkdb_snapshot::fork::read_small_file(c"/proc/self/statm", &mut buf)
+        .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| {
             s.split_whitespace()
                 .nth(1)

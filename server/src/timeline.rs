@@ -100,9 +100,11 @@ pub struct Timelines {
 
 /// Minor faults of this process so far (field 10 of /proc/self/stat).
 pub fn own_minor_faults() -> u64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    let mut buf = [0u8; 1024];
+    let Some(stat) = forkdb_snapshot::fork::read_small_file(c"/proc/self/stat", &mut buf) else {
         return 0;
     };
+    let stat = String::from_utf8_lossy(stat);
     // The command name (field 2) may hold spaces; fields after it follow the closing paren.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     after

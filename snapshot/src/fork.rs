@@ -146,6 +146,15 @@ impl std::fmt::Write for StackWriter<'_> {
 
 fn read_rollup(path: &std::ffi::CStr) -> Option<MemRollup> {
     let mut buf = [0u8; 4096];
+    read_small_file(path, &mut buf).map(parse_rollup)
+}
+
+/// Reads a small file (a `/proc` one) into `buf` without allocating, and returns what was read
+/// (cut at `buf`'s length). `std::fs::read_to_string` would do, but it grows a heap buffer, and
+/// in the parent during a save every chunk malloc then picks is a page the child may still
+/// share: periodic reads of this kind were part of the copies seen on a save with no writes at
+/// all. In the child, allocating is off limits anyway.
+pub fn read_small_file<'a>(path: &std::ffi::CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
     // SAFETY: a valid NUL-terminated path; the fd is closed below on every path.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
@@ -166,7 +175,7 @@ fn read_rollup(path: &std::ffi::CStr) -> Option<MemRollup> {
     }
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
-    Some(parse_rollup(&buf[..len]))
+    Some(&buf[..len])
 }
 
 /// Parses the `Name:   123 kB` lines of smaps_rollup.
