@@ -484,3 +484,38 @@ pub fn run_with_deadline(mut cmd: Command, input: Option<&[u8]>, timeout: Durati
         stderr: stderr.join().expect("stderr reader"),
     }
 }
+
+/// Runs the server under test (its binary directly) on `dir`, with a config file first if given,
+/// then a free port, `--save ""`, `--dir dir` and `args`, and expects it to refuse to start.
+/// Returns what it printed (stdout, then stderr).
+pub fn start_expecting_failure(config: Option<&Path>, dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(forkdb_target().binary());
+    if let Some(config) = config {
+        cmd.arg(config);
+    }
+    cmd.args([
+        "--port",
+        &free_port().to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+    ])
+    .arg(dir)
+    .args(args)
+    .current_dir(dir);
+    let out = run_with_deadline(cmd, None, Duration::from_secs(20));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "the server started on {} with {args:?} (exit {}):\n{text}",
+        dir.display(),
+        out.status
+    );
+    text
+}

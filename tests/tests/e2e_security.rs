@@ -2,12 +2,11 @@
 //! `maxclients`, and refusing bad options at start-up. Reply texts are Redis 7.0's (checked with
 //! FORKDB_E2E_TARGET=redis).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use forkdb_tests::resp::show;
-use forkdb_tests::server::{free_port, run_with_deadline, TempDir};
-use forkdb_tests::{forkdb_target, Checks, Conn, Server};
+use forkdb_tests::server::{self, TempDir};
+use forkdb_tests::{Checks, Conn, Server};
 
 const NOAUTH: &[u8] = b"-NOAUTH Authentication required.\r\n";
 const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
@@ -296,37 +295,10 @@ fn maxclients_refuses_the_extra_connection() {
     again.assert_cmd(&["ECHO", "in"], b"$2\r\nin\r\n");
 }
 
-/// Starts the server binary directly and expects it to refuse to start; returns its output.
+/// Starts the server binary directly in a fresh directory and expects it to refuse to start.
 fn start_expecting_failure(config: Option<&std::path::Path>, args: &[&str]) -> String {
     let dir = TempDir::new("badstart");
-    let mut cmd = Command::new(forkdb_target().binary());
-    if let Some(config) = config {
-        cmd.arg(config);
-    }
-    cmd.args([
-        "--port",
-        &free_port().to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--dir",
-    ])
-    .arg(dir.path())
-    .args(args)
-    .current_dir(dir.path());
-    let out = run_with_deadline(cmd, None, Duration::from_secs(10));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !out.status.success(),
-        "server started with {args:?} (exit {}):\n{text}",
-        out.status
-    );
-    text
+    server::start_expecting_failure(config, dir.path(), args)
 }
 
 #[test]

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkdb_tests::resp::{encode_command, show, show_short};
 use forkdb_tests::server::{
-    free_port, proc_alive, proc_stat, redis_check_rdb_bin, run_with_deadline, ProcStat, TempDir,
+    proc_alive, proc_stat, redis_check_rdb_bin, run_with_deadline, start_expecting_failure,
+    ProcStat, TempDir,
 };
 use forkdb_tests::{forkdb_target, poll_until, Conn, Frame, Kind, Server};
 
@@ -792,34 +793,6 @@ fn server_killed_mid_save_restarts_from_the_previous_file() {
     conn.assert_cmd(&["GET", "k:2100"], b"$-1\r\n");
 }
 
-/// Runs the server binary on `dir` and expects it to refuse to start; returns its output.
-fn start_expecting_failure(dir: &Path) -> String {
-    let mut cmd = Command::new(forkdb_target().binary());
-    cmd.args([
-        "--port",
-        &free_port().to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--dir",
-        path_str(dir),
-    ])
-    .current_dir(dir);
-    let out = run_with_deadline(cmd, None, Duration::from_secs(20));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !out.status.success(),
-        "the server did not fail (exit {}):\n{text}",
-        out.status
-    );
-    text
-}
-
 #[test]
 fn corrupt_files_stop_the_start_and_are_left_untouched() {
     let good = {
@@ -860,7 +833,7 @@ fn corrupt_files_stop_the_start_and_are_left_untouched() {
             .open(&path)
             .and_then(|f| f.set_modified(old_time))
             .unwrap();
-        let text = start_expecting_failure(dir.path());
+        let text = start_expecting_failure(None, dir.path(), &[]);
         if is_forkdb() {
             let canonical = fs::canonicalize(&path).unwrap();
             assert!(
