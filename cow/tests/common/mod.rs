@@ -10,31 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forkdb_cow::servers::{default_redis_bin, Flavor, ManagedServer};
+use forkdb_tests::server::forkdb_bin;
 use serde_json::Value;
-
-/// The forkdb-server binary: `FORKDB_SERVER_BIN`, else `forkdb-server` in the target directory this
-/// test executable was built into (`target/<profile>/deps/<test>` → `target/<profile>/`), as
-/// `tests/src/server.rs` finds it.
-pub fn forkdb_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("FORKDB_SERVER_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe
-        .parent()
-        .expect("test exe has a directory")
-        .to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        dir.pop();
-    }
-    let path = dir.join("forkdb-server");
-    assert!(
-        path.is_file(),
-        "{} not found: build it first (cargo build -p forkdb-server) or set FORKDB_SERVER_BIN",
-        path.display()
-    );
-    path
-}
 
 pub fn start_forkdb() -> ManagedServer {
     start_forkdb_with(&[])
