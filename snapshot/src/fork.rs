@@ -578,7 +578,14 @@ fn close_inherited_fds(keep: RawFd) {
         }
         // SAFETY: close_range closes descriptors this process owns; nothing in the child uses
         // them afterwards. The raw syscall works with any libc (glibc's wrapper needs 2.34).
-        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_long::from(first),
+                libc::c_long::from(last),
+                0 as libc::c_long,
+            )
+        };
         if rc != 0 {
             // Kernels before 5.9: close them one by one, up to the descriptor limit.
             close_one_by_one(first, last);
@@ -708,7 +715,8 @@ impl Child {
         Ok(Some(classify(status)))
     }
 
-    /// Blocks until the child ends (used at shutdown after killing it).
+    /// Blocks until the child ends. For tests and tools only: the server never blocks on
+    /// `waitpid` (a child stuck in an fsync would stall it); it kills and lets its cron reap.
     pub fn wait(&self) -> io::Result<ChildExit> {
         let mut status = 0;
         loop {

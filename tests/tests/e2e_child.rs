@@ -335,9 +335,6 @@ fn fork_is_refused_while_a_second_thread_lives() {
 
 #[test]
 fn a_child_that_cannot_write_reports_step_and_errno() {
-    if skip_unless_forkdb("Redis 7.0's child dies of SIGXFSZ; SNAPSHOT is forkdb's own") {
-        return;
-    }
     let server = Server::forkdb(&[]);
     let mut conn = server.conn();
     let file = server.dir.join(DBFILE);
@@ -361,6 +358,9 @@ fn a_child_that_cannot_write_reports_step_and_errno() {
         "temp file left"
     );
 
+    if skip_unless_forkdb("the rest: Redis 7.0's child dies of SIGXFSZ; SNAPSHOT is forkdb's own") {
+        return;
+    }
     let latest = snapshot_latest(&mut conn);
     assert_eq!(
         latest.get("status"),
