@@ -8,8 +8,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use forkdb_snapshot::fork::{self, ChildExit, SpawnOptions};
-use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveOptions};
+use forkdb_snapshot::fork::{self, ChildExit, ReportKind, SpawnOptions};
+use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveError, SaveOptions, Step};
 use tracing::{info, warn};
 
 use crate::server::Server;
@@ -18,6 +18,10 @@ use crate::util::now_ms;
 
 /// Redis waits this long after a failed background save before a save point may try again.
 const BGSAVE_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// How long SHUTDOWN polls for a killed child to be reaped before it removes the child's temp
+/// file and exits anyway (a SIGKILLed child is normally gone within a millisecond).
+const EXIT_REAP_WAIT: Duration = Duration::from_millis(200);
 
 /// The running background save, as the parent sees it.
 pub struct Running {
@@ -31,14 +35,20 @@ pub struct Running {
     cow_samples: u64,
     /// `dirty` at the fork: what the save covers.
     dirty_before: u64,
-    /// The server killed it on purpose (BGSAVE CANCEL, FLUSHALL, SHUTDOWN): not a failure.
+    /// The server killed it on purpose (BGSAVE CANCEL, FLUSHALL, SHUTDOWN): not a failure. It
+    /// stays here, and a save stays "in progress", until the cron reaps it, as in Redis 7.
     killed_by_us: bool,
+    /// The step and errno of the child's failure report, if it sent one.
+    failure: Option<(Step, i32)>,
 }
 
 impl Running {
     /// Takes in every report waiting on the child's pipe.
     fn absorb_reports(&mut self) {
         for r in self.child.drain() {
+            if r.kind == ReportKind::Failed {
+                self.failure = r.step.map(|step| (step, r.errno));
+            }
             self.keys_processed = r.keys;
             self.cow_size = r.cow_bytes;
             self.cow_peak = self.cow_peak.max(r.cow_bytes);
@@ -148,11 +158,22 @@ fn release_pages(data: &crate::store::Str) {
 }
 
 /// The child's whole life: write the keyspace it inherited to `temp-<pid>.rdb`, rename it into
-/// place. Runs only in the forked child; see `forkdb_snapshot::fork` for the rules it obeys.
-fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> bool {
-    let tmp = snap::temp_file_name(std::process::id());
+/// place if its parent is still there. Runs only in the forked child; see
+/// `forkdb_snapshot::fork` for the rules it obeys. Nothing here allocates before the
+/// serializer: the name is formatted on the stack (Redis's `temp-<child pid>.rdb`, which the
+/// parent removes after a killed child), the rest was prepared in the parent (`ChildJob`).
+fn child_save(
+    ks: &Keyspace,
+    job: &ChildJob,
+    reporter: &mut fork::Reporter,
+) -> Result<(), SaveError> {
+    let tmp = snap::TempName::for_pid(std::process::id());
     let delay = key_delay(job.key_delay_us);
-    snap::save_atomically(&job.dir, job.dbfilename.as_ref(), tmp.as_ref(), |out| {
+    // An orphan (the server was killed and maybe restarted) must not put this older snapshot
+    // over a file saved since: asked right before the rename.
+    let parent_alive = reporter.parent_check();
+    let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
+    snap::save_atomically_checked(&job.dir, dbfilename, tmp.as_os_str(), parent_alive, |out| {
         let after_key = |data: &crate::store::Str| {
             if job.release {
                 release_pages(data);
@@ -164,7 +185,46 @@ fn child_save(ks: &Keyspace, job: &ChildJob, reporter: &mut fork::Reporter) -> b
         };
         write_rdb(ks, job.options, job.used_mem, out, after_key).map(|_| ())
     })
-    .is_ok()
+}
+
+/// `strerror(errno)`: the text Redis puts in its log lines (io::Error's Display adds
+/// " (os error N)").
+pub fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// The line Redis 7.0's `rdbSave` logs for a save that failed at `step` (in the child, in
+/// Redis; forkdb's child does not log, so the parent writes it from the child's report).
+pub fn save_error_line(
+    step: Step,
+    errno: i32,
+    dir: &std::path::Path,
+    tmp: &str,
+    dbfile: &str,
+) -> String {
+    let err = strerror(errno);
+    let dir = dir.display();
+    match step {
+        Step::Open => format!(
+            "Failed opening the temp RDB file {tmp} (in server root dir {dir}) for saving: {err}"
+        ),
+        Step::Rename => format!(
+            "Error moving temp DB file {tmp} on the final destination {dbfile} (in server root dir {dir}): {err}"
+        ),
+        Step::RenameRefused => format!(
+            "Not moving temp DB file {tmp} on the final destination {dbfile}: the server that started the save is gone"
+        ),
+        // Redis's `err_op` names for the other steps.
+        Step::Write => format!("Write error saving DB on disk(rdbSaveRio): {err}"),
+        Step::Flush => format!("Write error saving DB on disk(fflush): {err}"),
+        Step::Fsync => format!("Write error saving DB on disk(fsync): {err}"),
+        Step::Close => format!("Write error saving DB on disk(fclose): {err}"),
+        Step::DirFsync => format!("Write error saving DB on disk(fsyncFileDir): {err}"),
+    }
 }
 
 impl Server {
@@ -179,6 +239,22 @@ impl Server {
     pub fn bgsave_start(&mut self) -> Result<(), String> {
         if self.child_active() {
             return Err("Background save already in progress".into());
+        }
+        // fork() copies only this thread: a lock another thread holds (malloc's, stdout's, a
+        // Mutex) would stay locked forever in the child. Checked before every fork.
+        match fork::thread_count() {
+            Some(1) => {}
+            Some(n) => {
+                self.persist.last_save_ok = false;
+                self.persist.last_bgsave_try = Some(Instant::now());
+                let msg = format!(
+                    "Can't save in background: refusing to fork: the process has {n} threads (fork needs exactly 1)"
+                );
+                warn!("{msg}");
+                return Err(msg);
+            }
+            // No /proc: nothing to check against; the server starts no threads of its own.
+            None => {}
         }
         let job = ChildJob {
             dir: self.config.dir.clone(),
@@ -209,9 +285,8 @@ impl Server {
                 self.persist.latest_fork_usec = child.fork_usec;
                 self.persist.total_forks += 1;
                 info!(
-                    pid = child.pid,
                     fork_usec = child.fork_usec,
-                    "Background saving started"
+                    "Background saving started by pid {}", child.pid
                 );
                 self.persist.running = Some(Running {
                     child,
@@ -224,6 +299,7 @@ impl Server {
                     cow_samples: 0,
                     dirty_before: self.ks.dirty,
                     killed_by_us: false,
+                    failure: None,
                 });
                 self.persist.bgsave_scheduled = false;
                 self.ks.access_frozen = self.config.snapshot_freeze_access;
@@ -266,17 +342,53 @@ impl Server {
         }
     }
 
-    /// Kills the running child and reaps it now (Redis's `killRDBChild`), removing its temp file.
+    /// Kills the running child (Redis's `killRDBChild`). Never waits for it: a child in
+    /// uninterruptible sleep (an fsync on a slow disk) would stall the server. The cron's
+    /// `WNOHANG` poll reaps it and removes its temp file ([`Server::bgsave_done`]); until then
+    /// the save is still in progress (INFO `rdb_bgsave_in_progress:1`, BGSAVE and SAVE answer
+    /// "Background save already in progress"), as in Redis 7.0.
     pub fn kill_child(&mut self) {
         let Some(run) = self.persist.running.as_mut() else {
             return;
         };
-        run.killed_by_us = true;
-        run.child.kill();
-        let exit = run.child.wait();
-        match exit {
-            Ok(exit) => self.bgsave_done(exit),
-            Err(e) => warn!(cause = %e, "waitpid on the killed child"),
+        if !run.killed_by_us {
+            run.killed_by_us = true;
+            run.child.kill();
+        }
+    }
+
+    /// SHUTDOWN's end of a running save (Redis's `prepareForShutdown`): kill the child and
+    /// remove its temp file now, since the process exits before the cron could reap it.
+    ///
+    /// The child is given up to [`EXIT_REAP_WAIT`] to be reaped (non-blocking polls): one
+    /// killed while creating its temp file could otherwise create it after the removal. A
+    /// child that is not gone by then (stuck in an fsync) has its file removed anyway, and
+    /// dies with the server (`PR_SET_PDEATHSIG`).
+    fn kill_child_at_exit(&mut self) {
+        self.kill_child();
+        let deadline = Instant::now() + EXIT_REAP_WAIT;
+        while let Some(run) = self.persist.running.as_ref() {
+            match run.child.try_wait() {
+                Ok(Some(exit)) => self.bgsave_done(exit),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(None) | Err(_) => {
+                    let pid = run.child.pid;
+                    self.remove_temp_file_of(pid);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Removes `temp-<pid>.rdb` of a child that did not finish (Redis's `rdbRemoveTempFile`).
+    fn remove_temp_file_of(&self, pid: i32) {
+        let tmp = self.config.dir.join(snap::temp_file_name(pid as u32));
+        match std::fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => warn!(cause = %e, file = %tmp.display(), "Can't remove the temp RDB file"),
         }
     }
 
@@ -330,11 +442,30 @@ impl Server {
                 self.persist.last_save_ok = true;
             }
             ChildExit::Failed(code) => {
+                // Redis's child logs the failed step itself; forkdb's child does not log, so the
+                // line is written here from its report, before Redis's parent line.
+                match run.failure {
+                    Some((step, errno)) => {
+                        let tmp = snap::temp_file_name(run.child.pid as u32);
+                        let line = save_error_line(
+                            step,
+                            errno,
+                            &self.config.dir,
+                            &tmp,
+                            &self.config.dbfilename,
+                        );
+                        warn!(step = step.name(), errno, "{line}");
+                    }
+                    None if code == fork::EXIT_PANIC => {
+                        warn!(code, "The snapshot child panicked");
+                    }
+                    None => {}
+                }
                 warn!(code, "Background saving error");
                 self.persist.last_save_ok = false;
             }
             ChildExit::Signaled(sig) => {
-                warn!(signal = sig, "Background saving terminated by signal");
+                warn!("Background saving terminated by signal {sig}");
                 if !run.killed_by_us {
                     self.persist.last_save_ok = false;
                 }
@@ -342,11 +473,7 @@ impl Server {
         }
         if exit != ChildExit::Ok {
             // The child removes its temp file on an I/O error, but not when it was killed.
-            let tmp = self
-                .config
-                .dir
-                .join(snap::temp_file_name(run.child.pid as u32));
-            let _ = std::fs::remove_file(tmp);
+            self.remove_temp_file_of(run.child.pid);
         }
         let status = match exit {
             ChildExit::Ok => "ok",
@@ -354,6 +481,9 @@ impl Server {
             _ => "err",
         };
         self.timelines.end(status, run.cow_size, run.keys_processed);
+        if let (false, Some((step, errno))) = (run.killed_by_us, run.failure) {
+            self.timelines.set_failure(step.name(), errno);
+        }
         let mb = |b: u64| b / (1024 * 1024);
         let avg = run.cow_sum.checked_div(run.cow_samples).unwrap_or(0);
         info!(
@@ -373,7 +503,15 @@ impl Server {
 
     /// SAVE: writes the RDB file in the foreground, blocking the server as Redis's SAVE does.
     pub fn save_sync(&mut self) -> io::Result<()> {
-        if self.child_active() {
+        // A child the server killed (FLUSHALL, SHUTDOWN) is not reaped yet but can write
+        // nothing more: the foreground save goes ahead, as Redis's `rdbSave` does after
+        // `killRDBChild`. (The SAVE command refuses while any child is there, as Redis's.)
+        if self
+            .persist
+            .running
+            .as_ref()
+            .is_some_and(|r| !r.killed_by_us)
+        {
             return Err(io::Error::other("Background save already in progress"));
         }
         let started = Instant::now();
@@ -389,10 +527,11 @@ impl Server {
                 std::thread::sleep(d);
             }
         };
-        let result = snap::save_atomically(
+        let result = snap::save_atomically_checked(
             &self.config.dir,
             self.config.dbfilename.as_ref(),
             tmp.as_ref(),
+            || true,
             |out| write_rdb(ks, options, used, out, after_key).map(|_| ()),
         );
         match &result {
@@ -407,10 +546,17 @@ impl Server {
             }
             Err(e) => {
                 self.persist.last_save_ok = false;
-                tracing::warn!(cause = %e, "Failed saving the DB");
+                let line = save_error_line(
+                    e.step,
+                    e.errno(),
+                    &self.config.dir,
+                    &tmp,
+                    &self.config.dbfilename,
+                );
+                tracing::warn!(step = e.step.name(), errno = e.errno(), "{line}");
             }
         }
-        result
+        result.map_err(io::Error::from)
     }
 
     /// Loads `dir/dbfilename` if it exists. Errors name the file, the byte offset and the problem.
@@ -500,7 +646,7 @@ impl Server {
         };
         if self.child_active() {
             warn!("There is a child saving an .rdb. Killing it!");
-            self.kill_child();
+            self.kill_child_at_exit();
         }
         if save {
             tracing::info!("Saving the final RDB snapshot before exiting.");

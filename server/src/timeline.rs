@@ -47,6 +47,10 @@ pub struct SaveRecord {
     pub used_memory: u64,
     pub child_pid: i32,
     pub status: &'static str,
+    /// For a failed save: the step of the file lifecycle that failed ("open", "write",
+    /// "fsync", "rename", "dir-fsync", ...) and its errno, from the child's report.
+    pub failed_step: Option<&'static str>,
+    pub errno: i32,
     pub duration_ms: u64,
     pub samples: Vec<Sample>,
     started: Instant,
@@ -136,6 +140,8 @@ impl Timelines {
             used_memory,
             child_pid,
             status: "running",
+            failed_step: None,
+            errno: 0,
             duration_ms: 0,
             samples: Vec::new(),
             started: Instant::now(),
@@ -194,6 +200,14 @@ impl Timelines {
                 last.keys = keys;
                 rec.samples.push(last);
             }
+        }
+    }
+
+    /// Records why the last save failed (called after [`Timelines::end`]).
+    pub fn set_failure(&mut self, step: &'static str, errno: i32) {
+        if let Some(rec) = self.history.back_mut() {
+            rec.failed_step = Some(step);
+            rec.errno = errno;
         }
     }
 

@@ -4,29 +4,136 @@
 //! ```text
 //!   parent (the thread that owns the keyspace)          child (a copy of that thread only)
 //!   -------------------------------------------         ----------------------------------
+//!   (the caller refuses to fork with > 1 thread,
+//!    see thread_count)
 //!   pipe2(O_CLOEXEC)             report pipe
-//!   fork() ------------------------------------------>  close(read end)
-//!   close(write end)                                    oom_score_adj, SIGXFSZ ignored
+//!   getpid(): the parent pid the child checks
+//!   fork() ------------------------------------------>  IN_SNAPSHOT_CHILD = true (panic hook)
+//!   close(write end)                                    close_range: every inherited fd but
+//!                                                       0, 1, 2 and the pipe's write end
+//!                                                       (listeners, clients, epoll, log file)
+//!                                                       PR_SET_PDEATHSIG(SIGKILL), then
+//!                                                       getppid() == parent pid, else _exit(3)
+//!                                                       oom_score_adj, SIGXFSZ ignored
 //!   serve clients; every page it writes                 walk the keyspace it inherited,
 //!   is copied by the kernel (copy-on-write)             as it was at the instant of fork()
 //!                                    <-- Report ------  keys done, Private_Dirty (COW bytes)
 //!   drain the pipe (non-blocking)                       ... (duty-cycled, ~1% of the save)
+//!                                                       parent still there? else remove the
+//!                                                       temp file, _exit(3)
 //!                                    <-- Report(Done)-  rename temp file, fsync
+//!                                    <-- Report(Failed: step, errno) on an I/O error
 //!   waitpid(pid, WNOHANG): Ok / Failed / Signaled       _exit(code)
 //! ```
 //!
 //! Rules for the child (see `shared/STYLE.md`, "fork() in a Rust server"): it only calls
 //! `write(2)`, `open(2)`/`read(2)` on /proc, and the serializer; it never logs, never takes a lock
-//! another thread could hold (the server is single-threaded, so none can be held), never returns
-//! into the caller, and ends with `_exit`. A panic is caught and turned into exit code 2.
+//! another thread could hold (the server refuses to fork unless it has one thread, so none can be
+//! held), never returns into the caller, and ends with `_exit`. A panic ends it with exit code 2:
+//! through [`install_panic_hook`]'s hook when the program installed it (one fixed line written
+//! with `write(2)`, then `_exit`, without the default hook, which allocates and locks stderr),
+//! else through `catch_unwind`.
 //!
-//! The child does allocate (the writer's buffer, LZF state). That relies on glibc's malloc, whose
+//! Why the child closes what it inherited and dies with its parent: a child that outlives a
+//! `kill -9` of the server still holds the listening socket (the restarted server cannot bind
+//! the port) and every client socket (a client's QUIT gets no EOF), and when it finishes it
+//! would rename its snapshot, older than anything the restarted server saved, over `dump.rdb`.
+//! `PR_SET_PDEATHSIG` kills it when the thread that forked it ends; the `getppid()` checks cover
+//! a parent that died before the `prctl` and the time a signal takes to arrive.
+//!
+//! What the child allocates: nothing between `fork()` and the serializer (names are formatted
+//! on the stack: `file::TempName`, the C strings of `save_atomically`). The serializer does: the
+//! 64 KiB write buffer of `save_atomically`, the LZF compressor's table and output buffer. That
+//! relies on glibc's malloc (the server's `CountingAlloc` wraps the system allocator), whose
 //! `fork()` handlers leave the allocator's locks usable in the child of a process whose other
-//! threads might have held them; in forkdb no other thread touches the heap at fork time anyway.
+//! threads might have held them; in forkdb no other thread exists at fork time anyway (the
+//! server checks).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::file::{SaveError, Step};
+
+/// Set in the child right after `fork()`: the process-wide panic hook ([`install_panic_hook`])
+/// looks at it to know that it runs in a snapshot child.
+pub static IN_SNAPSHOT_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Exit code of a child whose save failed (its last report says at which step, with errno).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code of a child that panicked.
+pub const EXIT_PANIC: i32 = 2;
+/// Exit code of a child that found its parent gone, and so did not rename anything.
+pub const EXIT_PARENT_GONE: i32 = 3;
+
+/// The line a panicking child writes to stderr. Fixed: formatting the panic message would
+/// allocate, and the child must not.
+pub const CHILD_PANIC_LINE: &[u8] =
+    b"forkdb snapshot child: panic; the save is abandoned (exit status 2)\n";
+
+/// Installs a process panic hook that, in a snapshot child, writes [`CHILD_PANIC_LINE`] to
+/// stderr with `write(2)` and `_exit(2)`s, and elsewhere calls the hook that was there before.
+///
+/// Call it once at start-up, before any fork. Without it a panicking child still ends with
+/// exit code 2 (`spawn` catches the unwind), but only after the default hook has run, which
+/// formats the message into a heap buffer and locks stderr: neither is safe in a forked child.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if IN_SNAPSHOT_CHILD.load(Ordering::Relaxed) {
+            // SAFETY: write(2) of a static buffer to fd 2, then _exit: nothing else runs.
+            unsafe {
+                libc::write(
+                    libc::STDERR_FILENO,
+                    CHILD_PANIC_LINE.as_ptr().cast(),
+                    CHILD_PANIC_LINE.len(),
+                );
+                libc::_exit(EXIT_PANIC);
+            }
+        }
+        previous(info);
+    }));
+}
+
+/// The number of threads of this process (field 20 of `/proc/self/stat`), read without
+/// allocating; `None` if /proc cannot be read.
+///
+/// `fork()` copies only the calling thread: a lock another thread holds at that instant stays
+/// locked in the child forever. The server is single-threaded by design and refuses to fork
+/// when this says otherwise (a thread started by mistake, a library's helper thread).
+pub fn thread_count() -> Option<u64> {
+    let mut buf = [0u8; 1024];
+    let stat = read_small_file(c"/proc/self/stat", &mut buf)?;
+    parse_num_threads(stat)
+}
+
+/// Field 20 (`num_threads`) of a `/proc/<pid>/stat` line.
+pub fn parse_num_threads(stat: &[u8]) -> Option<u64> {
+    // Field 2, the command name, is in parentheses and may hold spaces and parentheses: the
+    // fields after it follow the last ')'. The first of them is field 3.
+    let close = stat.iter().rposition(|&c| c == b')')?;
+    let rest = stat.get(close + 1..)?;
+    let field = rest
+        .split(|&c| c == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(20 - 3)?;
+    let mut n: u64 = 0;
+    for &c in field {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Is `parent` still this process's parent? An orphan is re-parented (to init or a
+/// subreaper), so its `getppid()` changes.
+pub fn parent_is(parent: libc::pid_t) -> bool {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() == parent }
+}
 
 /// What a report says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +142,8 @@ pub enum ReportKind {
     Progress,
     /// The save is written and renamed into place.
     Done,
+    /// The save failed: `step` and `errno` say where and why.
+    Failed,
 }
 
 /// One fixed-size message from the child to the parent.
@@ -50,12 +159,29 @@ pub struct Report {
     pub rss_bytes: u64,
     /// Microseconds since the child started.
     pub elapsed_us: u64,
+    /// For [`ReportKind::Failed`]: the step of the file lifecycle that failed.
+    pub step: Option<Step>,
+    /// For [`ReportKind::Failed`]: the errno of the failure.
+    pub errno: i32,
 }
 
 const REPORT_MAGIC: u32 = 0x666b_6462; // "fkdb"
 /// Bytes of one report on the pipe: below PIPE_BUF, so each write is atomic.
 pub const REPORT_SIZE: usize = 48;
 
+/// One report on the pipe, little-endian:
+///
+/// ```text
+/// offset  size  field
+///      0     4  magic "fkdb" (0x666b6462)
+///      4     4  kind: 1 progress, 2 done, 3 failed
+///      8     8  keys
+///     16     8  cow_bytes
+///     24     8  rss_bytes
+///     32     8  elapsed_us
+///     40     4  step (file::Step::code; 0: none)
+///     44     4  errno (0: none)
+/// ```
 impl Report {
     fn encode(&self) -> [u8; REPORT_SIZE] {
         let mut b = [0u8; REPORT_SIZE];
@@ -63,12 +189,16 @@ impl Report {
         let kind: u32 = match self.kind {
             ReportKind::Progress => 1,
             ReportKind::Done => 2,
+            ReportKind::Failed => 3,
         };
         b[4..8].copy_from_slice(&kind.to_le_bytes());
         b[8..16].copy_from_slice(&self.keys.to_le_bytes());
         b[16..24].copy_from_slice(&self.cow_bytes.to_le_bytes());
         b[24..32].copy_from_slice(&self.rss_bytes.to_le_bytes());
         b[32..40].copy_from_slice(&self.elapsed_us.to_le_bytes());
+        let step = self.step.map_or(0, Step::code);
+        b[40..44].copy_from_slice(&step.to_le_bytes());
+        b[44..48].copy_from_slice(&self.errno.to_le_bytes());
         b
     }
 
@@ -89,7 +219,12 @@ impl Report {
         let kind = match u32_at(4)? {
             1 => ReportKind::Progress,
             2 => ReportKind::Done,
+            3 => ReportKind::Failed,
             _ => return None,
+        };
+        let step = match u32_at(40)? {
+            0 => None,
+            code => Some(Step::from_code(code)?),
         };
         Some(Report {
             kind,
@@ -97,6 +232,8 @@ impl Report {
             cow_bytes: u64_at(16)?,
             rss_bytes: u64_at(24)?,
             elapsed_us: u64_at(32)?,
+            step,
+            errno: u32_at(44)? as i32,
         })
     }
 }
@@ -216,10 +353,12 @@ pub struct Reporter {
     duty_cycle: u32,
     next_sample: Instant,
     keys: u64,
+    /// The pid of the process that forked this child, as it was before `fork()`.
+    parent: libc::pid_t,
 }
 
 impl Reporter {
-    fn new(fd: RawFd, interval: Duration) -> Self {
+    fn new(fd: RawFd, interval: Duration, parent: libc::pid_t) -> Self {
         let now = Instant::now();
         Reporter {
             fd,
@@ -228,7 +367,21 @@ impl Reporter {
             duty_cycle: 100,
             next_sample: now,
             keys: 0,
+            parent,
         }
+    }
+
+    /// Is the process that forked this child still its parent? The "may I rename?" check of
+    /// the save: an orphan must not rename its snapshot over a newer one.
+    pub fn parent_alive(&self) -> bool {
+        parent_is(self.parent)
+    }
+
+    /// A check with the same answer as [`Reporter::parent_alive`] that does not borrow the
+    /// reporter (the save's rename hook and its per-key callback both need one).
+    pub fn parent_check(&self) -> impl Fn() -> bool {
+        let parent = self.parent;
+        move || parent_is(parent)
     }
 
     /// Call once per key written. Cheap: looks at the clock every 64 keys.
@@ -254,6 +407,15 @@ impl Reporter {
     }
 
     fn send(&self, kind: ReportKind) {
+        self.send_report(kind, None, 0);
+    }
+
+    /// Tells the parent at which step the save failed, and the errno.
+    fn send_failure(&self, err: &SaveError) {
+        self.send_report(ReportKind::Failed, Some(err.step), err.errno());
+    }
+
+    fn send_report(&self, kind: ReportKind, step: Option<Step>, errno: i32) {
         let mem = self_rollup().unwrap_or_default();
         let report = Report {
             kind,
@@ -261,6 +423,8 @@ impl Reporter {
             cow_bytes: mem.private_dirty,
             rss_bytes: mem.rss,
             elapsed_us: self.started.elapsed().as_micros() as u64,
+            step,
+            errno,
         };
         let bytes = report.encode();
         // A report that can't be written (parent gone, pipe full) is dropped: the save matters
@@ -286,7 +450,8 @@ impl Reporter {
 pub enum ChildExit {
     /// Exit code 0: the snapshot is in place.
     Ok,
-    /// A non-zero exit code: the save failed (1: I/O error, 2: panic).
+    /// A non-zero exit code: the save failed ([`EXIT_FAILED`]: I/O error, [`EXIT_PANIC`]: panic,
+    /// [`EXIT_PARENT_GONE`]: orphaned, nothing renamed).
     Failed(i32),
     /// Killed by this signal (SIGKILL from the OOM killer or BGSAVE CANCEL, SIGXFSZ, ...).
     Signaled(i32),
@@ -322,16 +487,23 @@ impl Default for SpawnOptions {
     }
 }
 
-/// Forks. In the child, runs `body` (which returns whether it succeeded) and `_exit`s; it never
-/// returns there. In the parent, returns the handle.
+/// Forks. In the child, first closes every inherited descriptor but 0, 1, 2 and its end of the
+/// report pipe, arranges to die with its parent, then runs `body` (which returns how the save
+/// ended) and `_exit`s; it never returns there. In the parent, returns the handle.
+///
+/// `body` gets the [`Reporter`]; a failed save's step and errno go to the parent in a
+/// [`ReportKind::Failed`] report, and the child exits with [`EXIT_FAILED`] (or
+/// [`EXIT_PARENT_GONE`] when the rename was refused because the parent is gone).
 ///
 /// # Safety
 /// The caller must be the only thread that can touch anything `body` uses, and must call this
 /// at a point where no lock is held and no data structure is half-updated: the child gets a
-/// copy of memory at this instant and only this thread.
+/// copy of memory at this instant and only this thread. `body` must not use a descriptor the
+/// caller opened before the fork (it is closed in the child), and must not drop anything that
+/// owns one.
 pub unsafe fn spawn(
     options: SpawnOptions,
-    body: impl FnOnce(&mut Reporter) -> bool,
+    body: impl FnOnce(&mut Reporter) -> Result<(), SaveError>,
 ) -> io::Result<Child> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 fills the array; CLOEXEC so a later exec of anything does not inherit it.
@@ -339,6 +511,8 @@ pub unsafe fn spawn(
         return Err(io::Error::last_os_error());
     }
     let (rd, wr) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+    // Recorded before fork: the child compares its getppid() with it.
+    let parent = libc::getpid();
     let start = Instant::now();
     let pid = libc::fork();
     if pid < 0 {
@@ -346,22 +520,30 @@ pub unsafe fn spawn(
     }
     if pid == 0 {
         // Child. Nothing here may return to the caller.
-        drop(rd);
-        child_setup(options);
+        IN_SNAPSHOT_CHILD.store(true, Ordering::Relaxed);
         let wr_fd = wr.as_raw_fd();
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut reporter = Reporter::new(wr_fd, options.sample_interval);
-            let ok = body(&mut reporter);
-            if ok {
-                reporter.send(ReportKind::Done);
+        close_inherited_fds(wr_fd);
+        // The read end is closed already (by number): its OwnedFd must not close it again.
+        std::mem::forget(rd);
+        if !die_with_parent(parent) {
+            libc::_exit(EXIT_PARENT_GONE);
+        }
+        child_setup(options);
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reporter = Reporter::new(wr_fd, options.sample_interval, parent);
+            match body(&mut reporter) {
+                Ok(()) => {
+                    reporter.send(ReportKind::Done);
+                    0
+                }
+                Err(e) if e.step == Step::RenameRefused => EXIT_PARENT_GONE,
+                Err(e) => {
+                    reporter.send_failure(&e);
+                    EXIT_FAILED
+                }
             }
-            ok
-        }));
-        let code = match ok {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(_) => 2,
-        };
+        }))
+        .unwrap_or(EXIT_PANIC);
         libc::_exit(code);
     }
     let fork_usec = start.elapsed().as_micros() as u64;
@@ -378,6 +560,75 @@ pub unsafe fn spawn(
     })
 }
 
+/// Closes every descriptor from 3 up except `keep` (the report pipe), as Redis's
+/// `closeChildUnusedResourceAfterFork` closes the listeners: the listening sockets, the
+/// clients' sockets, tokio's epoll and eventfd, the log file. Without allocating.
+fn close_inherited_fds(keep: RawFd) {
+    let keep = keep.max(0) as libc::c_uint;
+    let mut ranges = [
+        (3, keep.saturating_sub(1)),
+        (keep.saturating_add(1), libc::c_uint::MAX),
+    ];
+    if keep < 3 {
+        ranges = [(3, libc::c_uint::MAX), (1, 0)];
+    }
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: close_range closes descriptors this process owns; nothing in the child uses
+        // them afterwards. The raw syscall works with any libc (glibc's wrapper needs 2.34).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_long::from(first),
+                libc::c_long::from(last),
+                0 as libc::c_long,
+            )
+        };
+        if rc != 0 {
+            // Kernels before 5.9: close them one by one, up to the descriptor limit.
+            close_one_by_one(first, last);
+        }
+    }
+}
+
+fn close_one_by_one(first: libc::c_uint, last: libc::c_uint) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: fills a valid struct.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as libc::c_uint
+    } else {
+        1024
+    };
+    let last = last.min(max);
+    let mut fd = first;
+    while fd <= last {
+        // SAFETY: as above; EBADF for numbers not open is expected.
+        unsafe { libc::close(fd as libc::c_int) };
+        fd += 1;
+    }
+}
+
+/// Asks for SIGKILL when the parent dies, then checks that the parent did not die before that
+/// (a SIGKILL of the server between `fork()` and here would never reach us).
+fn die_with_parent(parent: libc::pid_t) -> bool {
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    parent_is(parent)
+}
+
 /// Child-side settings that must not fail the save.
 fn child_setup(options: SpawnOptions) {
     // SAFETY: plain syscalls with valid arguments; failures are ignored on purpose.
@@ -385,6 +636,9 @@ fn child_setup(options: SpawnOptions) {
         // A full disk or RLIMIT_FSIZE must fail the write with EFBIG, not kill the child
         // before it can remove its temp file.
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        // A report written after the parent died fails with EPIPE instead of killing the
+        // child before it removes its temp file.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         // The parent's SIGINT/SIGTERM handling is not ours: a Ctrl-C in the terminal reaches the
         // whole process group, and the parent decides what happens to the save.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
@@ -461,7 +715,8 @@ impl Child {
         Ok(Some(classify(status)))
     }
 
-    /// Blocks until the child ends (used at shutdown after killing it).
+    /// Blocks until the child ends. For tests and tools only: the server never blocks on
+    /// `waitpid` (a child stuck in an fsync would stall it); it kills and lets its cron reap.
     pub fn wait(&self) -> io::Result<ChildExit> {
         let mut status = 0;
         loop {
@@ -498,6 +753,90 @@ fn classify(status: i32) -> ChildExit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn no_oom_adj() -> SpawnOptions {
+        SpawnOptions {
+            oom_score_adj: None,
+            sample_interval: Duration::ZERO,
+        }
+    }
+
+    /// A fresh empty directory under the system temp dir, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Scratch {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir()
+                .join(format!("forkdb-fork-{label}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+
+        fn entries(&self) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&self.0)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Polls `f` every 10 ms until it gives a value or `secs` pass.
+    fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Forks a "server" process that runs `middle` and `_exit`s with what it returns; waits
+    /// for it by pid and returns its exit status. The test thread forks (as the existing
+    /// lifecycle test does); the middle process only forks again and writes files.
+    fn run_middle(middle: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the middle process runs `middle` then `_exit`s; it never returns into the
+        // test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(middle)).unwrap_or(99);
+            // SAFETY: ends the middle process without running the harness's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child by pid.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert!(libc::WIFEXITED(status), "middle process status {status}");
+        libc::WEXITSTATUS(status)
+    }
+
+    fn proc_gone_or_zombie(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(text) => text
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        }
+    }
 
     #[test]
     fn report_round_trip() {
@@ -507,9 +846,47 @@ mod tests {
             cow_bytes: 4096,
             rss_bytes: 1 << 20,
             elapsed_us: 99,
+            step: None,
+            errno: 0,
         };
         assert_eq!(Report::decode(&r.encode()), Some(r));
         assert_eq!(Report::decode(&[0u8; REPORT_SIZE]), None);
+    }
+
+    #[test]
+    fn failure_report_encoding() {
+        let r = Report {
+            kind: ReportKind::Failed,
+            keys: 12,
+            cow_bytes: 0,
+            rss_bytes: 0,
+            elapsed_us: 5,
+            step: Some(Step::Write),
+            errno: libc::ENOSPC,
+        };
+        let bytes = r.encode();
+        assert_eq!(bytes.len(), REPORT_SIZE);
+        assert_eq!(&bytes[4..8], &3u32.to_le_bytes(), "kind 3: failed");
+        assert_eq!(&bytes[40..44], &Step::Write.code().to_le_bytes());
+        assert_eq!(&bytes[44..48], &28i32.to_le_bytes(), "ENOSPC");
+        assert_eq!(Report::decode(&bytes), Some(r));
+        for step in [Step::Open, Step::Fsync, Step::Rename, Step::DirFsync] {
+            let r = Report {
+                step: Some(step),
+                errno: libc::EIO,
+                ..r
+            };
+            assert_eq!(Report::decode(&r.encode()), Some(r));
+        }
+        // An unknown step code or kind is not a report.
+        let mut bad = bytes;
+        bad[40..44].copy_from_slice(&99u32.to_le_bytes());
+        assert_eq!(Report::decode(&bad), None);
+        let mut bad = bytes;
+        bad[4..8].copy_from_slice(&4u32.to_le_bytes());
+        assert_eq!(Report::decode(&bad), None);
+        // Short input is not a report either.
+        assert_eq!(Report::decode(&bytes[..40]), None);
     }
 
     #[test]
@@ -524,21 +901,35 @@ mod tests {
     }
 
     #[test]
+    fn num_threads_from_stat() {
+        let stat =
+            b"4242 (a) b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 12345 1000 200";
+        assert_eq!(parse_num_threads(stat), Some(7));
+        assert_eq!(parse_num_threads(b"4242 (x) S 1 2"), None);
+        assert_eq!(parse_num_threads(b"no paren at all"), None);
+        // This test process: the harness runs tests on threads of their own.
+        assert!(thread_count().is_some_and(|n| n >= 1));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let before = thread_count().unwrap();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        // Other tests start and end threads meanwhile: only "more than one" is certain.
+        assert!(thread_count().unwrap() >= 2, "before: {before}");
+        drop(tx);
+        t.join().unwrap();
+    }
+
+    #[test]
     fn child_reports_and_exit_codes() {
         // SAFETY: the test thread forks; the child only writes to the pipe and exits.
         let mut child = unsafe {
-            spawn(
-                SpawnOptions {
-                    oom_score_adj: None,
-                    sample_interval: Duration::ZERO,
-                },
-                |r| {
-                    for _ in 0..128 {
-                        r.key_done();
-                    }
-                    true
-                },
-            )
+            spawn(no_oom_adj(), |r| {
+                for _ in 0..128 {
+                    r.key_done();
+                }
+                Ok(())
+            })
         }
         .unwrap();
         let exit = child.wait().unwrap();
@@ -549,18 +940,198 @@ mod tests {
         assert_eq!(last.keys, 128);
 
         // SAFETY: as above.
-        let failing = unsafe { spawn(SpawnOptions::default(), |_| false) }.unwrap();
-        assert_eq!(failing.wait().unwrap(), ChildExit::Failed(1));
+        let mut failing = unsafe {
+            spawn(SpawnOptions::default(), |r| {
+                r.key_done();
+                Err(SaveError {
+                    step: Step::Fsync,
+                    source: io::Error::from_raw_os_error(libc::EIO),
+                })
+            })
+        }
+        .unwrap();
+        assert_eq!(failing.wait().unwrap(), ChildExit::Failed(EXIT_FAILED));
+        let last = failing.drain().last().copied().unwrap();
+        assert_eq!(last.kind, ReportKind::Failed);
+        assert_eq!((last.step, last.errno), (Some(Step::Fsync), libc::EIO));
+        assert_eq!(last.keys, 1);
 
         // SAFETY: as above; the child sleeps until killed.
         let sleeping = unsafe {
             spawn(SpawnOptions::default(), |_| {
                 libc::sleep(30);
-                true
+                Ok(())
             })
         }
         .unwrap();
         sleeping.kill();
         assert_eq!(sleeping.wait().unwrap(), ChildExit::Signaled(libc::SIGKILL));
+    }
+
+    #[test]
+    fn child_closes_inherited_descriptors() {
+        // Stand-ins for the server's listener and a client's socket.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let fds = [listener.as_raw_fd(), client.as_raw_fd()];
+        // SAFETY: the child only calls fcntl and exits.
+        let mut child = unsafe {
+            spawn(no_oom_adj(), move |_| {
+                for fd in fds {
+                    if libc::fcntl(fd, libc::F_GETFD) != -1 {
+                        return Err(SaveError {
+                            step: Step::Open,
+                            source: io::Error::from_raw_os_error(libc::EEXIST),
+                        });
+                    }
+                }
+                // stdin/out/err are kept.
+                for fd in 0..3 {
+                    if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                        return Err(SaveError {
+                            step: Step::Open,
+                            source: io::Error::from_raw_os_error(libc::EBADF),
+                        });
+                    }
+                }
+                Ok(())
+            })
+        }
+        .unwrap();
+        assert_eq!(child.wait().unwrap(), ChildExit::Ok, "{:?}", child.drain());
+        // The report pipe was kept: the Done report arrived.
+        assert_eq!(child.drain().last().map(|r| r.kind), Some(ReportKind::Done));
+        // The parent's descriptors are untouched.
+        assert!(listener.local_addr().is_ok());
+        assert!(client.peer_addr().is_ok());
+    }
+
+    /// A child whose parent is killed dies with it (PR_SET_PDEATHSIG), instead of running on
+    /// as an orphan.
+    #[test]
+    fn child_dies_with_its_parent() {
+        let scratch = Scratch::new("pdeath");
+        let pid_file = scratch.path().join("child.pid");
+        let pid_file2 = pid_file.clone();
+        let code = run_middle(move || {
+            // SAFETY: the grandchild only sleeps (it is killed long before it wakes up).
+            let child = unsafe {
+                spawn(no_oom_adj(), |_| {
+                    libc::sleep(30);
+                    Ok(())
+                })
+            };
+            let Ok(child) = child else { return 1 };
+            if std::fs::write(&pid_file2, child.pid.to_string()).is_err() {
+                return 2;
+            }
+            // The "server" dies without a word: no kill of its child, no wait.
+            0
+        });
+        assert_eq!(code, 0);
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        // The grandchild would sleep 30 s if it outlived its parent.
+        poll(10, "the orphaned child to die", || {
+            proc_gone_or_zombie(pid).then_some(())
+        });
+    }
+
+    /// The check before the rename: a child whose parent died (here with PR_SET_PDEATHSIG
+    /// cleared, as if the parent had died before the child could ask for it) removes its temp
+    /// file and leaves the destination alone.
+    #[test]
+    fn orphan_never_renames() {
+        let scratch = Scratch::new("orphan");
+        std::fs::write(
+            scratch.path().join("dump.rdb"),
+            b"newer, from a restarted server",
+        )
+        .unwrap();
+        let dir = scratch.path().to_path_buf();
+        let result_file = scratch.path().join("result");
+        let result_file2 = result_file.clone();
+        let code = run_middle(move || {
+            // SAFETY: the grandchild waits for its parent to go, then runs the lifecycle and
+            // writes one small file; it ends with _exit.
+            let child = unsafe {
+                spawn(no_oom_adj(), move |r| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, 0 as libc::c_ulong, 0, 0, 0);
+                    // Tells the middle process it may die now.
+                    r.maybe_sample();
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while r.parent_alive() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    let tmp = crate::file::TempName::for_pid(std::process::id());
+                    let alive = r.parent_check();
+                    let res = crate::file::save_atomically_checked(
+                        &dir,
+                        "dump.rdb".as_ref(),
+                        tmp.as_os_str(),
+                        alive,
+                        |out| io::Write::write_all(out, b"older, from the orphan"),
+                    );
+                    let text = match &res {
+                        Ok(()) => "renamed",
+                        Err(e) => e.step.name(),
+                    };
+                    let _ = std::fs::write(&result_file2, text);
+                    res
+                })
+            };
+            let Ok(mut child) = child else { return 1 };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.drain().is_empty() {
+                if Instant::now() > deadline {
+                    return 2;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            0
+        });
+        assert_eq!(code, 0);
+        let result = poll(15, "the orphan's result", || {
+            std::fs::read_to_string(&result_file)
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        assert_eq!(result, "rename-refused");
+        assert_eq!(
+            std::fs::read(scratch.path().join("dump.rdb")).unwrap(),
+            b"newer, from a restarted server"
+        );
+        assert_eq!(scratch.entries(), ["dump.rdb", "result"], "temp file left");
+    }
+
+    /// With the process hook installed, a panicking child writes one fixed line to stderr and
+    /// exits with status 2.
+    #[test]
+    fn panicking_child_writes_one_line_and_exits_2() {
+        let scratch = Scratch::new("panic");
+        let err_file = scratch.path().join("stderr");
+        let err_file2 = err_file.clone();
+        let code = run_middle(move || {
+            install_panic_hook();
+            let Ok(f) = std::fs::File::create(&err_file2) else {
+                return 100;
+            };
+            // SAFETY: points this (middle) process's stderr at the file; the child inherits it.
+            unsafe { libc::dup2(f.as_raw_fd(), libc::STDERR_FILENO) };
+            // SAFETY: the child panics at once; the hook _exits.
+            let child = unsafe {
+                spawn(no_oom_adj(), |r| {
+                    if r.keys() == 0 {
+                        panic!("a bug in the serializer");
+                    }
+                    Ok(())
+                })
+            };
+            match child.map(|c| c.wait()) {
+                Ok(Ok(ChildExit::Failed(code))) => code,
+                _ => 101,
+            }
+        });
+        assert_eq!(code, EXIT_PANIC);
+        assert_eq!(std::fs::read(&err_file).unwrap(), CHILD_PANIC_LINE);
     }
 }

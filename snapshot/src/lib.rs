@@ -20,10 +20,13 @@
 //!   callback) and [`verify_file`]; reads RDB 1 to 12, skips what it does not
 //!   load, names the value types it cannot load, and cannot be made to panic.
 //! - [`file`](mod@file): [`save_atomically`]: temp file, fsync, rename, fsync of the
-//!   directory, cleanup on failure. Knows nothing of the format, and is safe
+//!   directory, cleanup on failure; [`save_atomically_checked`] adds a "may I rename?" hook
+//!   and names the [`Step`] that failed. Knows nothing of the format, and is safe
 //!   to call in a forked child.
 //! - [`fork`]: the fork, the child's progress reports on a pipe (keys, COW bytes from
-//!   `/proc/self/smaps_rollup`, duty-cycled), and the parent reaping its own child by pid.
+//!   `/proc/self/smaps_rollup`, duty-cycled; the failed step and errno), the child's
+//!   isolation from its parent (inherited descriptors closed, death with the parent, a panic
+//!   hook that `_exit`s), and the parent reaping its own child by pid.
 //! - [`value`]: [`Value`], what a record holds (strings for now).
 //!
 //! Errors: writing fails only with `io::Error`; reading fails with
@@ -66,6 +69,8 @@ pub use encode::{
     SaveOptions,
 };
 pub use error::RdbError;
-pub use file::{save_atomically, temp_file_name};
+pub use file::{
+    save_atomically, save_atomically_checked, temp_file_name, SaveError, Step, TempName,
+};
 pub use lzf::LzfCompressor;
 pub use value::Value;

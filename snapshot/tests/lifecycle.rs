@@ -7,7 +7,7 @@ mod common;
 use std::io::{self, Write};
 
 use common::TempDir;
-use forkdb_snapshot::{save_atomically, temp_file_name};
+use forkdb_snapshot::{save_atomically, save_atomically_checked, temp_file_name, SaveError, Step};
 
 fn save(
     dir: &TempDir,
@@ -153,4 +153,119 @@ fn works_in_a_forked_child() {
     let summary = forkdb_snapshot::verify_file(dir.path().join("dump.rdb")).unwrap();
     assert_eq!(summary.records, 1);
     assert_eq!(dir.entries(), ["dump.rdb"]);
+}
+
+fn save_checked(
+    dir: &TempDir,
+    may_rename: impl FnOnce() -> bool,
+    write: impl FnOnce(&mut io::BufWriter<std::fs::File>) -> io::Result<()>,
+) -> Result<(), SaveError> {
+    save_atomically_checked(
+        dir.path(),
+        "dump.rdb".as_ref(),
+        "temp-1234.rdb".as_ref(),
+        may_rename,
+        write,
+    )
+}
+
+/// The "may I rename?" hook runs once the temp file is complete and on disk, right before the
+/// rename; a "no" removes the temp file and keeps the old file (an orphaned child's save).
+#[test]
+fn refused_rename_keeps_the_old_file_and_removes_the_temp() {
+    let dir = TempDir::new("life-refused");
+    std::fs::write(dir.path().join("dump.rdb"), b"newer").unwrap();
+    let mut seen = None;
+    let err = save_checked(
+        &dir,
+        || {
+            // What the hook sees: the whole new content in the temp file, the old file in place.
+            seen = Some((
+                std::fs::read(dir.path().join("temp-1234.rdb")).unwrap(),
+                contents(&dir),
+            ));
+            false
+        },
+        |out| out.write_all(b"older snapshot"),
+    )
+    .unwrap_err();
+    assert_eq!(err.step, Step::RenameRefused);
+    assert_eq!(err.errno(), libc::ECANCELED);
+    assert_eq!(
+        seen,
+        Some((b"older snapshot".to_vec(), b"newer".to_vec())),
+        "the hook ran before the data was complete, or not at all"
+    );
+    assert_eq!(contents(&dir), b"newer");
+    assert_eq!(dir.entries(), ["dump.rdb"]);
+
+    // A "yes" renames as save_atomically does.
+    let mut calls = 0;
+    save_checked(
+        &dir,
+        || {
+            calls += 1;
+            true
+        },
+        |out| out.write_all(b"newest"),
+    )
+    .unwrap();
+    assert_eq!(calls, 1);
+    assert_eq!(contents(&dir), b"newest");
+    assert_eq!(dir.entries(), ["dump.rdb"]);
+}
+
+/// The hook is not asked when the data could not be written: the write error is what counts.
+#[test]
+fn failed_write_does_not_ask_the_hook() {
+    let dir = TempDir::new("life-hook-err");
+    let err = save_checked(
+        &dir,
+        || panic!("asked after a failed write"),
+        |_| Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+    )
+    .unwrap_err();
+    assert_eq!(err.step, Step::Write);
+    assert_eq!(err.errno(), libc::ENOSPC);
+    assert!(dir.entries().is_empty());
+}
+
+/// Each failure names its step, with the errno the parent will log.
+#[test]
+fn failures_name_their_step_and_errno() {
+    let dir = TempDir::new("life-steps");
+    // open: the temp file cannot be created (its directory does not exist).
+    let err = save_atomically_checked(
+        dir.path(),
+        "dump.rdb".as_ref(),
+        "no-dir/t.rdb".as_ref(),
+        || true,
+        |_| Ok(()),
+    )
+    .unwrap_err();
+    assert_eq!((err.step, err.errno()), (Step::Open, libc::ENOENT));
+    // open: the directory itself is missing.
+    let err = save_atomically_checked(
+        &dir.path().join("missing"),
+        "dump.rdb".as_ref(),
+        "t.rdb".as_ref(),
+        || true,
+        |_| Ok(()),
+    )
+    .unwrap_err();
+    assert_eq!((err.step, err.errno()), (Step::Open, libc::ENOENT));
+    // write: an error without an errno is reported as EIO, never as 0.
+    let err = save_checked(&dir, || true, |_| Err(io::Error::other("made up"))).unwrap_err();
+    assert_eq!((err.step, err.errno()), (Step::Write, libc::EIO));
+    // rename: the destination is a non-empty directory.
+    std::fs::create_dir(dir.path().join("dump.rdb")).unwrap();
+    std::fs::write(dir.path().join("dump.rdb/keep"), b"x").unwrap();
+    let err = save_checked(&dir, || true, |out| out.write_all(b"data")).unwrap_err();
+    assert_eq!(err.step, Step::Rename);
+    assert!(
+        [libc::EISDIR, libc::ENOTEMPTY, libc::EEXIST].contains(&err.errno()),
+        "{err}"
+    );
+    assert_eq!(dir.entries(), ["dump.rdb"]);
+    assert_eq!(err.to_string().split(':').next(), Some("rename"));
 }

@@ -238,6 +238,43 @@ impl Server {
         );
     }
 
+    /// Starts `kind` on the given `port` rather than a free one (a restart on the port a killed
+    /// server held), with `--bind 127.0.0.1`, its own directory for `server.log` (and `--dir`
+    /// unless `args` has one), `--save ""` unless `args` has one, then `args`. One attempt: `Err`
+    /// carries the server's output when it did not come up (e.g. `Address already in use`).
+    pub fn start_on_port(kind: Kind, port: u16, args: &[&str]) -> Result<Server, String> {
+        let bin = kind.binary();
+        let tmp = TempDir::new(kind.name());
+        let dir = tmp.path().to_path_buf();
+        let log = fs::File::create(dir.join("server.log")).expect("create server.log");
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+            .arg(&dir);
+        if !args.contains(&"--save") {
+            cmd.args(["--save", ""]);
+        }
+        cmd.args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        let mut server = Server {
+            port,
+            pid: child.id(),
+            dir,
+            addr: format!("127.0.0.1:{port}"),
+            kind,
+            child,
+            exited: None,
+            _tmp: tmp,
+        };
+        // On an error the server is dropped, which stops it by pid.
+        server.wait_ready().map(|()| server)
+    }
+
     /// Polls until the server answers a PING (any reply counts: with requirepass it is NOAUTH).
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;

@@ -81,7 +81,19 @@ fn summary(rec: &SaveRecord) -> Frame {
         field("pages_copied", int(rec.pages_copied())),
         field("writes", int(rec.writes())),
         field("samples", int(rec.samples.len() as u64)),
+        // Why a failed save failed: the step, its errno and strerror text ("" and 0 otherwise).
+        field("failed_step", Frame::bulk(rec.failed_step.unwrap_or(""))),
+        field("errno", Frame::Integer(i64::from(rec.errno))),
+        field("error", Frame::bulk(error_text(rec.errno))),
     ])
+}
+
+/// `strerror(errno)`, or "" for 0.
+fn error_text(errno: i32) -> String {
+    if errno == 0 {
+        return String::new();
+    }
+    crate::persist::strerror(errno)
 }
 
 fn sample_frame(s: &Sample) -> Frame {
@@ -155,7 +167,8 @@ pub fn snapshot_help(cx: &mut Ctx, _args: &[Bytes]) {
         &[
             "LATEST",
             "    Summary of the running or last background save: duration, fork time, peak",
-            "    copy-on-write, time to half and to 90% of the peak, pages copied, writes.",
+            "    copy-on-write, time to half and to 90% of the peak, pages copied, writes;",
+            "    for a failed save, the step that failed, its errno and error text.",
             "HISTORY [<count>]",
             "    Summaries of the last <count> saves (at most 16), newest first.",
             "SAMPLES <id>",

@@ -244,6 +244,21 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
             cx.srv.persist.inject_fork_errno = (errno != 0).then_some(errno);
             cx.ok();
         }
+        ("spawn-thread", 3) => {
+            // forkdb's own: starts a thread that sleeps <ms> milliseconds and ends, so that the
+            // refusal to fork while the process has more than one thread can be tested.
+            let Some(ms) = crate::util::parse_i64(&args[2]).filter(|n| (0..=60_000).contains(n))
+            else {
+                return cx.err("ERR milliseconds should be between 0 and 60000");
+            };
+            let spawned = std::thread::Builder::new()
+                .name("debug-spawn-thread".into())
+                .spawn(move || std::thread::sleep(std::time::Duration::from_millis(ms as u64)));
+            match spawned {
+                Ok(_) => cx.ok(),
+                Err(e) => cx.err(&format!("ERR can't start a thread: {e}")),
+            }
+        }
         ("set-active-expire", 3) => {
             cx.srv.active_expire_enabled = args[2].as_ref() != b"0";
             cx.ok();
@@ -286,6 +301,11 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 "    default.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-FORK-ERROR <errno>",
+                "    (forkdb) Make the next BGSAVE's fork() fail with <errno>; 0 clears it.",
+                "SPAWN-THREAD <milliseconds>",
+                "    (forkdb) Start a thread that lives <milliseconds> (at most 60000); BGSAVE",
+                "    refuses to fork while it lives.",
             ],
         ),
         _ => {
