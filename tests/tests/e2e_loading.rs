@@ -496,3 +496,47 @@ fn error_replies_carry_the_raw_bytes() {
     }
     assert!(replies[0][0].contains(&0xff), "{}", show(&replies[0][0]));
 }
+
+/// SIGTERM and SHUTDOWN during a load end the process without saving, even with save points:
+/// a half-loaded data set must never replace the file it comes from.
+#[test]
+fn shutdown_during_a_load_does_not_save() {
+    for (kind, how) in [
+        (forkdb_target(), "SIGTERM"),
+        (forkdb_target(), "SHUTDOWN"),
+        (Kind::Redis, "SIGTERM"),
+        (Kind::Redis, "SHUTDOWN"),
+    ] {
+        let dir = TempDir::new("load-shutdown");
+        let path = dir.path().join(DBFILE);
+        craft_rdb(&path, 300, &[], 0);
+        let before = fs::read(&path).unwrap();
+        let mut args = vec![
+            "--dir",
+            path_str(dir.path()),
+            "--key-load-delay",
+            "10000",
+            "--save",
+            "1 1",
+        ];
+        if kind == Kind::Redis {
+            args.extend(["--loading-process-events-interval-bytes", "1024"]);
+        }
+        let mut server = Server::start_loading(kind, &args);
+        let mut conn = server.conn();
+        assert_eq!(field(&mut conn, "persistence", "loading"), "1", "{kind:?}");
+        if how == "SIGTERM" {
+            server.signal(libc::SIGTERM);
+        } else {
+            let _ = conn.send_cmd(&["SHUTDOWN"]);
+        }
+        assert!(
+            server.wait_exit(WAIT).is_some(),
+            "{kind:?} did not exit on {how} during a load"
+        );
+        assert!(
+            fs::read(&path).unwrap() == before,
+            "{kind:?} wrote the file on {how} during a load"
+        );
+    }
+}
