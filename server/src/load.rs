@@ -394,3 +394,80 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
     srv.borrow_mut()
         .finish_loading(&path, started, &applier, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn rec(db: u32, key: &str, expire_ms: Option<i64>, offset: u64) -> LoadedRecord {
+        LoadedRecord {
+            db,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: snap::Value::from("v"),
+            expire_ms,
+            offset,
+        }
+    }
+
+    #[test]
+    fn counts_are_exact_and_a_duplicate_stops_the_load() {
+        let mut ks = Keyspace::new(2);
+        let mut a = Applier::new(2);
+        a.apply(&mut ks, rec(0, "a", None, 10)).unwrap();
+        a.apply(&mut ks, rec(1, "a", None, 20)).unwrap();
+        a.apply(&mut ks, rec(0, "old", Some(1), 30)).unwrap();
+        // An expired copy of a loaded key is dropped before the duplicate check, as in Redis.
+        a.apply(&mut ks, rec(0, "a", Some(1), 40)).unwrap();
+        assert_eq!((a.loaded, a.expired), (2, 2));
+        let err = a.apply(&mut ks, rec(0, "a", None, 50)).unwrap_err();
+        assert_eq!(err.offset(), Some(50));
+        let text = err.to_string();
+        assert!(
+            text.contains("Duplicated key found in RDB file") && text.contains("'a' in DB 0"),
+            "{text}"
+        );
+        assert_eq!((a.loaded, a.expired), (2, 2));
+        assert_eq!(ks.total_keys(), 2);
+    }
+
+    #[test]
+    fn a_db_beyond_databases_stops_the_load() {
+        let mut ks = Keyspace::new(2);
+        let mut a = Applier::new(2);
+        let err = a.apply(&mut ks, rec(2, "k", None, 7)).unwrap_err();
+        assert_eq!(err.offset(), Some(7));
+        assert!(err.to_string().contains("more than 2 databases"), "{err}");
+    }
+
+    #[test]
+    fn libraries_need_a_name_and_may_not_repeat() {
+        let lib = |code: &'static str, offset| snap::FunctionLib {
+            code: Bytes::from_static(code.as_bytes()),
+            offset,
+        };
+        let mut w = snap::RdbWriter::new(
+            Vec::new(),
+            snap::SaveOptions::default(),
+            &snap::AuxFields::new("7.0.15"),
+        )
+        .unwrap();
+        w.function(b"#!lua name=x\n").unwrap();
+        let file = w.finish().unwrap();
+        let mut summary =
+            snap::load(&file[..], |_| Ok::<(), std::convert::Infallible>(())).unwrap();
+        assert!(check_functions(&summary).is_ok());
+        summary.functions.push(lib("#!lua name=x\nother", 99));
+        let err = check_functions(&summary).unwrap_err();
+        assert_eq!(err.offset(), Some(99));
+        assert!(
+            err.to_string().contains("Library 'x' already exists"),
+            "{err}"
+        );
+        summary.functions = vec![lib("no shebang", 5)];
+        assert!(check_functions(&summary)
+            .unwrap_err()
+            .to_string()
+            .contains("Missing library metadata"));
+    }
+}

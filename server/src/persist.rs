@@ -559,14 +559,22 @@ pub fn info_fields(srv: &Server, s: &mut String) {
     f("module_fork_in_progress", &0);
     f("module_fork_last_cow_size", &0);
     if p.loading {
-        // As Redis's INFO: progress against the file size, ETA from the rate so far.
+        // As Redis's INFO: progress against the file size (or, without one, the `used-mem` the
+        // file claims, capped below 100%), ETA from the rate so far.
         let l = &p.load_progress;
-        let perc = if l.total_bytes > 0 {
-            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+        let (perc, remaining) = if l.total_bytes > 0 {
+            (
+                l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64,
+                l.total_bytes.saturating_sub(l.loaded_bytes),
+            )
+        } else if l.rdb_used_mem > 0 {
+            (
+                (l.loaded_bytes as f64 * 100.0 / l.rdb_used_mem as f64).min(99.99),
+                l.rdb_used_mem.saturating_sub(l.loaded_bytes).max(1),
+            )
         } else {
-            0.0
+            (0.0, 1)
         };
-        let remaining = l.total_bytes.saturating_sub(l.loaded_bytes).max(1);
         let elapsed = (now_ms() / 1000 - l.start_time).max(0) as u64;
         let eta = if elapsed == 0 {
             1
