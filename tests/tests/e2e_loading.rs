@@ -481,12 +481,22 @@ fn error_replies_carry_the_raw_bytes() {
         vec![b"client", b"\xe9t\xe9"],
     ];
     let mut replies = Vec::new();
+    let mut framing = Vec::new();
     for kind in both() {
         let server = Server::start(kind, &[]);
         let mut conn = server.conn();
         replies.push(cases.iter().map(|c| conn.cmd(c)).collect::<Vec<_>>());
         conn.assert_cmd(&["PING"], b"+PONG\r\n");
+        // A framing error quotes the byte found where `$` should be.
+        let mut conn = server.conn();
+        conn.send(b"*1\r\n\xff3\r\nabc\r\n").unwrap();
+        framing.push(conn.read_reply().unwrap());
     }
+    assert_eq!(show(&framing[0]), show(&framing[1]), "protocol error");
+    assert_eq!(
+        framing[0],
+        b"-ERR Protocol error: expected '$', got '\xff'\r\n"
+    );
     for (i, case) in cases.iter().enumerate() {
         assert_eq!(
             show(&replies[0][i]),

@@ -218,10 +218,27 @@ pub fn call(
     client.meta.last_cmd.set(spec.name);
 }
 
-/// Replies with an error from outside a handler (used by the network layer).
+/// Replies with an error from outside a handler: the network layer's protocol errors.
+///
+/// A `ProtocolError`'s text shows a client byte above 0x7f (`expected '$', got '%c'`) as the
+/// Latin-1 character of the same value, since it must be UTF-8; every other character of those
+/// texts is ASCII. Redis echoes the raw byte, so each character up to U+00FF goes out as that
+/// one byte.
 pub fn error_reply(srv: &mut Server, msg: &str, out: &mut BytesMut) {
-    count_error(&mut srv.stats, msg.as_bytes());
-    crate::server::encode_error_bytes(msg.as_bytes(), out);
+    let raw: Vec<u8> = if msg.is_ascii() {
+        msg.as_bytes().to_vec()
+    } else {
+        let mut raw = Vec::with_capacity(msg.len());
+        for c in msg.chars() {
+            match u8::try_from(u32::from(c)) {
+                Ok(b) => raw.push(b),
+                Err(_) => raw.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        raw
+    };
+    count_error(&mut srv.stats, &raw);
+    crate::server::encode_error_bytes(&raw, out);
 }
 
 /// Parses an integer argument or replies with Redis's error. Used by every family.
