@@ -27,7 +27,7 @@ use std::io::BufReader;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use forkdb_snapshot::{self as snap, LoadSummary, LoadedRecord, RdbError, RdbReader};
+use forkdb_snapshot::{self as snap, AuxField, LoadSummary, LoadedRecord, RdbError, RdbReader};
 use tracing::{info, warn};
 
 use crate::net::Shared;
@@ -142,16 +142,41 @@ enum Msg {
         records: Vec<LoadedRecord>,
         /// Bytes of the file parsed once these records are in.
         offset: u64,
-        /// The `used-mem` AUX field, once seen.
-        rdb_used_mem: Option<u64>,
+        /// AUX fields read since the previous batch (they come first in a file).
+        aux: Vec<AuxField>,
     },
     Done(Result<LoadSummary, RdbError>),
 }
 
-fn used_mem_aux(summary: &LoadSummary) -> Option<u64> {
-    summary
-        .aux_value("used-mem")
-        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+/// An integer AUX value (Redis writes them as decimal text or integer-encoded strings).
+fn aux_int(value: &[u8]) -> Option<i64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Logs the AUX fields Redis logs when it meets them (`rdbLoadRioWithLoadingCtx`), and takes
+/// `used-mem` for INFO's `loading_rdb_used_mem`.
+fn note_aux(aux: &[AuxField], progress: &mut LoadProgress) {
+    for f in aux {
+        match &f.name[..] {
+            b"redis-ver" => info!("Loading RDB produced by version {}", printable(&f.value)),
+            b"ctime" => {
+                if let Some(ctime) = aux_int(&f.value) {
+                    let age = (now_ms() / 1000 - ctime).max(0);
+                    info!("RDB age {age} seconds");
+                }
+            }
+            b"used-mem" => {
+                if let Some(used) = aux_int(&f.value) {
+                    progress.rdb_used_mem = used.max(0) as u64;
+                    info!(
+                        "RDB memory usage when created {:.2} Mb",
+                        used as f64 / (1024.0 * 1024.0)
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The loader thread: parse the file, hand over batches, then the summary or the error. Stops
@@ -162,13 +187,13 @@ fn loader_thread(file: File, key_load_delay: i64, tx: tokio::sync::mpsc::Sender<
         let mut batch = Vec::with_capacity(BATCH_RECORDS);
         let mut last_send = Instant::now();
         let mut sent_any = false;
+        let mut aux_sent = 0;
         loop {
             let rec = reader.next_record()?;
             let end = rec.is_none();
             if let Some(rec) = rec {
                 batch.push(rec);
             }
-            let used_mem = used_mem_aux(reader.summary());
             // The first batch goes at once: it carries the AUX fields INFO shows.
             let first = !sent_any;
             if !batch.is_empty()
@@ -177,11 +202,13 @@ fn loader_thread(file: File, key_load_delay: i64, tx: tokio::sync::mpsc::Sender<
                     || batch.len() >= BATCH_RECORDS
                     || last_send.elapsed() >= BATCH_MAX_AGE)
             {
+                let aux = reader.summary().aux.get(aux_sent..).unwrap_or_default();
                 let msg = Msg::Batch {
                     records: std::mem::replace(&mut batch, Vec::with_capacity(BATCH_RECORDS)),
                     offset: reader.offset(),
-                    rdb_used_mem: used_mem,
+                    aux: aux.to_vec(),
                 };
+                aux_sent += aux.len();
                 if tx.blocking_send(msg).is_err() {
                     return Ok(None);
                 }
@@ -288,9 +315,16 @@ impl Server {
         let mut applier = Applier::new(self.ks.dbs.len());
         let delay = self.config.key_load_delay;
         let ks = &mut self.ks;
+        let progress = &mut self.persist.load_progress;
         let result = (|| {
             let mut reader = RdbReader::new(BufReader::with_capacity(1 << 16, file))?;
-            while let Some(rec) = reader.next_record()? {
+            let mut aux_seen = 0;
+            loop {
+                let rec = reader.next_record()?;
+                let aux = reader.summary().aux.get(aux_seen..).unwrap_or_default();
+                note_aux(aux, progress);
+                aux_seen += aux.len();
+                let Some(rec) = rec else { break };
                 applier.apply(ks, rec)?;
                 if delay != 0 {
                     debug_delay(delay);
@@ -345,12 +379,13 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
         .spawn(move || loader_thread(file, delay, tx))
         .map_err(|e| format!("Can't start the RDB loader thread: {e}"))?;
     let mut applier = Applier::new(databases);
+    let mut aux_seen = 0;
     let result = loop {
         match rx.recv().await {
             Some(Msg::Batch {
                 records,
                 offset,
-                rdb_used_mem,
+                aux,
             }) => {
                 let applied = {
                     let mut guard = srv.borrow_mut();
@@ -361,9 +396,8 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
                     s.persist.load_progress.loaded_bytes = offset;
                     s.persist.last_load_keys_loaded = applier.loaded;
                     s.persist.last_load_keys_expired = applier.expired;
-                    if let Some(m) = rdb_used_mem {
-                        s.persist.load_progress.rdb_used_mem = m;
-                    }
+                    note_aux(&aux, &mut s.persist.load_progress);
+                    aux_seen += aux.len();
                     applied
                 };
                 if let Err(e) = applied {
@@ -389,7 +423,11 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
         ));
     }
     if let Ok(summary) = &result {
-        srv.borrow_mut().persist.load_progress.loaded_bytes = summary.bytes_read;
+        let mut s = srv.borrow_mut();
+        // A file without keys sends no batch: its AUX fields are only in the summary.
+        let rest = summary.aux.get(aux_seen..).unwrap_or_default();
+        note_aux(rest, &mut s.persist.load_progress);
+        s.persist.load_progress.loaded_bytes = summary.bytes_read;
     }
     srv.borrow_mut()
         .finish_loading(&path, started, &applier, result)
