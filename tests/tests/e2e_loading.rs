@@ -161,12 +161,25 @@ fn function_library_is_kept_and_written_back() {
     fs::copy(src.dir.join(DBFILE), dir.path().join(DBFILE)).unwrap();
     drop(src);
 
-    let server = Server::forkdb(&["--dir", path_str(dir.path())]);
+    let server = Server::forkdb(&[
+        "--dir",
+        path_str(dir.path()),
+        "--enable-debug-command",
+        "yes",
+    ]);
     let mut conn = server.conn();
     conn.assert_cmd(&["GET", "a"], &bulk("1"));
     assert_eq!(
         field(&mut conn, "persistence", "rdb_last_load_keys_loaded"),
         "1"
+    );
+    // DEBUG RELOAD (save, empty, load in one go) keeps the library and the keys.
+    conn.assert_cmd(&["SET", "c", "3"], b"+OK\r\n");
+    conn.assert_cmd(&["DEBUG", "RELOAD"], b"+OK\r\n");
+    conn.assert_cmd(&["DBSIZE"], b":2\r\n");
+    assert_eq!(
+        field(&mut conn, "persistence", "rdb_last_load_keys_loaded"),
+        "2"
     );
     if is_forkdb() {
         let log = server.log();
@@ -197,6 +210,7 @@ fn function_library_is_kept_and_written_back() {
         rc.assert_cmd(&["FCALL", "f", "0"], b":1\r\n");
         rc.assert_cmd(&["GET", "a"], &bulk("1"));
         rc.assert_cmd(&["GET", "b"], &bulk(how));
+        rc.assert_cmd(&["GET", "c"], &bulk("3"));
     }
 }
 
