@@ -284,6 +284,12 @@ const DURING_LOAD: &[&[&str]] = &[
     &["FLUSHALL"],
     &["ECHO", "hi"],
     &["SELECT", "0"],
+    &["MULTI"],
+    &["GET", "key:1"],
+    &["ECHO", "queued"],
+    &["EXEC"],
+    &["CONFIG", "GET", "key-load-delay"],
+    &["NOSUCH"],
 ];
 
 #[test]
