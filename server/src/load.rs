@@ -390,9 +390,12 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
                 let applied = {
                     let mut guard = srv.borrow_mut();
                     let s = &mut *guard;
+                    // Loaded keys are not changes since the last save (INFO reads it meanwhile).
+                    let dirty = s.ks.dirty;
                     let applied = records
                         .into_iter()
                         .try_for_each(|rec| applier.apply(&mut s.ks, rec));
+                    s.ks.dirty = dirty;
                     s.persist.load_progress.loaded_bytes = offset;
                     s.persist.last_load_keys_loaded = applier.loaded;
                     s.persist.last_load_keys_expired = applier.expired;

@@ -343,6 +343,7 @@ fn loading_answers_loading_then_serves() {
         let perc: f64 = get("loading_loaded_perc").parse().unwrap();
         assert!((0.0..=100.0).contains(&perc), "{kind:?} {perc}");
         let _eta: i64 = get("loading_eta_seconds").parse().unwrap();
+        assert_eq!(get("rdb_changes_since_last_save"), "0", "{kind:?}");
         // The `used-mem` AUX field shows once the loader has read the file's start.
         poll_until(WAIT, "loading_loaded_bytes to move", || {
             (field(&mut conn, "persistence", "loading_loaded_bytes") != "0").then_some(())
@@ -356,6 +357,11 @@ fn loading_answers_loading_then_serves() {
             field(&mut conn, "persistence", "loading_rdb_used_mem"),
             "4321000",
             "{kind:?}"
+        );
+        assert_eq!(
+            field(&mut conn, "persistence", "rdb_changes_since_last_save"),
+            "0",
+            "{kind:?}: loaded keys counted as changes"
         );
         replies.push(got);
 
