@@ -50,6 +50,9 @@ pub struct Config {
     pub rdbchecksum: bool,
     pub stop_writes_on_bgsave_error: bool,
     pub rdb_key_save_delay: i64,
+    /// `key-load-delay`: microseconds to wait after each key loaded (a testing knob, as in
+    /// Redis 7.0; negative = 1 µs with probability 1/-n, Redis's `debugDelay`).
+    pub key_load_delay: i64,
     pub oom_score_adj_values: [i32; 3],
     pub disable_thp: bool,
     /// 0 = no limit. Over the limit, writes that may grow memory evict or fail per the policy.
@@ -99,6 +102,7 @@ impl Default for Config {
             rdbchecksum: true,
             stop_writes_on_bgsave_error: true,
             rdb_key_save_delay: 0,
+            key_load_delay: 0,
             oom_score_adj_values: [0, 200, 800],
             disable_thp: true,
             maxmemory: 0,
@@ -399,6 +403,16 @@ pub static OPTIONS: &[OptSpec] = &[
         stop_writes_on_bgsave_error,
         0
     ),
+    OptSpec {
+        name: "key-load-delay",
+        alias: None,
+        flags: 0,
+        get: |c| c.key_load_delay.to_string(),
+        set: |c, v| {
+            c.key_load_delay = parse_int(v, i32::MIN as i64, i32::MAX as i64)?;
+            Ok(())
+        },
+    },
     OptSpec {
         name: "rdb-key-save-delay",
         alias: None,

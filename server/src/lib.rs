@@ -22,6 +22,8 @@
 //! - [`config`]: options from a redis.conf-style file and `--name value` arguments; CONFIG GET/SET.
 //! - [`store`]: databases, entries, expiry (lazy on access, active sampling in the cron).
 //! - [`server`]: the shared state (keyspace, config, clients, stats) and the cron.
+//! - [`load`]: loading the RDB file (start-up: a loader thread feeds the server's thread, which
+//!   answers `-LOADING` meanwhile; DEBUG RELOAD: in one go).
 //! - [`net`]: accepting connections, reading, pipelining, writing replies.
 //! - [`table`]: the command table (name, arity, flags, key positions) that dispatch and `COMMAND` use.
 //! - [`cmd`]: one module per command family; each handler appends its reply to the output buffer.
@@ -33,6 +35,7 @@ pub mod cmd;
 pub mod config;
 pub mod glob;
 pub mod info;
+pub mod load;
 pub mod net;
 pub mod persist;
 pub mod server;

@@ -57,13 +57,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let mut server = Server::new(cfg);
-    if let Err(e) = server.load_rdb() {
-        tracing::error!("{e}");
-        eprintln!("{e}");
-        std::process::exit(1);
-    }
-    let srv = Rc::new(RefCell::new(server));
+    // `net::run` binds, then loads the RDB file while answering -LOADING, as Redis does: a
+    // port in use is found before the load, not after it.
+    let srv = Rc::new(RefCell::new(Server::new(cfg)));
     let local = tokio::task::LocalSet::new();
     if let Err(e) = local.block_on(&rt, forkdb_server::net::run(srv)) {
         tracing::error!("{e:#}");

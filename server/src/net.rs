@@ -6,7 +6,7 @@
 //! depth costs one `read` and one `write`, as in Redis's event loop.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 use bytes::BytesMut;
 use forkdb_protocol::RequestParser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{info, warn};
 
 use crate::client::{Client, ClientMeta};
@@ -25,26 +25,72 @@ pub type Shared = Rc<RefCell<Server>>;
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Binds every `bind` address (a leading `-` marks an address that may be missing, as in
-/// Redis's default `bind 127.0.0.1 -::1`).
-async fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener>> {
+/// The listen backlog (Redis's `tcp-backlog` default).
+const TCP_BACKLOG: u32 = 511;
+
+/// The address a `bind` entry names, as Redis 7.0 reads it: `*` is every IPv4 address, `::*`
+/// every IPv6 one, anything else an IP literal.
+fn bind_ip(host: &str) -> Option<IpAddr> {
+    match host {
+        "*" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "::*" => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        _ => host.parse().ok(),
+    }
+}
+
+/// A listening socket on `addr`. An IPv6 socket is IPv6 only (`IPV6_V6ONLY`), as Redis's
+/// `anetV6Only`: `bind ::` must not also take IPv4 connections, which would then arrive as
+/// mapped addresses that protected mode does not count as loopback.
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => {
+            let sock = TcpSocket::new_v6()?;
+            nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv6V6Only, &true)?;
+            sock
+        }
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(TCP_BACKLOG)
+}
+
+/// Binds every `bind` address. A leading `-` marks an address that may be unavailable on this
+/// host, as in Redis's default `bind 127.0.0.1 -::1`: it is skipped if the system has no such
+/// address or no such protocol, but a port in use is an error for it too (Redis's
+/// `listenToPort`).
+fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener>> {
+    use std::io::ErrorKind;
     let mut listeners = Vec::new();
     for a in addrs {
         let (optional, host) = match a.strip_prefix('-') {
             Some(h) => (true, h),
             None => (false, a.as_str()),
         };
-        let sock: SocketAddr = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, port),
-            Err(_) => bail!("Invalid bind address '{host}'"),
+        let Some(ip) = bind_ip(host) else {
+            bail!("Invalid bind address '{host}'");
         };
-        match TcpListener::bind(sock).await {
+        let sock = SocketAddr::new(ip, port);
+        match listen_on(sock) {
             Ok(l) => listeners.push(l),
-            Err(e) if optional => {
+            Err(e)
+                if optional
+                    && (e.kind() == ErrorKind::AddrNotAvailable
+                        || matches!(
+                            e.raw_os_error(),
+                            Some(
+                                libc::EAFNOSUPPORT
+                                    | libc::EPROTONOSUPPORT
+                                    | libc::ESOCKTNOSUPPORT
+                                    | libc::EPFNOSUPPORT
+                                    | libc::ENOPROTOOPT
+                            )
+                        )) =>
+            {
                 info!(addr = %sock, cause = %e, "optional bind address skipped");
             }
             Err(e) => {
-                bail!("Could not create server TCP listening socket {sock}: {e}");
+                bail!("Could not create server TCP listening socket {host}:{port}: {e}");
             }
         }
     }
@@ -55,14 +101,18 @@ async fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener
 }
 
 /// Runs the server until SHUTDOWN or a signal. Returns when the process should exit.
+///
+/// The order is Redis's: bind first (a port in use fails start-up at once, before any load),
+/// then load the RDB file while serving clients (`-LOADING`), then "Ready to accept connections".
+/// A load error ends the process with the error naming the file.
 pub async fn run(srv: Shared) -> anyhow::Result<()> {
     let (bind, port) = {
         let s = srv.borrow();
         (s.config.bind.clone(), s.config.port)
     };
-    let listeners = bind_all(&bind, port).await?;
+    let listeners = bind_all(&bind, port)?;
     for l in listeners {
-        info!(addr = %l.local_addr().context("local_addr")?, "Ready to accept connections tcp");
+        info!(addr = %l.local_addr().context("local_addr")?, "Listening");
         tokio::task::spawn_local(accept_loop(srv.clone(), l));
     }
     tokio::task::spawn_local(cron(srv.clone()));
@@ -71,8 +121,18 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
     let notify = srv.borrow().shutdown_notify.clone();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let load = crate::load::load_at_startup(srv.clone());
+    tokio::pin!(load);
+    let mut loaded = false;
     loop {
         tokio::select! {
+            result = &mut load, if !loaded => {
+                loaded = true;
+                if let Err(e) = result {
+                    bail!("{e}");
+                }
+                info!("Ready to accept connections tcp");
+            }
             _ = notify.notified() => {
                 if srv.borrow().shutdown.is_some() {
                     break;
@@ -270,7 +330,9 @@ async fn cron(srv: Shared) {
         let s = &mut *s;
         s.clock = Instant::now();
         s.ks.refresh_clock();
-        if s.active_expire_enabled {
+        // Expiring keys of a half-loaded data set would skew the load's counts (Redis runs no cron while
+        // it loads).
+        if s.active_expire_enabled && !s.persist.loading {
             // A quarter of each period at most, as Redis's slow expire cycle.
             let deadline = Instant::now() + period / 4;
             for db in 0..s.ks.dbs.len() {

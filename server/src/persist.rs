@@ -65,7 +65,14 @@ pub struct SaveState {
     pub last_save_ok: bool,
     pub rdb_saves: u64,
     pub last_bgsave_time_sec: i64,
+    /// A load is under way: commands without the `loading` flag get `-LOADING` (see `load`).
     pub loading: bool,
+    /// INFO's `loading_*` fields, meaningful while `loading`.
+    pub load_progress: crate::load::LoadProgress,
+    /// The function libraries of the loaded file, as their FUNCTION2 payloads: every save writes
+    /// them back (see `load::Server::finish_loading` for why they are kept). A fork child only
+    /// reads these bytes, which the parent already has.
+    pub functions: Vec<bytes::Bytes>,
     pub last_load_keys_loaded: u64,
     pub last_load_keys_expired: u64,
     pub running: Option<Running>,
@@ -86,6 +93,8 @@ impl Default for SaveState {
             rdb_saves: 0,
             last_bgsave_time_sec: -1,
             loading: false,
+            load_progress: crate::load::LoadProgress::default(),
+            functions: Vec::new(),
             last_load_keys_loaded: 0,
             last_load_keys_expired: 0,
             running: None,
@@ -99,11 +108,12 @@ impl Default for SaveState {
     }
 }
 
-/// Writes every database of `ks` as an RDB stream into `out`, calling `after_key` with each
-/// value once it is written (the child reports progress and gives pages back there; both saves
-/// sleep `rdb-key-save-delay` there).
+/// Writes the function libraries, then every database of `ks`, as an RDB stream into `out`,
+/// calling `after_key` with each value once it is written (the child reports progress and gives
+/// pages back there; both saves sleep `rdb-key-save-delay` there).
 pub fn write_rdb<W: io::Write>(
     ks: &Keyspace,
+    functions: &[bytes::Bytes],
     options: SaveOptions,
     used_mem: u64,
     out: W,
@@ -112,6 +122,9 @@ pub fn write_rdb<W: io::Write>(
     let mut aux = AuxFields::new(crate::REDIS_VERSION);
     aux.used_mem = used_mem;
     let mut w = RdbWriter::new(out, options, &aux)?;
+    for code in functions {
+        w.function(code)?;
+    }
     for (i, db) in ks.dbs.iter().enumerate() {
         if db.is_empty() {
             continue;
@@ -137,6 +150,8 @@ struct ChildJob {
     dbfilename: String,
     options: SaveOptions,
     used_mem: u64,
+    /// The function libraries to write back (handles to the parent's bytes, taken before fork).
+    functions: Vec<bytes::Bytes>,
     /// Microseconds to sleep after each key (`rdb-key-save-delay`, a testing knob as in Redis).
     key_delay_us: i64,
     /// `snapshot-child-release`: give back the pages of values already written.
@@ -183,7 +198,15 @@ fn child_save(
                 std::thread::sleep(d);
             }
         };
-        write_rdb(ks, job.options, job.used_mem, out, after_key).map(|_| ())
+        write_rdb(
+            ks,
+            &job.functions,
+            job.options,
+            job.used_mem,
+            out,
+            after_key,
+        )
+        .map(|_| ())
     })
 }
 
@@ -261,6 +284,7 @@ impl Server {
             dbfilename: self.config.dbfilename.clone(),
             options: self.save_options(),
             used_mem: crate::alloc::used_memory() as u64,
+            functions: self.persist.functions.clone(),
             key_delay_us: self.config.rdb_key_save_delay,
             release: self.config.snapshot_child_release,
         };
@@ -503,6 +527,10 @@ impl Server {
 
     /// SAVE: writes the RDB file in the foreground, blocking the server as Redis's SAVE does.
     pub fn save_sync(&mut self) -> io::Result<()> {
+        if self.persist.loading {
+            // Only a part of the file is in memory: writing it would replace a good file.
+            return Err(io::Error::other("Redis is loading the dataset in memory"));
+        }
         // A child the server killed (FLUSHALL, SHUTDOWN) is not reaped yet but can write
         // nothing more: the foreground save goes ahead, as Redis's `rdbSave` does after
         // `killRDBChild`. (The SAVE command refuses while any child is there, as Redis's.)
@@ -520,6 +548,7 @@ impl Server {
         let options = self.save_options();
         let used = crate::alloc::used_memory() as u64;
         let ks = &self.ks;
+        let functions = &self.persist.functions;
         // SAVE sleeps `rdb-key-save-delay` per key too, as Redis's does.
         let delay = key_delay(self.config.rdb_key_save_delay);
         let after_key = |_: &crate::store::Str| {
@@ -532,7 +561,7 @@ impl Server {
             self.config.dbfilename.as_ref(),
             tmp.as_ref(),
             || true,
-            |out| write_rdb(ks, options, used, out, after_key).map(|_| ()),
+            |out| write_rdb(ks, functions, options, used, out, after_key).map(|_| ()),
         );
         match &result {
             Ok(()) => {
@@ -545,7 +574,8 @@ impl Server {
                 );
             }
             Err(e) => {
-                self.persist.last_save_ok = false;
+                // Redis's `rdbSave` sets `lastbgsave_status` only on success: a failed foreground
+                // save is the caller's error reply, and does not make writes fail with MISCONF.
                 let line = save_error_line(
                     e.step,
                     e.errno(),
@@ -557,59 +587,6 @@ impl Server {
             }
         }
         result.map_err(io::Error::from)
-    }
-
-    /// Loads `dir/dbfilename` if it exists. Errors name the file, the byte offset and the problem.
-    pub fn load_rdb(&mut self) -> Result<(), String> {
-        let path = self.config.rdb_path();
-        if !path.exists() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        self.persist.loading = true;
-        let now = now_ms();
-        let databases = self.ks.dbs.len() as u32;
-        let mut loaded = 0u64;
-        let mut expired = 0u64;
-        let ks = &mut self.ks;
-        let result = snap::load_file(&path, |rec| {
-            if rec.db >= databases {
-                return Err(format!(
-                    "FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"
-                ));
-            }
-            if rec.expire_ms.is_some_and(|e| e <= now) {
-                expired += 1;
-                return Ok(());
-            }
-            let snap::Value::String(data) = rec.value;
-            ks.set(
-                rec.db as usize,
-                &rec.key,
-                Value::string(&data),
-                rec.expire_ms.unwrap_or(-1),
-            );
-            loaded += 1;
-            Ok(())
-        });
-        self.persist.loading = false;
-        let summary = result.map_err(|e| {
-            format!(
-                "Bad file format reading the RDB file {}: {e}",
-                path.display()
-            )
-        })?;
-        self.ks.dirty = 0;
-        self.persist.last_load_keys_loaded = loaded;
-        self.persist.last_load_keys_expired = expired;
-        tracing::info!(
-            keys = loaded,
-            expired,
-            seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-            rdb_version = summary.version,
-            "DB loaded from disk"
-        );
-        Ok(())
     }
 
     /// Is a write refused now? (After a failed save with stop-writes-on-bgsave-error, as Redis.)
@@ -644,6 +621,8 @@ impl Server {
             NoSave => false,
             Default => !self.config.save.is_empty(),
         };
+        // Redis never saves a half-loaded data set on the way out (`prepareForShutdown`).
+        let save = save && !self.persist.loading;
         if self.child_active() {
             warn!("There is a child saving an .rdb. Killing it!");
             self.kill_child_at_exit();
@@ -725,6 +704,36 @@ pub fn info_fields(srv: &Server, s: &mut String) {
     f("aof_last_cow_size", &0);
     f("module_fork_in_progress", &0);
     f("module_fork_last_cow_size", &0);
+    if p.loading {
+        // As Redis's INFO: progress against the file size (or, without one, the `used-mem` the
+        // file claims, capped below 100%), ETA from the rate so far.
+        let l = &p.load_progress;
+        let (perc, remaining) = if l.total_bytes > 0 {
+            (
+                l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64,
+                l.total_bytes.saturating_sub(l.loaded_bytes),
+            )
+        } else if l.rdb_used_mem > 0 {
+            (
+                (l.loaded_bytes as f64 * 100.0 / l.rdb_used_mem as f64).min(99.99),
+                l.rdb_used_mem.saturating_sub(l.loaded_bytes).max(1),
+            )
+        } else {
+            (0.0, 1)
+        };
+        let elapsed = (now_ms() / 1000 - l.start_time).max(0) as u64;
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed.saturating_mul(remaining) / (l.loaded_bytes + 1)
+        };
+        f("loading_start_time", &l.start_time);
+        f("loading_total_bytes", &l.total_bytes);
+        f("loading_rdb_used_mem", &l.rdb_used_mem);
+        f("loading_loaded_bytes", &l.loaded_bytes);
+        f("loading_loaded_perc", &format!("{perc:.2}"));
+        f("loading_eta_seconds", &eta);
+    }
 }
 
 /// The fork-related fields of INFO stats.
@@ -739,6 +748,10 @@ pub fn stats_fields(srv: &Server, s: &mut String) {
 impl Server {
     /// The persistence part of the cron: reap the child, then save points and scheduled saves.
     pub fn cron_persistence(&mut self) {
+        if self.persist.loading {
+            // No save point may write a half-loaded data set, nor fork while the loader lives.
+            return;
+        }
         if self.child_active() {
             self.poll_child();
             return;

@@ -219,18 +219,15 @@ impl Ctx<'_> {
 
     /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`). Counted in errorstats.
     pub fn err(&mut self, msg: &str) {
+        self.err_bytes(msg.as_bytes());
+    }
+
+    /// [`err`](Self::err) with bytes: an error that quotes the client's input echoes it as
+    /// sent (Redis formats these with printf and never re-encodes them).
+    pub fn err_bytes(&mut self, msg: &[u8]) {
         self.failed = true;
         count_error(&mut self.srv.stats, msg);
-        // Error texts may quote client input; CR/LF would break the framing (Redis maps them to spaces).
-        if msg.contains(['\r', '\n']) {
-            let clean: String = msg
-                .chars()
-                .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-                .collect();
-            proto::encode_error(&clean, self.out);
-        } else {
-            proto::encode_error(msg, self.out);
-        }
+        encode_error_bytes(msg, self.out);
     }
 
     pub fn syntax_err(&mut self) {
@@ -271,8 +268,27 @@ impl Ctx<'_> {
     }
 }
 
-pub fn count_error(stats: &mut Stats, msg: &str) {
+pub fn count_error(stats: &mut Stats, msg: &[u8]) {
     stats.total_error_replies += 1;
-    let code = msg.split(' ').next().unwrap_or("ERR");
-    *stats.errors.entry(code.to_string()).or_insert(0) += 1;
+    let code = msg.split(|&b| b == b' ').next().unwrap_or(b"ERR");
+    let code = String::from_utf8_lossy(code);
+    match stats.errors.get_mut(code.as_ref()) {
+        Some(n) => *n += 1,
+        None => {
+            stats.errors.insert(code.into_owned(), 1);
+        }
+    }
+}
+
+/// `-msg\r\n` with the bytes of `msg` as they are, but CR and LF as spaces: an error text may
+/// quote client input, and a line break would end the reply early (Redis's `addReplyErrorFormat`
+/// maps them the same way).
+pub fn encode_error_bytes(msg: &[u8], out: &mut BytesMut) {
+    out.reserve(msg.len() + 3);
+    out.extend_from_slice(b"-");
+    out.extend(
+        msg.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
 }

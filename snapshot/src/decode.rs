@@ -5,8 +5,10 @@
 //! The reader accepts RDB versions 1 to 12 (Redis 1.x to 7.4) for the parts of
 //! the format it knows: strings, expires (seconds and milliseconds), SELECTDB,
 //! RESIZEDB (a hint, exposed but not needed), AUX (collected, so a caller can
-//! log `redis-ver` and `ctime`), and it skips what does not affect the
-//! keyspace it loads: MODULE_AUX, FUNCTION2 and the 7.0-rc FUNCTION, IDLE,
+//! log `redis-ver` and `ctime`), function libraries (FUNCTION2, and the 7.0-rc
+//! FUNCTION translated to FUNCTION2's payload as Redis does, collected in
+//! [`LoadSummary::functions`] so a server can keep them and write them back),
+//! and it skips what does not affect the keyspace it loads: MODULE_AUX, IDLE,
 //! FREQ and SLOT_INFO, parsing each far enough to skip it exactly. A value type
 //! it cannot load stops it with [`RdbError::UnsupportedType`], naming the type.
 //!
@@ -93,14 +95,47 @@ pub struct ResizeHint {
 pub struct Skipped {
     /// MODULE_AUX records.
     pub module_aux: u64,
-    /// Function libraries (FUNCTION2 and 7.0-rc FUNCTION).
-    pub functions: u64,
     /// IDLE (LRU) annotations.
     pub idle: u64,
     /// FREQ (LFU) annotations.
     pub freq: u64,
     /// SLOT_INFO records.
     pub slot_info: u64,
+}
+
+/// A function library found in the file (Redis 7 `FUNCTION LOAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionLib {
+    /// The library's code as FUNCTION2 stores it: a first line
+    /// `#!<engine> name=<name>`, then the source. A 7.0-rc FUNCTION record is
+    /// given in this form too (Redis's `rdbFunctionLoad` builds the same text).
+    pub code: Bytes,
+    /// Offset of its opcode in the file.
+    pub offset: u64,
+}
+
+impl FunctionLib {
+    /// The engine and library name from the code's first line, or Redis's
+    /// error text for a library without them (`functionExtractLibMetaData`).
+    pub fn metadata(&self) -> Result<(&[u8], &[u8]), &'static str> {
+        let first = self.code.split(|&b| b == b'\n').next().unwrap_or_default();
+        let Some(shebang) = first.strip_prefix(b"#!") else {
+            return Err("Missing library metadata");
+        };
+        let mut parts = shebang.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        let engine = parts.next().ok_or("Missing library metadata")?;
+        let mut name = None;
+        for p in parts {
+            match p.strip_prefix(b"name=") {
+                Some(_) if name.is_some() => {
+                    return Err("Invalid metadata value, name argument was given multiple times")
+                }
+                Some(n) => name = Some(n),
+                None => return Err("Invalid metadata value given"),
+            }
+        }
+        Ok((engine, name.ok_or("Library name was not given")?))
+    }
 }
 
 /// What a read of an RDB file found, besides the records themselves.
@@ -118,6 +153,8 @@ pub struct LoadSummary {
     pub select_dbs: u64,
     /// RESIZEDB opcodes seen.
     pub resize_dbs: u64,
+    /// Function libraries, in file order.
+    pub functions: Vec<FunctionLib>,
     /// Items skipped.
     pub skipped: Skipped,
     /// The trailing checksum.
@@ -278,6 +315,7 @@ impl<R: Read> RdbReader<R> {
                 records_with_expire: 0,
                 select_dbs: 0,
                 resize_dbs: 0,
+                functions: Vec::new(),
                 skipped: Skipped::default(),
                 checksum: Checksum::NotReached,
                 bytes_read: HEADER_LEN as u64,
@@ -397,19 +435,34 @@ impl<R: Read> RdbReader<R> {
                     self.summary.skipped.module_aux += 1;
                 }
                 OPCODE_FUNCTION2 => {
-                    self.read_string("a FUNCTION2 library")?;
-                    self.summary.skipped.functions += 1;
+                    let code = self.read_string("a FUNCTION2 library")?;
+                    self.summary.functions.push(FunctionLib {
+                        code,
+                        offset: item_start,
+                    });
                 }
                 OPCODE_FUNCTION_PRE_GA => {
                     // 7.0 rc1/rc2: name, engine, has-description flag,
-                    // [description], code (`rdbFunctionLoad`).
-                    self.read_string("a FUNCTION library name")?;
-                    self.read_string("a FUNCTION engine name")?;
+                    // [description], code; Redis 7.0 turns them into the
+                    // FUNCTION2 payload "#!<engine> name=<name>\n<code>" and
+                    // drops the description (`rdbFunctionLoad`).
+                    let name = self.read_string("a FUNCTION library name")?;
+                    let engine = self.read_string("a FUNCTION engine name")?;
                     if self.read_plain_len("a FUNCTION description flag")? != 0 {
                         self.read_string("a FUNCTION description")?;
                     }
-                    self.read_string("a FUNCTION library code")?;
-                    self.summary.skipped.functions += 1;
+                    let blob = self.read_string("a FUNCTION library code")?;
+                    let mut code = Vec::with_capacity(blob.len() + name.len() + engine.len() + 9);
+                    code.extend_from_slice(b"#!");
+                    code.extend_from_slice(&engine);
+                    code.extend_from_slice(b" name=");
+                    code.extend_from_slice(&name);
+                    code.push(b'\n');
+                    code.extend_from_slice(&blob);
+                    self.summary.functions.push(FunctionLib {
+                        code: Bytes::from(code),
+                        offset: item_start,
+                    });
                 }
                 OPCODE_SLOT_INFO => {
                     self.read_plain_len("the slot of SLOT_INFO")?;

@@ -171,6 +171,18 @@ pub fn encode_string<W: Write>(
     w.write_all(s)
 }
 
+/// Writes a function library (`rdbSaveFunctions`): FUNCTION2 and the
+/// library's code as one string, which Redis writes with `rdbSaveRawString`,
+/// so it may be LZF-compressed.
+pub fn encode_function<W: Write>(
+    w: &mut W,
+    code: &[u8],
+    lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    w.write_all(&[OPCODE_FUNCTION2])?;
+    encode_string(w, code, lzf)
+}
+
 /// Writes an AUX field (`rdbSaveAuxField`); name and value are strings, so
 /// they get the integer and LZF encodings too.
 pub fn encode_aux<W: Write>(
@@ -311,6 +323,12 @@ impl<W: Write> RdbWriter<W> {
     /// ones they do not know).
     pub fn aux(&mut self, name: &[u8], value: &[u8]) -> io::Result<()> {
         encode_aux(&mut self.out, name, value, self.lzf.as_mut())
+    }
+
+    /// Writes a function library; Redis writes them after the AUX fields and
+    /// before the first db (`rdbSaveRio`), and so should the caller.
+    pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
+        encode_function(&mut self.out, code, self.lzf.as_mut())
     }
 
     /// Starts db `db`, announcing its number of keys and of keys with an expire.

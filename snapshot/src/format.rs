@@ -17,8 +17,9 @@
 //! |                                           |   redis-ver, redis-bits, ctime,          |
 //! |                                           |   used-mem, aof-base                     |
 //! | F7 <len id> <len 2> <len when> <mod>... 00| MODULE_AUX: module data (skipped)        |
-//! | F5 <str code>                             | FUNCTION2: a function library (skipped)  |
-//! | F6 <str> <str> <len d> [<str>] <str>      | FUNCTION (7.0 rc1/rc2 format, skipped)   |
+//! | F5 <str code>                             | FUNCTION2: a function library (kept)     |
+//! | F6 <str> <str> <len d> [<str>] <str>      | FUNCTION (7.0 rc1/rc2 format, read as    |
+//! |                                           |   FUNCTION2; never written)              |
 //! | FE <len db>                               | SELECTDB: following keys go to db        |
 //! | FB <len keys> <len expires>               | RESIZEDB: size hint for that db          |
 //! | F4 <len slot> <len size> <len expires>    | SLOT_INFO (7.4 cluster mode, skipped)    |

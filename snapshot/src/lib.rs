@@ -60,13 +60,13 @@ pub mod value;
 
 pub use crc::{crc64, CrcWriter};
 pub use decode::{
-    load, load_file, verify_file, AuxField, Checksum, LoadSummary, LoadedRecord, RdbReader,
-    ResizeHint, Skipped, MAX_STRING_LEN,
+    load, load_file, verify_file, AuxField, Checksum, FunctionLib, LoadSummary, LoadedRecord,
+    RdbReader, ResizeHint, Skipped, MAX_STRING_LEN,
 };
 pub use encode::{
-    encode_aux, encode_checksum, encode_eof, encode_header, encode_len, encode_record,
-    encode_resize_db, encode_select_db, encode_string, encode_string_record, AuxFields, RdbWriter,
-    SaveOptions,
+    encode_aux, encode_checksum, encode_eof, encode_function, encode_header, encode_len,
+    encode_record, encode_resize_db, encode_select_db, encode_string, encode_string_record,
+    AuxFields, RdbWriter, SaveOptions,
 };
 pub use error::RdbError;
 pub use file::{

@@ -177,8 +177,19 @@ impl Server {
 
     /// Starts `kind` with `--port`, `--bind 127.0.0.1`, `--dir` and (unless `args` has its own)
     /// `--save ""`, then `args`. An `args[0]` not starting with `--` is a config file and goes
-    /// first, as redis-server requires. Waits until the server answers PING.
+    /// first, as redis-server requires. Waits until the server answers PING with anything but
+    /// `-LOADING` (with requirepass, NOAUTH counts), i.e. until its data set is loaded.
     pub fn start(kind: Kind, args: &[&str]) -> Server {
+        Server::start_with(kind, args, false)
+    }
+
+    /// [`start`](Self::start), but returns as soon as the server answers at all: `-LOADING`
+    /// while it still loads its RDB file counts.
+    pub fn start_loading(kind: Kind, args: &[&str]) -> Server {
+        Server::start_with(kind, args, true)
+    }
+
+    fn start_with(kind: Kind, args: &[&str], loading_is_ready: bool) -> Server {
         let bin = kind.binary();
         let mut last_log = String::new();
         for _ in 0..BIND_ATTEMPTS {
@@ -218,7 +229,7 @@ impl Server {
                 exited: None,
                 _tmp: tmp,
             };
-            match server.wait_ready() {
+            match server.wait_ready(loading_is_ready) {
                 Ok(()) => return server,
                 Err(log) => {
                     last_log = log;
@@ -272,11 +283,12 @@ impl Server {
             _tmp: tmp,
         };
         // On an error the server is dropped, which stops it by pid.
-        server.wait_ready().map(|()| server)
+        server.wait_ready(false).map(|()| server)
     }
 
-    /// Polls until the server answers a PING (any reply counts: with requirepass it is NOAUTH).
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// Polls until the server answers a PING (any reply counts: with requirepass it is NOAUTH;
+    /// `-LOADING` only if `loading_is_ready`).
+    fn wait_ready(&mut self, loading_is_ready: bool) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -285,8 +297,11 @@ impl Server {
             }
             if let Ok(mut conn) = Conn::connect(self.port) {
                 conn.set_read_timeout(Duration::from_secs(1));
-                if conn.send(b"*1\r\n$4\r\nPING\r\n").is_ok() && conn.read_reply().is_ok() {
-                    return Ok(());
+                if conn.send(b"*1\r\n$4\r\nPING\r\n").is_ok() {
+                    match conn.read_reply() {
+                        Ok(r) if loading_is_ready || !r.starts_with(b"-LOADING") => return Ok(()),
+                        _ => {}
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -22,32 +22,36 @@ use crate::config::ProtectedMode;
 use crate::server::{count_error, Ctx, Server};
 use crate::table::{self, CommandSpec};
 
-/// Formats Redis's unknown-command error: the name and the first arguments, quoted, at most
-/// about 128 bytes of them.
-fn unknown_command_error(args: &[Bytes]) -> String {
-    let mut quoted = String::new();
+/// C's `%.Ns` of an argument: up to the first NUL byte, at most `max` bytes. Redis formats these
+/// errors with printf, so that is exactly what it quotes; the bytes are not re-encoded.
+fn c_str(arg: &[u8], max: usize) -> &[u8] {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    &arg[..end.min(max)]
+}
+
+/// Redis's unknown-command error: the name and the first arguments, quoted, at most about 128
+/// bytes of them, raw (`commandCheckExistence`).
+fn unknown_command_error(args: &[Bytes]) -> Vec<u8> {
+    let mut quoted = Vec::new();
     for a in &args[1..] {
         if quoted.len() >= 128 {
             break;
         }
         let room = 128 - quoted.len();
-        let text = String::from_utf8_lossy(a);
-        let cut: String = text
-            .chars()
-            .scan(0usize, |n, c| {
-                *n += c.len_utf8();
-                (*n <= room).then_some(c)
-            })
-            .collect();
-        quoted.push_str(&format!("'{cut}' "));
+        quoted.push(b'\'');
+        quoted.extend_from_slice(c_str(a, room));
+        quoted.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(&args[0]);
-    let name: String = name.chars().take(128).collect();
-    format!("ERR unknown command '{name}', with args beginning with: {quoted}")
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&quoted);
+    msg
 }
 
-/// Finds the command (or subcommand) `args` names, or the error to reply with.
-pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
+/// Finds the command (or subcommand) `args` names, or the error to reply with (raw bytes: it
+/// quotes the client's).
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Vec<u8>> {
     let Some(spec) = table::lookup(&args[0]) else {
         return Err(unknown_command_error(args));
     };
@@ -57,12 +61,16 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     match table::lookup_sub(spec, &args[1]) {
         Some(sub) => Ok(sub),
         None => {
-            let sub = String::from_utf8_lossy(&args[1]);
-            let sub: String = sub.chars().take(128).collect();
-            Err(format!(
-                "ERR unknown subcommand '{sub}'. Try {} HELP.",
-                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-            ))
+            let mut msg = b"ERR unknown subcommand '".to_vec();
+            msg.extend_from_slice(c_str(&args[1], 128));
+            msg.extend_from_slice(b"'. Try ");
+            msg.extend(
+                c_str(&args[0], usize::MAX)
+                    .iter()
+                    .map(u8::to_ascii_uppercase),
+            );
+            msg.extend_from_slice(b" HELP.");
+            Err(msg)
         }
     }
 }
@@ -70,7 +78,14 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
 /// Rejects a command before it runs: counted as an error and, inside MULTI, it makes EXEC abort.
 /// A rejected EXEC itself ends the transaction with EXECABORT naming the reason (Redis's
 /// `execCommandAbort`).
-fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str, is_exec: bool) {
+fn reject(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut BytesMut,
+    msg: impl AsRef<[u8]>,
+    is_exec: bool,
+) {
+    let msg = msg.as_ref();
     if client.multi.is_some() {
         client.multi_error = true;
     }
@@ -83,12 +98,12 @@ fn reject(srv: &mut Server, client: &mut Client, out: &mut BytesMut, msg: &str, 
     if is_exec {
         multi::discard_state(&mut cx);
         multi::unwatch_all(&mut cx);
-        let reason = msg.strip_prefix("ERR ").unwrap_or(msg);
-        cx.err(&format!(
-            "EXECABORT Transaction discarded because of: {reason}"
-        ));
+        let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+        let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+        text.extend_from_slice(reason);
+        cx.err_bytes(&text);
     } else {
-        cx.err(msg);
+        cx.err_bytes(msg);
     }
 }
 
@@ -98,7 +113,7 @@ const DEBUG_REFUSED: &str = "ERR DEBUG command not allowed. If the enable-debug-
 pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mut BytesMut) {
     let spec = match resolve(&args) {
         Ok(s) => s,
-        Err(msg) => return reject(srv, client, out, &msg, false),
+        Err(msg) => return reject(srv, client, out, msg, false),
     };
     let is_exec = spec.name == "exec";
     if !table::arity_ok(spec.arity, args.len()) {
@@ -138,7 +153,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     } else {
         spec.flags
     };
-    if srv.config.maxmemory > 0 && !srv.evict_to_fit() {
+    // No eviction during a load (Redis's `isSafeToPerformEvictions`): the data set is not whole.
+    if srv.config.maxmemory > 0 && !srv.persist.loading && !srv.evict_to_fit() {
         // Over the limit: refuse what may use memory, and anything queued in MULTI (the queue
         // itself grows), but never EXEC of reads, DISCARD, QUIT or RESET (Redis's rule).
         if flags & table::DENYOOM != 0 || queueing {
@@ -151,6 +167,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         if let Some(msg) = srv.deny_write_reason() {
             return reject(srv, client, out, &msg, is_exec);
         }
+    }
+    // While the data set loads, only commands with Redis's `loading` flag run.
+    if srv.persist.loading && !spec.has(table::LOADING) {
+        let msg = "LOADING Redis is loading the dataset in memory";
+        return reject(srv, client, out, msg, is_exec);
     }
     if queueing {
         if let Some(queue) = client.multi.as_mut() {
@@ -197,10 +218,27 @@ pub fn call(
     client.meta.last_cmd.set(spec.name);
 }
 
-/// Replies with an error from outside a handler (used by the network layer).
+/// Replies with an error from outside a handler: the network layer's protocol errors.
+///
+/// A `ProtocolError`'s text shows a client byte above 0x7f (`expected '$', got '%c'`) as the
+/// Latin-1 character of the same value, since it must be UTF-8; every other character of those
+/// texts is ASCII. Redis echoes the raw byte, so each character up to U+00FF goes out as that
+/// one byte.
 pub fn error_reply(srv: &mut Server, msg: &str, out: &mut BytesMut) {
-    count_error(&mut srv.stats, msg);
-    forkdb_protocol::encode_error(msg, out);
+    let raw: Vec<u8> = if msg.is_ascii() {
+        msg.as_bytes().to_vec()
+    } else {
+        let mut raw = Vec::with_capacity(msg.len());
+        for c in msg.chars() {
+            match u8::try_from(u32::from(c)) {
+                Ok(b) => raw.push(b),
+                Err(_) => raw.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        raw
+    };
+    count_error(&mut srv.stats, &raw);
+    crate::server::encode_error_bytes(&raw, out);
 }
 
 /// Parses an integer argument or replies with Redis's error. Used by every family.

@@ -74,7 +74,7 @@ pub fn exec(cx: &mut Ctx, _args: &[Bytes]) {
     for args in queue {
         match super::resolve(&args) {
             Ok(spec) => super::call(cx.srv, cx.client, spec, &args, cx.out),
-            Err(msg) => cx.err(&msg),
+            Err(msg) => cx.err_bytes(&msg),
         }
     }
     cx.srv.in_exec = false;
