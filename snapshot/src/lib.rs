@@ -25,6 +25,11 @@
 //! - [`fork`]: the fork, the child's progress reports on a pipe (keys, COW bytes from
 //!   `/proc/self/smaps_rollup`, duty-cycled), and the parent reaping its own child by pid.
 //! - [`value`]: [`Value`], what a record holds (strings for now).
+//! - [`blob`]: Redis's compact container blobs as pure byte-format modules:
+//!   [`blob::Listpack`] and [`blob::Intset`] (owned, validated, mutated in
+//!   Redis's exact bytes, written to a file as they are), [`blob::Ziplist`]
+//!   and [`blob::Zipmap`] (read only, for older files). Never panic on
+//!   foreign bytes.
 //!
 //! Errors: writing fails only with `io::Error`; reading fails with
 //! [`RdbError`], whose message always carries the byte offset and the detail.
@@ -45,6 +50,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod blob;
 pub mod crc;
 pub mod decode;
 pub mod encode;
