@@ -34,7 +34,10 @@ impl<'a> Cur<'a> {
         match b >> 6 {
             0 => (u64::from(b & 0x3F), false),
             1 => (u64::from(b & 0x3F) << 8 | u64::from(self.u8()), false),
-            2 if b == 0x80 => (u64::from(u32::from_be_bytes(self.take(4).try_into().unwrap())), false),
+            2 if b == 0x80 => (
+                u64::from(u32::from_be_bytes(self.take(4).try_into().unwrap())),
+                false,
+            ),
             2 if b == 0x81 => (u64::from_be_bytes(self.take(8).try_into().unwrap()), false),
             3 => (u64::from(b & 0x3F), true),
             _ => panic!("bad length byte 0x{b:02x} at {}", self.pos - 1),
@@ -55,8 +58,12 @@ impl<'a> Cur<'a> {
         }
         match v {
             0 => (self.u8() as i8).to_string().into_bytes(),
-            1 => i16::from_le_bytes(self.take(2).try_into().unwrap()).to_string().into_bytes(),
-            2 => i32::from_le_bytes(self.take(4).try_into().unwrap()).to_string().into_bytes(),
+            1 => i16::from_le_bytes(self.take(2).try_into().unwrap())
+                .to_string()
+                .into_bytes(),
+            2 => i32::from_le_bytes(self.take(4).try_into().unwrap())
+                .to_string()
+                .into_bytes(),
             3 => {
                 let clen = self.len();
                 let ulen = self.len();
