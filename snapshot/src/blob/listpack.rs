@@ -798,6 +798,20 @@ impl Listpack {
         (first < self.eof_pos()).then_some(Pos(first as u32))
     }
 
+    /// Appends every entry of `other` (`lpMerge`, which quicklist uses to
+    /// merge small neighbouring nodes). Entries do not refer to their
+    /// neighbours, so this is a copy of `other`'s entries; the header count
+    /// becomes the sum, or 65535 when that does not fit.
+    pub fn append_listpack(&mut self, other: &Listpack) -> Result<(), BlobError> {
+        let body = &other.bytes[HEADER_SIZE..other.eof_pos()];
+        let total = self.len() + other.len();
+        let eof = self.eof_pos();
+        self.splice_gap(eof, 0, body.len())?;
+        self.bytes[eof..eof + body.len()].copy_from_slice(body);
+        self.set_header_count(total.min(usize::from(COUNT_UNKNOWN)) as u16);
+        Ok(())
+    }
+
     /// Deletes up to `num` entries from `index` on (negative: from the tail),
     /// nothing if `index` is out of range (`lpDeleteRange`; `LTRIM`).
     pub fn delete_range(&mut self, index: i64, num: usize) {
@@ -1062,6 +1076,30 @@ mod tests {
         assert_eq!(lp.len(), 65534);
         assert_eq!(lp.seek(-1).map(|p| lp.get(p)), Some(Elem::Int(1)));
         valid(&lp);
+    }
+
+    #[test]
+    fn append_listpack_is_lp_merge() {
+        let (mut a, mut b, mut both) = (Listpack::new(), Listpack::new(), Listpack::new());
+        for v in ["x", "12", "-70000", "yy"] {
+            a.append(v).unwrap();
+            both.append(v).unwrap();
+        }
+        for v in [&[b'z'; 300][..], b"3"] {
+            b.append(v).unwrap();
+            both.append(v).unwrap();
+        }
+        a.append_listpack(&b).unwrap();
+        assert_eq!(a, both);
+        a.append_listpack(&Listpack::new()).unwrap();
+        assert_eq!(a, both);
+    }
+
+    #[test]
+    fn handle_is_two_words() {
+        // What every small container costs besides its bytes.
+        assert_eq!(std::mem::size_of::<Listpack>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Listpack>>(), 16);
     }
 
     #[test]

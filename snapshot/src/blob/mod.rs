@@ -12,7 +12,7 @@
 //! | --- | --- | --- | --- |
 //! | [`listpack`] | `src/listpack.c` | 7.0+ (lists, hashes, zsets; sets from 7.2) | owned, validated, read and mutated |
 //! | [`intset`] | `src/intset.c` | all | owned, validated, read and mutated |
-//! | [`ziplist`] | `src/ziplist.c` | 2.6 to 6.2 (lists, hashes, zsets, quicklist nodes) | borrowed, validated, read only |
+//! | [`ziplist`] | `src/ziplist.c` | before 7.0 (lists, hashes, zsets, quicklist nodes) | borrowed, validated, read only |
 //! | [`zipmap`] | `src/zipmap.c` | up to 2.4 (hashes) | borrowed, validated, read only |
 //!
 //! What every parser here guarantees: a blob from outside (an RDB file, a

@@ -1,5 +1,5 @@
 //! Redis's ziplist (`src/ziplist.c`), read only: the compact format of small
-//! lists, hashes and sorted sets in RDB files of Redis 2.6 to 6.2
+//! lists, hashes and sorted sets in RDB files of Redis before 7.0
 //! (`LIST_ZIPLIST` 10, `ZSET_ZIPLIST` 12, `HASH_ZIPLIST` 13, and the nodes of
 //! `LIST_QUICKLIST` 14). Redis 7.0 converts them to listpacks when it loads
 //! them, and so does forkdb's loader; nothing writes a ziplist any more.
