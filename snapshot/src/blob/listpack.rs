@@ -79,10 +79,12 @@
 //!
 //! The bytes live in a `Box<[u8]>` of exactly the listpack's size (Redis
 //! shrinks to fit too): a 16-byte handle and no spare capacity per small
-//! container. A mutation reallocates and moves the bytes after the change
-//! point (`memmove`, as `lpInsert` does), so while a forked child is saving,
-//! changing a listpack copies the pages from the change to its end (at most a
-//! few KiB with the default thresholds), not the container. Reads never
+//! container. A mutation rewrites the header and moves the bytes after the
+//! change point (`memmove`, as `lpInsert` does); as the size changes, the
+//! allocator may also move the whole listpack. So while a forked child is
+//! saving, changing a listpack dirties at most the pages of that one listpack
+//! (8 KiB for a quicklist node at `list-max-listpack-size -2`, about 17 KiB
+//! for a hash at 128 entries of 64 bytes) and nothing else. Reads never
 //! write: unlike Redis's `lpLength`, [`Listpack::len`] does not store a
 //! recounted element count into a header that says 65535 (so past 65534
 //! entries the header may differ from Redis's, which no default threshold
