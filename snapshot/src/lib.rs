@@ -28,6 +28,11 @@
 //!   isolation from its parent (inherited descriptors closed, death with the parent, a panic
 //!   hook that `_exit`s), and the parent reaping its own child by pid.
 //! - [`value`]: [`Value`], what a record holds (strings for now).
+//! - [`blob`]: Redis's compact container blobs as pure byte-format modules:
+//!   [`blob::Listpack`] and [`blob::Intset`] (owned, validated, mutated in
+//!   Redis's exact bytes, written to a file as they are), [`blob::Ziplist`]
+//!   and [`blob::Zipmap`] (read only, for older files). Never panic on
+//!   foreign bytes.
 //!
 //! Errors: writing fails only with `io::Error`; reading fails with
 //! [`RdbError`], whose message always carries the byte offset and the detail.
@@ -48,6 +53,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod blob;
 pub mod crc;
 pub mod decode;
 pub mod encode;
