@@ -102,14 +102,14 @@ pub fn write_rdb<W: io::Write>(
     let mut aux = AuxFields::new(crate::REDIS_VERSION);
     aux.used_mem = used_mem;
     let mut w = RdbWriter::new(out, options, &aux)?;
-    for (i, db) in ks.dbs.iter().enumerate() {
+    for (i, db) in ks.databases() {
         if db.is_empty() {
             continue;
         }
-        w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
-        for (key, entry) in &db.dict {
-            let Value::Str { data, .. } = &entry.value;
-            w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
+        w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
+        for (key, value, expire) in db.iter() {
+            let Value::Str { data, .. } = value;
+            w.record_string(key, data, expire)?;
             after_key(data);
         }
     }
@@ -422,7 +422,7 @@ impl Server {
         let started = Instant::now();
         self.persist.loading = true;
         let now = now_ms();
-        let databases = self.ks.dbs.len() as u32;
+        let databases = self.ks.db_count() as u32;
         let mut loaded = 0u64;
         let mut expired = 0u64;
         let ks = &mut self.ks;
@@ -437,7 +437,7 @@ impl Server {
                 return Ok(());
             }
             let snap::Value::String(data) = rec.value;
-            ks.set(
+            ks.restore(
                 rec.db as usize,
                 &rec.key,
                 Value::string(&data),
@@ -517,7 +517,7 @@ impl Server {
     /// DEBUG RELOAD: save, empty the keyspace, load the file back.
     pub fn debug_reload(&mut self) -> Result<(), String> {
         self.save_sync().map_err(|e| e.to_string())?;
-        for db in 0..self.ks.dbs.len() {
+        for db in 0..self.ks.db_count() {
             self.ks.flush_db(db);
         }
         self.load_rdb()
