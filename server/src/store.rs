@@ -15,7 +15,7 @@
 //!   [`Keyspace::get_str`] answers [`WrongType`] for a key of another type, [`Keyspace::get`]
 //!   gives any entry (TYPE, TTL, OBJECT), [`Keyspace::peek`] reads without side effects.
 //!   Callers only ever get `&Entry`, never `&mut Entry`.
-//! - **Writes** all pass through one path ([`write`]): [`Keyspace::write`] returns a [`Slot`],
+//! - **Writes** all pass through one path (`store/write.rs`): [`Keyspace::write`] returns a [`Slot`],
 //!   a guard on one key, and only a `Slot` (or the store's own whole-key and whole-db operations
 //!   built on it: RENAME, MOVE, COPY, FLUSHDB, SWAPDB, expiry, eviction, restore at load) changes
 //!   an entry. Each change runs, in order: lazy expiry of the key, the `before_write` hook with
@@ -23,7 +23,7 @@
 //! - **Walks**: [`Keyspace::databases`] lends each database's (key, value, expire) by reference to
 //!   the RDB writer (which must never copy a value: in the fork child a copy dirties pages);
 //!   [`Keyspace::scan`], [`Keyspace::keys_matching`], [`Keyspace::random_key`] serve commands.
-//! - Expiry ([`expire`]) and eviction ([`evict`]) live here and delete through the write path.
+//! - Expiry (`store/expire.rs`) and eviction (`store/evict.rs`) live here and delete through the write path.
 //!
 //! Every `match` on [`Value`] in this module is exhaustive, with no `_ =>` arm: adding a type
 //! makes the compiler point at each place that must decide what the new type does.

@@ -25,6 +25,28 @@
 //! Expiry, eviction and restoring from an RDB file use the same `Slot`, with their own
 //! accounting: they add nothing to `dirty` (a load resets it; Redis counts neither expiry
 //! nor eviction), but they call the hook and tell WATCHers.
+//!
+//! # How a command uses it (and how a new type joins)
+//!
+//! ```text
+//! let mut w = cx.srv.ks.write(db, key);        // lazy expiry done; nothing changed yet
+//! let old = match w.get_str() {                // typed read: WRONGTYPE before any change
+//!     Ok(old) => old,
+//!     Err(WrongType) => { drop(w); return cx.wrongtype(); }
+//! };
+//! ... decide from `old` (errors here change nothing) ...
+//! w.set_str(new, None);                        // hook(old entry), then the change
+//! drop(w);                                     // WATCH + dirty; then reply through `cx`
+//! ```
+//!
+//! A new type (say `Value::List`) adds, each with an exhaustive `match` like the string ones:
+//! `Value::as_list` (beside `Value::as_str`), `Keyspace::get_list` for read commands,
+//! `Slot::get_list` for deciding, and `Slot::list_mut`, which checks the type first, then calls
+//! `self.before()` and only then hands out `&mut`: call it only when the command will change
+//! the value. A new key is created with `Slot::put`; a command that empties a collection
+//! deletes the key with `Slot::delete` (Redis never keeps an empty list). The compiler then
+//! points at the rest (`type_name`, `encoding_name`, the RDB writer, SET's in-place
+//! overwrite, the test recorder).
 
 use std::hash::BuildHasher;
 
