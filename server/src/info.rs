@@ -251,15 +251,15 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
         }
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
-            for (i, db) in srv.ks.dbs.iter().enumerate() {
+            for (i, db) in srv.ks.databases() {
                 if !db.is_empty() {
                     let _ = write!(
                         s,
                         "db{}:keys={},expires={},avg_ttl={}\r\n",
                         i,
                         db.len(),
-                        db.expires.len(),
-                        db.avg_ttl
+                        db.expires_len(),
+                        db.avg_ttl()
                     );
                 }
             }

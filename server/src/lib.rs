@@ -16,11 +16,16 @@
 //! `read` and one `write`.
 //!
 //! The store keeps each value in its own [`store::Entry`], so a later thread-based (forkless) snapshot
-//! can add a per-entry version without changing how commands reach the data.
+//! can add a per-entry version without changing how commands reach the data. Every change passes
+//! through the keyspace's one write path ([`store::Slot`]), whose before-write hook is where such a
+//! snapshot (or replication) will see each old value before it changes.
 //!
 //! # Layout
 //! - [`config`]: options from a redis.conf-style file and `--name value` arguments; CONFIG GET/SET.
-//! - [`store`]: databases, entries, expiry (lazy on access, active sampling in the cron).
+//! - [`store`]: the one door to the data. Databases, entries, typed reads (WRONGTYPE), the one
+//!   write path (`Keyspace::write` → [`store::Slot`]: lazy expiry, before-write hook, change, WATCH
+//!   and dirty), expiry (lazy on access, active sampling in the cron) and eviction. Nothing else
+//!   touches a table: commands, persistence (the RDB walk, the loader) and INFO go through it.
 //! - [`server`]: the shared state (keyspace, config, clients, stats) and the cron.
 //! - [`load`]: loading the RDB file (start-up: a loader thread feeds the server's thread, which
 //!   answers `-LOADING` meanwhile; DEBUG RELOAD: in one go).

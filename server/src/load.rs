@@ -115,7 +115,7 @@ impl Applier {
             return Ok(());
         }
         let db = rec.db as usize;
-        if ks.dbs[db].dict.contains_key(&rec.key[..]) {
+        if ks.holds(db, &rec.key) {
             // Redis logs this, then panics: a file with a key twice is not a file it wrote, and
             // which copy is right cannot be known.
             let key = printable(&rec.key);
@@ -125,7 +125,7 @@ impl Applier {
             )));
         }
         let snap::Value::String(data) = rec.value;
-        ks.set(
+        ks.restore(
             db,
             &rec.key,
             Value::string(&data),
@@ -312,7 +312,7 @@ impl Server {
         };
         let started = Instant::now();
         self.start_loading(file.metadata().map(|m| m.len()).unwrap_or(0));
-        let mut applier = Applier::new(self.ks.dbs.len());
+        let mut applier = Applier::new(self.ks.db_count());
         let delay = self.config.key_load_delay;
         let ks = &mut self.ks;
         let progress = &mut self.persist.load_progress;
@@ -363,7 +363,7 @@ fn check_functions(summary: &LoadSummary) -> Result<(), RdbError> {
 pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
     let (path, delay, databases) = {
         let s = srv.borrow();
-        (s.config.rdb_path(), s.config.key_load_delay, s.ks.dbs.len())
+        (s.config.rdb_path(), s.config.key_load_delay, s.ks.db_count())
     };
     let file = match File::open(&path) {
         Ok(f) => f,

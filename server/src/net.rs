@@ -335,7 +335,7 @@ async fn cron(srv: Shared) {
         if s.active_expire_enabled && !s.persist.loading {
             // A quarter of each period at most, as Redis's slow expire cycle.
             let deadline = Instant::now() + period / 4;
-            for db in 0..s.ks.dbs.len() {
+            for db in 0..s.ks.db_count() {
                 s.ks.active_expire(db, deadline);
             }
         }

@@ -125,14 +125,14 @@ pub fn write_rdb<W: io::Write>(
     for code in functions {
         w.function(code)?;
     }
-    for (i, db) in ks.dbs.iter().enumerate() {
+    for (i, db) in ks.databases() {
         if db.is_empty() {
             continue;
         }
-        w.select_db(i as u32, db.len() as u64, db.expires.len() as u64)?;
-        for (key, entry) in &db.dict {
-            let Value::Str { data, .. } = &entry.value;
-            w.record_string(key, data, (entry.expire >= 0).then_some(entry.expire))?;
+        w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
+        for (key, value, expire) in db.iter() {
+            let Value::Str { data, .. } = value;
+            w.record_string(key, data, expire)?;
             after_key(data);
         }
     }
@@ -642,7 +642,7 @@ impl Server {
     /// DEBUG RELOAD: save, empty the keyspace, load the file back.
     pub fn debug_reload(&mut self) -> Result<(), String> {
         self.save_sync().map_err(|e| e.to_string())?;
-        for db in 0..self.ks.dbs.len() {
+        for db in 0..self.ks.db_count() {
             self.ks.flush_db(db);
         }
         self.load_rdb()

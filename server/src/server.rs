@@ -131,56 +131,16 @@ impl Server {
         }
     }
 
-    /// Frees memory as `maxmemory-policy` says until `used_memory` is within `maxmemory`
-    /// (Redis's `performEvictions`, with its sampling: 5 candidates per pick, the best one goes).
-    /// Returns false if
+    /// Frees memory as `maxmemory-policy` says until `used_memory` is within `maxmemory`: the
+    /// keyspace evicts through its write path (`store::Keyspace::evict_to_fit`). Returns false if
     /// memory is still over the limit (noeviction, or nothing left to evict).
     pub fn evict_to_fit(&mut self) -> bool {
-        use rand::Rng;
-        const SAMPLES: usize = 5;
         let limit = self.config.maxmemory as usize;
-        let policy = self.config.maxmemory_policy.clone();
-        let mut rng = rand::thread_rng();
-        while crate::alloc::used_memory() > limit {
-            if policy == "noeviction" {
-                return false;
-            }
-            let volatile = policy.starts_with("volatile");
-            // (db, key, score): the lowest score is evicted.
-            let mut best: Option<(usize, bytes::Bytes, i64)> = None;
-            for (i, db) in self.ks.dbs.iter().enumerate() {
-                let n = if volatile { db.expires.len() } else { db.len() };
-                for _ in 0..SAMPLES.min(n) {
-                    let idx = rng.gen_range(0..n);
-                    let key = if volatile {
-                        db.expires.get_index(idx).cloned()
-                    } else {
-                        db.dict.get_index(idx).map(|(k, _)| k.clone())
-                    };
-                    let Some(key) = key else { continue };
-                    let Some(e) = db.dict.get(&key) else { continue };
-                    let score = if policy.ends_with("random") {
-                        rng.gen::<i64>()
-                    } else if let Some(p) = self.ks.lfu {
-                        i64::from(e.lfu_decayed(self.ks.lru_clock, p.decay_minutes))
-                    } else if policy == "volatile-ttl" {
-                        e.expire
-                    } else {
-                        i64::from(e.lru)
-                    };
-                    if best.as_ref().is_none_or(|b| score < b.2) {
-                        let key = bytes::Bytes::copy_from_slice(&key);
-                        best = Some((i, key, score));
-                    }
-                }
-            }
-            let Some((db, key, _)) = best else {
-                return false;
-            };
-            self.ks.delete(db, &key);
-            self.ks.evicted_keys += 1;
-        }
-        true
+        self.ks.evict_to_fit(
+            limit,
+            &self.config.maxmemory_policy,
+            crate::alloc::used_memory,
+        )
     }
 
     pub fn request_shutdown(&mut self, mode: ShutdownMode) {
@@ -264,7 +224,7 @@ impl Ctx<'_> {
     }
 
     pub fn wrongtype(&mut self) {
-        self.err("WRONGTYPE Operation against a key holding the wrong kind of value");
+        self.err(crate::store::WRONGTYPE);
     }
 }
 

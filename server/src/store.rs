@@ -1,4 +1,34 @@
-//! The keyspace: numbered databases of entries, with expiry and WATCH bookkeeping.
+//! The keyspace: numbered databases of entries, with expiry, eviction and WATCH bookkeeping. It
+//! is the **one door to the data**: nothing outside this module reads or changes a table.
+//!
+//! # What it owns, and who may touch what
+//!
+//! ```text
+//! Keyspace ─ dbs: Vec<Db>          private; Db's dict, expires, avg_ttl private too
+//!          ├ watched, dirty_cas     WATCH registrations and the clients whose EXEC must fail
+//!          ├ dirty                  changes since the last save (persist resets/subtracts it)
+//!          ├ stats, clocks, flags   hits/misses/expired/evicted, LRU clock, access_frozen, lfu
+//!          └ hooks                  the before-write hook (empty; see write.rs)
+//! ```
+//!
+//! - **Reads** go through typed lookups that do lazy expiry and the hit/miss statistics:
+//!   [`Keyspace::get_str`] answers [`WrongType`] for a key of another type, [`Keyspace::get`]
+//!   gives any entry (TYPE, TTL, OBJECT), [`Keyspace::peek`] reads without side effects.
+//!   Callers only ever get `&Entry`, never `&mut Entry`.
+//! - **Writes** all pass through one path (`store/write.rs`): [`Keyspace::write`] returns a [`Slot`],
+//!   a guard on one key, and only a `Slot` (or the store's own whole-key and whole-db operations
+//!   built on it: RENAME, MOVE, COPY, FLUSHDB, SWAPDB, expiry, eviction, restore at load) changes
+//!   an entry. Each change runs, in order: lazy expiry of the key, the `before_write` hook with
+//!   the old entry, the change, then WATCH invalidation and the dirty counter.
+//! - **Walks**: [`Keyspace::databases`] lends each database's (key, value, expire) by reference to
+//!   the RDB writer (which must never copy a value: in the fork child a copy dirties pages);
+//!   [`Keyspace::scan`], [`Keyspace::keys_matching`], [`Keyspace::random_key`] serve commands.
+//! - Expiry (`store/expire.rs`) and eviction (`store/evict.rs`) live here and delete through the write path.
+//!
+//! Every `match` on [`Value`] in this module is exhaustive, with no `_ =>` arm: adding a type
+//! makes the compiler point at each place that must decide what the new type does.
+//!
+//! # Layout, and the rules snapshots rely on
 //!
 //! Each database is an [`IndexMap`]: a hash table for lookups plus a dense vector of entries. The
 //! dense vector gives O(1) uniform random picks (RANDOMKEY, active-expiry sampling) and a SCAN
@@ -13,17 +43,26 @@
 //! only the entry's page, where a separately allocated value would also dirty the pages of the
 //! new and the freed allocation, pages the parent shares with the snapshot child
 //! (copy-on-write). A longer value is overwritten in its own buffer when it fits, for the same
-//! reason. Keys and values are always copied out of the client's read buffer.
+//! reason ([`Slot::set_str`]). Keys and values are always copied out of the client's read buffer.
+//! While a snapshot child lives (`access_frozen`) no access metadata is written, and
+//! [`Keyspace::reserve_headroom`] grows the tables before the fork rather than under the child.
+
+mod evict;
+mod expire;
+#[cfg(test)]
+mod tests;
+mod write;
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
-use rand::Rng;
 use smallvec::SmallVec;
 
 use crate::util::{now_ms, parse_i64};
+
+pub use write::{DbEvent, RenameOutcome, Slot};
 
 /// How a string is held, as OBJECT ENCODING reports it (Redis's `int`, `embstr`, `raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +79,14 @@ pub use crate::strbuf::{Str, INLINE, INLINE_VALUES};
 
 /// A key: inline up to [`INLINE`] bytes.
 pub type Key = SmallVec<[u8; INLINE]>;
+
+/// The reply for a command on a key of another type (Redis's `shared.wrongtypeerr`).
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// A typed lookup found the key holding a value of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", WRONGTYPE)]
+pub struct WrongType;
 
 #[derive(Debug, Clone)]
 pub enum Value {
@@ -95,10 +142,10 @@ impl Value {
         }
     }
 
-    /// The bytes of a string value.
-    pub fn bytes(&self) -> &[u8] {
+    /// The string, or [`WrongType`] for a value of another type.
+    pub fn as_str(&self) -> Result<&Str, WrongType> {
         match self {
-            Value::Str { data, .. } => data,
+            Value::Str { data, .. } => Ok(data),
         }
     }
 
@@ -118,6 +165,15 @@ impl Value {
         }
     }
 
+    /// Is this one of the integers Redis shares between keys (0..10000, OBJECT REFCOUNT)?
+    pub fn is_shared_int(&self) -> bool {
+        match self {
+            Value::Str { data, enc } => {
+                *enc == StrEnc::Int && parse_i64(data).is_some_and(|n| (0..10000).contains(&n))
+            }
+        }
+    }
+
     /// Bytes this value holds on the heap (for memory estimates).
     pub fn heap_size(&self) -> usize {
         match self {
@@ -126,6 +182,8 @@ impl Value {
     }
 }
 
+/// One key's value and metadata. Outside this module only `&Entry` is ever handed out: every
+/// change goes through the write path.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
@@ -141,6 +199,20 @@ pub struct Entry {
 pub const LFU_INIT_VAL: u8 = 5;
 
 impl Entry {
+    /// A new entry, as a new key gets it: accessed now, LFU counter at its initial value.
+    fn new(value: Value, expire: i64, lru: u32) -> Entry {
+        Entry {
+            value,
+            expire,
+            lru,
+            freq: LFU_INIT_VAL,
+        }
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        self.expire >= 0 && self.expire <= now
+    }
+
     /// The LFU counter after decay: one step per `decay_minutes` since the last access
     /// (Redis's `LFUDecrAndReturn`).
     pub fn lfu_decayed(&self, clock: u32, decay_minutes: u32) -> u8 {
@@ -165,14 +237,15 @@ impl Entry {
     }
 }
 
-pub type Dict = IndexMap<Key, Entry, RandomState>;
+type Dict = IndexMap<Key, Entry, RandomState>;
 
+/// One database. Its tables are private to the store.
 #[derive(Default)]
 pub struct Db {
-    pub dict: Dict,
-    pub expires: IndexSet<Key, RandomState>,
+    dict: Dict,
+    expires: IndexSet<Key, RandomState>,
     /// Sum of remaining TTLs is not kept; Redis's avg_ttl is an estimate from active expiry samples.
-    pub avg_ttl: i64,
+    avg_ttl: i64,
 }
 
 impl Db {
@@ -183,16 +256,36 @@ impl Db {
     pub fn is_empty(&self) -> bool {
         self.dict.is_empty()
     }
+
+    /// Keys with a TTL (INFO keyspace `expires`, the RDB's resize-db hint).
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Redis's `avg_ttl` estimate (INFO keyspace).
+    pub fn avg_ttl(&self) -> i64 {
+        self.avg_ttl
+    }
+
+    /// Every entry by reference, as (key, value, expire: None when persistent), in table order.
+    /// Nothing is copied: the fork child walks this, and a copy would dirty shared pages.
+    /// Logically expired entries are included (the RDB writer writes them; the loader drops them).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &Value, Option<i64>)> + '_ {
+        self.dict
+            .iter()
+            .map(|(k, e)| (k, &e.value, (e.expire >= 0).then_some(e.expire)))
+    }
 }
 
 /// All databases plus what modifies them needs to tell: WATCH registrations, the dirty counter.
 pub struct Keyspace {
-    pub dbs: Vec<Db>,
+    dbs: Vec<Db>,
     /// (db, key) → ids of clients that WATCH it.
     watched: HashMap<(usize, Bytes), Vec<Watcher>>,
     /// Clients whose watched key was modified: their EXEC fails.
     pub dirty_cas: HashSet<u64>,
-    /// Changes since the last successful save (Redis's `server.dirty`).
+    /// Changes since the last successful save (Redis's `server.dirty`). The write path adds to
+    /// it; persistence resets it after a save or a load.
     pub dirty: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
@@ -207,6 +300,8 @@ pub struct Keyspace {
     pub access_frozen: bool,
     /// An LFU maxmemory-policy is selected: accesses update `Entry::freq` (and its time).
     pub lfu: Option<LfuParams>,
+    /// The before-write hook's state (see `write.rs`).
+    hooks: write::Hooks,
 }
 
 /// A client watching a key, and whether the key was already expired when it did.
@@ -220,21 +315,6 @@ struct Watcher {
 pub struct LfuParams {
     pub log_factor: u32,
     pub decay_minutes: u32,
-}
-
-/// A value to store: built by the caller, or a string to copy in (maybe into the old buffer).
-enum NewValue<'a> {
-    Owned(Value),
-    SetStr(&'a [u8]),
-}
-
-impl NewValue<'_> {
-    fn into_value(self) -> Value {
-        match self {
-            NewValue::Owned(v) => v,
-            NewValue::SetStr(data) => Value::string(data),
-        }
-    }
 }
 
 /// Records an access to an entry: its time, and its LFU counter under an LFU policy.
@@ -260,6 +340,7 @@ impl Keyspace {
             started: std::time::Instant::now(),
             access_frozen: false,
             lfu: None,
+            hooks: write::Hooks::default(),
         }
     }
 
@@ -267,59 +348,44 @@ impl Keyspace {
         self.lru_clock = self.started.elapsed().as_secs() as u32;
     }
 
-    /// Deletes `key` if its time has passed. Returns true if it was deleted.
-    fn expire_if_needed(&mut self, db: usize, key: &[u8], now: i64) -> bool {
-        let expired = match self.dbs[db].dict.get(key) {
-            Some(e) => e.expire >= 0 && e.expire <= now,
-            None => false,
-        };
-        if expired {
-            self.expire_now(db, key);
-        }
-        expired
+    /// How many databases there are (`databases`).
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
     }
 
-    fn expire_now(&mut self, db: usize, key: &[u8]) {
-        self.remove_entry(db, key);
-        self.expired_keys += 1;
-        self.touch(db, key);
+    /// Keys in one database, counting logically expired ones not yet deleted (DBSIZE).
+    pub fn db_len(&self, db: usize) -> usize {
+        self.dbs[db].len()
     }
 
-    /// The index of a live entry: one hash of the key, and the clock is read only for keys
-    /// that have a TTL. An expired entry is deleted on the way (lazy expiry).
-    fn live_index(&mut self, db: usize, key: &[u8]) -> Option<usize> {
-        let (idx, _, e) = self.dbs[db].dict.get_full(key)?;
-        if e.expire >= 0 && e.expire <= now_ms() {
-            self.expire_now(db, key);
-            return None;
-        }
-        Some(idx)
+    /// Every database with its index, for INFO and the RDB writer (which skips empty ones).
+    pub fn databases(&self) -> impl Iterator<Item = (usize, &Db)> + '_ {
+        self.dbs.iter().enumerate()
     }
 
     /// Looks a key up for reading: lazy expiry, hit/miss statistics, access time.
-    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         let Some(idx) = self.live_index(db, key) else {
             self.keyspace_misses += 1;
             return None;
         };
         self.keyspace_hits += 1;
-        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
-        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
-        if touch {
-            access(e, clock, lfu);
-        }
-        Some(e)
+        self.accessed(db, idx)
     }
 
-    /// Looks a key up for writing: lazy expiry, no statistics.
-    pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        let idx = self.live_index(db, key)?;
-        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
-        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
-        if touch {
-            access(e, clock, lfu);
+    /// Reads a string: lazy expiry, statistics, access time; [`WrongType`] for another type.
+    pub fn get_str(&mut self, db: usize, key: &[u8]) -> Result<Option<&Str>, WrongType> {
+        match self.get(db, key) {
+            Some(e) => e.value.as_str().map(Some),
+            None => Ok(None),
         }
-        Some(e)
+    }
+
+    /// Looks a key up as a command that writes does before deciding (Redis's `lookupKeyWrite`):
+    /// lazy expiry and access time, no statistics. TOUCH uses it too.
+    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let idx = self.live_index(db, key)?;
+        self.accessed(db, idx)
     }
 
     /// Does the key exist (after lazy expiry)? Does not count as a hit or miss.
@@ -327,208 +393,37 @@ impl Keyspace {
         self.live_index(db, key).is_some()
     }
 
+    /// Is `key` in the table at all, expired or not? (The loader's duplicate check: a file that
+    /// holds a key twice is refused whatever the TTLs say.)
+    pub fn holds(&self, db: usize, key: &[u8]) -> bool {
+        self.dbs[db].dict.contains_key(key)
+    }
+
     /// Reads without lazy expiry or statistics, only skipping logically expired entries.
     pub fn peek(&self, db: usize, key: &[u8]) -> Option<&Entry> {
         let now = now_ms();
+        self.dbs[db].dict.get(key).filter(|e| !e.is_expired(now))
+    }
+
+    /// The entry at `idx`, with its access recorded unless a snapshot child lives.
+    fn accessed(&mut self, db: usize, idx: usize) -> Option<&Entry> {
+        let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
+        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
+        if touch {
+            access(e, clock, lfu);
+        }
+        Some(e)
+    }
+
+    /// The live keys of `db` that `keep` accepts (KEYS).
+    pub fn keys_matching(&self, db: usize, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Key> {
+        let now = now_ms();
         self.dbs[db]
             .dict
-            .get(key)
-            .filter(|e| e.expire < 0 || e.expire > now)
-    }
-
-    /// Stores a value, replacing any old one. `expire` -1 clears any TTL.
-    pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire: i64) {
-        self.store(db, key, NewValue::Owned(value), Some(expire));
-    }
-
-    /// Replaces only the value of an existing key, keeping its TTL (APPEND, INCR, SETRANGE).
-    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        self.store(db, key, NewValue::Owned(value), None);
-    }
-
-    /// Stores a string as SET does (`expire` as in [`Keyspace::store`]), writing it into the
-    /// old value's buffer when that fits: see the module docs for why.
-    pub fn set_str(&mut self, db: usize, key: &[u8], data: &[u8], expire: Option<i64>) {
-        self.store(db, key, NewValue::SetStr(data), expire);
-    }
-
-    /// Stores a value with one hash of the key (a raw entry), whether the key is new or not.
-    /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps the current one.
-    fn store(&mut self, db: usize, key: &[u8], value: NewValue, expire: Option<i64>) {
-        use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-        let (lru, lfu, frozen) = (self.lru_clock, self.lfu, self.access_frozen);
-        let Db { dict, expires, .. } = &mut self.dbs[db];
-        match dict.raw_entry_mut_v1().from_key(key) {
-            RawEntryMut::Occupied(mut o) => {
-                let e = o.get_mut();
-                let expire = expire.unwrap_or(e.expire);
-                if e.expire >= 0 && expire < 0 {
-                    expires.swap_remove(key);
-                } else if e.expire < 0 && expire >= 0 {
-                    expires.insert(Key::from_slice(key));
-                }
-                let done = match (&value, &mut e.value) {
-                    (NewValue::SetStr(new), Value::Str { data, enc }) => {
-                        let fits = data.overwrite(new);
-                        let new_enc = set_encoding(new);
-                        // Fields are written only when they change: while a snapshot child
-                        // lives, an untouched entry page is one the kernel need not copy.
-                        if fits && *enc != new_enc {
-                            *enc = new_enc;
-                        }
-                        fits
-                    }
-                    _ => false,
-                };
-                if !done {
-                    e.value = value.into_value();
-                }
-                if e.expire != expire {
-                    e.expire = expire;
-                }
-                // As Redis's lookupKey: no access-time update while a snapshot child lives.
-                if !frozen {
-                    access(e, lru, lfu);
-                }
-            }
-            RawEntryMut::Vacant(v) => {
-                let expire = expire.unwrap_or(-1);
-                let k = Key::from_slice(key);
-                if expire >= 0 {
-                    expires.insert(k.clone());
-                }
-                v.insert(
-                    k,
-                    Entry {
-                        value: value.into_value(),
-                        expire,
-                        lru,
-                        freq: LFU_INIT_VAL,
-                    },
-                );
-            }
-        }
-        self.touch(db, key);
-    }
-
-    fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        let d = &mut self.dbs[db];
-        let e = d.dict.swap_remove(key)?;
-        if e.expire >= 0 {
-            d.expires.swap_remove(key);
-        }
-        Some(e)
-    }
-
-    /// Deletes a key (after lazy expiry). Returns the entry if it existed.
-    pub fn delete(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        self.live_index(db, key)?;
-        let e = self.remove_entry(db, key)?;
-        self.touch(db, key);
-        Some(e)
-    }
-
-    /// Sets or clears the TTL of an existing key. Returns false if the key does not exist.
-    pub fn set_expire(&mut self, db: usize, key: &[u8], expire: i64) -> bool {
-        let d = &mut self.dbs[db];
-        let Some(e) = d.dict.get_mut(key) else {
-            return false;
-        };
-        if e.expire < 0 && expire >= 0 {
-            d.expires.insert(Key::from_slice(key));
-        } else if e.expire >= 0 && expire < 0 {
-            d.expires.swap_remove(key);
-        }
-        e.expire = expire;
-        self.touch(db, key);
-        true
-    }
-
-    /// Empties one database, telling WATCHers of keys that existed.
-    pub fn flush_db(&mut self, db: usize) -> usize {
-        let n = self.dbs[db].len();
-        self.touch_all_in_db(db, None);
-        self.dbs[db] = Db::default();
-        n
-    }
-
-    pub fn swap_db(&mut self, a: usize, b: usize) {
-        self.touch_all_in_db(a, Some(b));
-        self.touch_all_in_db(b, Some(a));
-        self.dbs.swap(a, b);
-    }
-
-    /// A uniformly random live key, deleting expired ones met on the way.
-    pub fn random_key(&mut self, db: usize) -> Option<Key> {
-        let now = now_ms();
-        let mut rng = rand::thread_rng();
-        loop {
-            let d = &self.dbs[db];
-            if d.dict.is_empty() {
-                return None;
-            }
-            let i = rng.gen_range(0..d.dict.len());
-            let (k, e) = d.dict.get_index(i)?;
-            if e.expire >= 0 && e.expire <= now {
-                let k = k.clone();
-                self.expire_if_needed(db, &k, now);
-                continue;
-            }
-            return Some(k.clone());
-        }
-    }
-
-    /// One active-expiry pass over `db`, as Redis's `activeExpireCycle`: sample up to 20 keys that
-    /// have a TTL, delete the expired ones, and go on while more than a quarter of a sample had
-    /// expired and time remains. Returns keys deleted.
-    pub fn active_expire(&mut self, db: usize, deadline: std::time::Instant) -> u64 {
-        const SAMPLE: usize = 20;
-        let mut deleted = 0;
-        let mut rng = rand::thread_rng();
-        let mut ttl_sum: i64 = 0;
-        let mut ttl_samples: i64 = 0;
-        loop {
-            let now = now_ms();
-            let n = self.dbs[db].expires.len();
-            if n == 0 {
-                self.dbs[db].avg_ttl = 0;
-                return deleted;
-            }
-            let mut expired_keys = Vec::new();
-            let take = SAMPLE.min(n);
-            for _ in 0..take {
-                let i = rng.gen_range(0..n);
-                let Some(k) = self.dbs[db].expires.get_index(i) else {
-                    continue;
-                };
-                let expire = self.dbs[db].dict.get(k).map(|e| e.expire).unwrap_or(-1);
-                if expire >= 0 && expire <= now {
-                    expired_keys.push(k.clone());
-                } else if expire >= 0 {
-                    ttl_sum += expire - now;
-                    ttl_samples += 1;
-                }
-            }
-            let found = expired_keys.len();
-            for k in expired_keys {
-                if self.expire_if_needed(db, &k, now) {
-                    deleted += 1;
-                }
-            }
-            if ttl_samples > 0 {
-                // Redis keeps a running average: 2% of the new sample mean, 98% of the old.
-                let avg = ttl_sum / ttl_samples;
-                let d = &mut self.dbs[db];
-                d.avg_ttl = if d.avg_ttl == 0 {
-                    avg
-                } else {
-                    (d.avg_ttl / 50) * 49 + avg / 50
-                };
-            }
-            if found * 4 <= take || std::time::Instant::now() >= deadline {
-                return deleted;
-            }
-        }
+            .iter()
+            .filter(|(k, e)| !e.is_expired(now) && keep(k))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Registers a WATCH by client `id`. A key that exists but has already expired is
@@ -563,7 +458,8 @@ impl Keyspace {
     }
 
     /// Marks clients that WATCH `key` as dirty (Redis's `signalModifiedKey`), after the change.
-    pub fn touch(&mut self, db: usize, key: &[u8]) {
+    /// Only the write path calls it.
+    fn touch(&mut self, db: usize, key: &[u8]) {
         if self.watched.is_empty() {
             return;
         }
@@ -588,11 +484,7 @@ impl Keyspace {
             return;
         }
         let now = now_ms();
-        let expired_in = |d: &Db, key: &[u8]| {
-            d.dict
-                .get(key)
-                .is_some_and(|e| e.expire >= 0 && e.expire <= now)
-        };
+        let expired_in = |d: &Db, key: &[u8]| d.dict.get(key).is_some_and(|e| e.is_expired(now));
         for ((wdb, key), list) in self.watched.iter_mut() {
             if *wdb != db {
                 continue;
@@ -670,7 +562,7 @@ impl Keyspace {
             upper -= 1;
             visited += 1;
             if let Some((k, e)) = self.dbs[db].dict.get_index(upper as usize) {
-                if e.expire >= 0 && e.expire <= now {
+                if e.is_expired(now) {
                     expired.push(k.clone());
                 } else if keep(k, e) {
                     out.push(k.clone());

@@ -808,6 +808,52 @@ mod tests {
         }
     }
 
+    /// Runs the calling test again in a process of its own and returns false; in that process,
+    /// returns true and the test does its work there.
+    ///
+    /// The tests that fork must not fork from the test harness's process: its other threads run
+    /// other tests, and a lock one of them holds at the instant of `fork()` (the panic hook's
+    /// while a test panics, stderr's while it prints) stays locked in the child for ever. That
+    /// is the very hazard the server avoids by refusing to fork with more than one thread, and it
+    /// hung this crate's tests once. The re-run uses `--test-threads=1`, so the only other thread
+    /// is the harness's main thread, waiting for this test's result and holding nothing.
+    fn in_own_process(test: &str) -> bool {
+        const VAR: &str = "FORKDB_FORK_TEST";
+        if std::env::var(VAR).as_deref() == Ok(test) {
+            return true;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut child = std::process::Command::new(exe)
+            .args(["--exact", test, "--test-threads=1", "--nocapture"])
+            .env(VAR, test)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{test} in its own process did not end within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        use std::io::Read as _;
+        let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        assert!(
+            status.success() && out.contains("1 passed"),
+            "{test} in its own process: {status}\n{out}\n{err}"
+        );
+        false
+    }
+
     /// Forks a "server" process that runs `middle` and `_exit`s with what it returns; waits
     /// for it by pid and returns its exit status. The test thread forks (as the existing
     /// lifecycle test does); the middle process only forks again and writes files.
@@ -922,6 +968,9 @@ mod tests {
 
     #[test]
     fn child_reports_and_exit_codes() {
+        if !in_own_process("fork::tests::child_reports_and_exit_codes") {
+            return;
+        }
         // SAFETY: the test thread forks; the child only writes to the pipe and exits.
         let mut child = unsafe {
             spawn(no_oom_adj(), |r| {
@@ -970,6 +1019,9 @@ mod tests {
 
     #[test]
     fn child_closes_inherited_descriptors() {
+        if !in_own_process("fork::tests::child_closes_inherited_descriptors") {
+            return;
+        }
         // Stand-ins for the server's listener and a client's socket.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -1010,6 +1062,9 @@ mod tests {
     /// as an orphan.
     #[test]
     fn child_dies_with_its_parent() {
+        if !in_own_process("fork::tests::child_dies_with_its_parent") {
+            return;
+        }
         let scratch = Scratch::new("pdeath");
         let pid_file = scratch.path().join("child.pid");
         let pid_file2 = pid_file.clone();
@@ -1041,6 +1096,9 @@ mod tests {
     /// file and leaves the destination alone.
     #[test]
     fn orphan_never_renames() {
+        if !in_own_process("fork::tests::orphan_never_renames") {
+            return;
+        }
         let scratch = Scratch::new("orphan");
         std::fs::write(
             scratch.path().join("dump.rdb"),
@@ -1107,6 +1165,9 @@ mod tests {
     /// exits with status 2.
     #[test]
     fn panicking_child_writes_one_line_and_exits_2() {
+        if !in_own_process("fork::tests::panicking_child_writes_one_line_and_exits_2") {
+            return;
+        }
         let scratch = Scratch::new("panic");
         let err_file = scratch.path().join("stderr");
         let err_file2 = err_file.clone();

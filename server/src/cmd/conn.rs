@@ -62,10 +62,7 @@ pub fn swapdb(cx: &mut Ctx, args: &[Bytes]) {
     if a < 0 || a >= n || b < 0 || b >= n {
         return cx.err("ERR DB index is out of range");
     }
-    if a != b {
-        cx.srv.ks.swap_db(a as usize, b as usize);
-    }
-    cx.srv.ks.dirty += 1;
+    cx.srv.ks.swap_db(a as usize, b as usize);
     cx.ok();
 }
 

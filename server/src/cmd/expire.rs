@@ -58,23 +58,24 @@ fn expire_generic(cx: &mut Ctx, args: &[Bytes], seconds: bool, relative: bool, n
     }
     when += base;
     let db = cx.db();
-    let Some(current) = cx.srv.ks.get_for_write(db, &args[1]).map(|e| e.expire) else {
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let Some(current) = w.entry().map(|e| e.expire) else {
+        drop(w);
         return cx.int(0);
     };
     let refused = (flags & NX != 0 && current != -1)
         || (flags & XX != 0 && current == -1)
         || (flags & GT != 0 && (current == -1 || when <= current))
         || (flags & LT != 0 && current != -1 && when >= current);
-    if refused {
-        return cx.int(0);
+    if !refused {
+        if when <= now {
+            w.delete();
+        } else {
+            w.set_expire(when);
+        }
     }
-    if when <= now {
-        cx.srv.ks.delete(db, &args[1]);
-    } else {
-        cx.srv.ks.set_expire(db, &args[1], when);
-    }
-    cx.srv.ks.dirty += 1;
-    cx.int(1);
+    drop(w);
+    cx.int(i64::from(!refused));
 }
 
 pub fn expire(cx: &mut Ctx, args: &[Bytes]) {
@@ -136,12 +137,11 @@ pub fn pexpiretime(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn persist(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    match cx.srv.ks.get_for_write(db, &args[1]).map(|e| e.expire) {
-        Some(e) if e >= 0 => {
-            cx.srv.ks.set_expire(db, &args[1], -1);
-            cx.srv.ks.dirty += 1;
-            cx.int(1);
-        }
-        _ => cx.int(0),
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let had_ttl = w.entry().is_some_and(|e| e.expire >= 0);
+    if had_ttl {
+        w.set_expire(-1);
     }
+    drop(w);
+    cx.int(i64::from(had_ttl));
 }

@@ -15,8 +15,7 @@ use bytes::Bytes;
 use super::is;
 use crate::glob;
 use crate::server::Ctx;
-use crate::store::StrEnc;
-use crate::store::Value;
+use crate::store::RenameOutcome;
 use crate::util::parse_i64;
 
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
@@ -30,7 +29,6 @@ pub fn del(cx: &mut Ctx, args: &[Bytes]) {
             n += 1;
         }
     }
-    cx.srv.ks.dirty += n as u64;
     cx.int(n);
 }
 
@@ -55,15 +53,10 @@ pub fn keys(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     let pattern = &args[1];
     let all = pattern.as_ref() == b"*";
-    let now = crate::util::now_ms();
-    let found: Vec<crate::store::Key> = cx.srv.ks.dbs[db]
-        .dict
-        .iter()
-        .filter(|(k, e)| {
-            (e.expire < 0 || e.expire > now) && (all || glob::matches(pattern, k, false))
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
+    let found = cx
+        .srv
+        .ks
+        .keys_matching(db, |k| all || glob::matches(pattern, k, false));
     cx.array(found.len());
     for k in found {
         cx.bulk(&k);
@@ -128,25 +121,12 @@ pub fn randomkey(cx: &mut Ctx, _args: &[Bytes]) {
 
 fn rename_generic(cx: &mut Ctx, args: &[Bytes], nx: bool) {
     let db = cx.db();
-    let Some(entry) = cx.srv.ks.get_for_write(db, &args[1]).cloned() else {
-        return cx.err("ERR no such key");
-    };
-    if args[1] == args[2] {
-        return if nx { cx.int(0) } else { cx.ok() };
-    }
-    if cx.srv.ks.get_for_write(db, &args[2]).is_some() {
-        if nx {
-            return cx.int(0);
-        }
-        cx.srv.ks.delete(db, &args[2]);
-    }
-    cx.srv.ks.delete(db, &args[1]);
-    cx.srv.ks.set(db, &args[2], entry.value, entry.expire);
-    cx.srv.ks.dirty += 1;
-    if nx {
-        cx.int(1);
-    } else {
-        cx.ok();
+    match cx.srv.ks.rename(db, &args[1], &args[2], nx) {
+        RenameOutcome::NoSuchKey => cx.err("ERR no such key"),
+        RenameOutcome::SameKey | RenameOutcome::DestinationExists if nx => cx.int(0),
+        RenameOutcome::SameKey | RenameOutcome::DestinationExists => cx.ok(),
+        RenameOutcome::Done if nx => cx.int(1),
+        RenameOutcome::Done => cx.ok(),
     }
 }
 
@@ -196,20 +176,12 @@ pub fn copy(cx: &mut Ctx, args: &[Bytes]) {
     if src_db == dst_db && args[1] == args[2] {
         return cx.err(SAME_OBJECT);
     }
-    let Some(entry) = cx.srv.ks.get(src_db, &args[1]).cloned() else {
-        return cx.int(0);
-    };
-    if cx.srv.ks.get_for_write(dst_db, &args[2]).is_some() {
-        if !replace {
-            return cx.int(0);
-        }
-        cx.srv.ks.delete(dst_db, &args[2]);
-    }
-    // The clone is a copy with its own buffer, as Redis's dupStringObject makes.
-    let value = entry.value;
-    cx.srv.ks.set(dst_db, &args[2], value, entry.expire);
-    cx.srv.ks.dirty += 1;
-    cx.int(1);
+    // The copy has its own buffer, as Redis's dupStringObject makes.
+    let copied = cx
+        .srv
+        .ks
+        .copy_key(src_db, &args[1], dst_db, &args[2], replace);
+    cx.int(i64::from(copied));
 }
 
 pub fn move_cmd(cx: &mut Ctx, args: &[Bytes]) {
@@ -220,30 +192,22 @@ pub fn move_cmd(cx: &mut Ctx, args: &[Bytes]) {
     if src_db == dst_db {
         return cx.err(SAME_OBJECT);
     }
-    let Some(entry) = cx.srv.ks.get_for_write(src_db, &args[1]).cloned() else {
-        return cx.int(0);
-    };
-    if cx.srv.ks.get_for_write(dst_db, &args[1]).is_some() {
-        return cx.int(0);
-    }
-    cx.srv.ks.delete(src_db, &args[1]);
-    cx.srv.ks.set(dst_db, &args[1], entry.value, entry.expire);
-    cx.srv.ks.dirty += 1;
-    cx.int(1);
+    let moved = cx.srv.ks.move_key(src_db, dst_db, &args[1]);
+    cx.int(i64::from(moved));
 }
 
 pub fn touch(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     let n = args[1..]
         .iter()
-        .filter(|k| cx.srv.ks.get_for_write(db, k).is_some())
+        .filter(|k| cx.srv.ks.lookup_write(db, k).is_some())
         .count();
     cx.int(n as i64);
 }
 
 pub fn dbsize(cx: &mut Ctx, _args: &[Bytes]) {
     let db = cx.db();
-    cx.int(cx.srv.ks.dbs[db].len() as i64);
+    cx.int(cx.srv.ks.db_len(db) as i64);
 }
 
 /// Checks FLUSHDB/FLUSHALL's optional ASYNC|SYNC.
@@ -264,8 +228,7 @@ pub fn flushdb(cx: &mut Ctx, args: &[Bytes]) {
         return;
     }
     let db = cx.db();
-    let n = cx.srv.ks.flush_db(db);
-    cx.srv.ks.dirty += n as u64;
+    cx.srv.ks.flush_db(db);
     cx.ok();
 }
 
@@ -273,60 +236,66 @@ pub fn flushall(cx: &mut Ctx, args: &[Bytes]) {
     if !flush_flags_ok(cx, args) {
         return;
     }
-    let mut n = 0;
-    for db in 0..cx.srv.ks.dbs.len() {
-        n += cx.srv.ks.flush_db(db);
+    for db in 0..cx.srv.ks.db_count() {
+        cx.srv.ks.flush_db(db);
     }
-    cx.srv.ks.dirty += n as u64;
     cx.srv.after_flushall();
+    // Redis's `server.dirty++` after the save: FLUSHALL itself is propagated.
     cx.srv.ks.dirty += 1;
     cx.ok();
 }
 
-/// The entry OBJECT looks at, without touching its access time; replies null if missing.
-fn object_entry(cx: &mut Ctx, key: &[u8]) -> Option<crate::store::Entry> {
+/// What OBJECT reports about a key, read without touching its access time; replies null if
+/// the key is missing.
+struct ObjectInfo {
+    encoding: &'static str,
+    shared_int: bool,
+    lru: u32,
+    /// The LFU counter after decay, under an LFU policy.
+    freq: Option<u8>,
+}
+
+fn object_info(cx: &mut Ctx, key: &[u8]) -> Option<ObjectInfo> {
     let db = cx.db();
-    let e = cx.srv.ks.peek(db, key).cloned();
-    if e.is_none() {
+    let (clock, lfu) = (cx.srv.ks.lru_clock, cx.srv.ks.lfu);
+    let info = cx.srv.ks.peek(db, key).map(|e| ObjectInfo {
+        encoding: e.value.encoding_name(),
+        shared_int: e.value.is_shared_int(),
+        lru: e.lru,
+        freq: lfu.map(|p| e.lfu_decayed(clock, p.decay_minutes)),
+    });
+    if info.is_none() {
         cx.null();
     }
-    e
+    info
 }
 
 pub fn object_encoding(cx: &mut Ctx, args: &[Bytes]) {
-    if let Some(e) = object_entry(cx, &args[2]) {
-        cx.bulk(e.value.encoding_name().as_bytes());
+    if let Some(o) = object_info(cx, &args[2]) {
+        cx.bulk(o.encoding.as_bytes());
     }
 }
 
 /// Redis shares the integers 0..10000 between keys and reports INT_MAX as their refcount.
 pub fn object_refcount(cx: &mut Ctx, args: &[Bytes]) {
-    if let Some(e) = object_entry(cx, &args[2]) {
-        let shared = match &e.value {
-            Value::Str {
-                data,
-                enc: StrEnc::Int,
-            } => parse_i64(data).is_some_and(|n| (0..10000).contains(&n)),
-            _ => false,
-        };
-        cx.int(if shared { i32::MAX as i64 } else { 1 });
+    if let Some(o) = object_info(cx, &args[2]) {
+        cx.int(if o.shared_int { i32::MAX as i64 } else { 1 });
     }
 }
 
 pub fn object_idletime(cx: &mut Ctx, args: &[Bytes]) {
-    if let Some(e) = object_entry(cx, &args[2]) {
+    if let Some(o) = object_info(cx, &args[2]) {
         if cx.srv.ks.lfu.is_some() {
             return cx.err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        let idle = cx.srv.ks.lru_clock.saturating_sub(e.lru);
+        let idle = cx.srv.ks.lru_clock.saturating_sub(o.lru);
         cx.int(i64::from(idle));
     }
 }
 
 pub fn object_freq(cx: &mut Ctx, args: &[Bytes]) {
-    if let Some(e) = object_entry(cx, &args[2]) {
-        if let Some(p) = cx.srv.ks.lfu {
-            let f = e.lfu_decayed(cx.srv.ks.lru_clock, p.decay_minutes);
+    if let Some(o) = object_info(cx, &args[2]) {
+        if let Some(f) = o.freq {
             return cx.int(i64::from(f));
         }
         cx.err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");

@@ -15,40 +15,31 @@ use bytes::Bytes;
 
 use super::is;
 use crate::server::Ctx;
-use crate::store::{StrEnc, Value};
+use crate::store::{Value, WrongType};
 use crate::util::{incr_by_float, now_ms, parse_i64, IncrFloatError};
 
-/// The bytes of a string value.
-fn data(v: &Value) -> &[u8] {
-    v.bytes()
-}
+/// The command already replied (with WRONGTYPE): it stops there.
+struct Replied;
 
-/// Reads a string key for a command that will write it (a copy): None if missing.
-fn current_for_write(cx: &mut Ctx, key: &[u8]) -> Option<Bytes> {
+/// Reads a string key for a read command (a copy): None if missing. A key of another type is
+/// answered with WRONGTYPE here.
+fn read_str(cx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Replied> {
     let db = cx.db();
-    cx.srv
-        .ks
-        .get_for_write(db, key)
-        .map(|e| Bytes::copy_from_slice(data(&e.value)))
-}
-
-/// Reads a string key for a read command (a copy): None if missing.
-pub fn read_str(cx: &mut Ctx, key: &[u8]) -> Option<Bytes> {
-    let db = cx.db();
-    cx.srv
-        .ks
-        .get(db, key)
-        .map(|e| Bytes::copy_from_slice(data(&e.value)))
+    match cx.srv.ks.get_str(db, key) {
+        Ok(s) => Ok(s.map(|s| Bytes::copy_from_slice(s))),
+        Err(WrongType) => {
+            cx.wrongtype();
+            Err(Replied)
+        }
+    }
 }
 
 pub fn get(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    match cx.srv.ks.get(db, &args[1]) {
-        Some(e) => {
-            let d = data(&e.value);
-            forkdb_protocol::encode_bulk(d, cx.out);
-        }
-        None => cx.null(),
+    match cx.srv.ks.get_str(db, &args[1]) {
+        Ok(Some(s)) => forkdb_protocol::encode_bulk(s, cx.out),
+        Ok(None) => cx.null(),
+        Err(WrongType) => cx.wrongtype(),
     }
 }
 
@@ -155,16 +146,21 @@ fn parse_set_options(
     Some((nx, xx, get, ttl))
 }
 
+impl Ttl {
+    /// The `expire` argument of `Slot::set_str`.
+    fn expire(self) -> Option<i64> {
+        match self {
+            Ttl::Keep => None,
+            Ttl::At(ms) => Some(ms),
+            Ttl::Clear | Ttl::Persist => Some(-1),
+        }
+    }
+}
+
 /// Stores a string with SET's TTL rule.
 fn store(cx: &mut Ctx, key: &[u8], value: &[u8], ttl: Ttl) {
     let db = cx.db();
-    let expire = match ttl {
-        Ttl::Keep => None,
-        Ttl::At(ms) => Some(ms),
-        Ttl::Clear | Ttl::Persist => Some(-1),
-    };
-    cx.srv.ks.set_str(db, key, value, expire);
-    cx.srv.ks.dirty += 1;
+    cx.srv.ks.write(db, key).set_str(value, ttl.expire());
 }
 
 pub fn set(cx: &mut Ctx, args: &[Bytes]) {
@@ -172,20 +168,25 @@ pub fn set(cx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     let db = cx.db();
-    let old = if get { read_str(cx, &args[1]) } else { None };
-    // Only NX and XX need to know whether the key exists; a plain SET overwrites in one lookup.
-    let found = (nx || xx) && cx.srv.ks.get_for_write(db, &args[1]).is_some();
-    if (nx && found) || (xx && !found) {
-        if get {
-            reply_opt(cx, old);
-        } else {
-            cx.null();
-        }
+    let Ok(old) = (if get {
+        read_str(cx, &args[1])
+    } else {
+        Ok(None)
+    }) else {
         return;
+    };
+    // One lookup: the slot knows whether the key exists and overwrites in place.
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let found = w.exists();
+    let refused = (nx && found) || (xx && !found);
+    if !refused {
+        w.set_str(&args[2], ttl.expire());
     }
-    store(cx, &args[1], &args[2], ttl);
+    drop(w);
     if get {
         reply_opt(cx, old);
+    } else if refused {
+        cx.null();
     } else {
         cx.ok();
     }
@@ -200,11 +201,13 @@ fn reply_opt(cx: &mut Ctx, v: Option<Bytes>) {
 
 pub fn setnx(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    if cx.srv.ks.get_for_write(db, &args[1]).is_some() {
-        return cx.int(0);
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let set = !w.exists();
+    if set {
+        w.set_str(&args[2], Ttl::Clear.expire());
     }
-    store(cx, &args[1], &args[2], Ttl::Clear);
-    cx.int(1);
+    drop(w);
+    cx.int(i64::from(set));
 }
 
 fn setex_generic(cx: &mut Ctx, args: &[Bytes], kind: u8, cmd: &str) {
@@ -223,17 +226,20 @@ pub fn psetex(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn getset(cx: &mut Ctx, args: &[Bytes]) {
-    let old = read_str(cx, &args[1]);
+    let Ok(old) = read_str(cx, &args[1]) else {
+        return;
+    };
     store(cx, &args[1], &args[2], Ttl::Clear);
     reply_opt(cx, old);
 }
 
 pub fn getdel(cx: &mut Ctx, args: &[Bytes]) {
-    let old = read_str(cx, &args[1]);
+    let Ok(old) = read_str(cx, &args[1]) else {
+        return;
+    };
     if old.is_some() {
         let db = cx.db();
         cx.srv.ks.delete(db, &args[1]);
-        cx.srv.ks.dirty += 1;
     }
     reply_opt(cx, old);
 }
@@ -242,37 +248,40 @@ pub fn getex(cx: &mut Ctx, args: &[Bytes]) {
     let Some((_, _, _, ttl)) = parse_set_options(cx, args, 2, true) else {
         return;
     };
-    let Some(v) = read_str(cx, &args[1]) else {
+    let Ok(v) = read_str(cx, &args[1]) else {
+        return;
+    };
+    let Some(v) = v else {
         return cx.null();
     };
     let db = cx.db();
+    let mut w = cx.srv.ks.write_after_read(db, &args[1]);
     match ttl {
         Ttl::At(ms) if ms <= now_ms() => {
-            cx.srv.ks.delete(db, &args[1]);
-            cx.srv.ks.dirty += 1;
+            w.delete();
         }
         Ttl::At(ms) => {
-            cx.srv.ks.set_expire(db, &args[1], ms);
-            cx.srv.ks.dirty += 1;
+            w.set_expire(ms);
         }
         Ttl::Persist => {
-            if cx.srv.ks.peek(db, &args[1]).is_some_and(|e| e.expire >= 0) {
-                cx.srv.ks.set_expire(db, &args[1], -1);
-                cx.srv.ks.dirty += 1;
+            if w.entry().is_some_and(|e| e.expire >= 0) {
+                w.set_expire(-1);
             }
         }
         Ttl::Keep | Ttl::Clear => {}
     }
+    drop(w);
     cx.bulk(&v);
 }
 
+/// MGET answers null for a missing key and for a key of another type (no WRONGTYPE).
 pub fn mget(cx: &mut Ctx, args: &[Bytes]) {
     cx.array(args.len() - 1);
     let db = cx.db();
     for k in &args[1..] {
-        match cx.srv.ks.get(db, k) {
-            Some(e) => forkdb_protocol::encode_bulk(data(&e.value), cx.out),
-            None => cx.null(),
+        match cx.srv.ks.get_str(db, k) {
+            Ok(Some(s)) => forkdb_protocol::encode_bulk(s, cx.out),
+            Ok(None) | Err(WrongType) => cx.null(),
         }
     }
 }
@@ -293,7 +302,7 @@ pub fn msetnx(cx: &mut Ctx, args: &[Bytes]) {
     }
     let db = cx.db();
     for pair in args[1..].chunks(2) {
-        if cx.srv.ks.get_for_write(db, &pair[0]).is_some() {
+        if cx.srv.ks.lookup_write(db, &pair[0]).is_some() {
             return cx.int(0);
         }
     }
@@ -303,52 +312,58 @@ pub fn msetnx(cx: &mut Ctx, args: &[Bytes]) {
     cx.int(1);
 }
 
-/// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.
-fn check_len(cx: &mut Ctx, total: u64) -> bool {
-    if total > cx.srv.config.proto_max_bulk_len {
-        cx.err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-        return false;
-    }
-    true
+/// Redis's `checkStringLength` error: a string may not grow past proto-max-bulk-len.
+fn too_long(cx: &mut Ctx) {
+    cx.err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 }
 
 pub fn append(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = current_for_write(cx, &args[1]);
-    let new = match cur {
-        None => args[2].to_vec(),
-        Some(old) => {
-            if !check_len(cx, old.len() as u64 + args[2].len() as u64) {
-                return;
+    let max = cx.srv.config.proto_max_bulk_len;
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let (value, len) = match w.get_str() {
+        Err(WrongType) => {
+            drop(w);
+            return cx.wrongtype();
+        }
+        // A new key holds the argument as SET would (embstr/int); a grown one is raw, as in Redis.
+        Ok(None) => (Value::string(&args[2]), args[2].len()),
+        Ok(Some(old)) => {
+            if old.len() as u64 + args[2].len() as u64 > max {
+                drop(w);
+                return too_long(cx);
             }
             let mut v = Vec::with_capacity(old.len() + args[2].len());
-            v.extend_from_slice(&old);
+            v.extend_from_slice(old);
             v.extend_from_slice(&args[2]);
-            v
+            let len = v.len();
+            (Value::raw(v), len)
         }
     };
-    let len = new.len() as i64;
-    // A new key holds the argument as SET would (embstr/int); a grown one is raw, as in Redis.
-    let value = if cx.srv.ks.peek(db, &args[1]).is_none() {
-        Value::string(&new)
-    } else {
-        Value::raw(new)
-    };
-    cx.srv.ks.set_keep_ttl(db, &args[1], value);
-    cx.srv.ks.dirty += 1;
-    cx.int(len);
+    w.put(value, None);
+    drop(w);
+    cx.int(len as i64);
 }
 
 pub fn strlen(cx: &mut Ctx, args: &[Bytes]) {
-    let n = read_str(cx, &args[1]).map(|d| d.len()).unwrap_or(0);
-    cx.int(n as i64);
+    let db = cx.db();
+    match cx.srv.ks.get_str(db, &args[1]) {
+        Ok(s) => {
+            let n = s.map_or(0, |s| s.len());
+            cx.int(n as i64);
+        }
+        Err(WrongType) => cx.wrongtype(),
+    }
 }
 
 pub fn getrange(cx: &mut Ctx, args: &[Bytes]) {
     let (Some(mut start), Some(mut end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
         return cx.not_int();
     };
-    let Some(s) = read_str(cx, &args[1]) else {
+    let Ok(s) = read_str(cx, &args[1]) else {
+        return;
+    };
+    let Some(s) = s else {
         return cx.bulk(b"");
     };
     let len = s.len() as i64;
@@ -381,72 +396,62 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
     }
     let value = &args[3];
     let db = cx.db();
-    let cur = current_for_write(cx, &args[1]);
-    let old_len = cur.as_ref().map(|c| c.len()).unwrap_or(0);
+    let max = cx.srv.config.proto_max_bulk_len;
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let old = match w.get_str() {
+        Ok(old) => old,
+        Err(WrongType) => {
+            drop(w);
+            return cx.wrongtype();
+        }
+    };
+    let old_len = old.map_or(0, |s| s.len());
     if value.is_empty() {
+        drop(w);
         return cx.int(old_len as i64);
     }
-    let Some(end) = (offset as u64).checked_add(value.len() as u64) else {
-        return cx.err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    let end = match (offset as u64).checked_add(value.len() as u64) {
+        Some(end) if end <= max => end as usize,
+        _ => {
+            drop(w);
+            return too_long(cx);
+        }
     };
-    if !check_len(cx, end) {
-        return;
-    }
-    let end = end as usize;
-    let mut buf = cur.map(|c| c.to_vec()).unwrap_or_default();
+    let mut buf = old.map(|s| s.to_vec()).unwrap_or_default();
     if buf.len() < end {
         buf.resize(end, 0);
     }
     buf[offset as usize..end].copy_from_slice(value);
     let len = buf.len() as i64;
-    cx.srv.ks.set_keep_ttl(db, &args[1], Value::raw(buf));
-    cx.srv.ks.dirty += 1;
+    w.put(Value::raw(buf), None);
+    drop(w);
     cx.int(len);
-}
-
-/// Outcome of adding to a stored integer in place.
-enum Incr {
-    Missing,
-    NotInt,
-    Overflow,
-    Done(i64),
 }
 
 fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {
     let db = cx.db();
     // One lookup: the new digits are written over the old ones inside the entry.
-    let outcome = match cx.srv.ks.get_for_write(db, key) {
-        None => Incr::Missing,
-        Some(e) => {
-            let Value::Str { data, enc } = &mut e.value;
-            match parse_i64(data).map(|v| v.checked_add(by)) {
-                None => Incr::NotInt,
-                Some(None) => Incr::Overflow,
-                Some(Some(new)) => {
-                    let mut digits = itoa::Buffer::new();
-                    let digits = digits.format(new).as_bytes();
-                    if !data.overwrite(digits) {
-                        *data = crate::store::Str::from_slice(digits);
-                    }
-                    *enc = StrEnc::Int;
-                    Incr::Done(new)
-                }
+    let mut w = cx.srv.ks.write(db, key);
+    let old = match w.get_str() {
+        Ok(None) => 0,
+        Ok(Some(s)) => match parse_i64(s) {
+            Some(n) => n,
+            None => {
+                drop(w);
+                return cx.not_int();
             }
+        },
+        Err(WrongType) => {
+            drop(w);
+            return cx.wrongtype();
         }
     };
-    let new = match outcome {
-        Incr::NotInt => return cx.not_int(),
-        Incr::Overflow => return cx.err("ERR increment or decrement would overflow"),
-        Incr::Missing => {
-            cx.srv.ks.set_keep_ttl(db, key, Value::int(by));
-            by
-        }
-        Incr::Done(new) => {
-            cx.srv.ks.touch(db, key);
-            new
-        }
+    let Some(new) = old.checked_add(by) else {
+        drop(w);
+        return cx.err("ERR increment or decrement would overflow");
     };
-    cx.srv.ks.dirty += 1;
+    w.set_int(new);
+    drop(w);
     cx.int(new);
 }
 
@@ -476,16 +481,28 @@ pub fn decrby(cx: &mut Ctx, args: &[Bytes]) {
 
 pub fn incrbyfloat(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
-    let cur = current_for_write(cx, &args[1]);
-    match incr_by_float(cur.as_deref(), &args[2]) {
+    let mut w = cx.srv.ks.write(db, &args[1]);
+    let cur = match w.get_str() {
+        Ok(cur) => cur,
+        Err(WrongType) => {
+            drop(w);
+            return cx.wrongtype();
+        }
+    };
+    match incr_by_float(cur.map(|s| &s[..]), &args[2]) {
         Ok(text) => {
-            cx.srv
-                .ks
-                .set_keep_ttl(db, &args[1], Value::created(text.clone()));
-            cx.srv.ks.dirty += 1;
+            w.put(Value::created(text.clone()), None);
+            drop(w);
             cx.bulk(&text);
         }
-        Err(IncrFloatError::NotFloat) => cx.err("ERR value is not a valid float"),
-        Err(IncrFloatError::NanOrInfinity) => cx.err("ERR increment would produce NaN or Infinity"),
+        Err(e) => {
+            drop(w);
+            match e {
+                IncrFloatError::NotFloat => cx.err("ERR value is not a valid float"),
+                IncrFloatError::NanOrInfinity => {
+                    cx.err("ERR increment would produce NaN or Infinity")
+                }
+            }
+        }
     }
 }

@@ -233,7 +233,7 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 }
                 cx.srv
                     .ks
-                    .set(db, &key, crate::store::Value::string(&val), -1);
+                    .restore(db, &key, crate::store::Value::string(&val), -1);
             }
             cx.ok();
         }
@@ -265,17 +265,18 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
         }
         ("object", 3) => {
             let db = cx.db();
-            let Some(e) = cx.srv.ks.peek(db, &args[2]).cloned() else {
+            let clock = cx.srv.ks.lru_clock;
+            let Some(text) = cx.srv.ks.peek(db, &args[2]).map(|e| {
+                format!(
+                    "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                    e.value.encoding_name(),
+                    e.value.heap_size(),
+                    e.lru,
+                    clock.saturating_sub(e.lru)
+                )
+            }) else {
                 return cx.err("ERR no such key");
             };
-            let idle = cx.srv.ks.lru_clock.saturating_sub(e.lru);
-            let text = format!(
-                "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-                e.value.encoding_name(),
-                e.value.heap_size(),
-                e.lru,
-                idle
-            );
             cx.simple(&text);
         }
         ("reload", _) => match cx.srv.debug_reload() {

@@ -1,0 +1,425 @@
+//! The write path's contract: the hook runs before every kind of change with the old value,
+//! WATCH and `dirty` follow every change, lazy expiry comes first, expiry and eviction go
+//! through it, reads do not, and the snapshot-friendly rules hold.
+
+use bytes::Bytes;
+
+use super::write::{DbEvent, Recorded};
+use super::{Keyspace, RenameOutcome, Value};
+use crate::util::now_ms;
+
+const WATCHER: u64 = 7;
+
+fn ks() -> Keyspace {
+    Keyspace::new(4)
+}
+
+/// A string key with an optional expire, stored without going through the hook log.
+fn seed(ks: &mut Keyspace, db: usize, key: &[u8], val: &[u8], expire: i64) {
+    ks.restore(db, key, Value::string(val), expire);
+    ks.hooks.log.clear();
+}
+
+fn old(db: usize, key: &[u8], val: &[u8], expire: i64) -> Recorded {
+    Recorded::Key {
+        db,
+        key: key.to_vec(),
+        old: Some((val.to_vec(), expire)),
+    }
+}
+
+fn new_key(db: usize, key: &[u8]) -> Recorded {
+    Recorded::Key {
+        db,
+        key: key.to_vec(),
+        old: None,
+    }
+}
+
+fn watch(ks: &mut Keyspace, db: usize, key: &[u8]) {
+    ks.watch(db, &Bytes::copy_from_slice(key), WATCHER);
+}
+
+fn str_of(ks: &Keyspace, db: usize, key: &[u8]) -> Option<Vec<u8>> {
+    ks.peek(db, key).map(|e| e.value.as_str().unwrap().to_vec())
+}
+
+/// Runs `change` on a keyspace holding `a` = "1" (TTL far away) and `b` = "2" in db 0, with
+/// `a` and `b` watched, and checks what the hook saw, that the watcher is dirty, and `dirty`.
+fn check(
+    name: &str,
+    change: impl FnOnce(&mut Keyspace),
+    hook: &[Recorded],
+    dirty: u64,
+    watched_dirty: bool,
+) {
+    let mut ks = ks();
+    let far = now_ms() + 1_000_000;
+    seed(&mut ks, 0, b"a", b"1", far);
+    seed(&mut ks, 0, b"b", b"2", -1);
+    watch(&mut ks, 0, b"a");
+    watch(&mut ks, 0, b"b");
+    ks.dirty = 0;
+    change(&mut ks);
+    let hook: Vec<Recorded> = hook
+        .iter()
+        .map(|r| match r {
+            // The tests write u64::MAX for "a's far expire", known only here.
+            Recorded::Key {
+                db,
+                key,
+                old: Some((v, -2)),
+            } => Recorded::Key {
+                db: *db,
+                key: key.clone(),
+                old: Some((v.clone(), far)),
+            },
+            r => r.clone(),
+        })
+        .collect();
+    assert_eq!(ks.hooks.log, hook, "{name}: hook calls");
+    assert_eq!(ks.dirty, dirty, "{name}: dirty");
+    assert_eq!(
+        ks.dirty_cas.contains(&WATCHER),
+        watched_dirty,
+        "{name}: WATCH"
+    );
+}
+
+#[test]
+fn hook_watch_and_dirty_follow_every_kind_of_change() {
+    // -2 in an expected old value stands for a's far-away expire.
+    let a = || old(0, b"a", b"1", -2);
+    let b = || old(0, b"b", b"2", -1);
+    check(
+        "set_str over",
+        |ks| ks.write(0, b"a").set_str(b"x", Some(-1)),
+        &[a()],
+        1,
+        true,
+    );
+    check(
+        "set_str keepttl",
+        |ks| ks.write(0, b"b").set_str(b"x", None),
+        &[b()],
+        1,
+        true,
+    );
+    check(
+        "set_str new",
+        |ks| ks.write(0, b"c").set_str(b"x", Some(-1)),
+        &[new_key(0, b"c")],
+        1,
+        false,
+    );
+    check(
+        "set_int",
+        |ks| ks.write(0, b"b").set_int(3),
+        &[b()],
+        1,
+        true,
+    );
+    check(
+        "put",
+        |ks| ks.write(0, b"a").put(Value::raw(b"12".to_vec()), None),
+        &[a()],
+        1,
+        true,
+    );
+    check(
+        "set_expire",
+        |ks| {
+            assert!(ks.write(0, b"b").set_expire(now_ms() + 5000));
+        },
+        &[b()],
+        1,
+        true,
+    );
+    check(
+        "persist",
+        |ks| {
+            assert!(ks.write(0, b"a").set_expire(-1));
+        },
+        &[a()],
+        1,
+        true,
+    );
+    check(
+        "delete",
+        |ks| assert!(ks.delete(0, b"a").is_some()),
+        &[a()],
+        1,
+        true,
+    );
+    check(
+        "delete missing",
+        |ks| assert!(ks.delete(0, b"zz").is_none()),
+        &[],
+        0,
+        false,
+    );
+    check(
+        "two changes, one hook call, one dirty",
+        |ks| {
+            let mut w = ks.write(0, b"b");
+            w.set_str(b"x", None);
+            w.set_expire(now_ms() + 5000);
+        },
+        &[b()],
+        1,
+        true,
+    );
+    check(
+        "restore (load, DEBUG POPULATE): not dirty",
+        |ks| ks.restore(0, b"b", Value::string(b"r"), -1),
+        &[b()],
+        0,
+        true,
+    );
+    check(
+        "rename",
+        |ks| assert_eq!(ks.rename(0, b"a", b"b", false), RenameOutcome::Done),
+        &[a(), b()],
+        1,
+        true,
+    );
+    check(
+        "renamenx refused",
+        |ks| {
+            let r = ks.rename(0, b"a", b"b", true);
+            assert_eq!(r, RenameOutcome::DestinationExists);
+        },
+        &[],
+        0,
+        false,
+    );
+    check(
+        "move",
+        |ks| assert!(ks.move_key(0, 1, b"a")),
+        &[a(), new_key(1, b"a")],
+        1,
+        true,
+    );
+    check(
+        "copy replace",
+        |ks| assert!(ks.copy_key(0, b"a", 0, b"b", true)),
+        &[b()],
+        1,
+        true,
+    );
+    check(
+        "copy to a new key",
+        |ks| assert!(ks.copy_key(0, b"a", 2, b"a", false)),
+        &[new_key(2, b"a")],
+        1,
+        false,
+    );
+    check(
+        "flush_db",
+        |ks| assert_eq!(ks.flush_db(0), 2),
+        &[Recorded::Db {
+            db: 0,
+            event: DbEvent::Flush,
+            keys: 2,
+        }],
+        2,
+        true,
+    );
+    check(
+        "swap_db",
+        |ks| ks.swap_db(0, 3),
+        &[
+            Recorded::Db {
+                db: 0,
+                event: DbEvent::Swap { with: 3 },
+                keys: 2,
+            },
+            Recorded::Db {
+                db: 3,
+                event: DbEvent::Swap { with: 0 },
+                keys: 0,
+            },
+        ],
+        1,
+        true,
+    );
+}
+
+#[test]
+fn the_new_values_are_there_after_each_change() {
+    let mut ks = ks();
+    seed(&mut ks, 0, b"a", b"1", -1);
+    ks.write(0, b"a").set_int(41);
+    assert_eq!(str_of(&ks, 0, b"a").unwrap(), b"41");
+    assert_eq!(ks.peek(0, b"a").unwrap().value.encoding_name(), "int");
+    assert_eq!(ks.rename(0, b"a", b"b", false), RenameOutcome::Done);
+    assert_eq!(str_of(&ks, 0, b"a"), None);
+    assert_eq!(str_of(&ks, 0, b"b").unwrap(), b"41");
+    let at = now_ms() + 10_000;
+    assert!(ks.write(0, b"b").set_expire(at));
+    assert!(ks.move_key(0, 1, b"b"));
+    assert_eq!(ks.peek(1, b"b").unwrap().expire, at);
+    assert_eq!(ks.databases().nth(1).unwrap().1.expires_len(), 1);
+    assert_eq!(ks.databases().next().unwrap().1.expires_len(), 0);
+    assert!(ks.copy_key(1, b"b", 1, b"c", false));
+    assert_eq!(ks.peek(1, b"c").unwrap().expire, at);
+    assert_eq!(ks.db_len(1), 2);
+}
+
+#[test]
+fn reads_and_unchanged_slots_do_not_write() {
+    let mut ks = ks();
+    seed(&mut ks, 0, b"a", b"1", -1);
+    watch(&mut ks, 0, b"a");
+    ks.dirty = 0;
+    assert_eq!(ks.get_str(0, b"a").unwrap().unwrap().to_vec(), b"1");
+    assert!(ks.get(0, b"missing").is_none());
+    assert!(ks.exists(0, b"a"));
+    assert!(ks.lookup_write(0, b"a").is_some());
+    {
+        let w = ks.write(0, b"a");
+        assert!(w.exists());
+        assert_eq!(w.get_str().unwrap().unwrap().to_vec(), b"1");
+    }
+    assert!(!ks.write(0, b"missing").set_expire(5));
+    assert!(ks.hooks.log.is_empty());
+    assert_eq!(ks.dirty, 0);
+    assert!(ks.dirty_cas.is_empty());
+    assert_eq!((ks.keyspace_hits, ks.keyspace_misses), (1, 1));
+}
+
+#[test]
+fn lazy_expiry_comes_first_and_goes_through_the_hook() {
+    let mut ks = ks();
+    let past = now_ms() - 1;
+    seed(&mut ks, 0, b"a", b"old", past);
+    watch(&mut ks, 0, b"a");
+    ks.dirty = 0;
+    ks.write(0, b"a").set_str(b"new", None);
+    // The expired value is hooked and deleted first; then the key is new (its TTL is gone).
+    assert_eq!(
+        ks.hooks.log,
+        vec![old(0, b"a", b"old", past), new_key(0, b"a")]
+    );
+    assert_eq!(ks.expired_keys, 1);
+    assert_eq!(ks.dirty, 1, "expiry itself is not counted");
+    assert!(ks.dirty_cas.contains(&WATCHER));
+    assert_eq!(ks.peek(0, b"a").unwrap().expire, -1);
+
+    // A read expires through the same path, and a watcher that saw the key alive is told.
+    let mut ks2 = Keyspace::new(1);
+    seed(&mut ks2, 0, b"k", b"v", now_ms() + 1_000_000);
+    watch(&mut ks2, 0, b"k");
+    // Make it expire by moving its expire into the past through the write path.
+    ks2.write(0, b"k").set_expire(past);
+    ks2.hooks.log.clear();
+    ks2.dirty_cas.clear();
+    assert!(ks2.get(0, b"k").is_none());
+    assert_eq!(ks2.hooks.log, vec![old(0, b"k", b"v", past)]);
+    assert!(ks2.dirty_cas.contains(&WATCHER));
+    assert_eq!(ks2.db_len(0), 0);
+}
+
+#[test]
+fn active_expiry_and_random_key_go_through_the_hook() {
+    let mut ks = ks();
+    let past = now_ms() - 1;
+    for i in 0..10u8 {
+        seed(&mut ks, 0, &[b'k', i], b"v", past);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    assert_eq!(ks.active_expire(0, deadline), 10);
+    assert_eq!(ks.hooks.log.len(), 10);
+    assert!(ks
+        .hooks
+        .log
+        .iter()
+        .all(|r| matches!(r, Recorded::Key { old: Some((v, e)), .. } if v == b"v" && *e == past)));
+    assert_eq!(ks.expired_keys, 10);
+    assert_eq!(ks.dirty, 0);
+
+    seed(&mut ks, 1, b"gone", b"v", past);
+    assert_eq!(ks.random_key(1), None);
+    assert_eq!(ks.hooks.log, vec![old(1, b"gone", b"v", past)]);
+}
+
+#[test]
+fn eviction_goes_through_the_write_path() {
+    let mut ks = ks();
+    for k in [b"x", b"y", b"z"] {
+        seed(&mut ks, 0, k, b"v", -1);
+    }
+    watch(&mut ks, 0, b"y");
+    ks.dirty = 0;
+    // "Memory" is over the limit until three keys are gone.
+    let mut over = 3;
+    let fits = ks.evict_to_fit(0, "allkeys-random", || {
+        over -= 1;
+        usize::from(over >= 0)
+    });
+    assert!(fits);
+    assert_eq!(ks.db_len(0), 0);
+    assert_eq!(ks.evicted_keys, 3);
+    assert_eq!(ks.hooks.log.len(), 3);
+    for k in [b"x", b"y", b"z"] {
+        assert!(ks.hooks.log.contains(&old(0, k, b"v", -1)));
+    }
+    assert!(ks.dirty_cas.contains(&WATCHER));
+    assert_eq!(ks.dirty, 0, "eviction is not counted in dirty");
+
+    let mut ks = Keyspace::new(1);
+    seed(&mut ks, 0, b"x", b"v", -1);
+    assert!(!ks.evict_to_fit(0, "noeviction", || 1));
+    assert!(ks.hooks.log.is_empty());
+    assert!(!ks.evict_to_fit(0, "volatile-lru", || 1), "no volatile key");
+    assert_eq!(ks.db_len(0), 1);
+}
+
+#[test]
+fn set_overwrites_a_string_in_its_own_buffer() {
+    let mut ks = Keyspace::new(1);
+    let long = [b'a'; 100];
+    ks.write(0, b"k").set_str(&long, Some(-1));
+    let before = ks.peek(0, b"k").unwrap().value.as_str().unwrap().as_ptr();
+    ks.write(0, b"k").set_str(&[b'b'; 100], None);
+    let e = ks.peek(0, b"k").unwrap();
+    assert_eq!(e.value.as_str().unwrap().as_ptr(), before);
+    assert_eq!(e.value.as_str().unwrap().to_vec(), [b'b'; 100]);
+    // INCR writes its digits over the old ones inside the entry.
+    ks.write(0, b"k").set_str(b"1234", None);
+    let before = ks.peek(0, b"k").unwrap().value.as_str().unwrap().as_ptr();
+    ks.write(0, b"k").set_int(i64::MAX);
+    let e = ks.peek(0, b"k").unwrap();
+    assert_eq!(e.value.as_str().unwrap().as_ptr(), before);
+    assert_eq!(e.value.encoding_name(), "int");
+}
+
+#[test]
+fn no_access_metadata_is_written_while_frozen() {
+    let mut ks = Keyspace::new(1);
+    seed(&mut ks, 0, b"k", b"v", -1);
+    ks.lru_clock = 100;
+    ks.access_frozen = true;
+    ks.get(0, b"k");
+    ks.write(0, b"k").set_str(b"w", None);
+    assert_eq!(ks.peek(0, b"k").unwrap().lru, 0);
+    ks.access_frozen = false;
+    ks.get(0, b"k");
+    assert_eq!(ks.peek(0, b"k").unwrap().lru, 100);
+}
+
+#[test]
+fn the_rdb_walk_lends_values_without_copying() {
+    let mut ks = Keyspace::new(2);
+    let at = now_ms() + 10_000;
+    seed(&mut ks, 1, b"a", &[b'x'; 64], at);
+    seed(&mut ks, 1, b"b", b"1", -1);
+    let stored = ks.peek(1, b"a").unwrap().value.as_str().unwrap().as_ptr();
+    let (i, db) = ks.databases().nth(1).unwrap();
+    assert_eq!((i, db.len(), db.expires_len()), (1, 2, 1));
+    let walked: Vec<_> = db.iter().collect();
+    assert_eq!(walked[0].0.as_slice(), b"a");
+    assert_eq!(walked[0].1.as_str().unwrap().as_ptr(), stored);
+    assert_eq!(walked[0].2, Some(at));
+    assert_eq!(walked[1].2, None);
+}

@@ -1,0 +1,533 @@
+//! The one write path: every change to a key passes through a [`Slot`].
+//!
+//! ```text
+//! ks.write(db, key) ──► lazy expiry of key ──► Slot (reads: entry, get_str, exists)
+//!                                                │ first mutating call (set_str, set_int, put,
+//!                                                │ set_expire, delete):
+//!                                                ├─► hook: before_write(db, key, old entry)
+//!                                                ├─► the change
+//!   Slot dropped ◄───────────────────────────────┘
+//!        └─► WATCH invalidation (touch → dirty_cas), dirty counter
+//! ```
+//!
+//! A command opens a `Slot`, decides with reads through it (type checks answer [`WrongType`]
+//! before anything changes), then calls the mutating methods; the hook runs once per `Slot`,
+//! before its first change, with the entry as it was, and the `Slot`'s drop tells WATCHers and
+//! adds one to `dirty` when anything changed. A `Slot` that only read changes nothing. No
+//! `&mut Entry` ever leaves this module, so there is no other way to change an entry.
+//!
+//! Whole-key operations (RENAME, MOVE, COPY) are store methods built from two `Slot`s, each
+//! hooked, counted once in `dirty` as Redis counts them. Whole-database operations (FLUSHDB,
+//! FLUSHALL, SWAPDB, DEBUG RELOAD's flush) call [`Hooks::before_write_db`] once per database
+//! with its whole old content, not the per-key hook once per key: a flush must stay O(1) in
+//! hook calls when nothing listens, and the listener can walk the content itself.
+//!
+//! Expiry, eviction and restoring from an RDB file use the same `Slot`, with their own
+//! accounting: they add nothing to `dirty` (a load resets it; Redis counts neither expiry
+//! nor eviction), but they call the hook and tell WATCHers.
+//!
+//! # How a command uses it (and how a new type joins)
+//!
+//! ```text
+//! let mut w = cx.srv.ks.write(db, key);        // lazy expiry done; nothing changed yet
+//! let old = match w.get_str() {                // typed read: WRONGTYPE before any change
+//!     Ok(old) => old,
+//!     Err(WrongType) => { drop(w); return cx.wrongtype(); }
+//! };
+//! ... decide from `old` (errors here change nothing) ...
+//! w.set_str(new, None);                        // hook(old entry), then the change
+//! drop(w);                                     // WATCH + dirty; then reply through `cx`
+//! ```
+//!
+//! A new type (say `Value::List`) adds, each with an exhaustive `match` like the string ones:
+//! `Value::as_list` (beside `Value::as_str`), `Keyspace::get_list` for read commands,
+//! `Slot::get_list` for deciding, and `Slot::list_mut`, which checks the type first, then calls
+//! `self.before()` and only then hands out `&mut`: call it only when the command will change
+//! the value. A new key is created with `Slot::put`; a command that empties a collection
+//! deletes the key with `Slot::delete` (Redis never keeps an empty list). The compiler then
+//! points at the rest (`type_name`, `encoding_name`, the RDB writer, SET's in-place
+//! overwrite, the test recorder).
+
+use std::hash::BuildHasher;
+
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
+use indexmap::IndexSet;
+
+use super::{access, Db, Entry, Key, Keyspace, Str, StrEnc, Value, WrongType};
+
+/// A whole-database change, as the hook sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbEvent {
+    /// FLUSHDB/FLUSHALL (and DEBUG RELOAD): the content is dropped.
+    Flush,
+    /// SWAPDB: the content moves to database `with`, whose content moves here.
+    Swap { with: usize },
+}
+
+/// What the write path tells before each change. Empty for now.
+///
+/// A thread-based (forkless) snapshot will live here: its writer walks the tables with a
+/// cursor, and `before_write` serializes the old entry of a key the cursor has not written yet
+/// *before* the change reaches it, so the file holds the data as of the save's start without
+/// keeping old values in memory. `before_write_db` is where it writes every not yet written key
+/// of a database that FLUSHDB/FLUSHALL is about to drop or SWAPDB to move.
+#[derive(Default)]
+pub(super) struct Hooks {
+    /// Test-only recording hook: what the write path announced, in order.
+    #[cfg(test)]
+    pub(super) log: Vec<Recorded>,
+}
+
+/// One call of the hook, as the test recorder keeps it.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Recorded {
+    /// `before_write`: the key and its old (string bytes, expire), None if the key was new.
+    Key {
+        db: usize,
+        key: Vec<u8>,
+        old: Option<(Vec<u8>, i64)>,
+    },
+    /// `before_write_db`: the database, the event, how many keys it held.
+    Db {
+        db: usize,
+        event: DbEvent,
+        keys: usize,
+    },
+}
+
+impl Hooks {
+    /// Called once per [`Slot`], before its first change, with the entry as it is then (None:
+    /// the key does not exist and is being created).
+    #[inline]
+    fn before_write(&mut self, db: usize, key: &[u8], old: Option<&Entry>) {
+        #[cfg(test)]
+        self.log.push(Recorded::Key {
+            db,
+            key: key.to_vec(),
+            old: old.map(|e| match &e.value {
+                Value::Str { data, .. } => (data.to_vec(), e.expire),
+            }),
+        });
+        #[cfg(not(test))]
+        let _ = (db, key, old);
+    }
+
+    /// Called before a whole database is dropped or swapped, with its old content.
+    #[inline]
+    pub(super) fn before_write_db(&mut self, db: usize, event: DbEvent, content: &Db) {
+        #[cfg(test)]
+        self.log.push(Recorded::Db {
+            db,
+            event,
+            keys: content.len(),
+        });
+        #[cfg(not(test))]
+        let _ = (db, event, content);
+    }
+}
+
+/// A write guard on one key of one database: the only way to change an entry. See the module
+/// docs for the order of events; `Keyspace::write` opens one.
+pub struct Slot<'a, 'k> {
+    ks: &'a mut Keyspace,
+    db: usize,
+    key: &'k [u8],
+    /// The key's hash in this database's table, when known (one SipHash per command).
+    hash: Option<u64>,
+    /// Index of the live entry in the table, None while the key does not exist.
+    idx: Option<usize>,
+    /// The hook has run for this slot.
+    hooked: bool,
+    /// Something changed: the drop tells WATCHers and counts `cost` in `dirty`.
+    changed: bool,
+    cost: u64,
+}
+
+/// Keeps the `expires` index in step with an entry's expire going from `old` to `new`.
+fn sync_expires(
+    expires: &mut IndexSet<Key, std::collections::hash_map::RandomState>,
+    key: &[u8],
+    old: i64,
+    new: i64,
+) {
+    if old >= 0 && new < 0 {
+        expires.swap_remove(key);
+    } else if old < 0 && new >= 0 {
+        expires.insert(Key::from_slice(key));
+    }
+}
+
+impl Slot<'_, '_> {
+    /// Does the key exist (it is live: lazy expiry ran when the slot was opened)?
+    pub fn exists(&self) -> bool {
+        self.idx.is_some()
+    }
+
+    /// The entry as it is now, if the key exists.
+    pub fn entry(&self) -> Option<&Entry> {
+        let i = self.idx?;
+        self.ks.dbs[self.db].dict.get_index(i).map(|(_, e)| e)
+    }
+
+    /// The string, None if the key does not exist, [`WrongType`] for another type.
+    pub fn get_str(&self) -> Result<Option<&Str>, WrongType> {
+        match self.entry() {
+            Some(e) => e.value.as_str().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the hook (once per slot) and marks the slot changed: every mutating method calls
+    /// this just before it changes anything.
+    fn before(&mut self) {
+        self.changed = true;
+        if self.hooked {
+            return;
+        }
+        self.hooked = true;
+        let Keyspace { dbs, hooks, .. } = &mut *self.ks;
+        let old = self
+            .idx
+            .and_then(|i| dbs[self.db].dict.get_index(i))
+            .map(|(_, e)| e);
+        hooks.before_write(self.db, self.key, old);
+    }
+
+    fn hash(&mut self) -> u64 {
+        match self.hash {
+            Some(h) => h,
+            None => {
+                let h = self.ks.dbs[self.db].dict.hasher().hash_one(self.key);
+                self.hash = Some(h);
+                h
+            }
+        }
+    }
+
+    /// Adds a new entry for the key (which does not exist).
+    fn insert(&mut self, entry: Entry) {
+        let hash = self.hash();
+        let key = self.key;
+        let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
+        let k = Key::from_slice(key);
+        match dict.raw_entry_mut_v1().from_hash(hash, |q| q[..] == *key) {
+            RawEntryMut::Vacant(v) => {
+                if entry.expire >= 0 {
+                    expires.insert(k.clone());
+                }
+                self.idx = Some(v.index());
+                v.insert_hashed_nocheck(hash, k, entry);
+            }
+            // Not reached (`idx` None means absent), but correct if it were.
+            RawEntryMut::Occupied(mut o) => {
+                sync_expires(expires, key, o.get().expire, entry.expire);
+                self.idx = Some(o.index());
+                o.insert(entry);
+            }
+        }
+    }
+
+    /// The live entry and the `expires` index, for an in-place change.
+    fn parts(
+        &mut self,
+    ) -> Option<(
+        &mut Entry,
+        &mut IndexSet<Key, std::collections::hash_map::RandomState>,
+    )> {
+        let i = self.idx?;
+        let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
+        let (_, e) = dict.get_index_mut(i)?;
+        Some((e, expires))
+    }
+
+    /// Stores a string with encoding `enc`, writing it into the old value's buffer when that is a
+    /// string and it fits (see the module docs of `store` for why). `expire`: Some(-1) clears the
+    /// TTL, Some(ms) sets it, None keeps the current one.
+    fn store_str(&mut self, data: &[u8], enc: StrEnc, expire: Option<i64>) {
+        self.before();
+        let key = self.key;
+        let lru = self.ks.lru_clock;
+        let Some((e, expires)) = self.parts() else {
+            let value = Value::Str {
+                data: Str::from_slice(data),
+                enc,
+            };
+            return self.insert(Entry::new(value, expire.unwrap_or(-1), lru));
+        };
+        let expire = expire.unwrap_or(e.expire);
+        sync_expires(expires, key, e.expire, expire);
+        let fits = match &mut e.value {
+            Value::Str {
+                data: buf,
+                enc: cur,
+            } => {
+                let fits = buf.overwrite(data);
+                // Fields are written only when they change: while a snapshot child lives, an
+                // untouched entry page is one the kernel need not copy.
+                if fits && *cur != enc {
+                    *cur = enc;
+                }
+                fits
+            }
+        };
+        if !fits {
+            e.value = Value::Str {
+                data: Str::from_slice(data),
+                enc,
+            };
+        }
+        if e.expire != expire {
+            e.expire = expire;
+        }
+    }
+
+    /// Stores a string as SET does, overwriting the old buffer in place when it fits.
+    /// `expire`: Some(-1) clears the TTL, Some(ms) sets it, None keeps it (KEEPTTL).
+    pub fn set_str(&mut self, data: &[u8], expire: Option<i64>) {
+        self.store_str(data, super::set_encoding(data), expire);
+    }
+
+    /// Stores the integer `n` as INCR does (`int` encoding, digits written in place, TTL kept).
+    pub fn set_int(&mut self, n: i64) {
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n).as_bytes();
+        self.store_str(digits, StrEnc::Int, None);
+    }
+
+    /// Stores a value of any type, replacing the old one. `expire` as in [`Slot::set_str`].
+    pub fn put(&mut self, value: Value, expire: Option<i64>) {
+        self.before();
+        let key = self.key;
+        let lru = self.ks.lru_clock;
+        let Some((e, expires)) = self.parts() else {
+            return self.insert(Entry::new(value, expire.unwrap_or(-1), lru));
+        };
+        let expire = expire.unwrap_or(e.expire);
+        sync_expires(expires, key, e.expire, expire);
+        e.value = value;
+        if e.expire != expire {
+            e.expire = expire;
+        }
+    }
+
+    /// Puts a whole entry (value, expire and access metadata) in place of the key's (RENAME, MOVE).
+    fn put_entry(&mut self, entry: Entry) {
+        self.before();
+        let key = self.key;
+        let Some((e, expires)) = self.parts() else {
+            return self.insert(entry);
+        };
+        sync_expires(expires, key, e.expire, entry.expire);
+        *e = entry;
+    }
+
+    /// Sets (`at` >= 0, ms since the epoch) or clears (`at` -1) the TTL of the existing key.
+    /// Returns false, changing nothing, if the key does not exist.
+    pub fn set_expire(&mut self, at: i64) -> bool {
+        if self.idx.is_none() {
+            return false;
+        }
+        self.before();
+        let key = self.key;
+        let Some((e, expires)) = self.parts() else {
+            return false;
+        };
+        sync_expires(expires, key, e.expire, at);
+        e.expire = at;
+        true
+    }
+
+    /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
+    pub fn delete(&mut self) -> Option<Entry> {
+        let i = self.idx?;
+        self.before();
+        let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
+        // A swap-remove: the last entry moves into the hole, which keeps SCAN's guarantee.
+        let (_, e) = dict.swap_remove_index(i)?;
+        if e.expire >= 0 {
+            expires.swap_remove(self.key);
+        }
+        self.idx = None;
+        Some(e)
+    }
+}
+
+impl Drop for Slot<'_, '_> {
+    fn drop(&mut self) {
+        if self.changed {
+            self.ks.touch(self.db, self.key);
+            self.ks.dirty += self.cost;
+        }
+    }
+}
+
+/// What RENAME and RENAMENX did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameOutcome {
+    NoSuchKey,
+    /// Source and destination are the same key: nothing to do.
+    SameKey,
+    /// RENAMENX: the destination exists.
+    DestinationExists,
+    Done,
+}
+
+impl Keyspace {
+    /// Opens the write path for `key`: lazy expiry first, then the guard through which reads
+    /// that decide and every change go. The key's access time is recorded (unless a snapshot
+    /// child lives), as Redis's `lookupKeyWrite` does. A change adds 1 to `dirty`.
+    pub fn write<'a, 'k>(&'a mut self, db: usize, key: &'k [u8]) -> Slot<'a, 'k> {
+        self.open(db, key, true)
+    }
+
+    /// As [`Keyspace::write`], for a command that has just read the key with a counted lookup
+    /// (GETEX): its access is not recorded a second time.
+    pub fn write_after_read<'a, 'k>(&'a mut self, db: usize, key: &'k [u8]) -> Slot<'a, 'k> {
+        self.open(db, key, false)
+    }
+
+    fn open<'a, 'k>(&'a mut self, db: usize, key: &'k [u8], record_access: bool) -> Slot<'a, 'k> {
+        let dict = &self.dbs[db].dict;
+        let hash = dict.hasher().hash_one(key);
+        let mut idx = dict.raw_entry_v1().index_from_hash(hash, |q| q[..] == *key);
+        if let Some(i) = idx {
+            let now_expired = dict
+                .get_index(i)
+                .is_some_and(|(_, e)| e.expire >= 0 && e.is_expired(crate::util::now_ms()));
+            if now_expired {
+                self.slot_at(db, key, Some(i), 0).delete();
+                self.expired_keys += 1;
+                idx = None;
+            } else if record_access && !self.access_frozen {
+                let (clock, lfu) = (self.lru_clock, self.lfu);
+                if let Some((_, e)) = self.dbs[db].dict.get_index_mut(i) {
+                    access(e, clock, lfu);
+                }
+            }
+        }
+        let mut slot = self.slot_at(db, key, idx, 1);
+        slot.hash = Some(hash);
+        slot
+    }
+
+    /// A slot on the live entry at `idx` (or the absent key), with no lookup, lazy expiry or
+    /// access: for the store's own expiry, eviction and multi-key operations.
+    pub(super) fn slot_at<'a, 'k>(
+        &'a mut self,
+        db: usize,
+        key: &'k [u8],
+        idx: Option<usize>,
+        cost: u64,
+    ) -> Slot<'a, 'k> {
+        Slot {
+            ks: self,
+            db,
+            key,
+            hash: None,
+            idx,
+            hooked: false,
+            changed: false,
+            cost,
+        }
+    }
+
+    /// Stores a value read from an RDB file or made by DEBUG POPULATE: through the write path
+    /// (hook, WATCH), but not counted in `dirty`, as Redis counts neither. `expire` -1: none.
+    pub fn restore(&mut self, db: usize, key: &[u8], value: Value, expire: i64) {
+        let mut w = self.write(db, key);
+        w.cost = 0;
+        w.put(value, Some(expire));
+    }
+
+    /// Deletes a key (after lazy expiry). Returns the entry if it existed.
+    pub fn delete(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        self.write(db, key).delete()
+    }
+
+    /// Empties one database, telling WATCHers of keys that existed. Returns the keys it held,
+    /// which count in `dirty` (FLUSHDB's `server.dirty += emptyData(...)`).
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        let n = self.dbs[db].len();
+        self.hooks
+            .before_write_db(db, DbEvent::Flush, &self.dbs[db]);
+        self.touch_all_in_db(db, None);
+        self.dbs[db] = Db::default();
+        self.dirty += n as u64;
+        n
+    }
+
+    /// SWAPDB: exchanges two databases' contents. Counts one change even for `a == b`, as Redis.
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.hooks
+                .before_write_db(a, DbEvent::Swap { with: b }, &self.dbs[a]);
+            self.hooks
+                .before_write_db(b, DbEvent::Swap { with: a }, &self.dbs[b]);
+            self.touch_all_in_db(a, Some(b));
+            self.touch_all_in_db(b, Some(a));
+            self.dbs.swap(a, b);
+        }
+        self.dirty += 1;
+    }
+
+    /// RENAME (`nx` false) and RENAMENX: the entry moves whole, keeping its TTL and access
+    /// metadata as Redis keeps the object. One change in `dirty`.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: &[u8], nx: bool) -> RenameOutcome {
+        if self.lookup_write(db, src).is_none() {
+            return RenameOutcome::NoSuchKey;
+        }
+        if src == dst {
+            return RenameOutcome::SameKey;
+        }
+        if nx && self.lookup_write(db, dst).is_some() {
+            return RenameOutcome::DestinationExists;
+        }
+        let Some(entry) = self.write(db, src).delete() else {
+            return RenameOutcome::NoSuchKey;
+        };
+        let mut w = self.write(db, dst);
+        w.cost = 0;
+        w.put_entry(entry);
+        RenameOutcome::Done
+    }
+
+    /// MOVE: moves `key` from `src_db` to `dst_db` unless it is missing there or exists in
+    /// `dst_db`. Returns whether it moved. One change in `dirty`.
+    pub fn move_key(&mut self, src_db: usize, dst_db: usize, key: &[u8]) -> bool {
+        if self.lookup_write(src_db, key).is_none() || self.lookup_write(dst_db, key).is_some() {
+            return false;
+        }
+        let Some(entry) = self.write(src_db, key).delete() else {
+            return false;
+        };
+        let mut w = self.write(dst_db, key);
+        w.cost = 0;
+        w.put_entry(entry);
+        true
+    }
+
+    /// COPY: a copy of `src`'s value and TTL becomes `dst` (a new object: fresh access
+    /// metadata, as Redis's `dup*Object`), replacing an existing `dst` only if `replace`.
+    /// Returns whether it copied. One change in `dirty`.
+    pub fn copy_key(
+        &mut self,
+        src_db: usize,
+        src: &[u8],
+        dst_db: usize,
+        dst: &[u8],
+        replace: bool,
+    ) -> bool {
+        let Some(e) = self.get(src_db, src) else {
+            return false;
+        };
+        let (value, expire) = (e.value.clone(), e.expire);
+        let mut w = self.write(dst_db, dst);
+        if w.exists() && !replace {
+            return false;
+        }
+        w.delete();
+        w.put(value, Some(expire));
+        true
+    }
+}
