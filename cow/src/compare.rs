@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::chart::{self, Line};
+use crate::chart;
 use crate::run::{self, RunOutput, Summary, Workload};
 use crate::servers::{self, Flavor, ManagedServer};
 use crate::MIB;
@@ -49,51 +49,18 @@ pub fn compare(o: &CompareOptions) -> Result<(RunOutput, RunOutput)> {
     )?;
 
     let (f, r) = (&forkdb.summary, &redis.summary);
-    let x_max = forkdb
-        .samples
-        .iter()
-        .chain(&redis.samples)
-        .map(|s| s.ms)
-        .fold(1.0, f64::max);
-    let mut lines: Vec<Line> = Vec::new();
-    // [parent RSS (not drawn: it would crowd the chart), child COW, total, baseline]
-    for (out, colors) in [
-        (
-            &forkdb,
-            [
-                chart::GREY,
-                chart::ORANGE,
-                chart::GREEN_,
-                chart::LIGHT_GREEN,
-            ],
-        ),
-        (
-            &redis,
-            [chart::GREY, chart::PURPLE, chart::RED_, chart::LIGHT_RED],
-        ),
-    ] {
-        let s = &out.summary;
-        let name = s.label.as_str();
-        let mut run_lines = chart::run_lines(
-            &format!("{name} "),
-            s,
-            &out.samples,
-            [colors[0], colors[1], colors[2]],
-        );
-        run_lines.remove(0);
-        lines.extend(run_lines);
-        lines.push(chart::flat(
-            &format!("{name} baseline"),
-            colors[3],
-            baseline(s) as f64 / MIB as f64,
-            x_max,
-        ));
-    }
     let title = format!(
         "forkdb vs redis: {}",
         o.workload.describe(&format!("{} / {}", f.server, r.server))
     );
-    chart::draw(&o.out.join("compare.svg"), &title, &lines)?;
+    chart::compare_chart(
+        &o.out.join("compare.svg"),
+        &title,
+        &[
+            chart::Side::of(f, &forkdb.samples),
+            chart::Side::of(r, &redis.samples),
+        ],
+    )?;
     fs::write(
         o.out.join("compare.md"),
         markdown(&title, f, r, &o.forkdb_config),

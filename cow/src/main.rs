@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use forkdb_cow::compare::{self, CompareOptions};
+use forkdb_cow::resp;
 use forkdb_cow::run::{self, Workload};
 use forkdb_cow::sweep::{self, SweepOptions};
 use forkdb_cow::workload::{Pattern, Rate};
@@ -17,6 +18,10 @@ use forkdb_cow::workload::{Pattern, Rate};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// How long to wait for a server given by address (--addr, --forkdb-addr, --redis-addr) to
+    /// answer PING: it may still be starting or loading (e.g. a container started alongside).
+    #[arg(long, global = true, default_value_t = 30)]
+    connect_wait_s: u64,
 }
 
 #[derive(Subcommand)]
@@ -82,7 +87,8 @@ struct WorkloadArgs {
     /// Writes during the save: none | uniform | hot:PCT | new | reads (GETs of random keys).
     #[arg(long, default_value = "uniform")]
     pattern: Pattern,
-    /// Total writes per second, or `max`.
+    /// Total commands per second over all connections, or `max`. `0` sends no commands at all,
+    /// whatever the pattern: the run then measures the save alone, as `--pattern none` does.
     #[arg(long, default_value = "max")]
     rate: Rate,
     #[command(flatten)]
@@ -130,7 +136,8 @@ struct CompareArgs {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Rates, comma-separated (numbers or `max`).
+    /// Rates, comma-separated (commands per second or `max`; `0` = no commands, a control
+    /// column: the save alone).
     #[arg(long, value_delimiter = ',', required = true)]
     rates: Vec<Rate>,
     /// Patterns, comma-separated.
@@ -182,6 +189,23 @@ impl WorkloadArgs {
 fn main() -> ExitCode {
     forkdb_cow::install_signal_handlers();
     let cli = Cli::parse();
+    let wait = Duration::from_secs(cli.connect_wait_s);
+    let given: Vec<&str> = match &cli.cmd {
+        Cmd::Run(a) => vec![a.addr.as_str()],
+        Cmd::Compare(a) => [&a.forkdb_addr, &a.redis_addr]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+        Cmd::Sweep(a) => a.addr.iter().map(String::as_str).collect(),
+    };
+    if let Err(e) = given
+        .into_iter()
+        .try_for_each(|addr| resp::wait_for_server(addr, wait))
+    {
+        eprintln!("forkdb-cow: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.cmd {
         Cmd::Run(a) => {
             run::run(&a.addr, &a.workload.build(), &a.out, a.label.as_deref()).map(|out| {

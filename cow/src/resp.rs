@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::BytesMut;
@@ -120,6 +120,47 @@ impl Conn {
             Frame::Integer(n) => Ok(n),
             other => bail!("{}: expected an integer, got {other:?}", describe(args)),
         }
+    }
+}
+
+/// How often [`wait_for_server`] tries again.
+const RETRY_EVERY: Duration = Duration::from_millis(250);
+
+/// Waits until the server at `addr` answers `PING`, for at most `wait`.
+///
+/// A server given by address may still be starting: in `docker/compose-oom.yaml` forkdb-cow's
+/// container starts next to the server's, and `depends_on` waits for the container, not for the
+/// port. So a refused connection, a name that does not resolve yet (the service's DNS entry) and
+/// `-LOADING` (the server is reading its RDB file) are retried every 250 ms, said once on
+/// stderr. Any other reply, errors like `-NOAUTH` included, means the server is up: the run then
+/// fails on that reply with its own message.
+pub fn wait_for_server(addr: &str, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        let why = match Conn::connect(addr).and_then(|mut c| c.call(&[b"PING"])) {
+            Ok(Frame::Error(e)) if e.starts_with("LOADING") => format!("it replied -{e}"),
+            Ok(_) => return Ok(()),
+            Err(e) => format!("{e:#}"),
+        };
+        if crate::interrupted() {
+            bail!("interrupted while waiting for {addr}");
+        }
+        if Instant::now() + RETRY_EVERY > deadline {
+            bail!(
+                "{addr} did not answer PING within {} s ({why}); is the server running? \
+                 (--connect-wait-s sets how long to wait)",
+                wait.as_secs_f64()
+            );
+        }
+        if !said {
+            eprintln!(
+                "forkdb-cow: {addr} is not ready ({why}); retrying for up to {} s",
+                wait.as_secs_f64()
+            );
+            said = true;
+        }
+        std::thread::sleep(RETRY_EVERY);
     }
 }
 
@@ -236,6 +277,76 @@ mod tests {
             out,
             b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000005\r\n$3\r\nabc\r\n".to_vec()
         );
+    }
+
+    /// A port nothing listens on: bound, then released.
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn waiting_for_no_server_gives_up_after_the_wait() {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let t = Instant::now();
+        let err = wait_for_server(&addr, Duration::from_millis(600)).unwrap_err();
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(350), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(&addr) && msg.contains("did not answer PING"),
+            "{msg}"
+        );
+    }
+
+    /// A server that comes up late, and answers `-LOADING` first, is waited for; every
+    /// connection the waiter made is accounted for.
+    #[test]
+    fn waiting_for_a_late_server_that_loads_first() {
+        use std::io::BufRead;
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let server = std::thread::spawn(move || {
+            // Not listening yet: the waiter's first attempts are refused.
+            std::thread::sleep(Duration::from_millis(500));
+            let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let accept = || loop {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        return s;
+                    }
+                    // Fails (not hangs) if the waiter stopped at -LOADING.
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("no second connection: {e}"),
+                }
+            };
+            for reply in [
+                "-LOADING Redis is loading the dataset in memory\r\n",
+                "+PONG\r\n",
+            ] {
+                let s = accept();
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                // *1, $4, PING
+                for _ in 0..3 {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                }
+                assert_eq!(line, "PING\r\n");
+                (&s).write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        wait_for_server(&addr, Duration::from_secs(20)).unwrap();
+        server.join().unwrap();
     }
 
     #[test]

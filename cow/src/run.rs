@@ -79,6 +79,7 @@ impl Workload {
             Rate::PerSec(r) => format!("{r}"),
         };
         let writes = match self.pattern {
+            _ if self.rate.is_zero() => "no writes (rate 0)".to_owned(),
             Pattern::None => "no writes".to_owned(),
             Pattern::Reads => format!("uniform reads (GET) at {rate} ops/s"),
             p => format!("{p} writes at {rate} ops/s"),

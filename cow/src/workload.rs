@@ -93,11 +93,20 @@ impl Serialize for Pattern {
     }
 }
 
-/// Total write rate over all connections.
+/// Total write rate over all connections. `PerSec(0.0)` (`--rate 0`) sends nothing, whatever
+/// the pattern: the run then measures the save alone, as pattern `none` does, which makes a
+/// rate-0 column of a sweep its control.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rate {
     Max,
     PerSec(f64),
+}
+
+impl Rate {
+    /// `--rate 0`: no commands at all.
+    pub fn is_zero(self) -> bool {
+        self == Rate::PerSec(0.0)
+    }
 }
 
 impl FromStr for Rate {
@@ -107,9 +116,10 @@ impl FromStr for Rate {
             return Ok(Rate::Max);
         }
         match s.parse::<f64>() {
-            Ok(r) if r > 0.0 && r.is_finite() => Ok(Rate::PerSec(r)),
+            // `+ 0.0` turns `-0` into 0.
+            Ok(r) if r >= 0.0 && r.is_finite() => Ok(Rate::PerSec(r + 0.0)),
             _ => Err(format!(
-                "{s:?}: expected `max` or operations per second (> 0)"
+                "{s:?}: expected `max` or operations per second (0 or more; 0 = no commands)"
             )),
         }
     }
@@ -263,10 +273,10 @@ pub struct WriteResult {
     pub new_end: u64,
 }
 
-/// Connects the writers and parks them until [`Writers::go`]. With pattern `none`, no thread is
-/// started.
+/// Connects the writers and parks them until [`Writers::go`]. With pattern `none` or rate 0, no
+/// thread is started.
 pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Result<Writers> {
-    let n = if cfg.pattern == Pattern::None {
+    let n = if cfg.pattern == Pattern::None || cfg.rate.is_zero() {
         0
     } else {
         cfg.conns.max(1)
@@ -459,12 +469,48 @@ mod tests {
     fn rates() {
         assert_eq!("max".parse::<Rate>().unwrap(), Rate::Max);
         assert_eq!("5000".parse::<Rate>().unwrap(), Rate::PerSec(5000.0));
-        assert!("0".parse::<Rate>().is_err());
+        assert_eq!("0".parse::<Rate>().unwrap(), Rate::PerSec(0.0));
+        assert_eq!("-0".parse::<Rate>().unwrap().to_string(), "0");
+        assert!("0".parse::<Rate>().unwrap().is_zero());
+        assert!(!"max".parse::<Rate>().unwrap().is_zero());
+        for bad in ["-1", "nan", "inf", "", "fast"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad:?}");
+        }
         assert_eq!(
             serde_json::to_string(&Rate::PerSec(5000.0)).unwrap(),
             "5000"
         );
         assert_eq!(serde_json::to_string(&Rate::Max).unwrap(), "\"max\"");
+    }
+
+    /// Rate 0 starts no writer, so it never even connects (port 1 has no server) and its
+    /// result is zero writes, for every pattern.
+    #[test]
+    fn rate_zero_sends_nothing() {
+        for pattern in ["none", "uniform", "hot:1", "new", "reads"] {
+            let cfg = WriterConfig {
+                pattern: pattern.parse().unwrap(),
+                rate: Rate::PerSec(0.0),
+                keys: 100,
+                conns: 4,
+                pipeline: 16,
+                seed: 1,
+            };
+            let w = start_writers("127.0.0.1:1", &cfg, Arc::new(ValuePool::new(16, 1))).unwrap();
+            w.go();
+            let r = w.finish().unwrap();
+            assert_eq!((r.writes, r.errors, r.new_end), (0, 0, 100), "{pattern}");
+        }
+        // A positive rate does connect: the same call fails.
+        let cfg = WriterConfig {
+            pattern: Pattern::Uniform,
+            rate: Rate::PerSec(1.0),
+            keys: 100,
+            conns: 1,
+            pipeline: 1,
+            seed: 1,
+        };
+        assert!(start_writers("127.0.0.1:1", &cfg, Arc::new(ValuePool::new(16, 1))).is_err());
     }
 
     #[test]
