@@ -3,7 +3,8 @@
 //! # Figures
 //!
 //! - **baseline**: the server's PSS (and RSS) from `smaps_rollup` just before the save command.
-//! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork.
+//! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork (by either
+//!   side), plus the pages the child wrote itself.
 //! - **total**: parent + child anonymous PSS (`Pss_Anon`), the physical memory of the two heaps
 //!   without counting shared pages twice. `peak_total_bytes` is its maximum over the samples
 //!   taken while the child lived.
@@ -14,8 +15,15 @@
 //!   any other process maps the same files, which made runs next to another server of the same
 //!   binary disagree by megabytes. Older kernels fall back to all of PSS, and without PSS to
 //!   RSS: total = parent RSS + the child's private pages (`ratio_basis` says which).
-//! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) since just
-//!   before the fork; each copy-on-write of a page in the parent is one.
+//! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) from just
+//!   before the save command to the last sample (after the child's exit and the writers'
+//!   stop); each copy-on-write of a page in the parent is one, and so is each first touch of
+//!   fresh memory.
+//! - **writes**: see [`Summary::writes`]; with `--write-ms` ending inside the save it equals
+//!   the server's own count (SNAPSHOT LATEST `writes`), which `tests/agree.rs` checks.
+//!
+//! The server's SNAPSHOT timelines read the same figures with the same code
+//! (`forkdb_snapshot::procfs`).
 //!
 //! Samples are taken every `--sample-ms` (the child's liveness is polled every 5 ms in between,
 //! so `save_ms` — from the save command's reply to the child's exit — is accurate to ~5 ms). The
@@ -698,8 +706,17 @@ pub fn summary_table(s: &Summary) -> String {
         (
             "writes",
             format!(
-                "{} ({} ops/s, {} errors)",
-                s.writes, s.write_rate_achieved, s.write_errors
+                "{} ({} ops/s, {} errors){}",
+                s.writes,
+                s.write_rate_achieved,
+                s.write_errors,
+                match s.write_ms {
+                    Some(ms) if s.writes_within_save => {
+                        format!(", stopped after {ms} ms, all within the save")
+                    }
+                    Some(ms) => format!(", stopped after {ms} ms, after the save ended"),
+                    None => String::new(),
+                }
             ),
         ),
         (

@@ -31,8 +31,8 @@
 //! parent's figures, faults and writes are read then. `writes` of a save is therefore exactly
 //! the write commands executed between the fork and the moment the server saw the child's exit.
 //!
-//! Reading another process's `smaps_rollup` walks its page tables (about 1 ms of CPU for 40
-//! MiB, measured), so sampling is duty-cycled: the next sample waits at least the interval,
+//! Reading another process's `smaps_rollup` walks its page tables (a sample, two rollups of a
+//! 40 MiB server and its child, took 1 to 2 ms of CPU in a debug build, measured), so sampling is duty-cycled: the next sample waits at least the interval,
 //! and at least [`DUTY_FACTOR`] times the thread CPU time the last one took (5%). CPU time, not
 //! wall time: on a busy machine the thread is preempted in the middle of a read, and a 1 ms read
 //! that took 16 ms of wall time used to push the next sample 1.6 s away. Timing figures
@@ -44,7 +44,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use forkdb_snapshot::fork::Report;
+use forkdb_snapshot::fork::{thread_cpu_time, Report};
 use forkdb_snapshot::procfs::{self, Basis, Rollup};
 
 /// Saves kept in the history.
@@ -202,24 +202,6 @@ pub struct Timelines {
 /// Minor faults of this process so far.
 pub fn own_minor_faults() -> u64 {
     procfs::self_stat().map_or(0, |s| s.minflt)
-}
-
-/// CPU time this thread has used: what a sample costs the server, unlike wall time, which
-/// also counts the time the thread was preempted.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: fills a valid timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
 }
 
 /// The child's memory as its report gives it.

@@ -107,6 +107,26 @@ pub fn thread_count() -> Option<u64> {
     procfs::self_stat().map(|s| s.num_threads)
 }
 
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`; zero if unavailable).
+/// What a periodic /proc read costs the process, unlike wall time, which also counts the time
+/// the thread was preempted: the duty cycles of the child's reports and of the server's
+/// timeline samples are measured with it.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: fills a valid timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999),
+    )
+}
+
 /// Is `parent` still this process's parent? An orphan is re-parented (to init or a
 /// subreaper), so its `getppid()` changes.
 pub fn parent_is(parent: libc::pid_t) -> bool {
@@ -305,8 +325,11 @@ impl Reporter {
         if now < self.next_sample {
             return;
         }
+        let cpu = thread_cpu_time();
         self.send(ReportKind::Progress);
-        let cost = now.elapsed();
+        // CPU time, not wall time: a child preempted in the middle of its /proc read (a busy
+        // machine) would otherwise wait a hundred times that preemption for its next report.
+        let cost = thread_cpu_time().saturating_sub(cpu);
         // Wait at least `interval`, and long enough that sampling stays under 1/duty_cycle.
         let wait = self.interval.max(cost.saturating_mul(self.duty_cycle));
         self.next_sample = Instant::now() + wait;
