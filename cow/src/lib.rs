@@ -11,7 +11,8 @@
 //!
 //! - [`resp`]: a blocking RESP client (hand-encoded requests, [`forkdb_protocol::FrameDecoder`]
 //!   for replies).
-//! - [`procfs`]: `smaps_rollup`, `stat` and children of a process, and which figure means what.
+//! - [`procfs`]: `smaps_rollup`, `stat` and children of a process, and which figure means what
+//!   (the snapshot crate's reader, shared with the server, which samples the same figures).
 //! - [`workload`]: key patterns, rates, values, writer threads and their latencies.
 //! - [`fill`]: loading (or reusing) the data set.
 //! - [`run`]: one measured save and its outputs (`samples.csv`, `summary.json`, `chart.svg`).
@@ -26,7 +27,7 @@
 pub mod chart;
 pub mod compare;
 pub mod fill;
-pub mod procfs;
+pub use forkdb_snapshot::procfs;
 pub mod resp;
 pub mod run;
 pub mod servers;

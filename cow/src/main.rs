@@ -66,6 +66,10 @@ struct SaveArgs {
     /// Sampling period in ms.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(50..=100))]
     sample_ms: u64,
+    /// Stop the writers this many ms after the save starts (default: when the child exits).
+    /// Writes that end before the child does are exactly the server's writes during the save.
+    #[arg(long)]
+    write_ms: Option<u64>,
     /// Writer connections.
     #[arg(long, default_value_t = 4)]
     conns: usize,
@@ -170,6 +174,7 @@ fn workload(d: &DatasetArgs, pattern: Pattern, rate: Rate, s: &SaveArgs) -> Work
         save_delay_us: s.save_delay_us,
         save_cmd: s.save_cmd.split_whitespace().map(str::to_owned).collect(),
         sample_ms: s.sample_ms,
+        write_ms: s.write_ms,
         conns: s.conns.max(1),
         pipeline: s.pipeline.max(1),
         refill: d.refill,

@@ -3,7 +3,8 @@
 //! # Figures
 //!
 //! - **baseline**: the server's PSS (and RSS) from `smaps_rollup` just before the save command.
-//! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork.
+//! - **child COW**: the child's `Private_Dirty`, the pages copied since the fork (by either
+//!   side), plus the pages the child wrote itself.
 //! - **total**: parent + child anonymous PSS (`Pss_Anon`), the physical memory of the two heaps
 //!   without counting shared pages twice. `peak_total_bytes` is its maximum over the samples
 //!   taken while the child lived.
@@ -14,8 +15,15 @@
 //!   any other process maps the same files, which made runs next to another server of the same
 //!   binary disagree by megabytes. Older kernels fall back to all of PSS, and without PSS to
 //!   RSS: total = parent RSS + the child's private pages (`ratio_basis` says which).
-//! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) since just
-//!   before the fork; each copy-on-write of a page in the parent is one.
+//! - **minor_faults**: the server's minor page faults (`/proc/<pid>/stat` field 10) from just
+//!   before the save command to the last sample (after the child's exit and the writers'
+//!   stop); each copy-on-write of a page in the parent is one, and so is each first touch of
+//!   fresh memory.
+//! - **writes**: see [`Summary::writes`]; with `--write-ms` ending inside the save it equals
+//!   the server's own count (SNAPSHOT LATEST `writes`), which `tests/agree.rs` checks.
+//!
+//! The server's SNAPSHOT timelines read the same figures with the same code
+//! (`forkdb_snapshot::procfs`).
 //!
 //! Samples are taken every `--sample-ms` (the child's liveness is polled every 5 ms in between,
 //! so `save_ms` — from the save command's reply to the child's exit — is accurate to ~5 ms). The
@@ -35,7 +43,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::fill::{self, FillPlan};
-use crate::procfs::{self, Basis, Mem};
+use crate::procfs::{self, Basis, Rollup};
 use crate::resp::{key_name, push_command, Conn};
 use crate::workload::{self, Pattern, Rate, ValuePool, WriterConfig};
 use crate::{chart, interrupted, MIB};
@@ -51,6 +59,10 @@ pub struct Workload {
     /// The snapshot command, split into words (default `BGSAVE`).
     pub save_cmd: Vec<String>,
     pub sample_ms: u64,
+    /// Stop the writers this many ms after the save command's reply, rather than at the
+    /// child's exit: writes that all end while the child lives are exactly the writes the
+    /// server executed during the save (see [`Summary::writes_within_save`]).
+    pub write_ms: Option<u64>,
     pub conns: usize,
     pub pipeline: usize,
     pub refill: bool,
@@ -139,6 +151,7 @@ pub struct Summary {
     pub filled: bool,
     pub fill_ms: u64,
     /// `pss_anon`; `pss` or `rss` where the kernel does not report it.
+    #[serde(serialize_with = "serialize_basis")]
     pub ratio_basis: Basis,
     /// The server's memory just before the save on `ratio_basis`: what ratios divide by.
     pub baseline_bytes: u64,
@@ -158,7 +171,18 @@ pub struct Summary {
     /// From the save command's reply to the child's exit.
     pub save_ms: u64,
     pub save_status: Option<String>,
+    /// `write_ms` of the workload: when the writers stopped (`None`: at the child's exit).
+    pub write_ms: Option<u64>,
+    /// Write commands answered between the save command's reply (the fork is before it) and
+    /// the writers' stop. The writers stop when the child is seen to have exited (polled every
+    /// 5 ms), or after `write_ms`. In the first case the commands in flight then, and those
+    /// sent in the ≤ 5 ms it takes to see the exit, are counted too: up to that many more than
+    /// the server's count of writes during the save (SNAPSHOT LATEST `writes`).
     pub writes: u64,
+    /// The writers stopped, every reply in, while the child still lived: `writes` is then
+    /// exactly the number of write commands the server executed between the fork and the
+    /// child's exit.
+    pub writes_within_save: bool,
     pub write_errors: u64,
     pub first_write_error: Option<String>,
     /// writes ÷ save time.
@@ -170,6 +194,10 @@ pub struct Summary {
     pub minor_faults: u64,
     pub samples: usize,
     pub title: String,
+}
+
+fn serialize_basis<S: serde::Serializer>(b: &Basis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.name())
 }
 
 const LATENCY_NOTE: &str = "per command = round trip of its pipelined batch (up to `pipeline` \
@@ -270,7 +298,7 @@ pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<
 /// Raw results of [`measure`].
 struct Measured {
     samples: Vec<Sample>,
-    base: Mem,
+    base: Rollup,
     basis: Basis,
     save_ms: u64,
     writes: workload::WriteResult,
@@ -278,6 +306,7 @@ struct Measured {
     server_cow: Option<u64>,
     save_status: Option<String>,
     new_end: u64,
+    writes_within_save: bool,
 }
 
 fn measure(
@@ -301,7 +330,7 @@ fn measure(
         pool.clone(),
     )?;
     let before: HashSet<u32> = procfs::children(pid).into_iter().collect();
-    let base = procfs::mem(pid).context("reading the server's smaps_rollup")?;
+    let base = procfs::rollup(pid).context("reading the server's smaps_rollup")?;
     let basis = Basis::of(&base);
     let base_flt = procfs::stat(pid).map_or(0, |s| s.minflt);
 
@@ -323,14 +352,24 @@ fn measure(
     let bar = save_bar(keys);
     let period = Duration::from_millis(w.sample_ms);
     let deadline = t0 + w.timeout;
+    let write_deadline = w.write_ms.map(|ms| t0 + Duration::from_millis(ms));
+    let counters = writers.counters.clone();
+    let mut writers = Some(writers);
+    // What the writers did, once stopped; and whether the child still lived then.
+    let mut stopped: Option<(workload::WriteResult, bool)> = None;
     let mut samples = Vec::new();
     let mut child: Option<u32> = None;
     let mut next_sample = t0;
+    let abort = |writers: Option<workload::Writers>| {
+        if let Some(w) = writers {
+            w.abort();
+        }
+    };
     let ended_at = loop {
         let now = Instant::now();
         if interrupted() || now > deadline {
             bar.finish_and_clear();
-            writers.abort();
+            abort(writers);
             if interrupted() {
                 bail!("interrupted");
             }
@@ -346,8 +385,16 @@ fn measure(
                 break t0.elapsed();
             }
         }
+        if write_deadline.is_some_and(|d| now >= d) {
+            if let Some(wr) = writers.take() {
+                let result = wr.finish()?;
+                // Every reply is in: were they all executed before the child's exit?
+                let within = child.is_some_and(procfs::alive);
+                stopped = Some((result, within));
+            }
+        }
         if now >= next_sample {
-            let mut s = read_sample(basis, pid, child, base_flt, t0, &writers.counters);
+            let mut s = read_sample(basis, pid, child, base_flt, t0, &counters);
             let in_progress = match ctl.info("persistence") {
                 Ok(p) => {
                     s.keys_processed = p
@@ -357,7 +404,7 @@ fn measure(
                 }
                 Err(e) => {
                     bar.finish_and_clear();
-                    writers.abort();
+                    abort(writers);
                     return Err(e.context("INFO persistence during the save"));
                 }
             };
@@ -379,7 +426,11 @@ fn measure(
         let wait = next_sample.saturating_duration_since(Instant::now());
         std::thread::sleep(wait.min(Duration::from_millis(5)));
     };
-    let writes = writers.finish()?;
+    let (writes, writes_within_save) = match (writers, stopped) {
+        (Some(wr), _) => (wr.finish()?, false),
+        (None, Some(done)) => done,
+        (None, None) => unreachable!("the writers are either running or stopped"),
+    };
     bar.finish_and_clear();
     // One last sample: the parent alone after the child's exit.
     samples.push(Sample {
@@ -400,6 +451,7 @@ fn measure(
             .get("rdb_last_cow_size")
             .and_then(|v| v.parse().ok()),
         save_status: persistence.get("rdb_last_bgsave_status").cloned(),
+        writes_within_save,
     })
 }
 
@@ -413,11 +465,11 @@ fn read_sample(
     counters: &workload::WriteCounters,
 ) -> Sample {
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let parent = procfs::mem(pid).unwrap_or_default();
+    let parent = procfs::rollup(pid).unwrap_or_default();
     let minflt = procfs::stat(pid).map_or(base_flt, |s| s.minflt);
     let child_mem = child
         .filter(|&c| procfs::alive(c))
-        .and_then(|c| procfs::mem(c).ok())
+        .and_then(procfs::rollup)
         .filter(|m| m.rss > 0);
     let total = basis.pair(&parent, child_mem.as_ref());
     let c = child_mem.unwrap_or_default();
@@ -560,7 +612,9 @@ fn summarize(
         fork_usec: m.fork_usec,
         save_ms: m.save_ms,
         save_status: m.save_status.clone(),
+        write_ms: w.write_ms,
         writes: m.writes.writes,
+        writes_within_save: m.writes_within_save,
         write_errors: m.writes.errors,
         first_write_error: m.writes.first_error.clone(),
         write_rate_achieved: (m.writes.writes as f64 / secs).round(),
@@ -653,8 +707,17 @@ pub fn summary_table(s: &Summary) -> String {
         (
             "writes",
             format!(
-                "{} ({} ops/s, {} errors)",
-                s.writes, s.write_rate_achieved, s.write_errors
+                "{} ({} ops/s, {} errors){}",
+                s.writes,
+                s.write_rate_achieved,
+                s.write_errors,
+                match s.write_ms {
+                    Some(ms) if s.writes_within_save => {
+                        format!(", stopped after {ms} ms, all within the save")
+                    }
+                    Some(ms) => format!(", stopped after {ms} ms, after the save ended"),
+                    None => String::new(),
+                }
             ),
         ),
         (

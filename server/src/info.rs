@@ -228,15 +228,20 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                 srv.config.snapshot_sample_interval
             );
             if let Some(r) = t.latest() {
-                let perc = r.peak_cow() as f64 * 100.0 / r.used_memory.max(1) as f64;
                 let opt = |v: Option<u64>| v.map_or(-1, |v| v as i64);
                 f!("snapshot_last_id", r.id);
                 f!("snapshot_last_status", r.status);
                 f!("snapshot_last_duration_ms", r.duration_ms);
                 f!("snapshot_last_fork_usec", r.fork_usec);
+                f!("snapshot_last_used_memory_at_fork", r.used_memory_at_fork);
                 f!("snapshot_last_peak_cow_bytes", r.peak_cow());
-                f!("snapshot_last_peak_cow_perc", format!("{perc:.2}"));
-                f!("snapshot_last_peak_total_pss_bytes", r.peak_total());
+                f!("snapshot_last_peak_cow_pages", r.peak_cow_pages());
+                f!(
+                    "snapshot_last_peak_cow_perc_of_used_memory",
+                    format!("{:.2}", r.peak_cow_perc_of_used_memory())
+                );
+                f!("snapshot_last_peak_total_bytes", r.peak_total());
+                f!("snapshot_last_total_basis", r.basis.name());
                 f!(
                     "snapshot_last_ms_to_half_peak",
                     opt(r.time_to_fraction(0.5))
@@ -245,7 +250,9 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                     "snapshot_last_ms_to_90pct_peak",
                     opt(r.time_to_fraction(0.9))
                 );
-                f!("snapshot_last_pages_copied", r.pages_copied());
+                f!("snapshot_last_max_sample_gap_ms", r.max_sample_gap_ms());
+                f!("snapshot_last_samples", r.samples.len());
+                f!("snapshot_last_parent_minor_faults", r.parent_minor_faults());
                 f!("snapshot_last_writes", r.writes());
             }
         }

@@ -40,6 +40,8 @@ pub struct Running {
     killed_by_us: bool,
     /// The step and errno of the child's failure report, if it sent one.
     failure: Option<(Step, i32)>,
+    /// The child's latest report: its memory as it exits, for the timeline's last sample.
+    last_report: Option<fork::Report>,
 }
 
 impl Running {
@@ -55,6 +57,7 @@ impl Running {
             self.cow_updated = Instant::now();
             self.cow_sum += r.cow_bytes;
             self.cow_samples += 1;
+            self.last_report = Some(r);
         }
     }
 }
@@ -296,6 +299,8 @@ impl Server {
         if self.config.snapshot_headroom {
             self.ks.reserve_headroom();
         }
+        // Before the fork: the fork's own copies (the parent's first writes after it) count.
+        let minflt_before_fork = crate::timeline::own_minor_faults();
         let ks = &self.ks;
         let result = match self.persist.inject_fork_errno.take() {
             Some(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -324,6 +329,7 @@ impl Server {
                     dirty_before: self.ks.dirty,
                     killed_by_us: false,
                     failure: None,
+                    last_report: None,
                 });
                 self.persist.bgsave_scheduled = false;
                 self.ks.access_frozen = self.config.snapshot_freeze_access;
@@ -339,6 +345,7 @@ impl Server {
                         keys_total,
                         job.used_mem,
                         self.stats.write_commands,
+                        minflt_before_fork,
                     );
                     self.timelines.sample(0, self.stats.write_commands);
                     self.timeline_notify.notify_one();
@@ -434,9 +441,56 @@ impl Server {
         }
     }
 
+    /// The running child's pid and a second handle on its report pipe, which becomes readable
+    /// at each report and at end of file, when the child exits (the timeline sampler waits on
+    /// it, to take the last sample as the child ends).
+    pub fn snapshot_report_fd(&self) -> Option<(i32, std::os::fd::OwnedFd)> {
+        let run = self.persist.running.as_ref()?;
+        let fd = run.child.report_fd().try_clone_to_owned().ok()?;
+        Some((run.child.pid, fd))
+    }
+
+    /// The pid of the running snapshot child.
+    pub fn snapshot_child_pid(&self) -> Option<i32> {
+        self.persist.running.as_ref().map(|r| r.child.pid)
+    }
+
+    /// The child's report pipe is readable: takes in its reports, and if the pipe is at end of
+    /// file (the child has exited), takes the timeline's last sample and reaps the child if
+    /// `waitpid` already reports it (else the cron does). Returns whether the child has ended.
+    pub fn snapshot_pipe_event(&mut self) -> bool {
+        self.poll_child();
+        self.persist
+            .running
+            .as_ref()
+            .is_none_or(|r| r.child.reports_closed())
+    }
+
+    /// The timeline's last sample, once the child has exited: the parent's figures, faults and
+    /// write count now, the child's from its last report. Taken once, before the reap clears
+    /// the running save's state.
+    fn sample_timeline_at_exit(&mut self) {
+        let Some(run) = self.persist.running.as_ref() else {
+            return;
+        };
+        self.timelines.sample_at_exit(
+            run.keys_processed,
+            self.stats.write_commands,
+            run.last_report.as_ref(),
+        );
+    }
+
     /// Takes in the child's reports and reaps it if it has ended.
     fn poll_child(&mut self) {
         self.drain_child_reports();
+        if self
+            .persist
+            .running
+            .as_ref()
+            .is_some_and(|r| r.child.reports_closed())
+        {
+            self.sample_timeline_at_exit();
+        }
         let Some(run) = self.persist.running.as_mut() else {
             return;
         };
@@ -449,11 +503,13 @@ impl Server {
 
     /// Redis's `backgroundSaveDoneHandler`: records how the child ended.
     fn bgsave_done(&mut self, exit: ChildExit) {
-        let Some(mut run) = self.persist.running.take() else {
+        // The last reports (the Done one carries the final COW figure), and the timeline's
+        // last sample if the pipe's end of file has not already brought it.
+        self.drain_child_reports();
+        self.sample_timeline_at_exit();
+        let Some(run) = self.persist.running.take() else {
             return;
         };
-        // The last reports (the Done one carries the final COW figure).
-        run.absorb_reports();
         self.ks.access_frozen = false;
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
@@ -504,7 +560,7 @@ impl Server {
             _ if run.killed_by_us => "cancelled",
             _ => "err",
         };
-        self.timelines.end(status, run.cow_size, run.keys_processed);
+        self.timelines.end(status);
         if let (false, Some((step, errno))) = (run.killed_by_us, run.failure) {
             self.timelines.set_failure(step.name(), errno);
         }

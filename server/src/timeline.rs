@@ -1,39 +1,86 @@
 //! Per-save copy-on-write timelines: what the SNAPSHOT command and INFO's `snapshot` section show.
 //!
-//! While a snapshot child lives, the parent samples, at `snapshot-sample-interval` milliseconds
-//! (100 by default), how far the save is and what it costs:
+//! While a snapshot child lives, the parent samples, every `snapshot-sample-interval`
+//! milliseconds (100 by default), how far the save is and what it costs:
 //!
 //! ```text
-//! ms since fork | child COW (its Private_Dirty) | parent RSS | child RSS | parent PSS | child PSS
-//!               | keys processed | parent minor faults since fork | write commands since fork
+//! ms since fork | child COW (its Private_Dirty) | parent and child RSS, PSS, anonymous PSS
+//!   | total (parent + child on the total basis) | keys processed
+//!   | parent minor faults since the fork | write commands since the fork | at child exit?
 //! ```
 //!
-//! Each minor fault of the parent after the fork is one page the kernel had to provide: a shared
-//! page copied on the parent's first write to it, or a fresh page. Reading another process's
-//! `smaps_rollup` walks its page tables, so sampling is duty-cycled as the child's own reports
-//! are: the next sample waits at least a hundred times as long as the last one took (1%).
+//! The same figures, read the same way (`forkdb_snapshot::procfs`), as `forkdb-cow` reads from
+//! outside, so the two can be compared sample for sample (`cow/tests/agree.rs` does):
+//!
+//! - **child COW** is the child's `Private_Dirty`, Redis's `current_cow_size`: the pages
+//!   copied since the fork by either side's writes, plus the pages the child wrote itself (its
+//!   stack, its write buffer). On a tiny data set the latter dominate, so a percentage of the
+//!   data set can exceed 100: it is reported as a percentage *of `used_memory` at the fork*,
+//!   next to that base.
+//! - **total** is parent + child on the best basis the kernel offers (anonymous PSS, else PSS,
+//!   else RSS: `procfs::Basis`), each shared page counted once.
+//! - **parent minor faults** since just before the fork: each copy-on-write of a page by the
+//!   parent is one, and so is each first touch of fresh memory. Not "pages copied": the name
+//!   says what is counted.
+//! - **writes**: commands with the `write` flag executed since the fork.
+//!
+//! The last sample is taken when the child exits: the sampler waits on the child's report pipe,
+//! which reaches end of file as the child's descriptors close, so the end is seen at once rather
+//! than at the cron's next reap. A child that has exited has no memory left to read, so that
+//! sample's child figures are the child's own last report (sent right before `_exit`); the
+//! parent's figures, faults and writes are read then. `writes` of a save is therefore exactly
+//! the write commands executed between the fork and the moment the server saw the child's exit.
+//!
+//! Reading another process's `smaps_rollup` walks its page tables (a sample, two rollups of a
+//! 40 MiB server and its child, took 1 to 2 ms of CPU in a debug build, measured), so sampling is duty-cycled: the next sample waits at least the interval,
+//! and at least [`DUTY_FACTOR`] times the thread CPU time the last one took (5%). CPU time, not
+//! wall time: on a busy machine the thread is preempted in the middle of a read, and a 1 ms read
+//! that took 16 ms of wall time used to push the next sample 1.6 s away. Timing figures
+//! (`ms_to_half_peak`) are interpolated between samples, and `max_sample_gap_ms` says how far
+//! apart the samples were: the resolution of those figures.
+//!
 //! The last [`KEEP`] saves are kept.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use forkdb_snapshot::fork::{self, MemRollup};
+use forkdb_snapshot::fork::{thread_cpu_time, Report};
+use forkdb_snapshot::procfs::{self, Basis, Rollup};
 
 /// Saves kept in the history.
 pub const KEEP: usize = 16;
 
+/// The next sample waits at least this many times the CPU time the last one took.
+pub const DUTY_FACTOR: u32 = 20;
+
 /// One sample of a running save.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
-    pub ms: u64,
+    /// Microseconds since the fork.
+    pub us: u64,
+    /// The child's `Private_Dirty`.
     pub cow_bytes: u64,
     pub parent_rss: u64,
     pub child_rss: u64,
     pub parent_pss: u64,
     pub child_pss: u64,
+    pub parent_pss_anon: u64,
+    pub child_pss_anon: u64,
+    /// Parent + child on the record's [`SaveRecord::basis`].
+    pub total_bytes: u64,
     pub keys: u64,
+    /// Parent minor faults since just before the fork.
     pub minor_faults: u64,
+    /// Write commands executed since the fork.
     pub writes: u64,
+    /// The last sample, taken when the child exited (its figures from its last report).
+    pub at_child_exit: bool,
+}
+
+impl Sample {
+    pub fn ms(&self) -> u64 {
+        self.us / 1000
+    }
 }
 
 /// One save, running or finished.
@@ -43,8 +90,8 @@ pub struct SaveRecord {
     pub started_unix_ms: i64,
     pub fork_usec: u64,
     pub keys_total: u64,
-    /// `used_memory` at the fork, for "peak COW ÷ used memory".
-    pub used_memory: u64,
+    /// `used_memory` at the fork: the base of [`SaveRecord::peak_cow_perc_of_used_memory`].
+    pub used_memory_at_fork: u64,
     pub child_pid: i32,
     pub status: &'static str,
     /// For a failed save: the step of the file lifecycle that failed ("open", "write",
@@ -52,45 +99,94 @@ pub struct SaveRecord {
     pub failed_step: Option<&'static str>,
     pub errno: i32,
     pub duration_ms: u64,
+    /// What `total_bytes` is made of: the best figure the kernel gave for the first sample.
+    pub basis: Basis,
     pub samples: Vec<Sample>,
     started: Instant,
-    minflt_at_fork: u64,
+    minflt_before_fork: u64,
     writes_at_fork: u64,
 }
 
 impl SaveRecord {
+    /// Peak of the child's `Private_Dirty` (Redis's COW figure).
     pub fn peak_cow(&self) -> u64 {
         self.samples.iter().map(|s| s.cow_bytes).max().unwrap_or(0)
     }
 
-    /// Peak of parent PSS + child PSS: the memory the pair held, shared pages counted once.
+    /// [`SaveRecord::peak_cow`] in pages: consistent with it by construction.
+    pub fn peak_cow_pages(&self) -> u64 {
+        self.peak_cow() / procfs::page_size()
+    }
+
+    /// Peak COW as a percentage of `used_memory` at the fork. Above 100 on a data set smaller
+    /// than the child's own working memory (its buffers and stack count as its COW).
+    pub fn peak_cow_perc_of_used_memory(&self) -> f64 {
+        self.peak_cow() as f64 * 100.0 / self.used_memory_at_fork.max(1) as f64
+    }
+
+    /// Peak of parent + child on [`SaveRecord::basis`]: the memory the pair held, shared pages
+    /// counted once.
     pub fn peak_total(&self) -> u64 {
         self.samples
             .iter()
-            .map(|s| s.parent_pss + s.child_pss)
+            .map(|s| s.total_bytes)
             .max()
             .unwrap_or(0)
     }
 
-    /// Milliseconds from the fork until COW first reached `frac` of its peak.
+    /// Milliseconds from the fork until COW first reached `frac` of its peak, interpolated
+    /// linearly between the sample below the target and the first one at or above it (COW
+    /// grows between samples, not in a step at the later one). Its resolution is the gap
+    /// between those two samples, at most [`SaveRecord::max_sample_gap_ms`].
     pub fn time_to_fraction(&self, frac: f64) -> Option<u64> {
         let peak = self.peak_cow();
         if peak == 0 {
             return None;
         }
-        let target = (peak as f64 * frac) as u64;
-        self.samples
+        let target = peak as f64 * frac;
+        let i = self
+            .samples
             .iter()
-            .find(|s| s.cow_bytes >= target)
-            .map(|s| s.ms)
+            .position(|s| s.cow_bytes as f64 >= target)?;
+        let hit = &self.samples[i];
+        let Some(before) = i.checked_sub(1).map(|j| &self.samples[j]) else {
+            return Some(hit.ms());
+        };
+        let (c0, c1) = (before.cow_bytes as f64, hit.cow_bytes as f64);
+        let (t0, t1) = (before.us as f64, hit.us as f64);
+        let t = if c1 > c0 {
+            t0 + (target - c0) / (c1 - c0) * (t1 - t0)
+        } else {
+            t1
+        };
+        Some((t / 1000.0).round() as u64)
     }
 
-    pub fn pages_copied(&self) -> u64 {
+    /// The largest gap between two consecutive samples, in ms: the resolution of the timing
+    /// figures, and how much of the curve the peak figures may have missed.
+    pub fn max_sample_gap_ms(&self) -> u64 {
+        self.samples
+            .windows(2)
+            .map(|w| w[1].us.saturating_sub(w[0].us))
+            .max()
+            .unwrap_or(0)
+            / 1000
+    }
+
+    /// Parent minor faults from just before the fork to the last sample (the child's exit,
+    /// once the save is over).
+    pub fn parent_minor_faults(&self) -> u64 {
         self.samples.last().map_or(0, |s| s.minor_faults)
     }
 
+    /// Write commands executed from the fork to the last sample (the child's exit, once the
+    /// save is over).
     pub fn writes(&self) -> u64 {
         self.samples.last().map_or(0, |s| s.writes)
+    }
+
+    fn exit_sampled(&self) -> bool {
+        self.samples.last().is_some_and(|s| s.at_child_exit)
     }
 }
 
@@ -99,34 +195,37 @@ impl SaveRecord {
 pub struct Timelines {
     pub history: VecDeque<SaveRecord>,
     next_id: u64,
+    /// Thread CPU time the last sample took.
     last_cost: Duration,
 }
 
-/// Minor faults of this process so far (field 10 of /proc/self/stat).
+/// Minor faults of this process so far.
 pub fn own_minor_faults() -> u64 {
-    let mut buf = [0u8; 1024];
-    let Some(stat) = forkdb_snapshot::fork::read_small_file(c"/proc/self/stat", &mut buf) else {
-        return 0;
-    };
-    let stat = String::from_utf8_lossy(stat);
-    // The command name (field 2) may hold spaces; fields after it follow the closing paren.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after
-        .split_whitespace()
-        .nth(7)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    procfs::self_stat().map_or(0, |s| s.minflt)
+}
+
+/// The child's memory as its report gives it.
+fn child_from_report(r: &Report) -> Rollup {
+    Rollup {
+        rss: r.rss_bytes,
+        pss: (r.pss_bytes > 0).then_some(r.pss_bytes),
+        pss_anon: (r.pss_anon_bytes > 0).then_some(r.pss_anon_bytes),
+        private_dirty: r.cow_bytes,
+        ..Rollup::default()
+    }
 }
 
 impl Timelines {
-    /// Opens the record of a save that just forked.
+    /// Opens the record of a save that just forked. `minflt_before_fork` is this process's
+    /// minor fault count read right before `fork()`: the fork's own copies count too.
     pub fn begin(
         &mut self,
         child_pid: i32,
         fork_usec: u64,
         keys_total: u64,
-        used_memory: u64,
+        used_memory_at_fork: u64,
         writes: u64,
+        minflt_before_fork: u64,
     ) {
         self.next_id += 1;
         if self.history.len() == KEEP {
@@ -137,68 +236,74 @@ impl Timelines {
             started_unix_ms: crate::util::now_ms(),
             fork_usec,
             keys_total,
-            used_memory,
+            used_memory_at_fork,
             child_pid,
             status: "running",
             failed_step: None,
             errno: 0,
             duration_ms: 0,
-            samples: Vec::new(),
+            basis: Basis::PssAnon,
+            samples: Vec::with_capacity(64),
             started: Instant::now(),
-            minflt_at_fork: own_minor_faults(),
+            minflt_before_fork,
             writes_at_fork: writes,
         });
     }
 
     /// Takes one sample of the running save. `keys` is what the child last reported.
     pub fn sample(&mut self, keys: u64, writes: u64) {
-        let started = Instant::now();
+        let cpu = thread_cpu_time();
         let Some(rec) = self.history.back_mut() else {
             return;
         };
-        if rec.status != "running" {
+        if rec.status != "running" || rec.exit_sampled() {
             return;
         }
-        // A child that has exited but is not reaped yet has no memory left to read: no sample.
-        let child: MemRollup = match fork::pid_rollup(rec.child_pid) {
+        // A child that has exited but is not reaped yet has no memory left to read: no sample
+        // (the exit sample comes from its last report).
+        let child = match procfs::rollup(rec.child_pid as u32) {
             Some(c) if c.rss > 0 => c,
             _ => return,
         };
-        let parent: MemRollup = fork::self_rollup().unwrap_or_default();
-        rec.samples.push(Sample {
-            ms: rec.started.elapsed().as_millis() as u64,
-            cow_bytes: child.private_dirty,
-            parent_rss: parent.rss,
-            child_rss: child.rss,
-            parent_pss: parent.pss,
-            child_pss: child.pss,
-            keys,
-            minor_faults: own_minor_faults().saturating_sub(rec.minflt_at_fork),
-            writes: writes.saturating_sub(rec.writes_at_fork),
-        });
-        self.last_cost = started.elapsed();
+        push(rec, keys, writes, &child, false);
+        self.last_cost = thread_cpu_time().saturating_sub(cpu);
+    }
+
+    /// The last sample of the running save, when its child has exited: the parent's figures
+    /// now, the child's from `last_report` (its last words, sent right before it exited; the
+    /// previous sample's where there is none). Taken once.
+    pub fn sample_at_exit(&mut self, keys: u64, writes: u64, last_report: Option<&Report>) {
+        let Some(rec) = self.history.back_mut() else {
+            return;
+        };
+        if rec.status != "running" || rec.exit_sampled() {
+            return;
+        }
+        let child = match (last_report, rec.samples.last()) {
+            (Some(r), _) => child_from_report(r),
+            (None, Some(s)) => Rollup {
+                rss: s.child_rss,
+                pss: Some(s.child_pss),
+                pss_anon: Some(s.child_pss_anon),
+                private_dirty: s.cow_bytes,
+                ..Rollup::default()
+            },
+            (None, None) => Rollup::default(),
+        };
+        push(rec, keys, writes, &child, true);
     }
 
     /// How long to wait before the next sample: the interval, or longer if sampling is costly.
     pub fn next_wait(&self, interval: Duration) -> Duration {
-        interval.max(self.last_cost * 100)
+        interval.max(self.last_cost * DUTY_FACTOR)
     }
 
-    /// Closes the running record with the save's outcome.
-    pub fn end(&mut self, status: &'static str, final_cow: u64, keys: u64) {
+    /// Closes the running record with the save's outcome (after [`Timelines::sample_at_exit`]).
+    pub fn end(&mut self, status: &'static str) {
         if let Some(rec) = self.history.back_mut() {
             if rec.status == "running" {
                 rec.status = status;
                 rec.duration_ms = rec.started.elapsed().as_millis() as u64;
-                // The child's last report is the most complete COW figure: keep it as a sample
-                // so the curve ends where the save did.
-                let mut last = rec.samples.last().copied().unwrap_or_default();
-                last.ms = rec.duration_ms;
-                if final_cow > 0 {
-                    last.cow_bytes = final_cow;
-                }
-                last.keys = keys;
-                rec.samples.push(last);
             }
         }
     }
@@ -221,5 +326,70 @@ impl Timelines {
 
     pub fn reset(&mut self) {
         self.history.clear();
+    }
+}
+
+/// Appends a sample with the parent's figures read now and the child's given.
+fn push(rec: &mut SaveRecord, keys: u64, writes: u64, child: &Rollup, at_child_exit: bool) {
+    let parent = procfs::self_rollup().unwrap_or_default();
+    if rec.samples.is_empty() {
+        rec.basis = Basis::of(&parent);
+    }
+    rec.samples.push(Sample {
+        us: rec.started.elapsed().as_micros() as u64,
+        cow_bytes: child.private_dirty,
+        parent_rss: parent.rss,
+        child_rss: child.rss,
+        parent_pss: parent.pss.unwrap_or(0),
+        child_pss: child.pss.unwrap_or(0),
+        parent_pss_anon: parent.pss_anon.unwrap_or(0),
+        child_pss_anon: child.pss_anon.unwrap_or(0),
+        total_bytes: rec.basis.pair(&parent, Some(child)),
+        keys,
+        minor_faults: own_minor_faults().saturating_sub(rec.minflt_before_fork),
+        writes: writes.saturating_sub(rec.writes_at_fork),
+        at_child_exit,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(points: &[(u64, u64)]) -> SaveRecord {
+        let mut t = Timelines::default();
+        t.begin(0, 0, 0, 1000, 0, 0);
+        let mut rec = t.history.pop_back().unwrap();
+        rec.samples = points
+            .iter()
+            .map(|&(ms, cow)| Sample {
+                us: ms * 1000,
+                cow_bytes: cow,
+                ..Sample::default()
+            })
+            .collect();
+        rec
+    }
+
+    #[test]
+    fn times_to_peak_are_interpolated() {
+        // 0 at 0 ms, 100 at 100 ms, 200 at 400 ms: half the peak (100) is reached at 100 ms,
+        // 90% (180) at 100 + 80/100 × 300 = 340 ms.
+        let rec = record(&[(0, 0), (100, 100), (400, 200)]);
+        assert_eq!(rec.time_to_fraction(0.5), Some(100));
+        assert_eq!(rec.time_to_fraction(0.9), Some(340));
+        assert_eq!(rec.max_sample_gap_ms(), 300);
+        assert_eq!(record(&[(5, 0)]).time_to_fraction(0.5), None);
+        assert_eq!(record(&[(5, 10)]).time_to_fraction(0.5), Some(5));
+    }
+
+    #[test]
+    fn derived_figures_agree() {
+        let page = procfs::page_size();
+        let rec = record(&[(0, page), (10, 3 * page + 1)]);
+        assert_eq!(rec.peak_cow(), 3 * page + 1);
+        assert_eq!(rec.peak_cow_pages(), 3);
+        let perc = rec.peak_cow_perc_of_used_memory();
+        assert!((perc - (3 * page + 1) as f64 / 10.0).abs() < 1e-9, "{perc}");
     }
 }

@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::file::{SaveError, Step};
+use crate::procfs;
 
 /// Set in the child right after `fork()`: the process-wide panic hook ([`install_panic_hook`])
 /// looks at it to know that it runs in a snapshot child.
@@ -96,36 +97,34 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// The number of threads of this process (field 20 of `/proc/self/stat`), read without
+/// The number of threads of this process (`num_threads` of `/proc/self/stat`), read without
 /// allocating; `None` if /proc cannot be read.
 ///
 /// `fork()` copies only the calling thread: a lock another thread holds at that instant stays
 /// locked in the child forever. The server is single-threaded by design and refuses to fork
 /// when this says otherwise (a thread started by mistake, a library's helper thread).
 pub fn thread_count() -> Option<u64> {
-    let mut buf = [0u8; 1024];
-    let stat = read_small_file(c"/proc/self/stat", &mut buf)?;
-    parse_num_threads(stat)
+    procfs::self_stat().map(|s| s.num_threads)
 }
 
-/// Field 20 (`num_threads`) of a `/proc/<pid>/stat` line.
-pub fn parse_num_threads(stat: &[u8]) -> Option<u64> {
-    // Field 2, the command name, is in parentheses and may hold spaces and parentheses: the
-    // fields after it follow the last ')'. The first of them is field 3.
-    let close = stat.iter().rposition(|&c| c == b')')?;
-    let rest = stat.get(close + 1..)?;
-    let field = rest
-        .split(|&c| c == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(20 - 3)?;
-    let mut n: u64 = 0;
-    for &c in field {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`; zero if unavailable).
+/// What a periodic /proc read costs the process, unlike wall time, which also counts the time
+/// the thread was preempted: the duty cycles of the child's reports and of the server's
+/// timeline samples are measured with it.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: fills a valid timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
     }
-    Some(n)
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999),
+    )
 }
 
 /// Is `parent` still this process's parent? An orphan is re-parented (to init or a
@@ -157,6 +156,10 @@ pub struct Report {
     pub cow_bytes: u64,
     /// The child's resident set (`Rss` of smaps_rollup).
     pub rss_bytes: u64,
+    /// The child's PSS (0 if the kernel does not report it).
+    pub pss_bytes: u64,
+    /// The child's anonymous PSS (0 if the kernel does not report it).
+    pub pss_anon_bytes: u64,
     /// Microseconds since the child started.
     pub elapsed_us: u64,
     /// For [`ReportKind::Failed`]: the step of the file lifecycle that failed.
@@ -167,7 +170,7 @@ pub struct Report {
 
 const REPORT_MAGIC: u32 = 0x666b_6462; // "fkdb"
 /// Bytes of one report on the pipe: below PIPE_BUF, so each write is atomic.
-pub const REPORT_SIZE: usize = 48;
+pub const REPORT_SIZE: usize = 64;
 
 /// One report on the pipe, little-endian:
 ///
@@ -181,7 +184,13 @@ pub const REPORT_SIZE: usize = 48;
 ///     32     8  elapsed_us
 ///     40     4  step (file::Step::code; 0: none)
 ///     44     4  errno (0: none)
+///     48     8  pss_bytes
+///     56     8  pss_anon_bytes
 /// ```
+///
+/// The last report before the child exits (done or failed) carries its memory as it ends: the
+/// parent's timeline takes its final sample of the child from it, since a child that has exited
+/// has no memory left to read.
 impl Report {
     fn encode(&self) -> [u8; REPORT_SIZE] {
         let mut b = [0u8; REPORT_SIZE];
@@ -199,6 +208,8 @@ impl Report {
         let step = self.step.map_or(0, Step::code);
         b[40..44].copy_from_slice(&step.to_le_bytes());
         b[44..48].copy_from_slice(&self.errno.to_le_bytes());
+        b[48..56].copy_from_slice(&self.pss_bytes.to_le_bytes());
+        b[56..64].copy_from_slice(&self.pss_anon_bytes.to_le_bytes());
         b
     }
 
@@ -234,36 +245,10 @@ impl Report {
             elapsed_us: u64_at(32)?,
             step,
             errno: u32_at(44)? as i32,
+            pss_bytes: u64_at(48)?,
+            pss_anon_bytes: u64_at(56)?,
         })
     }
-}
-
-/// Memory figures of a process from `/proc/<pid>/smaps_rollup`, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MemRollup {
-    pub rss: u64,
-    pub pss: u64,
-    pub private_dirty: u64,
-    pub shared_dirty: u64,
-}
-
-/// Reads `/proc/self/smaps_rollup` without allocating (usable in the child).
-pub fn self_rollup() -> Option<MemRollup> {
-    read_rollup(c"/proc/self/smaps_rollup")
-}
-
-/// Reads `/proc/<pid>/smaps_rollup` of another local process (the parent reading its child, or a
-/// measuring tool reading a server).
-pub fn pid_rollup(pid: i32) -> Option<MemRollup> {
-    let mut path = [0u8; 64];
-    let mut w = StackWriter {
-        buf: &mut path,
-        len: 0,
-    };
-    use std::fmt::Write as _;
-    write!(w, "/proc/{pid}/smaps_rollup\0").ok()?;
-    let cstr = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
-    read_rollup(cstr)
 }
 
 struct StackWriter<'a> {
@@ -281,67 +266,8 @@ impl std::fmt::Write for StackWriter<'_> {
     }
 }
 
-fn read_rollup(path: &std::ffi::CStr) -> Option<MemRollup> {
-    let mut buf = [0u8; 4096];
-    read_small_file(path, &mut buf).map(parse_rollup)
-}
-
-/// Reads a small file (a `/proc` one) into `buf` without allocating, and returns what was read
-/// (cut at `buf`'s length). `std::fs::read_to_string` would do, but it grows a heap buffer, and
-/// in the parent during a save every chunk malloc then picks is a page the child may still
-/// share: periodic reads of this kind were part of the copies seen on a save with no writes at
-/// all. In the child, allocating is off limits anyway.
-pub fn read_small_file<'a>(path: &std::ffi::CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
-    // SAFETY: a valid NUL-terminated path; the fd is closed below on every path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    let mut len = 0usize;
-    loop {
-        let room = buf.len() - len;
-        if room == 0 {
-            break;
-        }
-        // SAFETY: writes at most `room` bytes into the unused tail of `buf`.
-        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), room) };
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-    }
-    // SAFETY: fd was opened above and is closed once.
-    unsafe { libc::close(fd) };
-    Some(&buf[..len])
-}
-
-/// Parses the `Name:   123 kB` lines of smaps_rollup.
-pub fn parse_rollup(text: &[u8]) -> MemRollup {
-    let mut r = MemRollup::default();
-    for line in text.split(|&c| c == b'\n') {
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
-            continue;
-        };
-        let (name, rest) = line.split_at(colon);
-        let mut kb: u64 = 0;
-        for &c in rest.iter().skip(1) {
-            if c.is_ascii_digit() {
-                kb = kb.saturating_mul(10).saturating_add(u64::from(c - b'0'));
-            } else if c != b' ' && c != b'\t' {
-                break;
-            }
-        }
-        let bytes = kb.saturating_mul(1024);
-        match name {
-            b"Rss" => r.rss = bytes,
-            b"Pss" => r.pss = bytes,
-            b"Private_Dirty" => r.private_dirty = bytes,
-            b"Shared_Dirty" => r.shared_dirty = bytes,
-            _ => {}
-        }
-    }
-    r
-}
+/// Kept here for the callers that read small `/proc` files through `fork` (see [`procfs`]).
+pub use crate::procfs::read_small_file;
 
 /// The child's side: sends progress on the pipe, sampling /proc no more than a duty cycle allows.
 pub struct Reporter {
@@ -399,8 +325,11 @@ impl Reporter {
         if now < self.next_sample {
             return;
         }
+        let cpu = thread_cpu_time();
         self.send(ReportKind::Progress);
-        let cost = now.elapsed();
+        // CPU time, not wall time: a child preempted in the middle of its /proc read (a busy
+        // machine) would otherwise wait a hundred times that preemption for its next report.
+        let cost = thread_cpu_time().saturating_sub(cpu);
         // Wait at least `interval`, and long enough that sampling stays under 1/duty_cycle.
         let wait = self.interval.max(cost.saturating_mul(self.duty_cycle));
         self.next_sample = Instant::now() + wait;
@@ -416,12 +345,14 @@ impl Reporter {
     }
 
     fn send_report(&self, kind: ReportKind, step: Option<Step>, errno: i32) {
-        let mem = self_rollup().unwrap_or_default();
+        let mem = procfs::self_rollup().unwrap_or_default();
         let report = Report {
             kind,
             keys: self.keys,
             cow_bytes: mem.private_dirty,
             rss_bytes: mem.rss,
+            pss_bytes: mem.pss.unwrap_or(0),
+            pss_anon_bytes: mem.pss_anon.unwrap_or(0),
             elapsed_us: self.started.elapsed().as_micros() as u64,
             step,
             errno,
@@ -466,6 +397,9 @@ pub struct Child {
     pub fork_usec: u64,
     pipe: OwnedFd,
     partial: Vec<u8>,
+    /// The pipe reached end of file: the child's write end is closed, which happens as the
+    /// child exits (it is the only process holding it).
+    pipe_closed: bool,
 }
 
 /// Options for [`spawn`].
@@ -557,6 +491,7 @@ pub unsafe fn spawn(
         fork_usec,
         pipe: rd,
         partial: Vec::with_capacity(REPORT_SIZE * 4),
+        pipe_closed: false,
     })
 }
 
@@ -687,6 +622,9 @@ impl Child {
             // SAFETY: reads into a live stack buffer from our own non-blocking pipe.
             let n =
                 unsafe { libc::read(self.pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n == 0 {
+                self.pipe_closed = true;
+            }
             if n <= 0 {
                 break;
             }
@@ -699,6 +637,20 @@ impl Child {
             .collect();
         self.partial.drain(..whole);
         reports
+    }
+
+    /// Whether [`Child::drain`] found the report pipe at end of file: the child has exited (or
+    /// is exiting: its descriptors are closed, its memory is gone), though `waitpid` may not
+    /// report it for a moment yet.
+    pub fn reports_closed(&self) -> bool {
+        self.pipe_closed
+    }
+
+    /// The read end of the report pipe (non-blocking), for an event loop to wait on: it becomes
+    /// readable at each report and at end of file, when the child exits.
+    pub fn report_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.pipe.as_fd()
     }
 
     /// Reaps this child if it has ended (never `waitpid(-1)`: only our own pid).
@@ -876,12 +828,7 @@ mod tests {
     }
 
     fn proc_gone_or_zombie(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            Ok(text) => text
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        }
+        !procfs::alive(pid as u32)
     }
 
     #[test]
@@ -891,6 +838,8 @@ mod tests {
             keys: 7,
             cow_bytes: 4096,
             rss_bytes: 1 << 20,
+            pss_bytes: 3 << 19,
+            pss_anon_bytes: 1 << 19,
             elapsed_us: 99,
             step: None,
             errno: 0,
@@ -906,6 +855,8 @@ mod tests {
             keys: 12,
             cow_bytes: 0,
             rss_bytes: 0,
+            pss_bytes: 0,
+            pss_anon_bytes: 0,
             elapsed_us: 5,
             step: Some(Step::Write),
             errno: libc::ENOSPC,
@@ -932,27 +883,11 @@ mod tests {
         bad[4..8].copy_from_slice(&4u32.to_le_bytes());
         assert_eq!(Report::decode(&bad), None);
         // Short input is not a report either.
-        assert_eq!(Report::decode(&bytes[..40]), None);
+        assert_eq!(Report::decode(&bytes[..56]), None);
     }
 
     #[test]
-    fn rollup_parse() {
-        let text = b"55d0-7ff [rollup]\nRss:    2048 kB\nPss:   1024 kB\nShared_Dirty:  4 kB\nPrivate_Dirty:   12 kB\n";
-        let r = parse_rollup(text);
-        assert_eq!(r.rss, 2048 * 1024);
-        assert_eq!(r.pss, 1024 * 1024);
-        assert_eq!(r.private_dirty, 12 * 1024);
-        assert_eq!(r.shared_dirty, 4 * 1024);
-        assert!(self_rollup().is_some_and(|r| r.rss > 0));
-    }
-
-    #[test]
-    fn num_threads_from_stat() {
-        let stat =
-            b"4242 (a) b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 12345 1000 200";
-        assert_eq!(parse_num_threads(stat), Some(7));
-        assert_eq!(parse_num_threads(b"4242 (x) S 1 2"), None);
-        assert_eq!(parse_num_threads(b"no paren at all"), None);
+    fn thread_count_sees_threads() {
         // This test process: the harness runs tests on threads of their own.
         assert!(thread_count().is_some_and(|n| n >= 1));
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -984,6 +919,10 @@ mod tests {
         let exit = child.wait().unwrap();
         assert_eq!(exit, ChildExit::Ok);
         let reports = child.drain();
+        assert!(
+            child.reports_closed(),
+            "the pipe is at EOF once the child exited"
+        );
         let last = reports.last().copied().unwrap();
         assert_eq!(last.kind, ReportKind::Done);
         assert_eq!(last.keys, 128);

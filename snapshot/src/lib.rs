@@ -27,6 +27,8 @@
 //!   `/proc/self/smaps_rollup`, duty-cycled; the failed step and errno), the child's
 //!   isolation from its parent (inherited descriptors closed, death with the parent, a panic
 //!   hook that `_exit`s), and the parent reaping its own child by pid.
+//! - [`procfs`]: what `/proc` says about a process (memory, `stat`, children), read without
+//!   allocating: used by the child, the server's timelines, `forkdb-cow` and the tests.
 //! - [`value`]: [`Value`], what a record holds (strings for now).
 //! - [`blob`]: Redis's compact container blobs as pure byte-format modules:
 //!   [`blob::Listpack`] and [`blob::Intset`] (owned, validated, mutated in
@@ -62,6 +64,7 @@ pub mod file;
 pub mod fork;
 pub mod format;
 pub mod lzf;
+pub mod procfs;
 pub mod value;
 
 pub use crc::{crc64, CrcWriter};

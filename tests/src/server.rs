@@ -416,45 +416,24 @@ impl Server {
     }
 }
 
-/// What `/proc/<pid>/stat` says about a process: its parent, state letter and start time (clock
-/// ticks after boot: with the pid, it names one process, even if the pid is reused later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    pub ppid: u32,
-    pub state: char,
-    pub start_time: u64,
-}
+/// What `/proc/<pid>/stat` says about a process (its parent, state letter, start time: with
+/// the pid, the start time names one process even if the pid is reused), from the one `/proc`
+/// reader of the workspace.
+pub use forkdb_snapshot::procfs::Stat as ProcStat;
 
 /// Reads `/proc/<pid>/stat`; `None` if there is no such process.
 pub fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so split after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        // Field 22 of stat; fields[0] here is field 3.
-        start_time: fields.get(19)?.parse().ok()?,
-    })
+    forkdb_snapshot::procfs::stat(pid)
 }
 
 /// Is `pid` a live process (not gone, not a zombie)?
 pub fn proc_alive(pid: u32) -> bool {
-    proc_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+    forkdb_snapshot::procfs::alive(pid)
 }
 
-/// The pids of the live processes whose parent is `pid` (scanning `/proc/*/stat`).
+/// The pids of the live processes whose parent is `pid`.
 pub fn child_pids(pid: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| proc_stat(p).is_some_and(|s| s.ppid == pid && s.state != 'Z'))
-        .collect();
-    pids.sort_unstable();
-    pids
+    forkdb_snapshot::procfs::children(pid)
 }
 
 impl Drop for Server {

@@ -120,6 +120,18 @@ fn snapshot_latest_and_samples_describe_the_last_save() {
             "{s:?}"
         );
     }
+    // The last sample is the child's exit, the others are periodic; no writes ran.
+    let exits: Vec<i64> = samples
+        .iter()
+        .map(|s| int_field(s, "at_child_exit"))
+        .collect();
+    assert_eq!(exits.last(), Some(&1), "{exits:?}");
+    assert_eq!(exits.iter().sum::<i64>(), 1, "{exits:?}");
+    assert_eq!(int_field(&latest, "writes"), 0);
+    // Sampled at the interval (the median gap; one preemption of a busy machine is no bug).
+    let mut gaps: Vec<i64> = ms.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    assert!(gaps[gaps.len() / 2] <= 100, "sample times {ms:?}");
 
     // INFO snapshot summarises the same save.
     assert_eq!(
@@ -184,4 +196,41 @@ fn snapshot_history_keeps_sixteen_saves_and_drops_the_oldest() {
     conn.assert_cmd(&["SNAPSHOT", "RESET"], b"+OK\r\n");
     assert_eq!(conn.frame(&["SNAPSHOT", "HISTORY"]), Frame::Array(vec![]));
     assert_eq!(conn.frame(&["SNAPSHOT", "LATEST"]), Frame::NullBulk);
+}
+
+/// On a data set smaller than the child's own working memory, peak COW is larger than the
+/// data set: the figures must say what they are relative to, and agree with each other.
+#[test]
+fn tiny_save_reports_consistent_figures() {
+    let server = Server::forkdb(&[]);
+    let mut conn = server.conn();
+    fill(&mut conn, 3, 10);
+    bgsave_and_wait(&mut conn);
+    let latest = as_map(conn.frame(&["SNAPSHOT", "LATEST"]));
+    let peak = int_field(&latest, "peak_cow_bytes");
+    let page = int_field(&latest, "page_size");
+    assert!(peak > 0, "{latest:?}");
+    assert_eq!(int_field(&latest, "peak_cow_pages"), peak / page);
+    let used = int_field(&latest, "used_memory_at_fork");
+    let perc: f64 = match latest.get("peak_cow_perc_of_used_memory") {
+        Some(Frame::Bulk(b)) => String::from_utf8_lossy(b).parse().unwrap(),
+        other => panic!("peak_cow_perc_of_used_memory: {other:?}"),
+    };
+    assert!(
+        (perc - peak as f64 * 100.0 / used as f64).abs() < 0.01,
+        "{perc} vs {peak} / {used}"
+    );
+    // INFO says the same, with its base.
+    let mut info = |name: &str| info_field(&mut conn, "snapshot", name).unwrap_or_default();
+    assert_eq!(info("snapshot_last_peak_cow_bytes"), peak.to_string());
+    assert_eq!(info("snapshot_last_used_memory_at_fork"), used.to_string());
+    assert_eq!(
+        info("snapshot_last_peak_cow_perc_of_used_memory"),
+        format!("{perc:.2}")
+    );
+    assert_eq!(
+        info("snapshot_last_parent_minor_faults"),
+        int_field(&latest, "parent_minor_faults").to_string()
+    );
+    assert_eq!(info("snapshot_last_pages_copied"), "", "renamed");
 }

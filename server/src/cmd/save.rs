@@ -63,7 +63,7 @@ fn int(n: u64) -> Frame {
     Frame::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// One save as a map (a flat array in RESP2).
+/// One save as a map (a flat array in RESP2). What each figure is: see `timeline`'s docs.
 fn summary(rec: &SaveRecord) -> Frame {
     let opt = |v: Option<u64>| v.map_or(Frame::Integer(-1), int);
     Frame::Map(vec![
@@ -73,12 +73,22 @@ fn summary(rec: &SaveRecord) -> Frame {
         field("duration_ms", int(rec.duration_ms)),
         field("fork_usec", int(rec.fork_usec)),
         field("keys_total", int(rec.keys_total)),
-        field("used_memory", int(rec.used_memory)),
+        field("used_memory_at_fork", int(rec.used_memory_at_fork)),
+        // The child's Private_Dirty: pages copied by either side, plus the child's own.
         field("peak_cow_bytes", int(rec.peak_cow())),
-        field("peak_total_pss_bytes", int(rec.peak_total())),
+        field("peak_cow_pages", int(rec.peak_cow_pages())),
+        field("page_size", int(forkdb_snapshot::procfs::page_size())),
+        field(
+            "peak_cow_perc_of_used_memory",
+            Frame::bulk(format!("{:.2}", rec.peak_cow_perc_of_used_memory())),
+        ),
+        field("peak_total_bytes", int(rec.peak_total())),
+        field("total_basis", Frame::bulk(rec.basis.name())),
+        // Interpolated between samples; max_sample_gap_ms is their resolution.
         field("ms_to_half_peak", opt(rec.time_to_fraction(0.5))),
         field("ms_to_90pct_peak", opt(rec.time_to_fraction(0.9))),
-        field("pages_copied", int(rec.pages_copied())),
+        field("max_sample_gap_ms", int(rec.max_sample_gap_ms())),
+        field("parent_minor_faults", int(rec.parent_minor_faults())),
         field("writes", int(rec.writes())),
         field("samples", int(rec.samples.len() as u64)),
         // Why a failed save failed: the step, its errno and strerror text ("" and 0 otherwise).
@@ -98,15 +108,19 @@ fn error_text(errno: i32) -> String {
 
 fn sample_frame(s: &Sample) -> Frame {
     Frame::Map(vec![
-        field("ms", int(s.ms)),
+        field("ms", int(s.ms())),
         field("cow_bytes", int(s.cow_bytes)),
         field("parent_rss", int(s.parent_rss)),
         field("child_rss", int(s.child_rss)),
         field("parent_pss", int(s.parent_pss)),
         field("child_pss", int(s.child_pss)),
+        field("parent_pss_anon", int(s.parent_pss_anon)),
+        field("child_pss_anon", int(s.child_pss_anon)),
+        field("total_bytes", int(s.total_bytes)),
         field("keys", int(s.keys)),
         field("minor_faults", int(s.minor_faults)),
         field("writes", int(s.writes)),
+        field("at_child_exit", int(u64::from(s.at_child_exit))),
     ])
 }
 
@@ -167,13 +181,17 @@ pub fn snapshot_help(cx: &mut Ctx, _args: &[Bytes]) {
         &[
             "LATEST",
             "    Summary of the running or last background save: duration, fork time, peak",
-            "    copy-on-write, time to half and to 90% of the peak, pages copied, writes;",
-            "    for a failed save, the step that failed, its errno and error text.",
+            "    copy-on-write (the child's Private_Dirty, in bytes, pages and percent of",
+            "    used_memory at the fork), peak parent + child memory, time to half and to 90%",
+            "    of the peak (interpolated; max_sample_gap_ms is their resolution), parent",
+            "    minor faults and write commands from the fork to the child's exit; for a",
+            "    failed save, the step that failed, its errno and error text.",
             "HISTORY [<count>]",
             "    Summaries of the last <count> saves (at most 16), newest first.",
             "SAMPLES <id>",
-            "    The timeline of save <id>: ms since fork, child COW, parent and child RSS and",
-            "    PSS, keys processed, parent minor faults and writes since the fork.",
+            "    The timeline of save <id>: ms since fork, child COW, parent and child RSS, PSS",
+            "    and anonymous PSS, their total, keys processed, parent minor faults and writes",
+            "    since the fork; the last sample is taken at the child's exit.",
             "RESET",
             "    Forget the recorded saves.",
         ],
