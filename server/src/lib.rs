@@ -48,6 +48,7 @@ pub mod store;
 pub mod strbuf;
 pub mod table;
 pub mod timeline;
+pub mod types;
 pub mod util;
 
 /// The version reported in INFO and HELLO. Clients such as redis-py and redis-cli look at

@@ -363,7 +363,11 @@ fn check_functions(summary: &LoadSummary) -> Result<(), RdbError> {
 pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
     let (path, delay, databases) = {
         let s = srv.borrow();
-        (s.config.rdb_path(), s.config.key_load_delay, s.ks.db_count())
+        (
+            s.config.rdb_path(),
+            s.config.key_load_delay,
+            s.ks.db_count(),
+        )
     };
     let file = match File::open(&path) {
         Ok(f) => f,

@@ -88,10 +88,84 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 #[error("{}", WRONGTYPE)]
 pub struct WrongType;
 
+pub use crate::types::{Hash, List, Set, ZSet};
+
+/// A key's value. Each container variant's type lives in `crate::types`; its size adds to every
+/// entry of the table (entries sit in one dense vector), so container types are small handles
+/// (a test pins `size_of::<Value>()`).
 #[derive(Debug, Clone)]
 pub enum Value {
     Str { data: Str, enc: StrEnc },
+    List(List),
+    Hash(Hash),
+    Set(Set),
+    ZSet(ZSet),
 }
+
+/// Typed access to one container variant: `Value::$as`/`$as_mut`, `Keyspace::$get` (read
+/// commands) and `Slot::$get`/`$mut` (commands that write), each answering [`WrongType`] for a
+/// key of another type. One macro so that the four container types cannot drift apart.
+macro_rules! container_access {
+    ($variant:ident, $ty:ty, $as:ident, $as_mut:ident, $get:ident, $mut:ident) => {
+        impl Value {
+            /// The value as this type, or [`WrongType`].
+            pub fn $as(&self) -> Result<&$ty, WrongType> {
+                match self {
+                    Value::$variant(v) => Ok(v),
+                    _ => Err(WrongType),
+                }
+            }
+
+            /// Mutable access for the write path only (see `store/write.rs`).
+            fn $as_mut(&mut self) -> Result<&mut $ty, WrongType> {
+                match self {
+                    Value::$variant(v) => Ok(v),
+                    _ => Err(WrongType),
+                }
+            }
+        }
+
+        impl Keyspace {
+            /// Typed read (lazy expiry and hit/miss statistics as [`Keyspace::get`]).
+            pub fn $get(&mut self, db: usize, key: &[u8]) -> Result<Option<&$ty>, WrongType> {
+                match self.get(db, key) {
+                    Some(e) => e.value.$as().map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+
+        impl write::Slot<'_, '_> {
+            /// Typed read through the slot, to decide before changing anything.
+            pub fn $get(&self) -> Result<Option<&$ty>, WrongType> {
+                match self.entry() {
+                    Some(e) => e.value.$as().map(Some),
+                    None => Ok(None),
+                }
+            }
+
+            /// The value to change in place: checks the type first (nothing is told or changed
+            /// on [`WrongType`] or a missing key), then tells the `before_write` hook, then
+            /// hands out `&mut`. Call it only when the command will change the value; a command
+            /// that empties the container then calls [`Slot::delete`].
+            pub fn $mut(&mut self) -> Result<Option<&mut $ty>, WrongType> {
+                match self.entry() {
+                    None => return Ok(None),
+                    Some(e) => {
+                        e.value.$as()?;
+                    }
+                }
+                self.before();
+                self.entry_mut().map(|e| e.value.$as_mut()).transpose()
+            }
+        }
+    };
+}
+
+container_access!(List, List, as_list, as_list_mut, get_list, list_mut);
+container_access!(Hash, Hash, as_hash, as_hash_mut, get_hash, hash_mut);
+container_access!(Set, Set, as_set, as_set_mut, get_set, set_mut);
+container_access!(ZSet, ZSet, as_zset, as_zset_mut, get_zset, zset_mut);
 
 /// The encoding SET gives a string: Redis's `tryObjectEncoding` picks int, embstr or raw.
 pub fn set_encoding(data: &[u8]) -> StrEnc {
@@ -146,12 +220,17 @@ impl Value {
     pub fn as_str(&self) -> Result<&Str, WrongType> {
         match self {
             Value::Str { data, .. } => Ok(data),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => Err(WrongType),
         }
     }
 
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str { .. } => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -162,6 +241,10 @@ impl Value {
                 StrEnc::Embstr => "embstr",
                 StrEnc::Raw => "raw",
             },
+            Value::List(v) => v.encoding_name(),
+            Value::Hash(v) => v.encoding_name(),
+            Value::Set(v) => v.encoding_name(),
+            Value::ZSet(v) => v.encoding_name(),
         }
     }
 
@@ -171,6 +254,7 @@ impl Value {
             Value::Str { data, enc } => {
                 *enc == StrEnc::Int && parse_i64(data).is_some_and(|n| (0..10000).contains(&n))
             }
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => false,
         }
     }
 
@@ -178,6 +262,10 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str { data, .. } => data.len(),
+            Value::List(v) => v.heap_size(),
+            Value::Hash(v) => v.heap_size(),
+            Value::Set(v) => v.heap_size(),
+            Value::ZSet(v) => v.heap_size(),
         }
     }
 }

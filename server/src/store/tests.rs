@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::write::{DbEvent, Recorded};
-use super::{Keyspace, RenameOutcome, Value};
+use super::{Keyspace, RenameOutcome, Str, StrEnc, Value};
 use crate::util::now_ms;
 
 const WATCHER: u64 = 7;
@@ -422,4 +422,16 @@ fn the_rdb_walk_lends_values_without_copying() {
     assert_eq!(walked[0].1.as_str().unwrap().as_ptr(), stored);
     assert_eq!(walked[0].2, Some(at));
     assert_eq!(walked[1].2, None);
+}
+
+/// Every entry of a table holds a `Value` inline (entries sit in one dense vector), so a
+/// container variant must not make all of them bigger: container types are small handles.
+#[test]
+fn containers_do_not_grow_the_entry() {
+    let str_value = std::mem::size_of::<Str>() + std::mem::size_of::<StrEnc>();
+    let value = std::mem::size_of::<Value>();
+    assert!(
+        value <= str_value.next_multiple_of(8),
+        "size_of::<Value>() is {value} bytes; the string variant needs {str_value}"
+    );
 }

@@ -107,6 +107,7 @@ impl Hooks {
             key: key.to_vec(),
             old: old.map(|e| match &e.value {
                 Value::Str { data, .. } => (data.to_vec(), e.expire),
+                other => (format!("<{}>", other.type_name()).into_bytes(), e.expire),
             }),
         });
         #[cfg(not(test))]
@@ -170,6 +171,12 @@ impl Slot<'_, '_> {
         self.ks.dbs[self.db].dict.get_index(i).map(|(_, e)| e)
     }
 
+    /// The entry to change; only the typed `*_mut` accessors (store.rs) use it, after the hook.
+    pub(super) fn entry_mut(&mut self) -> Option<&mut Entry> {
+        let i = self.idx?;
+        self.ks.dbs[self.db].dict.get_index_mut(i).map(|(_, e)| e)
+    }
+
     /// The string, None if the key does not exist, [`WrongType`] for another type.
     pub fn get_str(&self) -> Result<Option<&Str>, WrongType> {
         match self.entry() {
@@ -180,7 +187,7 @@ impl Slot<'_, '_> {
 
     /// Runs the hook (once per slot) and marks the slot changed: every mutating method calls
     /// this just before it changes anything.
-    fn before(&mut self) {
+    pub(super) fn before(&mut self) {
         self.changed = true;
         if self.hooked {
             return;
@@ -270,6 +277,7 @@ impl Slot<'_, '_> {
                 }
                 fits
             }
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => false,
         };
         if !fits {
             e.value = Value::Str {
