@@ -50,6 +50,14 @@ pub struct Config {
     pub rdbchecksum: bool,
     pub stop_writes_on_bgsave_error: bool,
     pub rdb_key_save_delay: i64,
+    /// The encoding thresholds of the container types (Redis 7.0's names; see `crate::types`).
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
     /// `key-load-delay`: microseconds to wait after each key loaded (a testing knob, as in
     /// Redis 7.0; negative = 1 µs with probability 1/-n, Redis's `debugDelay`).
     pub key_load_delay: i64,
@@ -102,6 +110,13 @@ impl Default for Config {
             rdbchecksum: true,
             stop_writes_on_bgsave_error: true,
             rdb_key_save_delay: 0,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
             key_load_delay: 0,
             oom_score_adj_values: [0, 200, 800],
             disable_thp: true,
@@ -233,6 +248,35 @@ macro_rules! int_option {
             get: |c| c.$field.to_string(),
             set: |c, v| {
                 c.$field = parse_int(v, $min, $max)? as $ty;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// An option with Redis's `size_t` rules (0..=LONG_MAX) and an old name it still answers to
+/// (Redis 7.0 renamed `*-ziplist-*` to `*-listpack-*`); `mem` options also take units (`64kb`).
+macro_rules! size_option {
+    ($name:literal, $alias:expr, $field:ident, mem) => {
+        OptSpec {
+            name: $name,
+            alias: $alias,
+            flags: 0,
+            get: |c| c.$field.to_string(),
+            set: |c, v| {
+                c.$field = parse_mem(v, 0, i64::MAX as u64)?;
+                Ok(())
+            },
+        }
+    };
+    ($name:literal, $alias:expr, $field:ident, int) => {
+        OptSpec {
+            name: $name,
+            alias: $alias,
+            flags: 0,
+            get: |c| c.$field.to_string(),
+            set: |c, v| {
+                c.$field = parse_int(v, 0, i64::MAX)? as u64;
                 Ok(())
             },
         }
@@ -410,6 +454,51 @@ pub static OPTIONS: &[OptSpec] = &[
         get: |c| c.key_load_delay.to_string(),
         set: |c, v| {
             c.key_load_delay = parse_int(v, i32::MIN as i64, i32::MAX as i64)?;
+            Ok(())
+        },
+    },
+    size_option!(
+        "hash-max-listpack-entries",
+        Some("hash-max-ziplist-entries"),
+        hash_max_listpack_entries,
+        int
+    ),
+    size_option!(
+        "hash-max-listpack-value",
+        Some("hash-max-ziplist-value"),
+        hash_max_listpack_value,
+        mem
+    ),
+    size_option!(
+        "zset-max-listpack-entries",
+        Some("zset-max-ziplist-entries"),
+        zset_max_listpack_entries,
+        int
+    ),
+    size_option!(
+        "zset-max-listpack-value",
+        Some("zset-max-ziplist-value"),
+        zset_max_listpack_value,
+        mem
+    ),
+    size_option!("set-max-intset-entries", None, set_max_intset_entries, int),
+    OptSpec {
+        name: "list-max-listpack-size",
+        alias: Some("list-max-ziplist-size"),
+        flags: 0,
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: |c, v| {
+            c.list_max_listpack_size = parse_int(v, i32::MIN as i64, i32::MAX as i64)?;
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "list-compress-depth",
+        alias: None,
+        flags: 0,
+        get: |c| c.list_compress_depth.to_string(),
+        set: |c, v| {
+            c.list_compress_depth = parse_int(v, 0, i32::MAX as i64)?;
             Ok(())
         },
     },

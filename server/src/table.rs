@@ -321,7 +321,8 @@ macro_rules! spec {
     };
 }
 
-use cmd::{command, conn, expire, keys, multi, save, string, sys};
+#[allow(unused_imports)]
+use cmd::{bitmap, command, conn, expire, hash, keys, list, multi, save, set, string, sys, zset};
 
 /// The keys of commands that read or write one string, as Redis 7.0 specifies them.
 const RO_ACCESS: &[KeySpec] = &[key("RO access", 1)];
@@ -888,6 +889,25 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: "nondeterministic_output",
         summary: "Replies with the Unix time of the last successful save to disk.",
         complexity: "O(1)"),
+    // lists (cmd/list.rs): new rows go between this line and the next marker.
+
+    // end of lists
+
+    // hashes (cmd/hash.rs): new rows go between this line and the next marker.
+
+    // end of hashes
+
+    // sets (cmd/set.rs): new rows go between this line and the next marker.
+
+    // end of sets
+
+    // sorted sets (cmd/zset.rs): new rows go between this line and the next marker.
+
+    // end of sorted sets
+
+    // bitmaps and string bit operations (cmd/bitmap.rs): new rows go between this line and the next marker.
+
+    // end of bitmaps and string bit operations
 ];
 
 /// Looks a command up by name, case-insensitively, without allocating on the hot path.

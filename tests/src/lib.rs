@@ -98,6 +98,21 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "shutdown",
     "debug",
     "command",
+    // lists: new names go between this line and the next marker.
+
+    // end of lists
+    // hashes: new names go between this line and the next marker.
+
+    // end of hashes
+    // sets: new names go between this line and the next marker.
+
+    // end of sets
+    // sorted sets: new names go between this line and the next marker.
+
+    // end of sorted sets
+    // bitmaps and string bit operations: new names go between this line and the next marker.
+
+    // end of bitmaps and string bit operations
 ];
 
 /// The subcommands forkdb supports, as `container|sub`.

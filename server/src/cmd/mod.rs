@@ -4,14 +4,19 @@
 //! authentication, MULTI queueing, refusal of writes after a failed save), then calls the handler
 //! from the command table. Each family module documents its commands' syntax.
 
+pub mod bitmap;
 pub mod command;
 pub mod conn;
 pub mod expire;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod multi;
 pub mod save;
+pub mod set;
 pub mod string;
 pub mod sys;
+pub mod zset;
 
 use std::time::Instant;
 
