@@ -419,12 +419,20 @@ fn bgsave_after_a_kill(server: &Server) -> (Vec<u8>, String, String, Vec<u8>) {
     conn.assert_cmd(&["CONFIG", "SET", "rdb-key-save-delay", "5000"], b"+OK\r\n");
     conn.assert_cmd(&["BGSAVE"], b"+Background saving started\r\n");
     wait_snapshot_child(server, &server.dir);
+    // INFO goes in the same write: the server runs the three commands in one event-loop turn,
+    // before its cron can reap the killed child (a separate INFO raced with the reap).
     let mut batch = encode_command(&["FLUSHALL"]);
     batch.extend(encode_command(&["BGSAVE"]));
-    conn.send(&batch).expect("sending FLUSHALL + BGSAVE");
+    batch.extend(encode_command(&["INFO", "persistence"]));
+    conn.send(&batch).expect("sending FLUSHALL + BGSAVE + INFO");
     let mut replies = conn.read_reply().expect("FLUSHALL reply");
     replies.extend(conn.read_reply().expect("BGSAVE reply"));
-    let in_progress = info_field(&mut conn, "persistence", "rdb_bgsave_in_progress");
+    let info = conn.read_reply().expect("INFO reply");
+    let in_progress = String::from_utf8_lossy(&info)
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("rdb_bgsave_in_progress:"))
+        .unwrap_or_else(|| panic!("no rdb_bgsave_in_progress in INFO: {}", show(&info)))
+        .to_owned();
     wait_save_done(&mut conn);
     let status = info_field(&mut conn, "persistence", "rdb_last_bgsave_status");
     conn.assert_cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"], b"+OK\r\n");
