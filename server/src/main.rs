@@ -11,6 +11,7 @@ use forkdb_server::server::Server;
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() {
+    forkdb_server::alloc::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
         println!(
