@@ -259,3 +259,57 @@ pub fn recent_max_buffers() -> (usize, usize) {
             .fold((0, 0), |(i, o), &(a, b)| (i.max(a), o.max(b)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta_with_pending(bytes: usize) -> ClientMeta {
+        let m = ClientMeta::new(1, "a".into(), "b".into(), 3, true);
+        m.obuf_pending.set(bytes);
+        m
+    }
+
+    #[test]
+    fn output_buffer_limits_as_redis_checks_them() {
+        let now = Instant::now();
+        let hard = ObufLimit {
+            hard: 1 << 20,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        // The first 16 KiB are Redis's fixed buffer: not counted.
+        assert!(
+            !meta_with_pending(REPLY_STATIC_BYTES + (1 << 20) - 1).obuf_limit_reached(&hard, now)
+        );
+        assert!(meta_with_pending(REPLY_STATIC_BYTES + (1 << 20)).obuf_limit_reached(&hard, now));
+
+        let soft = ObufLimit {
+            hard: 0,
+            soft: 1 << 20,
+            soft_seconds: 2,
+        };
+        let m = meta_with_pending(4 << 20);
+        assert!(
+            !m.obuf_limit_reached(&soft, now),
+            "first seen: the clock starts"
+        );
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(2)));
+        assert!(m.obuf_limit_reached(&soft, now + Duration::from_secs(3)));
+        // Dropping under the soft limit resets the clock.
+        m.obuf_pending.set(0);
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(4)));
+        m.obuf_pending.set(4 << 20);
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(5)));
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(7)));
+        assert!(m.obuf_limit_reached(&soft, now + Duration::from_secs(8)));
+        // No limit configured (normal clients by default).
+        let none = ObufLimit {
+            hard: 0,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        assert!(!meta_with_pending(1 << 30).obuf_limit_reached(&none, now));
+    }
+}

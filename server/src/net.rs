@@ -422,7 +422,7 @@ async fn cron(srv: Shared) {
         if used > s.peak_memory.get() {
             s.peak_memory.set(used);
         }
-        if tick % u64::from(hz) == 0 {
+        if tick.is_multiple_of(u64::from(hz)) {
             crate::alloc::trim_after_free(s.child_active());
         }
         s.cron_persistence();
