@@ -273,15 +273,20 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         }
         // What the buffer holds allocated from its start: after a big argument was sliced off
         // its front, `capacity()` only shows what is left, so this is taken before parsing.
-        let alloc = buf.len() + buf.capacity();
+        let alloc = buf.capacity();
         let n = match stream.try_read_buf(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) if n > 0 => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
                 continue;
             }
-            Err(_) => break,
+            // EOF or error: the lent buffer goes back for the next connection.
+            _ => {
+                if buf.is_empty() && alloc <= QBUF_KEEP {
+                    return_read_buf(buf);
+                }
+                break;
+            }
         };
         let mut wbuf = take_reply_buf();
         let mut close = false;
@@ -340,7 +345,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         }
         own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
         meta.qbuf_alloc
-            .set(own.as_ref().map_or(0, |b| b.len() + b.capacity()));
+            .set(own.as_ref().map_or(0, BytesMut::capacity));
         if !wbuf.is_empty() {
             // Let every other connection with input run its commands first, so the replies of
             // one event-loop turn go out together (Redis writes them in beforeSleep).
@@ -362,6 +367,9 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         }
         meta.obuf_pending.set(0);
         meta.obuf_alloc.set(0);
+        // All written: the soft limit's clock starts again from zero (Redis resets it on the
+        // next reply under the limit).
+        meta.obuf_soft_since.set(None);
         return_reply_buf(wbuf);
         if close || meta.killed.get() {
             break;
