@@ -76,9 +76,9 @@ pub fn count_external(bytes: usize, allocated: bool) {
     }
 }
 
-/// Free bytes inside malloc's heap must have grown by this much since their lowest point
-/// before the cron trims. Big enough that steady traffic, whose free memory is reused, never
-/// triggers it.
+/// Resident memory beyond the allocations must have grown by this much since the last trim
+/// before the cron trims again. Big enough that steady traffic, whose free memory is reused,
+/// does not trigger it.
 pub const TRIM_STEP: usize = 16 << 20;
 
 /// Blocks from this size up get their own mapping, returned to the kernel when freed.
@@ -101,15 +101,17 @@ pub fn configure() {
 }
 
 thread_local! {
-    /// The lowest count of free bytes inside the heap seen since the last trim.
-    static FREE_LOW: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    /// RSS minus `used_memory` just after the last trim (or its lowest value since): what the
+    /// process holds beyond its allocations that a trim cannot give back (code, stacks, malloc's
+    /// headers and partly used pages).
+    static OVERHEAD_BASE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 /// Gives free heap memory back to the kernel (`malloc_trim(0)`, which also releases whole free
-/// pages in the middle of the heap) once the free bytes inside the heap have grown by
-/// [`TRIM_STEP`] since their lowest point: after many connections closed, or big values were
-/// deleted. Returns whether it trimmed. The cron calls it once a second; `mallinfo2` walks the
-/// free lists, so not more often.
+/// pages in the middle of the heap) once the process holds [`TRIM_STEP`] more resident memory
+/// beyond its allocations than just after the last trim: after many connections closed, or big
+/// values were deleted. Returns whether it trimmed. The cron calls it once a second; it costs a
+/// read of /proc/self/statm, and the trim itself a walk of malloc's free lists.
 ///
 /// Not while a snapshot child lives: `malloc_trim` first consolidates the small free chunks,
 /// writing their headers, and every page it writes is a page copied for the child.
@@ -119,22 +121,22 @@ pub fn trim_after_free(child_active: bool) -> bool {
         if child_active {
             return false;
         }
-        // SAFETY: mallinfo2 and malloc_trim only read and release the allocator's own free
-        // memory; the server is single-threaded, so no allocation runs concurrently.
-        let free = unsafe { libc::mallinfo2() }.fordblks;
-        let low = FREE_LOW.with(|l| {
-            let low = l.get().min(free);
-            l.set(low);
-            low
+        let overhead = rss_bytes().saturating_sub(used_memory());
+        let base = OVERHEAD_BASE.with(|b| {
+            let base = b.get().min(overhead);
+            b.set(base);
+            base
         });
-        if free - low < TRIM_STEP {
+        if overhead - base < TRIM_STEP {
             return false;
         }
+        // SAFETY: malloc_trim only releases the allocator's own free memory; the server is
+        // single-threaded, so no allocation runs concurrently.
         unsafe {
             libc::malloc_trim(0);
         }
-        // The released pages still count as free in the heap: start again from here.
-        FREE_LOW.with(|l| l.set(free));
+        let after = rss_bytes().saturating_sub(used_memory());
+        OVERHEAD_BASE.with(|b| b.set(after));
         true
     }
     #[cfg(not(target_env = "gnu"))]

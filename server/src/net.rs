@@ -289,6 +289,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             }
         };
         let mut wbuf = take_reply_buf();
+        meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;
         {
             let mut s = srv.borrow_mut();
