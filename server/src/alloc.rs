@@ -6,18 +6,20 @@
 //!
 //! # Why glibc malloc, and [`trim_after_free`]
 //!
-//! Measured on this server (scripts/clientmem, same binary with jemalloc 5.3 and mimalloc 2.0
-//! preloaded; 2 cores): one million 32-byte keys cost 170 B of RSS each with glibc, 166 with
-//! jemalloc, 163 with mimalloc; a save of 64 MiB of 4 KiB values under uniform overwrites at full
-//! speed peaked at 1.32× its baseline with glibc, 1.38× with jemalloc, 1.32× with mimalloc. No
-//! alternative wins enough to justify a second allocator and its fork rules (jemalloc's
-//! background threads would have to stay off, so it only returns memory when later calls drive
-//! its decay, and idles at what it held). Where glibc loses is giving memory back: free chunks
+//! Measured by hand on this server (2 cores, shared), the same release binary run with glibc
+//! 2.36 and with Debian's jemalloc 5.3 and mimalloc 2.0.9 preloaded: one million 32-byte keys
+//! (DEBUG POPULATE) cost 170 B of RSS each with glibc, 166 with jemalloc, 163 with mimalloc; a
+//! save of 64 MiB of 4 KiB values under uniform overwrites at full speed (`forkdb-cow run`, fresh
+//! server each) peaked at 1.37× its baseline with glibc, 1.38× with jemalloc (both ~96k
+//! writes/s), 1.36× with mimalloc (154k writes/s). No alternative wins enough to justify a
+//! second allocator and its fork rules (jemalloc's background threads would have to stay off,
+//! so it only returns memory when later calls drive its decay, and idles at what it held). Where glibc loses is giving memory back: free chunks
 //! in the middle of its heap stay resident, and it trims the top only past `M_TRIM_THRESHOLD`,
 //! which its dynamic mmap threshold raises up to 64 MiB once a big block was freed. After 6
-//! cycles of 9000 connections the server kept 37 MiB (jemalloc 27, mimalloc 9) though it used
-//! 1.2; after a large value's query buffer went, tens of MiB. So [`configure`] fixes the mmap
-//! threshold, and the cron calls [`trim_after_free`] once a second.
+//! cycles of 9000 connections (with idle connections already holding no buffers) the server
+//! kept 37 MiB of RSS (jemalloc 27, mimalloc 9) though it used 1.2; after three 24 MiB values'
+//! query buffers went, 27 MiB. So [`configure`] fixes the mmap threshold, and the cron calls
+//! [`trim_after_free`] once a second: 3.9 MiB after the churn, 3.0 after the big values.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
