@@ -185,6 +185,16 @@ impl RequestParser {
         self.unauthenticated = yes;
     }
 
+    /// The announced length of the bulk argument being read, once its `$len` line is in and
+    /// until all its bytes are (Redis's `c->bulklen`). A caller that resizes its read buffer
+    /// keeps room for it, as `clientsCronResizeQueryBuffer` does.
+    pub fn pending_bulk_len(&self) -> Option<usize> {
+        match &self.state {
+            State::Multibulk { bulk_len, .. } => *bulk_len,
+            State::Start => None,
+        }
+    }
+
     /// Parse one command from the front of `buf`, consuming its bytes.
     ///
     /// - `Ok(Some(args))`: a complete command. `args` is empty for an empty inline line or

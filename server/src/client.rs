@@ -4,6 +4,13 @@
 //! on every command. What other connections must see (CLIENT LIST, CLIENT KILL, the idle timeout) is
 //! in [`ClientMeta`], shared through the server's client registry with `Cell`s: the server is
 //! single-threaded, so these are plain loads and stores.
+//!
+//! # Buffer memory
+//!
+//! The connection task (net.rs) owns the query and reply buffers; it publishes their sizes here
+//! after every batch, so that CLIENT LIST (`qbuf`, `qbuf-free`, `omem`, `tot-mem`), INFO
+//! (`mem_clients_normal`, `client_recent_max_*_buffer`) and the cron (the idle resize, the
+//! output buffer soft limit) read them without touching the buffers.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,6 +18,20 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+
+use crate::config::ObufLimit;
+
+/// Reply bytes Redis keeps in a client's fixed 16 KiB reply buffer (`PROTO_REPLY_CHUNK_BYTES`)
+/// before it starts its reply list. `omem`, and so `client-output-buffer-limit`, count only the
+/// bytes past it, as Redis counts only the list.
+pub const REPLY_STATIC_BYTES: usize = 16 * 1024;
+
+/// What a connection costs besides its buffers: this struct, the task's [`Client`], the request
+/// parser and the task itself (Redis counts `zmalloc_size(c)` the same way).
+pub const CLIENT_STRUCT_BYTES: usize = std::mem::size_of::<ClientMeta>()
+    + std::mem::size_of::<Client>()
+    + std::mem::size_of::<forkdb_protocol::RequestParser>()
+    + 512;
 
 /// What the registry knows of a connection.
 pub struct ClientMeta {
@@ -28,7 +49,17 @@ pub struct ClientMeta {
     pub resp: Cell<u8>,
     /// Commands queued in MULTI, or -1 outside MULTI (CLIENT LIST's `multi=`).
     pub multi: Cell<i64>,
+    /// Query buffer: bytes buffered and not yet parsed, and bytes allocated for it.
     pub qbuf: Cell<usize>,
+    pub qbuf_alloc: Cell<usize>,
+    /// Reply buffer: bytes allocated, and reply bytes not yet written to the socket.
+    pub obuf_alloc: Cell<usize>,
+    pub obuf_pending: Cell<usize>,
+    /// When the pending replies were first seen over the soft output buffer limit (Redis's
+    /// `obuf_soft_limit_reached_time`); `None` while under it.
+    pub obuf_soft_since: Cell<Option<Instant>>,
+    /// The cron asks an idle connection to give back its buffers' free space.
+    pub resize: Notify,
     pub from_loopback: bool,
     /// Set by CLIENT KILL or the idle timeout; the task closes the connection when woken.
     pub killed: Cell<bool>,
@@ -53,6 +84,11 @@ impl ClientMeta {
             resp: Cell::new(2),
             multi: Cell::new(-1),
             qbuf: Cell::new(0),
+            qbuf_alloc: Cell::new(0),
+            obuf_alloc: Cell::new(0),
+            obuf_pending: Cell::new(0),
+            obuf_soft_since: Cell::new(None),
+            resize: Notify::new(),
             from_loopback,
             killed: Cell::new(false),
             kill: Notify::new(),
@@ -62,6 +98,45 @@ impl ClientMeta {
     pub fn request_kill(&self) {
         self.killed.set(true);
         self.kill.notify_one();
+    }
+
+    /// Reply bytes waiting beyond Redis's fixed reply buffer: CLIENT LIST's `omem`, and what
+    /// `client-output-buffer-limit` is compared with (`getClientOutputBufferMemoryUsage`).
+    pub fn omem(&self) -> usize {
+        self.obuf_pending.get().saturating_sub(REPLY_STATIC_BYTES)
+    }
+
+    /// Everything this connection holds: CLIENT LIST's `tot-mem`, summed in INFO's
+    /// `mem_clients_normal` (`getClientMemoryUsage`).
+    pub fn total_memory(&self) -> usize {
+        self.qbuf_alloc.get() + self.obuf_alloc.get() + CLIENT_STRUCT_BYTES
+    }
+
+    /// Redis's `checkClientOutputBufferLimits`: true once the pending replies reach the hard
+    /// limit, or have stayed at or above the soft limit for more than its seconds. Starts and
+    /// clears the soft-limit clock as a side effect.
+    pub fn obuf_limit_reached(&self, limit: &ObufLimit, now: Instant) -> bool {
+        let used = self.omem() as u64;
+        if used == 0 {
+            self.obuf_soft_since.set(None);
+            return false;
+        }
+        let hard = limit.hard > 0 && used >= limit.hard;
+        let mut soft = limit.soft > 0 && used >= limit.soft;
+        if soft {
+            match self.obuf_soft_since.get() {
+                None => {
+                    self.obuf_soft_since.set(Some(now));
+                    soft = false;
+                }
+                Some(since) => {
+                    soft = now.duration_since(since).as_secs() > limit.soft_seconds;
+                }
+            }
+        } else {
+            self.obuf_soft_since.set(None);
+        }
+        hard || soft
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, fields in Redis 7.0's order.
@@ -75,7 +150,7 @@ impl ClientMeta {
         let multi = self.multi.get();
         let flags = if multi >= 0 { "x" } else { "N" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -87,8 +162,15 @@ impl ClientMeta {
             self.db.get(),
             multi,
             self.qbuf.get(),
-            16384usize.saturating_sub(self.qbuf.get()),
-            16384 + self.qbuf.get(),
+            self.qbuf_alloc.get().saturating_sub(self.qbuf.get()),
+            // Redis's fixed reply buffer (`rbs`, `rbp`, `obl`) is the first 16 KiB of ours,
+            // its reply list (`oll`, `omem`) the rest.
+            self.obuf_alloc.get().min(REPLY_STATIC_BYTES),
+            self.obuf_pending.get().min(REPLY_STATIC_BYTES),
+            self.obuf_pending.get().min(REPLY_STATIC_BYTES),
+            usize::from(self.omem() > 0),
+            self.omem(),
+            self.total_memory(),
             self.last_cmd.get(),
             self.resp.get(),
         )
@@ -135,5 +217,99 @@ impl Client {
     pub fn select(&mut self, db: usize) {
         self.db = db;
         self.meta.db.set(db);
+    }
+}
+
+/// Seconds of history behind INFO's `client_recent_max_input_buffer` and
+/// `client_recent_max_output_buffer` (Redis's `CLIENTS_PEAK_MEM_USAGE_SLOTS`).
+const PEAK_SLOTS: usize = 8;
+
+thread_local! {
+    /// Redis's `ClientsPeakMemInput` / `ClientsPeakMemOutput`: per second (slot = unix time
+    /// modulo 8), the largest query buffer and the largest pending reply the cron saw.
+    static PEAKS: Cell<[(usize, usize); PEAK_SLOTS]> = const { Cell::new([(0, 0); PEAK_SLOTS]) };
+}
+
+/// Called by the cron once per tick before it looks at the clients: zeroes the slot after the
+/// current one, so that it holds only the next second's samples (`clientsCron`).
+pub fn peaks_new_tick(unix_secs: u64) {
+    PEAKS.with(|p| {
+        let mut v = p.get();
+        v[(unix_secs as usize + 1) % PEAK_SLOTS] = (0, 0);
+        p.set(v);
+    });
+}
+
+/// Records one client's buffers in the current second's slot (`clientsCronTrackExpansiveClients`).
+pub fn peaks_track(unix_secs: u64, meta: &ClientMeta) {
+    PEAKS.with(|p| {
+        let mut v = p.get();
+        let slot = &mut v[unix_secs as usize % PEAK_SLOTS];
+        slot.0 = slot.0.max(meta.qbuf_alloc.get());
+        slot.1 = slot.1.max(meta.omem());
+        p.set(v);
+    });
+}
+
+/// (input, output): the largest buffers seen in the last 8 seconds (`getExpansiveClientsInfo`).
+pub fn recent_max_buffers() -> (usize, usize) {
+    PEAKS.with(|p| {
+        p.get()
+            .iter()
+            .fold((0, 0), |(i, o), &(a, b)| (i.max(a), o.max(b)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta_with_pending(bytes: usize) -> ClientMeta {
+        let m = ClientMeta::new(1, "a".into(), "b".into(), 3, true);
+        m.obuf_pending.set(bytes);
+        m
+    }
+
+    #[test]
+    fn output_buffer_limits_as_redis_checks_them() {
+        let now = Instant::now();
+        let hard = ObufLimit {
+            hard: 1 << 20,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        // The first 16 KiB are Redis's fixed buffer: not counted.
+        assert!(
+            !meta_with_pending(REPLY_STATIC_BYTES + (1 << 20) - 1).obuf_limit_reached(&hard, now)
+        );
+        assert!(meta_with_pending(REPLY_STATIC_BYTES + (1 << 20)).obuf_limit_reached(&hard, now));
+
+        let soft = ObufLimit {
+            hard: 0,
+            soft: 1 << 20,
+            soft_seconds: 2,
+        };
+        let m = meta_with_pending(4 << 20);
+        assert!(
+            !m.obuf_limit_reached(&soft, now),
+            "first seen: the clock starts"
+        );
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(2)));
+        assert!(m.obuf_limit_reached(&soft, now + Duration::from_secs(3)));
+        // Dropping under the soft limit resets the clock.
+        m.obuf_pending.set(0);
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(4)));
+        m.obuf_pending.set(4 << 20);
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(5)));
+        assert!(!m.obuf_limit_reached(&soft, now + Duration::from_secs(7)));
+        assert!(m.obuf_limit_reached(&soft, now + Duration::from_secs(8)));
+        // No limit configured (normal clients by default).
+        let none = ObufLimit {
+            hard: 0,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        assert!(!meta_with_pending(1 << 30).obuf_limit_reached(&none, now));
     }
 }

@@ -82,6 +82,92 @@ pub struct Config {
     pub snapshot_child_release: bool,
     /// forkdb's own: keys and values up to 24 bytes live inside their entry (see store.rs).
     pub inline_values: bool,
+    /// `client-output-buffer-limit`, indexed by [`ClientClass`].
+    pub client_obuf_limits: [ObufLimit; 3],
+}
+
+/// The client classes `client-output-buffer-limit` names, in Redis's order (`CLIENT_TYPE_*`).
+/// forkdb has no replicas and no Pub/Sub yet: their limits are kept, shown and rewritten, and
+/// apply once such clients exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+/// One class's output buffer limit: a client whose pending replies reach `hard` bytes, or
+/// stay at or above `soft` bytes for more than `soft_seconds`, is closed. 0 = no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// Redis's `clientBufferLimitsDefaults`.
+pub const OBUF_LIMIT_DEFAULTS: [ObufLimit; 3] = [
+    ObufLimit {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
+    },
+    ObufLimit {
+        hard: 256 << 20,
+        soft: 64 << 20,
+        soft_seconds: 60,
+    },
+    ObufLimit {
+        hard: 32 << 20,
+        soft: 8 << 20,
+        soft_seconds: 60,
+    },
+];
+
+/// Redis's class names for CONFIG GET (`getClientTypeName`).
+const OBUF_CLASS_NAMES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// `client-output-buffer-limit <class> <hard> <soft> <soft seconds> [...]`, as Redis's
+/// `updateClientOutputBufferLimit`: all or nothing, only the classes named change.
+fn parse_obuf_limits(v: &str, current: [ObufLimit; 3]) -> Result<[ObufLimit; 3], String> {
+    let args: Vec<&str> = v.split_whitespace().collect();
+    if !args.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = current;
+    for group in args.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => ClientClass::Normal,
+            "slave" | "replica" => ClientClass::Replica,
+            "pubsub" => ClientClass::Pubsub,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(group[1]).ok_or_else(bad)?;
+        let soft = parse_memory(group[2]).ok_or_else(bad)?;
+        let secs = crate::util::parse_i64(group[3].as_bytes())
+            .filter(|s| *s >= 0)
+            .ok_or_else(bad)?;
+        out[class as usize] = ObufLimit {
+            hard,
+            soft,
+            soft_seconds: secs as u64,
+        };
+    }
+    Ok(out)
+}
+
+fn format_obuf_limits(limits: &[ObufLimit; 3]) -> String {
+    let mut s = String::new();
+    for (name, l) in OBUF_CLASS_NAMES.iter().zip(limits) {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        let _ = write!(s, "{name} {} {} {}", l.hard, l.soft, l.soft_seconds);
+    }
+    s
 }
 
 impl Default for Config {
@@ -130,6 +216,7 @@ impl Default for Config {
             snapshot_sample_interval: 100,
             snapshot_child_release: true,
             inline_values: true,
+            client_obuf_limits: OBUF_LIMIT_DEFAULTS,
         }
     }
 }
@@ -610,6 +697,16 @@ pub static OPTIONS: &[OptSpec] = &[
     bool_option!("snapshot-table-headroom", snapshot_headroom, 0),
     bool_option!("snapshot-freeze-access", snapshot_freeze_access, 0),
     OptSpec {
+        name: "client-output-buffer-limit",
+        alias: None,
+        flags: 0,
+        get: |c| format_obuf_limits(&c.client_obuf_limits),
+        set: |c, v| {
+            c.client_obuf_limits = parse_obuf_limits(v, c.client_obuf_limits)?;
+            Ok(())
+        },
+    },
+    OptSpec {
         name: "enable-debug-command",
         alias: None,
         flags: IMMUTABLE,
@@ -828,7 +925,10 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
         let Some(opt) = find_option(&name) else {
             return Err(fail("Bad directive or wrong number of arguments".into()));
         };
-        let multi = matches!(name.as_str(), "save" | "bind" | "oom-score-adj-values");
+        let multi = matches!(
+            name.as_str(),
+            "save" | "bind" | "oom-score-adj-values" | "client-output-buffer-limit"
+        );
         if argv.len() < 2 || (!multi && argv.len() != 2) {
             return Err(fail("Bad directive or wrong number of arguments".into()));
         }
@@ -950,6 +1050,19 @@ impl Config {
         if opt.name == "bind" || opt.name == "oom-score-adj-values" {
             return format!("{} {}\n", opt.name, value);
         }
+        if opt.name == "client-output-buffer-limit" {
+            // One line per class, as Redis rewrites it (`replica`, not `slave`).
+            return ["normal", "replica", "pubsub"]
+                .iter()
+                .zip(&self.client_obuf_limits)
+                .map(|(class, l)| {
+                    format!(
+                        "client-output-buffer-limit {class} {} {} {}\n",
+                        l.hard, l.soft, l.soft_seconds
+                    )
+                })
+                .collect();
+        }
         format!("{} {}\n", opt.name, quote_arg(&value))
     }
 
@@ -1012,6 +1125,41 @@ mod tests {
         let c = load(&args(&["--save", "100 1", "--save", "50 2"])).unwrap();
         assert_eq!(c.save, vec![(100, 1), (50, 2)]);
         assert_eq!(format_save(&c.save), "100 1 50 2");
+    }
+
+    #[test]
+    fn output_buffer_limits_as_redis_parses_them() {
+        let c = Config::default();
+        assert_eq!(
+            format_obuf_limits(&c.client_obuf_limits),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        let l =
+            parse_obuf_limits("normal 10mb 5mb 10 replica 1gb 0 0", c.client_obuf_limits).unwrap();
+        assert_eq!(
+            format_obuf_limits(&l),
+            "normal 10485760 5242880 10 slave 1073741824 0 0 pubsub 33554432 8388608 60"
+        );
+        for (bad, why) in [
+            ("normal 1 2", "Wrong number"),
+            ("master 1 2 3", "Invalid client class"),
+            ("normal 1x 2 3", "Error in hard"),
+            ("normal 1 2 -3", "Error in hard"),
+        ] {
+            let e = parse_obuf_limits(bad, c.client_obuf_limits).unwrap_err();
+            assert!(e.starts_with(why), "{bad}: {e}");
+        }
+        // A config file may spread the classes over several lines.
+        let c = load(&args(&[
+            "--client-output-buffer-limit",
+            "normal 1mb 1mb 1",
+            "--client-output-buffer-limit",
+            "pubsub 0 0 0",
+        ]))
+        .unwrap();
+        assert_eq!(c.client_obuf_limits[0].hard, 1 << 20);
+        assert_eq!(c.client_obuf_limits[2].hard, 0);
+        assert_eq!(c.client_obuf_limits[1], OBUF_LIMIT_DEFAULTS[1]);
     }
 
     #[test]

@@ -110,8 +110,9 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             f!("connected_clients", srv.clients.len());
             f!("cluster_connections", 0);
             f!("maxclients", srv.config.maxclients);
-            f!("client_recent_max_input_buffer", 0);
-            f!("client_recent_max_output_buffer", 0);
+            let (max_in, max_out) = crate::client::recent_max_buffers();
+            f!("client_recent_max_input_buffer", max_in);
+            f!("client_recent_max_output_buffer", max_out);
             f!("blocked_clients", 0);
             f!("tracking_clients", 0);
             f!("clients_in_timeout_table", 0);
@@ -147,7 +148,15 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64)
             );
-            f!("mem_allocator", "libc");
+            // Nothing is left out of maxmemory: forkdb has no replica output buffers and no AOF
+            // buffer, the two things Redis subtracts (`freeMemoryGetNotCountedMemory`).
+            f!("mem_not_counted_for_evict", 0);
+            f!("mem_clients_slaves", 0);
+            // Summed here rather than kept up to date by the cron as Redis does: a few loads
+            // per client, no allocation.
+            let clients: usize = srv.clients.values().map(|m| m.total_memory()).sum();
+            f!("mem_clients_normal", clients);
+            f!("mem_allocator", alloc::ALLOCATOR_NAME);
         }
         "persistence" => {
             s.push_str("# Persistence\r\n");

@@ -14,6 +14,7 @@ fn main() {
     // First: a panic in a snapshot child must `_exit` without the default hook (see
     // `forkdb_snapshot::fork::install_panic_hook`); elsewhere panics report as before.
     forkdb_snapshot::fork::install_panic_hook();
+    forkdb_server::alloc::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
         println!(

@@ -5,7 +5,7 @@
 //! borrow, appends each reply to one output buffer, and writes that buffer once: a pipeline of any
 //! depth costs one `read` and one `write`, as in Redis's event loop.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,17 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use bytes::BytesMut;
 use forkdb_protocol::RequestParser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{info, warn};
 
-use crate::client::{Client, ClientMeta};
+use crate::client::{self, Client, ClientMeta};
 use crate::cmd;
+use crate::config::ClientClass;
 use crate::server::{Server, ShutdownMode};
 
 pub type Shared = Rc<RefCell<Server>>;
-
-const READ_CHUNK: usize = 16 * 1024;
 
 /// The listen backlog (Redis's `tcp-backlog` default).
 const TCP_BACKLOG: u32 = 511;
@@ -209,6 +208,90 @@ async fn accept_loop(srv: Shared, listener: TcpListener) {
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// Reads ask for at least this much room (Redis's `PROTO_IOBUF_LEN`).
+const READ_CHUNK: usize = 16 * 1024;
+/// A query buffer that grew past this (a big argument, a command cut across many reads) is not
+/// kept once its commands ran: what is left of it moves to a buffer that fits. Redis checks the
+/// same in `clientsCronResizeQueryBuffer` (`PROTO_RESIZE_THRESHOLD`, 32 KiB); the connection task
+/// owns its buffer, so it checks at the end of each batch instead of waiting for the cron.
+const QBUF_KEEP: usize = 2 * READ_CHUNK;
+/// Reply buffers up to this size go back to the pool after their write; larger ones are freed.
+const REPLY_KEEP: usize = 64 * 1024;
+/// Reply buffers kept in the pool at most (about the connections with a write in flight).
+const REPLY_POOL_MAX: usize = 64;
+/// Redis's idle rule: a query buffer wasting more than this ...
+const QBUF_IDLE_WASTE: usize = 4 * 1024;
+/// ... on a client idle for longer than this is shrunk to fit.
+const QBUF_IDLE_AFTER: Duration = Duration::from_secs(2);
+
+thread_local! {
+    /// The read buffer lent to whichever connection has input and no partial command of its
+    /// own. The server is one thread and a read and the commands it brings run without an
+    /// `.await` between them, so one buffer serves every connection: an idle connection holds
+    /// no query buffer at all (Redis 7.0 holds 16 KiB until its cron shrinks it after 2 s idle;
+    /// Valkey 8 shares its query buffer the same way). A connection keeps a buffer of its own
+    /// only while a command is incomplete.
+    static READ_BUF: Cell<Option<BytesMut>> = const { Cell::new(None) };
+    /// Reply buffers, taken for a batch and given back once its write is done, so that a
+    /// connection holds one only while a reply is in flight.
+    static REPLY_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lend_read_buf() -> BytesMut {
+    READ_BUF
+        .with(Cell::take)
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
+fn return_read_buf(mut buf: BytesMut) {
+    buf.clear();
+    READ_BUF.with(|b| b.set(Some(buf)));
+}
+
+fn take_reply_buf() -> BytesMut {
+    REPLY_POOL
+        .with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
+fn return_reply_buf(mut buf: BytesMut) {
+    if buf.capacity() > REPLY_KEEP {
+        return;
+    }
+    buf.clear();
+    REPLY_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < REPLY_POOL_MAX {
+            p.push(buf);
+        }
+    });
+}
+
+/// What happens to the buffer a batch read into, once its complete commands ran: `None` when it
+/// holds nothing the connection needs (it goes back to be lent, or is freed if it grew), else the
+/// buffer to keep for the incomplete command.
+fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) -> Option<BytesMut> {
+    // A big bulk announced and not all here: its room was reserved at its `$` line; keep it,
+    // as Redis keeps `bulklen` bytes.
+    if pending_bulk.is_some_and(|len| len >= forkdb_protocol::request::BIG_ARG) {
+        return Some(buf);
+    }
+    if buf.is_empty() && pending_bulk.is_none() {
+        if alloc <= QBUF_KEEP {
+            return_read_buf(buf);
+        }
+        // Else dropped: the allocation goes once the last argument sliced from it is gone
+        // (right away, unless a MULTI queue holds one).
+        return None;
+    }
+    if alloc > QBUF_KEEP {
+        let mut fresh = BytesMut::with_capacity(buf.len().max(READ_CHUNK));
+        fresh.extend_from_slice(&buf);
+        return Some(fresh);
+    }
+    Some(buf)
+}
+
 async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     let (authenticated, limits) = {
         let s = srv.borrow();
@@ -219,23 +302,54 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     // Every key and value the server keeps is copied into its own allocation (store, WATCH),
     // so arguments may be slices of the read buffer: no allocation per argument.
     parser.set_zero_copy(true);
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    // The connection's own query buffer: only while a command is incomplete (see READ_BUF).
+    let mut own: Option<BytesMut> = None;
     // One registration with the kill signal for the connection's whole life, rather than one
-    // per read: it is polled alongside every read.
+    // per read: it is polled alongside every read and write.
     let killed = meta.kill.notified();
     tokio::pin!(killed);
-    loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
-        }
-        let n = tokio::select! {
-            r = stream.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
+    let resize = meta.resize.notified();
+    tokio::pin!(resize);
+    'conn: loop {
+        tokio::select! {
+            r = stream.readable() => if r.is_err() { break },
             _ = &mut killed => break,
+            _ = &mut resize => {
+                resize.set(meta.resize.notified());
+                // Idle with an incomplete command: drop the free space (Redis's
+                // `sdsRemoveFreeSpace` on a client idle for more than 2 s).
+                if let Some(buf) = own.take() {
+                    let mut fit = BytesMut::with_capacity(buf.len());
+                    fit.extend_from_slice(&buf);
+                    meta.qbuf_alloc.set(fit.capacity());
+                    own = Some(fit);
+                }
+                continue;
+            }
+        }
+        let mut buf = own.take().unwrap_or_else(lend_read_buf);
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        // What the buffer holds allocated from its start: after a big argument was sliced off
+        // its front, `capacity()` only shows what is left, so this is taken before parsing.
+        let alloc = buf.capacity();
+        let n = match stream.try_read_buf(&mut buf) {
+            Ok(n) if n > 0 => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
+                continue;
+            }
+            // EOF or error: the lent buffer goes back for the next connection.
+            _ => {
+                if buf.is_empty() && alloc <= QBUF_KEEP {
+                    return_read_buf(buf);
+                }
+                break;
+            }
         };
+        let mut wbuf = take_reply_buf();
+        meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;
         {
             let mut s = srv.borrow_mut();
@@ -244,15 +358,31 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             // The cron's clock (refreshed at `hz`) is precise enough for idle times in seconds.
             meta.last_interaction.set(s.clock);
             parser.set_limits(s.protocol_limits());
+            let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
+            let obuf_limited = obuf_limit.hard > 0 || obuf_limit.soft > 0;
             loop {
                 parser
                     .set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
-                match parser.parse(&mut rbuf) {
+                match parser.parse(&mut buf) {
                     Ok(Some(args)) => {
                         if args.is_empty() {
                             continue;
                         }
                         cmd::execute(s, &mut client, args, &mut wbuf);
+                        if obuf_limited {
+                            // Redis checks each reply it queues (`_addReplyProtoToList`) and
+                            // frees the client before anything more is written to it.
+                            meta.obuf_pending.set(wbuf.len());
+                            if meta.obuf_limit_reached(&obuf_limit, s.clock) {
+                                warn!(
+                                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                                    meta.info_line()
+                                );
+                                wbuf.clear();
+                                close = true;
+                                break;
+                            }
+                        }
                         if client.close_after_reply {
                             close = true;
                             break;
@@ -266,26 +396,42 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                     }
                 }
             }
-            if rbuf.len() as u64 > s.config.client_query_buffer_limit {
-                warn!(client = %meta.addr, qbuf = rbuf.len(), "Closing client that reached max query buffer length");
+            if buf.len() as u64 > s.config.client_query_buffer_limit {
+                warn!(client = %meta.addr, qbuf = buf.len(), "Closing client that reached max query buffer length");
                 close = true;
             }
-            meta.qbuf.set(rbuf.len());
-            s.stats.total_net_output_bytes += wbuf.len() as u64;
+            meta.qbuf.set(buf.len());
+            meta.obuf_pending.set(wbuf.len());
+            meta.obuf_alloc.set(wbuf.capacity());
         }
+        own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
+        meta.qbuf_alloc
+            .set(own.as_ref().map_or(0, BytesMut::capacity));
         if !wbuf.is_empty() {
             // Let every other connection with input run its commands first, so the replies of
             // one event-loop turn go out together (Redis writes them in beforeSleep).
             tokio::task::yield_now().await;
-            if stream.write_all(&wbuf).await.is_err() {
-                break;
+            let mut written = 0;
+            while written < wbuf.len() {
+                let r = tokio::select! {
+                    r = stream.write(&wbuf[written..]) => r,
+                    // CLIENT KILL, or the cron's output buffer soft limit.
+                    _ = &mut killed => break 'conn,
+                };
+                match r {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => written += n,
+                }
+                meta.obuf_pending.set(wbuf.len() - written);
             }
-            wbuf.clear();
-            // Don't keep a huge reply buffer for the rest of the connection's life.
-            if wbuf.capacity() > 1 << 20 {
-                wbuf = BytesMut::with_capacity(READ_CHUNK);
-            }
+            srv.borrow_mut().stats.total_net_output_bytes += written as u64;
         }
+        meta.obuf_pending.set(0);
+        meta.obuf_alloc.set(0);
+        // All written: the soft limit's clock starts again from zero (Redis resets it on the
+        // next reply under the limit).
+        meta.obuf_soft_since.set(None);
+        return_reply_buf(wbuf);
         if close || meta.killed.get() {
             break;
         }
@@ -363,7 +509,9 @@ async fn timeline_sampler(srv: Shared) {
 
 /// The periodic tasks Redis's `serverCron` runs at `hz`.
 async fn cron(srv: Shared) {
+    let mut tick: u64 = 0;
     loop {
+        tick += 1;
         let hz = srv.borrow().config.hz.max(1);
         let period = Duration::from_millis(1000 / u64::from(hz));
         tokio::time::sleep(period).await;
@@ -380,21 +528,46 @@ async fn cron(srv: Shared) {
                 s.ks.active_expire(db, deadline);
             }
         }
-        if s.config.timeout > 0 {
-            let limit = Duration::from_secs(s.config.timeout);
-            let now = Instant::now();
-            for meta in s.clients.values() {
-                if now.duration_since(meta.last_interaction.get()) > limit {
-                    meta.request_kill();
-                }
-            }
-        }
+        clients_cron(s);
         sample_ops(s);
         let used = crate::alloc::used_memory() as u64;
         if used > s.peak_memory.get() {
             s.peak_memory.set(used);
         }
+        if tick.is_multiple_of(u64::from(hz)) {
+            crate::alloc::trim_after_free(s.child_active());
+        }
         s.cron_persistence();
+    }
+}
+
+/// Redis's `clientsCron`, for every client at each tick (a few loads per client): the idle
+/// timeout, the idle query buffer resize, the recent buffer peaks of INFO, and the output buffer
+/// limits of a client whose replies wait on a socket it does not read.
+fn clients_cron(s: &mut Server) {
+    let now = Instant::now();
+    let unix = (crate::util::now_ms() / 1000) as u64;
+    client::peaks_new_tick(unix);
+    let timeout = (s.config.timeout > 0).then(|| Duration::from_secs(s.config.timeout));
+    let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
+    for meta in s.clients.values() {
+        let idle = now.duration_since(meta.last_interaction.get());
+        if timeout.is_some_and(|t| idle > t) {
+            meta.request_kill();
+        }
+        if idle > QBUF_IDLE_AFTER
+            && meta.qbuf_alloc.get().saturating_sub(meta.qbuf.get()) > QBUF_IDLE_WASTE
+        {
+            meta.resize.notify_one();
+        }
+        client::peaks_track(unix, meta);
+        if meta.omem() > 0 && !meta.killed.get() && meta.obuf_limit_reached(&obuf_limit, now) {
+            warn!(
+                "Client {} closed for overcoming of output buffer limits.",
+                meta.info_line()
+            );
+            meta.request_kill();
+        }
     }
 }
 
