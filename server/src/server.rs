@@ -190,6 +190,17 @@ impl Ctx<'_> {
         encode_error_bytes(msg, self.out);
     }
 
+    /// An error that quotes a client's argument, as Redis's `addReplyErrorFormat("...%s...")`:
+    /// the argument's raw bytes up to its first NUL (C's `%s`), never re-encoded as UTF-8.
+    pub fn err_quoting(&mut self, before: &str, arg: &[u8], after: &str) {
+        let arg = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
+        let mut msg = Vec::with_capacity(before.len() + arg.len() + after.len());
+        msg.extend_from_slice(before.as_bytes());
+        msg.extend_from_slice(arg);
+        msg.extend_from_slice(after.as_bytes());
+        self.err_bytes(&msg);
+    }
+
     pub fn syntax_err(&mut self) {
         self.err("ERR syntax error");
     }

@@ -141,8 +141,7 @@ pub fn hello(cx: &mut Ctx, args: &[Bytes]) {
             name = Some(args[j + 1].clone());
             j += 2;
         } else {
-            let opt = String::from_utf8_lossy(&args[j]).into_owned();
-            return cx.err(&format!("ERR Syntax error in HELLO option '{opt}'"));
+            return cx.err_quoting("ERR Syntax error in HELLO option '", &args[j], "'");
         }
     }
     if let Some((user, pass)) = creds {
@@ -219,7 +218,7 @@ pub fn client_list(cx: &mut Ctx, args: &[Bytes]) {
                 "normal" => {}
                 // forkdb has no replicas or pub/sub clients: these types list nobody.
                 "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
-                _ => return cx.err(&format!("ERR Unknown client type '{t}'")),
+                _ => return cx.err_quoting("ERR Unknown client type '", &args[j + 1], "'"),
             }
             j += 2;
         } else if is(&args[j], "id") && j + 1 < args.len() {
@@ -299,14 +298,11 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
                 t.as_str(),
                 "normal" | "master" | "replica" | "slave" | "pubsub"
             ) {
-                return cx.err(&format!("ERR Unknown client type '{t}'"));
+                return cx.err_quoting("ERR Unknown client type '", val, "'");
             }
         } else if is(&args[j], "user") {
             if val.as_ref() != b"default" {
-                return cx.err(&format!(
-                    "ERR No such user '{}'",
-                    String::from_utf8_lossy(val)
-                ));
+                return cx.err_quoting("ERR No such user '", val, "'");
             }
         } else {
             return cx.syntax_err();

@@ -27,12 +27,7 @@ fn expire_generic(cx: &mut Ctx, args: &[Bytes], seconds: bool, relative: bool, n
             "xx" => XX,
             "gt" => GT,
             "lt" => LT,
-            _ => {
-                return cx.err(&format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(a)
-                ))
-            }
+            _ => return cx.err_quoting("ERR Unsupported option ", a, ""),
         };
     }
     if flags & NX != 0 && flags & (XX | GT | LT) != 0 {

@@ -81,9 +81,11 @@ pub fn config_set(cx: &mut Ctx, args: &[Bytes]) {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).into_owned();
         let Some(opt) = config::find_option(&name) else {
-            return cx.err(&format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
+            return cx.err_quoting(
+                "ERR Unknown option or number of arguments for CONFIG SET - '",
+                &pair[0],
+                "'",
+            );
         };
         let fail = |why: &str| {
             format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
@@ -309,9 +311,6 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 "    refuses to fork while it lives.",
             ],
         ),
-        _ => {
-            let name = String::from_utf8_lossy(&args[1]).into_owned();
-            cx.err(&format!("ERR unknown subcommand '{name}'. Try DEBUG HELP."))
-        }
+        _ => cx.err_quoting("ERR unknown subcommand '", &args[1], "'. Try DEBUG HELP."),
     }
 }
