@@ -456,6 +456,8 @@ struct Table {
     index: HashTable<u32>,
     /// foldhash seeded per table: fast, and not predictable from outside the process.
     seed: foldhash::fast::RandomState,
+    /// Sum of the pairs' sizes, kept so that the heap size is O(1) (MEMORY USAGE, eviction).
+    pair_bytes: usize,
 }
 
 impl std::fmt::Debug for Table {
@@ -470,12 +472,12 @@ impl Table {
             pairs: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
             seed: foldhash::fast::RandomState::default(),
+            pair_bytes: 0,
         }
     }
 
     fn heap_size(&self) -> usize {
-        let pairs: usize = self.pairs.iter().map(|p| p.0.len()).sum();
-        pairs
+        self.pair_bytes
             + self.pairs.capacity() * std::mem::size_of::<Pair>()
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
@@ -502,14 +504,19 @@ impl Table {
         self.index.insert_unique(h, pairs.len() as u32, |&i| {
             seed.hash_one(pairs[i as usize].field())
         });
-        self.pairs.push(Pair::new(field, value));
+        let pair = Pair::new(field, value);
+        self.pair_bytes += pair.0.len();
+        self.pairs.push(pair);
         Ok(())
     }
 
     fn set(&mut self, field: &[u8], value: &[u8]) -> Result<bool, LoadError> {
         match self.position(field) {
             Some(i) => {
-                self.pairs[i].set_value(value);
+                let pair = &mut self.pairs[i];
+                self.pair_bytes -= pair.0.len();
+                pair.set_value(value);
+                self.pair_bytes += pair.0.len();
                 Ok(false)
             }
             None => self.insert_new(field, value).map(|()| true),
@@ -528,7 +535,8 @@ impl Table {
         let (i, _) = entry.remove();
         let i = i as usize;
         let last = self.pairs.len() - 1;
-        self.pairs.swap_remove(i);
+        let gone = self.pairs.swap_remove(i);
+        self.pair_bytes -= gone.0.len();
         if i != last {
             // The last pair moved into the hole: its index slot follows it.
             let moved = self.seed.hash_one(self.pairs[i].field());
@@ -645,6 +653,11 @@ mod tests {
         assert_eq!(h.get(b"f1"), Some(Elem::Str(b"V1")));
         assert_eq!(h.get(b"f2"), Some(Elem::Str(b"a longer value")));
         assert_eq!(h.len(), 666);
+        let Repr::Table(t) = &h.0 else {
+            panic!("a table")
+        };
+        let sum: usize = t.pairs.iter().map(|p| p.0.len()).sum();
+        assert_eq!(t.pair_bytes, sum, "kept size");
         // Deleting down to a few shrinks and still finds everything.
         for i in 0..990 {
             h.delete(format!("f{i}").as_bytes());
