@@ -23,7 +23,10 @@
 //!
 //! Copy-on-write during a snapshot: updating a value of the same length rewrites it inside its
 //! pair (one page); otherwise one new pair replaces the old. An insert or delete touches the end
-//! of `pairs`, one index slot and one pair. The index only rehashes when it grows.
+//! of `pairs`, one index slot and one pair. The index only rehashes when it grows (doubling)
+//! or shrinks after many deletes; unlike Redis's incremental rehash, which it defers while a
+//! child lives, that rewrites the whole index at once: a table that grows under a snapshot
+//! copies its index (5 bytes per slot), not its pairs.
 //!
 //! Random access and a stable cursor come from the dense vector, as in the keyspace (see
 //! `store.rs`): HRANDFIELD picks positions uniformly, HSCAN walks positions downwards, and a
@@ -68,6 +71,7 @@ pub enum LoadError {
     OddEntries(usize),
     #[error("hash has a duplicated field")]
     DuplicateField,
+    /// Redis's loader skips such a key (`emptykey`) rather than failing the load.
     #[error("hash is empty")]
     Empty,
     #[error("hash has more than {} fields", u32::MAX)]
@@ -666,6 +670,29 @@ mod tests {
         for i in 990..1000 {
             assert_eq!(h.contains(format!("f{i}").as_bytes()), i % 3 != 0);
         }
+    }
+
+    /// What keeps a write during a snapshot to few pages: a same-size update does not move the
+    /// listpack, nor a table's pair.
+    #[test]
+    fn same_size_updates_stay_in_place() {
+        let mut h = Hash::new();
+        h.set(b"f", b"abc", LIM).unwrap();
+        h.set(b"g", b"1", LIM).unwrap();
+        let before = h.as_listpack().unwrap().as_ptr();
+        h.set(b"f", b"xyz", LIM).unwrap();
+        assert_eq!(h.as_listpack().unwrap().as_ptr(), before);
+        assert_eq!(h.get(b"f"), Some(Elem::Str(b"xyz")));
+
+        h.convert();
+        let at = |h: &Hash| match &h.0 {
+            Repr::Table(t) => t.get(b"f").unwrap().0.as_ptr(),
+            Repr::Listpack(_) => panic!("a table"),
+        };
+        let before = at(&h);
+        h.set(b"f", b"123", LIM).unwrap();
+        assert_eq!(at(&h), before);
+        assert_eq!(h.get(b"f"), Some(Elem::Str(b"123")));
     }
 
     #[test]
