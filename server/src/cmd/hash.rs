@@ -82,7 +82,10 @@ fn hset_generic(cx: &mut Ctx, args: &[Bytes], name: &str) {
         Ok(None) => {
             let mut h = Hash::new();
             let created = set_pairs(&mut h, args, lim);
-            w.put(Value::Hash(h), None);
+            // The keyspace never holds an empty hash.
+            if !h.is_empty() {
+                w.put(Value::Hash(h), None);
+            }
             created
         }
     };
@@ -115,7 +118,9 @@ fn store_field(w: &mut crate::store::Slot, field: &[u8], value: &[u8], lim: Limi
             let mut h = Hash::new();
             h.try_conversion([field, value], lim);
             let ok = h.set(field, value, lim).is_ok();
-            w.put(Value::Hash(h), None);
+            if !h.is_empty() {
+                w.put(Value::Hash(h), None);
+            }
             ok
         }
     }
@@ -384,14 +389,14 @@ pub fn hrandfield(cx: &mut Ctx, args: &[Bytes]) {
     let resp3 = cx.resp3();
     if args.len() == 2 {
         return match cx.srv.ks.get_hash(db, &args[1]) {
-            Ok(Some(h)) => {
+            Ok(Some(h)) if !h.is_empty() => {
                 let i = rand::thread_rng().gen_range(0..h.len());
                 match h.pair_at(i) {
                     Some((f, _)) => bulk_item(f, cx.out),
                     None => forkdb_protocol::encode_null(resp3, cx.out),
                 }
             }
-            Ok(None) => cx.null(),
+            Ok(_) => cx.null(),
             Err(WrongType) => cx.wrongtype(),
         };
     }
@@ -411,8 +416,8 @@ pub fn hrandfield(cx: &mut Ctx, args: &[Bytes]) {
         return cx.err("ERR value is out of range");
     }
     let h = match cx.srv.ks.get_hash(db, &args[1]) {
-        Ok(Some(h)) => h,
-        Ok(None) => return forkdb_protocol::encode_array_header(0, cx.out),
+        Ok(Some(h)) if !h.is_empty() => h,
+        Ok(_) => return forkdb_protocol::encode_array_header(0, cx.out),
         Err(WrongType) => return cx.wrongtype(),
     };
     let out = &mut *cx.out;
