@@ -458,7 +458,10 @@ struct Table {
     pairs: Vec<Pair>,
     /// Positions in `pairs`, hashed by field.
     index: HashTable<u32>,
-    /// foldhash seeded per table: fast, and not predictable from outside the process.
+    /// foldhash, seeded at random per table: fast, and a field set chosen offline cannot
+    /// collide on purpose. It is not a keyed PRF like the SipHash Redis's dict uses, so its
+    /// resistance to an attacker who probes timings is weaker; the cost would be slower
+    /// lookups, never wrong answers.
     seed: foldhash::fast::RandomState,
     /// Sum of the pairs' sizes, kept so that the heap size is O(1) (MEMORY USAGE, eviction).
     pair_bytes: usize,
