@@ -102,7 +102,22 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
 
     // end of lists
     // hashes: new names go between this line and the next marker.
-
+    "hset",
+    "hsetnx",
+    "hget",
+    "hmget",
+    "hmset",
+    "hgetall",
+    "hkeys",
+    "hvals",
+    "hlen",
+    "hexists",
+    "hdel",
+    "hincrby",
+    "hincrbyfloat",
+    "hstrlen",
+    "hrandfield",
+    "hscan",
     // end of hashes
     // sets: new names go between this line and the next marker.
 

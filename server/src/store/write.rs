@@ -346,6 +346,12 @@ impl Slot<'_, '_> {
         true
     }
 
+    /// Counts this slot's change as `n` changes in `dirty` when it is dropped (Redis's HSET adds
+    /// one per pair given, HDEL one per field deleted). Changes nothing by itself.
+    pub fn set_changes(&mut self, n: u64) {
+        self.cost = n;
+    }
+
     /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
     pub fn delete(&mut self) -> Option<Entry> {
         let i = self.idx?;
