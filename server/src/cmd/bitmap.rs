@@ -193,6 +193,16 @@ pub fn find_bit(p: &[u8], first: u64, last: u64, bit: bool) -> Option<u64> {
     None
 }
 
+/// The string at `key`, which the command has just looked up (with the statistics and lazy
+/// expiry of a read) and found to be a string: a second look, without side effects, lends the
+/// bytes while the range arguments are replied to, so that a large bitmap is never copied.
+fn string_at<'c>(cx: &'c Ctx, key: &[u8]) -> &'c [u8] {
+    match cx.srv.ks.peek(cx.db(), key).map(|e| e.value.as_str()) {
+        Some(Ok(s)) => s,
+        _ => &[],
+    }
+}
+
 /// Parses BITCOUNT's and BITPOS's BYTE|BIT unit.
 fn unit_is_bit(arg: &[u8]) -> Option<bool> {
     if is(arg, "bit") {
@@ -207,12 +217,11 @@ fn unit_is_bit(arg: &[u8]) -> Option<bool> {
 pub fn bitcount(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     // Redis looks the key up (0 when missing, WRONGTYPE) before it reads the range.
-    let s = match cx.srv.ks.get_str(db, &args[1]) {
-        Ok(Some(s)) => Bytes::copy_from_slice(s),
+    let len = match cx.srv.ks.get_str(db, &args[1]) {
+        Ok(Some(s)) => s.len() as i64,
         Ok(None) => return cx.int(0),
         Err(WrongType) => return cx.wrongtype(),
     };
-    let len = s.len() as i64;
     let (first, last) = match args.len() {
         2 => (0, len * 8 - 1),
         4 | 5 => {
@@ -244,7 +253,8 @@ pub fn bitcount(cx: &mut Ctx, args: &[Bytes]) {
     if first > last {
         return cx.int(0);
     }
-    cx.int(count_bits(&s, first as u64, last as u64) as i64);
+    let n = count_bits(string_at(cx, &args[1]), first as u64, last as u64);
+    cx.int(n as i64);
 }
 
 pub fn bitpos(cx: &mut Ctx, args: &[Bytes]) {
@@ -256,12 +266,11 @@ pub fn bitpos(cx: &mut Ctx, args: &[Bytes]) {
     };
     let db = cx.db();
     // A missing key is an endless run of zero bits.
-    let s = match cx.srv.ks.get_str(db, &args[1]) {
-        Ok(Some(s)) => Bytes::copy_from_slice(s),
+    let len = match cx.srv.ks.get_str(db, &args[1]) {
+        Ok(Some(s)) => s.len() as i64,
         Ok(None) => return cx.int(if bit { -1 } else { 0 }),
         Err(WrongType) => return cx.wrongtype(),
     };
-    let len = s.len() as i64;
     let mut end_given = false;
     let (first, last) = match args.len() {
         3 => (0, len * 8 - 1),
@@ -301,7 +310,7 @@ pub fn bitpos(cx: &mut Ctx, args: &[Bytes]) {
     if first > last {
         return cx.int(-1);
     }
-    let pos = match find_bit(&s, first as u64, last as u64, bit) {
+    let pos = match find_bit(string_at(cx, &args[1]), first as u64, last as u64, bit) {
         Some(p) => p as i64,
         // Looking for a 0 with no end given: the string continues with zero bits after it.
         None if !bit && !end_given => last + 1,
