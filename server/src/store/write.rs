@@ -313,8 +313,12 @@ impl Slot<'_, '_> {
         self.before();
         let lru = self.ks.lru_clock;
         if self.idx.is_none() {
+            // Grown from empty rather than built from a zeroed Vec: no second copy of what
+            // may be a value of hundreds of MB (SETBIT at a large offset).
+            let mut data = Str::from_slice(&[]);
+            data.grow_zeroed(min_len);
             let value = Value::Str {
-                data: Str::from_vec(vec![0; min_len]),
+                data,
                 enc: StrEnc::Raw,
             };
             self.insert(Entry::new(value, -1, lru));
