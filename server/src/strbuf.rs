@@ -111,6 +111,42 @@ impl Str {
         }
     }
 
+    /// The bytes, to change in place (SETBIT, BITFIELD, SETRANGE). Only the store's write path
+    /// calls this, after the `before_write` hook.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Str::Small(v) => v.as_mut_slice(),
+            Str::Paged(p) => p.as_mut_slice(),
+        }
+    }
+
+    /// Pads the value with zero bytes to `len` (nothing if it is that long already), as Redis's
+    /// `sdsgrowzero`. The bytes stay where they are while the buffer has room; a value that grows
+    /// to a page or more moves to whole pages when [`Str::from_slice`] would give it pages, so
+    /// a grown bitmap is laid out as one built at its final size (page-aligned).
+    pub fn grow_zeroed(&mut self, len: usize) {
+        if len <= self.len() {
+            return;
+        }
+        match self {
+            Str::Paged(p) if len <= p.cap => p.grow_in_place(len),
+            Str::Paged(p) => {
+                // Grow by at least an eighth, the waste `paged` accepts, so that a bitmap
+                // growing a byte at a time is copied O(log n) times, not once per page.
+                let pages = len.div_ceil(PAGE).max(p.cap / PAGE + p.cap / PAGE / 8);
+                let mut new = PageBuf::with_pages(p.as_slice(), pages);
+                new.grow_in_place(len);
+                *p = new;
+            }
+            Str::Small(v) if compact_layout() && paged(len) => {
+                let mut new = PageBuf::with_pages(&v[..], len.div_ceil(PAGE));
+                new.grow_in_place(len);
+                *self = Str::Paged(new);
+            }
+            Str::Small(v) => v.resize(len, 0),
+        }
+    }
+
     /// The whole pages inside the value, if it has a heap buffer: what a snapshot child may give
     /// back once the value is written out.
     pub fn releasable_pages(&self) -> Option<(usize, usize)> {
@@ -176,7 +212,13 @@ unsafe impl Sync for PageBuf {}
 
 impl PageBuf {
     fn from_slice(data: &[u8]) -> PageBuf {
-        let npages = data.len().div_ceil(PAGE).max(1);
+        PageBuf::with_pages(data, data.len().div_ceil(PAGE).max(1))
+    }
+
+    /// A buffer of `npages` pages (enough for `data`) holding `data`.
+    fn with_pages(data: &[u8], npages: usize) -> PageBuf {
+        debug_assert!(npages * PAGE >= data.len());
+        let npages = npages.max(data.len().div_ceil(PAGE)).max(1);
         let ptr = pages::alloc(npages);
         // SAFETY: the block holds `npages * PAGE >= data.len()` bytes and cannot overlap `data`.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
@@ -198,6 +240,25 @@ impl PageBuf {
             self.len = new.len();
         }
         true
+    }
+
+    /// Zero-fills from the current length to `len` (<= cap) and makes that the length. The
+    /// bytes past `len` may be stale (a shorter value was written over a longer one), so they
+    /// are cleared rather than trusted to be the fresh pages' zeroes.
+    fn grow_in_place(&mut self, len: usize) {
+        debug_assert!(len <= self.cap && len >= self.len);
+        let len = len.min(self.cap);
+        if len <= self.len {
+            return;
+        }
+        // SAFETY: `self.len..len` lies inside the block of `cap` bytes we own.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(self.len), 0, len - self.len) };
+        self.len = len;
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the first `len` bytes are initialised and owned exclusively by `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -347,6 +408,34 @@ mod tests {
         assert_eq!(b.as_ptr(), addr, "a freed page is handed out again");
         let big = Str::from_slice(&vec![3u8; 40 * 4096]);
         assert_eq!(big.len(), 40 * 4096);
+    }
+
+    #[test]
+    fn grow_zeroed_keeps_bytes_and_pages() {
+        let mut s = Str::from_slice(b"ab");
+        s.grow_zeroed(10);
+        assert_eq!(&s[..], b"ab\0\0\0\0\0\0\0\0");
+        s.as_mut_slice()[9] = 1;
+        s.grow_zeroed(8000);
+        assert!(
+            matches!(s, Str::Paged(_)),
+            "a value grown to pages is page-aligned"
+        );
+        assert_eq!(s.as_ptr() as usize % PAGE, 0);
+        assert_eq!(&s[..10], b"ab\0\0\0\0\0\0\0\x01");
+        assert!(s[10..].iter().all(|&b| b == 0));
+        // Stale bytes past the length are cleared when the value grows back over them.
+        let mut p = Str::from_slice(&[9; 8000]);
+        assert!(p.overwrite(&[1; 4500]));
+        p.grow_zeroed(7000);
+        assert!(p[4500..].iter().all(|&b| b == 0));
+        let addr = p.as_ptr();
+        p.grow_zeroed(8192);
+        assert_eq!(p.as_ptr(), addr, "grown within its pages: not moved");
+        p.grow_zeroed(9000);
+        assert_eq!(p.len(), 9000);
+        assert_eq!(&p[..4500], &[1u8; 4500][..]);
+        assert!(p[4500..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -37,6 +37,8 @@
 //! name:{a b ...}       a block of arguments that go together
 //! ?arg                 optional
 //! arg*                 can be repeated
+//! arg**                can be repeated, each time with its token (`multiple_token`)
+//! name:key#N           a key argument that refers to key spec N (not the next one in turn)
 //! arg@6.2.0            the version that added the argument
 //! arg!2.8.12           the version that deprecated it
 //! ```
@@ -1008,7 +1010,66 @@ pub static COMMANDS: &[CommandSpec] = &[
     // end of sorted sets
 
     // bitmaps and string bit operations (cmd/bitmap.rs): new rows go between this line and the next marker.
-
+    spec!("setbit", 4, WRITE | DENYOOM, "bitmap", "2.2.0", bitmap::setbit,
+        acl: "bitmap",
+        keys: RW_ACCESS_UPDATE,
+        args: "key offset:integer value:integer",
+        summary: "Sets or clears one bit of the string at a key, padding it with zero bytes as needed.",
+        complexity: "O(1)"),
+    spec!("getbit", 3, READONLY | FAST, "bitmap", "2.2.0", bitmap::getbit,
+        acl: "bitmap",
+        keys: RO_ACCESS,
+        args: "key offset:integer",
+        summary: "Reads one bit of the string at a key (0 past its end).",
+        complexity: "O(1)"),
+    spec!("bitcount", -2, READONLY, "bitmap", "2.6.0", bitmap::bitcount,
+        acl: "bitmap",
+        keys: RO_ACCESS,
+        args: "key ?index:{start:integer end:integer ?index_unit:(BYTE|BIT)@7.0.0}",
+        summary: "Counts the set bits of the string at a key, in a range of bytes or bits.",
+        complexity: "O(N), N being the length of the range"),
+    spec!("bitpos", -3, READONLY, "bitmap", "2.8.7", bitmap::bitpos,
+        acl: "bitmap",
+        keys: RO_ACCESS,
+        args: "key bit:integer ?index:{start:integer ?end_index:{end:integer ?index_unit:(BYTE|BIT)@7.0.0}}",
+        summary: "Finds the first bit set to 1 or 0 in the string at a key, in a range of bytes or bits.",
+        complexity: "O(N), N being the length of the range"),
+    spec!("bitop", -4, WRITE | DENYOOM, "bitmap", "2.6.0", bitmap::bitop,
+        acl: "bitmap",
+        keys: &[key("OW update", 2), key_range("RO access", 3, -1, 1)],
+        args: "operation:string destkey:key key:key*",
+        summary: "Stores the bitwise AND, OR, XOR or NOT of strings at a key.",
+        complexity: "O(N), N being the length of the longest string"),
+    spec!("bitfield", -2, WRITE | DENYOOM, "bitmap", "3.2.0", bitmap::bitfield,
+        acl: "bitmap",
+        keys: &[key("RW access update variable_flags", 1)
+            .notes("RW: the command may read fields and write others")],
+        args: "key ?operation:(GET=encoding_offset:{encoding:string offset:integer}|\
+               write:{?OVERFLOW=wrap_sat_fail:(WRAP|SAT|FAIL) \
+               write_operation:(SET=encoding_offset_value:{encoding:string offset:integer value:integer}|\
+               INCRBY=encoding_offset_increment:{encoding:string offset:integer increment:integer})})*",
+        summary: "Reads and writes integers of any width up to 64 bits at any bit offset of a string.",
+        complexity: "O(1) per field"),
+    spec!("bitfield_ro", -2, READONLY | FAST, "bitmap", "6.0.0", bitmap::bitfield_ro,
+        acl: "bitmap",
+        keys: RO_ACCESS,
+        args: "key ?GET=encoding_offset:{encoding:string offset:integer}**",
+        summary: "Reads integers of any width up to 64 bits at any bit offset of a string.",
+        complexity: "O(1) per field"),
+    spec!("lcs", -3, READONLY, "string", "7.0.0", bitmap::lcs,
+        acl: "string",
+        keys: &[key_range("RO access", 1, 1, 1)],
+        args: "key1:key key2:key#0 ?LEN ?IDX ?MINMATCHLEN=len:integer ?WITHMATCHLEN",
+        summary: "Finds the longest common subsequence of two strings, its length or the ranges that match.",
+        complexity: "O(N*M), N and M being the two strings' lengths"),
+    spec!("substr", 4, READONLY, "string", "1.0.0", string::getrange,
+        acl: "string",
+        keys: RO_ACCESS,
+        args: "key start:integer end:integer",
+        deprecated_since: "2.0.0",
+        replaced_by: "`GETRANGE`",
+        summary: "Reads the part of the string at a key between two offsets (the old name of GETRANGE).",
+        complexity: "O(N), N being the length of the part returned"),
     // end of bitmaps and string bit operations
 ];
 

@@ -126,7 +126,15 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
 
     // end of sorted sets
     // bitmaps and string bit operations: new names go between this line and the next marker.
-
+    "setbit",
+    "getbit",
+    "bitcount",
+    "bitpos",
+    "bitop",
+    "bitfield",
+    "bitfield_ro",
+    "lcs",
+    "substr",
     // end of bitmaps and string bit operations
 ];
 

@@ -169,6 +169,7 @@ struct DocArg<'a> {
     deprecated_since: Option<&'a str>,
     optional: bool,
     multiple: bool,
+    multiple_token: bool,
     args: Vec<DocArg<'a>>,
 }
 
@@ -209,6 +210,14 @@ fn parse_arg<'a>(item: &'a str, key_index: &mut i64) -> DocArg<'a> {
         }
         None => false,
     };
+    // `**`: the token is repeated with each occurrence (Redis's `multiple_token`).
+    let multiple_token = match s.strip_suffix('*') {
+        Some(rest) if multiple => {
+            s = rest;
+            true
+        }
+        _ => false,
+    };
     let (mut token, body) = match s.split_once('=') {
         Some((t, rest)) if is_token(t) => (Some(t), rest),
         _ => (None, s),
@@ -240,9 +249,16 @@ fn parse_arg<'a>(item: &'a str, key_index: &mut i64) -> DocArg<'a> {
         // Not valid in the compact form; the table's tests catch it.
         (body.to_string(), "", Vec::new())
     };
+    // `name:key#N`: a key argument of key spec N out of turn (LCS's two keys share spec 0).
+    let (ty, fixed_index) = match ty.split_once('#') {
+        Some(("key", n)) => ("key", n.parse::<i64>().ok()),
+        _ => (ty, None),
+    };
     let key_spec_index = (ty == "key").then(|| {
-        *key_index += 1;
-        *key_index - 1
+        fixed_index.unwrap_or_else(|| {
+            *key_index += 1;
+            *key_index - 1
+        })
     });
     DocArg {
         name,
@@ -253,6 +269,7 @@ fn parse_arg<'a>(item: &'a str, key_index: &mut i64) -> DocArg<'a> {
         deprecated_since,
         optional,
         multiple,
+        multiple_token,
         args,
     }
 }
@@ -284,10 +301,14 @@ fn doc_arg_frame(arg: &DocArg) -> Frame {
     if let Some(v) = arg.deprecated_since {
         fields.push(("deprecated_since", Frame::bulk(v.to_string())));
     }
-    let flags: Vec<&str> = [(arg.optional, "optional"), (arg.multiple, "multiple")]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
+    let flags: Vec<&str> = [
+        (arg.optional, "optional"),
+        (arg.multiple, "multiple"),
+        (arg.multiple_token, "multiple_token"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
     if !flags.is_empty() {
         fields.push(("flags", status_set(flags.into_iter())));
     }

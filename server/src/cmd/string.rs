@@ -321,26 +321,31 @@ pub fn append(cx: &mut Ctx, args: &[Bytes]) {
     let db = cx.db();
     let max = cx.srv.config.proto_max_bulk_len;
     let mut w = cx.srv.ks.write(db, &args[1]);
-    let (value, len) = match w.get_str() {
+    let old_len = match w.get_str() {
         Err(WrongType) => {
             drop(w);
             return cx.wrongtype();
         }
         // A new key holds the argument as SET would (embstr/int); a grown one is raw, as in Redis.
-        Ok(None) => (Value::string(&args[2]), args[2].len()),
-        Ok(Some(old)) => {
-            if old.len() as u64 + args[2].len() as u64 > max {
-                drop(w);
-                return too_long(cx);
-            }
-            let mut v = Vec::with_capacity(old.len() + args[2].len());
-            v.extend_from_slice(old);
-            v.extend_from_slice(&args[2]);
-            let len = v.len();
-            (Value::raw(v), len)
+        Ok(None) => {
+            w.put(Value::string(&args[2]), None);
+            drop(w);
+            return cx.int(args[2].len() as i64);
         }
+        Ok(Some(old)) => old.len(),
     };
-    w.put(value, None);
+    let len = old_len + args[2].len();
+    if len as u64 > max {
+        drop(w);
+        return too_long(cx);
+    }
+    // Grown in its own buffer (geometrically, see `Str::grow_zeroed`), not copied whole: a
+    // copy per APPEND is quadratic, and under a snapshot it dirties every page of the value.
+    if let Ok(buf) = w.str_bytes_mut(len) {
+        if let Some(tail) = buf.get_mut(old_len..len) {
+            tail.copy_from_slice(&args[2]);
+        }
+    }
     drop(w);
     cx.int(len as i64);
 }
@@ -417,15 +422,21 @@ pub fn setrange(cx: &mut Ctx, args: &[Bytes]) {
             return too_long(cx);
         }
     };
-    let mut buf = old.map(|s| s.to_vec()).unwrap_or_default();
-    if buf.len() < end {
-        buf.resize(end, 0);
-    }
-    buf[offset as usize..end].copy_from_slice(value);
-    let len = buf.len() as i64;
-    w.put(Value::raw(buf), None);
+    // Written in place (`Slot::str_bytes_mut`): a copy would dirty every page of a large value.
+    let len = match w.str_bytes_mut(end) {
+        Ok(buf) => {
+            if let Some(dst) = buf.get_mut(offset as usize..end) {
+                dst.copy_from_slice(value);
+            }
+            buf.len()
+        }
+        Err(WrongType) => {
+            drop(w);
+            return cx.wrongtype();
+        }
+    };
     drop(w);
-    cx.int(len);
+    cx.int(len as i64);
 }
 
 fn incr_generic(cx: &mut Ctx, key: &[u8], by: i64) {

@@ -435,3 +435,53 @@ fn containers_do_not_grow_the_entry() {
         "size_of::<Value>() is {value} bytes; the string variant needs {str_value}"
     );
 }
+
+/// `Slot::str_bytes_mut` (SETBIT, BITFIELD, SETRANGE, APPEND): the hook sees the old value, the
+/// bytes change where they are (a 1 MiB value is not copied: under a snapshot a copy would
+/// dirty all its pages), growth pads with zeros, the encoding becomes raw, and one change is
+/// counted; `str_mark_raw` changes only the encoding, counting nothing.
+#[test]
+fn string_bytes_change_in_place() {
+    let mut ks = ks();
+    let big = vec![0u8; 1 << 20];
+    ks.restore(0, b"big", Value::raw(big), -1);
+    ks.hooks.log.clear();
+    ks.dirty = 0;
+    watch(&mut ks, 0, b"big");
+    let before = ks.peek(0, b"big").unwrap().value.as_str().unwrap().as_ptr();
+    assert_eq!(before as usize % 4096, 0, "a large value is page-aligned");
+    ks.write(0, b"big").str_bytes_mut(10).unwrap()[5] = 0x80;
+    let e = ks.peek(0, b"big").unwrap();
+    let s = e.value.as_str().unwrap();
+    assert_eq!(s.as_ptr(), before, "changed in place, not copied");
+    assert_eq!(
+        (s.len(), s[5]),
+        (1 << 20, 0x80),
+        "longer than asked: not shrunk"
+    );
+    assert_eq!(
+        ks.hooks.log.len(),
+        1,
+        "the hook ran once, before the change"
+    );
+    assert_eq!((ks.dirty, ks.dirty_cas.contains(&WATCHER)), (1, true));
+
+    // A missing key is created raw, zero-filled; a short string grows with zeros.
+    ks.write(0, b"new").str_bytes_mut(3).unwrap()[2] = 1;
+    assert_eq!(str_of(&ks, 0, b"new").unwrap(), [0, 0, 1]);
+    seed(&mut ks, 0, b"n", b"12", -1);
+    assert_eq!(ks.peek(0, b"n").unwrap().value.encoding_name(), "int");
+    ks.write(0, b"n").str_bytes_mut(4).unwrap();
+    assert_eq!(str_of(&ks, 0, b"n").unwrap(), b"12\0\0");
+    assert_eq!(ks.peek(0, b"n").unwrap().value.encoding_name(), "raw");
+
+    // The encoding alone: hooked, but no change counted and no WATCH invalidated.
+    seed(&mut ks, 0, b"e", b"abc", -1);
+    ks.dirty = 0;
+    ks.dirty_cas.clear();
+    watch(&mut ks, 0, b"e");
+    ks.write(0, b"e").str_mark_raw();
+    assert_eq!(ks.peek(0, b"e").unwrap().value.encoding_name(), "raw");
+    assert_eq!((ks.dirty, ks.dirty_cas.contains(&WATCHER)), (0, false));
+    assert_eq!(str_of(&ks, 0, b"e").unwrap(), b"abc");
+}

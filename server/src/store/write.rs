@@ -296,6 +296,76 @@ impl Slot<'_, '_> {
         self.store_str(data, super::set_encoding(data), expire);
     }
 
+    /// The string's bytes to change in place, at least `min_len` long: SETBIT, BITFIELD and
+    /// SETRANGE write through this. A missing key becomes a string of `min_len` zero bytes; a
+    /// shorter string is padded with zero bytes (Redis's `sdsgrowzero`, page-aligned from a page
+    /// on: see `strbuf`). Checks the type first (nothing is told or changed on [`WrongType`]),
+    /// then tells the hook, then sets the encoding to `raw` (Redis's `dbUnshareStringValue`).
+    ///
+    /// Why not read, copy and [`Slot::put`]: during a snapshot, rewriting a 1 MiB bitmap to flip
+    /// one bit dirties its 256 pages the child shares; writing the byte in place dirties one.
+    /// Call it only when the command will change the value; every field is written only if it
+    /// changes, for the same reason.
+    pub fn str_bytes_mut(&mut self, min_len: usize) -> Result<&mut [u8], WrongType> {
+        if let Some(e) = self.entry() {
+            e.value.as_str()?;
+        }
+        self.before();
+        let lru = self.ks.lru_clock;
+        if self.idx.is_none() {
+            // Grown from empty rather than built from a zeroed Vec: no second copy of what
+            // may be a value of hundreds of MB (SETBIT at a large offset).
+            let mut data = Str::from_slice(&[]);
+            data.grow_zeroed(min_len);
+            let value = Value::Str {
+                data,
+                enc: StrEnc::Raw,
+            };
+            self.insert(Entry::new(value, -1, lru));
+        }
+        // Not reached without an entry (it was found or just inserted); no panic if it were.
+        let Some(e) = self.entry_mut() else {
+            return Err(WrongType);
+        };
+        match &mut e.value {
+            Value::Str { data, enc } => {
+                if *enc != StrEnc::Raw {
+                    *enc = StrEnc::Raw;
+                }
+                data.grow_zeroed(min_len);
+                Ok(data.as_mut_slice())
+            }
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => Err(WrongType),
+        }
+    }
+
+    /// Marks the string `raw` without changing its bytes, as Redis's `dbUnshareStringValue` does
+    /// when SETBIT or BITFIELD open a value they end up not changing: OBJECT ENCODING then says
+    /// `raw`, but nothing counts in `dirty` and no WATCH is invalidated, as in Redis. The hook
+    /// still runs first (the encoding decides how a snapshot writes the value). Nothing happens
+    /// for a missing key, another type, or a string that is `raw` already.
+    pub fn str_mark_raw(&mut self) {
+        let needs = matches!(
+            self.entry().map(|e| &e.value),
+            Some(Value::Str { enc, .. }) if *enc != StrEnc::Raw
+        );
+        if !needs {
+            return;
+        }
+        let changed = self.changed;
+        self.before();
+        self.changed = changed;
+        if let Some(Value::Str { enc, .. }) = self.entry_mut().map(|e| &mut e.value) {
+            *enc = StrEnc::Raw;
+        }
+    }
+
+    /// Makes this slot's change count `n` in `dirty` instead of 1, for the commands Redis counts
+    /// as several changes (BITFIELD adds one per field it wrote). Changes nothing by itself.
+    pub fn count_changes(&mut self, n: u64) {
+        self.cost = n;
+    }
+
     /// Stores the integer `n` as INCR does (`int` encoding, digits written in place, TTL kept).
     pub fn set_int(&mut self, n: i64) {
         let mut digits = itoa::Buffer::new();
