@@ -13,7 +13,7 @@
 //! Reads go through `Keyspace::get_hash`; writes open a `Slot`, decide with `Slot::get_hash`,
 //! then change the value through `Slot::hash_mut` (or `put` a new hash), and `delete` the key
 //! when a command empties it. The dirty counter follows Redis: HSET/HMSET count every pair given
-//! and HDEL every field deleted (`Slot::set_changes`), the others one change.
+//! and HDEL every field deleted (`Slot::count_changes`), the others one change.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use forkdb_protocol::encode_bulk;
@@ -89,7 +89,7 @@ fn hset_generic(cx: &mut Ctx, args: &[Bytes], name: &str) {
             created
         }
     };
-    w.set_changes(((args.len() - 2) / 2) as u64);
+    w.count_changes(((args.len() - 2) / 2) as u64);
     drop(w);
     match created {
         None => cx.err(TOO_LARGE),
@@ -209,7 +209,7 @@ pub fn hdel(cx: &mut Ctx, args: &[Bytes]) {
         if emptied {
             w.delete();
         }
-        w.set_changes(deleted);
+        w.count_changes(deleted);
     }
     drop(w);
     cx.int(deleted as i64);

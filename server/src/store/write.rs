@@ -361,7 +361,8 @@ impl Slot<'_, '_> {
     }
 
     /// Makes this slot's change count `n` in `dirty` instead of 1, for the commands Redis counts
-    /// as several changes (BITFIELD adds one per field it wrote). Changes nothing by itself.
+    /// as several changes (HSET adds one per pair given, HDEL one per field deleted, BITFIELD one
+    /// per field it wrote). Changes nothing by itself.
     pub fn count_changes(&mut self, n: u64) {
         self.cost = n;
     }
@@ -414,12 +415,6 @@ impl Slot<'_, '_> {
         sync_expires(expires, key, e.expire, at);
         e.expire = at;
         true
-    }
-
-    /// Counts this slot's change as `n` changes in `dirty` when it is dropped (Redis's HSET adds
-    /// one per pair given, HDEL one per field deleted). Changes nothing by itself.
-    pub fn set_changes(&mut self, n: u64) {
-        self.cost = n;
     }
 
     /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
