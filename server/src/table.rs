@@ -152,6 +152,35 @@ pub struct KeySpec {
     pub keystep: i32,
     /// Why the flags are what they are, when that is not obvious (forkdb's words).
     pub notes: &'static str,
+    /// A `keynum` find_keys spec instead of a range (SINTERCARD, ZUNIONSTORE, LMPOP, ...):
+    /// the number of keys is at argument `index + keynumidx`, the keys start at `index +
+    /// firstkey`, every `keystep` (then `lastkey` is unused).
+    pub keynum: Option<KeyNum>,
+}
+
+/// A `keynum` find_keys spec (see [`KeySpec::keynum`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyNum {
+    pub keynumidx: i32,
+    pub firstkey: i32,
+}
+
+/// Keys counted by the argument at `index + keynumidx`, starting at `index + firstkey`, every
+/// `keystep` arguments (Redis's `keynum` spec).
+pub const fn key_keynum(
+    flags: &'static str,
+    index: i32,
+    keynumidx: i32,
+    firstkey: i32,
+    keystep: i32,
+) -> KeySpec {
+    KeySpec {
+        keynum: Some(KeyNum {
+            keynumidx,
+            firstkey,
+        }),
+        ..key_range(flags, index, 0, keystep)
+    }
 }
 
 /// The key at argument `index`.
@@ -167,6 +196,7 @@ pub const fn key_range(flags: &'static str, index: i32, lastkey: i32, keystep: i
         lastkey,
         keystep,
         notes: "",
+        keynum: None,
     }
 }
 
@@ -244,12 +274,17 @@ impl CommandSpec {
         };
         match self.keys {
             [] => (0, 0, 0, false),
+            // A keynum spec is no range: the keys move (Redis skips it and sets movablekeys).
+            [k] if k.keynum.is_some() => (0, 0, 0, true),
             [k] => (k.index, absolute(k), k.keystep, incomplete(k)),
             specs => {
                 let (mut first, mut last, mut prev_last, mut movable) =
                     (i32::MAX, 0i32, 0i32, false);
                 for k in specs {
-                    if k.keystep != 1 || (prev_last != 0 && prev_last != k.index - 1) {
+                    if k.keynum.is_some()
+                        || k.keystep != 1
+                        || (prev_last != 0 && prev_last != k.index - 1)
+                    {
                         movable = true;
                         continue;
                     }
@@ -1002,7 +1037,115 @@ pub static COMMANDS: &[CommandSpec] = &[
     // end of hashes
 
     // sets (cmd/set.rs): new rows go between this line and the next marker.
-
+    spec!("sadd", -3, WRITE | DENYOOM | FAST, "set", "1.0.0", set::sadd,
+        acl: "set",
+        keys: &[key("RW insert", 1)],
+        args: "key member:string*",
+        summary: "Adds members to the set at a key, creating it if needed, and counts those that were new.",
+        complexity: "O(1) per member (O(N) per member while the set is an intset of N integers)"),
+    spec!("srem", -3, WRITE | FAST, "set", "1.0.0", set::srem,
+        acl: "set",
+        keys: &[key("RW delete", 1)],
+        args: "key member:string*",
+        summary: "Removes members from the set at a key and counts those that were there.",
+        complexity: "O(N), N being the number of members given"),
+    spec!("smembers", 2, READONLY, "set", "1.0.0", set::smembers,
+        acl: "set",
+        tips: "nondeterministic_output_order",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Replies with every member of the set at a key.",
+        complexity: "O(N), N being the size of the set"),
+    spec!("sismember", 3, READONLY | FAST, "set", "1.0.0", set::sismember,
+        acl: "set",
+        keys: RO,
+        args: "key member:string",
+        summary: "Tells whether a string is a member of the set at a key.",
+        complexity: "O(1)"),
+    spec!("smismember", -3, READONLY | FAST, "set", "6.2.0", set::smismember,
+        acl: "set",
+        keys: RO_ACCESS,
+        args: "key member:string*",
+        summary: "Tells, for each string given, whether it is a member of the set at a key.",
+        complexity: "O(N), N being the number of members given"),
+    spec!("scard", 2, READONLY | FAST, "set", "1.0.0", set::scard,
+        acl: "set",
+        keys: RO,
+        args: "key",
+        summary: "Replies with the number of members of the set at a key.",
+        complexity: "O(1)"),
+    spec!("spop", -2, WRITE | FAST, "set", "1.0.0", set::spop,
+        acl: "set",
+        tips: "nondeterministic_output",
+        keys: &[key("RW access delete", 1)],
+        args: "key ?count:integer@3.2.0",
+        summary: "Removes random members from the set at a key and replies with them.",
+        complexity: "O(1) without a count, O(N) with a count N"),
+    spec!("srandmember", -2, READONLY, "set", "1.0.0", set::srandmember,
+        acl: "set",
+        tips: "nondeterministic_output",
+        keys: RO_ACCESS,
+        args: "key ?count:integer@2.6.0",
+        summary: "Replies with random members of the set at a key (distinct for a positive count, repeats allowed for a negative one).",
+        complexity: "O(1) without a count, O(N) with a count whose absolute value is N"),
+    spec!("smove", 4, WRITE | FAST, "set", "1.0.0", set::smove,
+        acl: "set",
+        keys: &[key("RW access delete", 1), key("RW insert", 2)],
+        args: "source:key destination:key member:string",
+        summary: "Moves a member from one set to another.",
+        complexity: "O(1)"),
+    spec!("sinter", -2, READONLY, "set", "1.0.0", set::sinter,
+        acl: "set",
+        tips: "nondeterministic_output_order",
+        keys: &[key_range("RO access", 1, -1, 1)],
+        args: "key*",
+        summary: "Replies with the members every one of the sets at the keys holds.",
+        complexity: "O(N*M), N being the size of the smallest set and M the number of sets"),
+    spec!("sintercard", -3, READONLY, "set", "7.0.0", set::sintercard,
+        acl: "set",
+        keys: &[key_keynum("RO access", 1, 0, 1, 1)],
+        args: "numkeys:integer key* ?LIMIT=limit:integer",
+        summary: "Counts the members every one of the sets at the keys holds, stopping at a limit if given.",
+        complexity: "O(N*M), N being the size of the smallest set and M the number of sets"),
+    spec!("sinterstore", -3, WRITE | DENYOOM, "set", "1.0.0", set::sinterstore,
+        acl: "set",
+        keys: &[key("RW update", 1), key_range("RO access", 2, -1, 1)],
+        args: "destination:key key*",
+        summary: "Stores at a key the members every one of the sets at the other keys holds.",
+        complexity: "O(N*M), N being the size of the smallest set and M the number of sets"),
+    spec!("sunion", -2, READONLY, "set", "1.0.0", set::sunion,
+        acl: "set",
+        tips: "nondeterministic_output_order",
+        keys: &[key_range("RO access", 1, -1, 1)],
+        args: "key*",
+        summary: "Replies with the members any of the sets at the keys holds.",
+        complexity: "O(N), N being the total size of the sets"),
+    spec!("sunionstore", -3, WRITE | DENYOOM, "set", "1.0.0", set::sunionstore,
+        acl: "set",
+        keys: &[key("OW update", 1), key_range("RO access", 2, -1, 1)],
+        args: "destination:key key*",
+        summary: "Stores at a key the members any of the sets at the other keys holds.",
+        complexity: "O(N), N being the total size of the sets"),
+    spec!("sdiff", -2, READONLY, "set", "1.0.0", set::sdiff,
+        acl: "set",
+        tips: "nondeterministic_output_order",
+        keys: &[key_range("RO access", 1, -1, 1)],
+        args: "key*",
+        summary: "Replies with the members of the first set that none of the other sets holds.",
+        complexity: "O(N), N being the total size of the sets"),
+    spec!("sdiffstore", -3, WRITE | DENYOOM, "set", "1.0.0", set::sdiffstore,
+        acl: "set",
+        keys: &[key("OW update", 1), key_range("RO access", 2, -1, 1)],
+        args: "destination:key key*",
+        summary: "Stores at a key the members of the first set that none of the other sets holds.",
+        complexity: "O(N), N being the total size of the sets"),
+    spec!("sscan", -3, READONLY, "set", "2.8.0", set::sscan,
+        acl: "set",
+        tips: "nondeterministic_output",
+        keys: RO_ACCESS,
+        args: "key cursor:integer ?MATCH=pattern:pattern ?COUNT=count:integer",
+        summary: "Walks the members of the set at a key a few at a time, with a cursor.",
+        complexity: "O(1) per call, O(N) for a whole walk over a set of N members"),
     // end of sets
 
     // sorted sets (cmd/zset.rs): new rows go between this line and the next marker.

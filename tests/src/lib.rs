@@ -120,7 +120,23 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "hscan",
     // end of hashes
     // sets: new names go between this line and the next marker.
-
+    "sadd",
+    "srem",
+    "smembers",
+    "sismember",
+    "smismember",
+    "scard",
+    "spop",
+    "srandmember",
+    "smove",
+    "sinter",
+    "sintercard",
+    "sinterstore",
+    "sunion",
+    "sunionstore",
+    "sdiff",
+    "sdiffstore",
+    "sscan",
     // end of sets
     // sorted sets: new names go between this line and the next marker.
 

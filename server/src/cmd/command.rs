@@ -58,6 +58,23 @@ fn key_spec(k: &KeySpec) -> Frame {
             ("spec", map(vec![("index", Frame::Integer(k.index.into()))])),
         ]),
     ));
+    if let Some(n) = k.keynum {
+        fields.push((
+            "find_keys",
+            map(vec![
+                ("type", Frame::bulk("keynum")),
+                (
+                    "spec",
+                    map(vec![
+                        ("keynumidx", Frame::Integer(n.keynumidx.into())),
+                        ("firstkey", Frame::Integer(n.firstkey.into())),
+                        ("keystep", Frame::Integer(k.keystep.into())),
+                    ]),
+                ),
+            ]),
+        ));
+        return map(fields);
+    }
     fields.push((
         "find_keys",
         map(vec![

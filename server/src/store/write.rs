@@ -432,6 +432,15 @@ impl Slot<'_, '_> {
     }
 }
 
+impl Slot<'_, '_> {
+    /// Counts this slot's change as `n` changes in `dirty` instead of 1, for the commands Redis
+    /// counts per element (SADD `server.dirty += added`, SREM, SPOP with a count). Counts only
+    /// if the slot changes something.
+    pub fn count_changes(&mut self, n: u64) {
+        self.cost = n;
+    }
+}
+
 impl Drop for Slot<'_, '_> {
     fn drop(&mut self) {
         if self.changed {
