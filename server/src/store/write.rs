@@ -362,7 +362,7 @@ impl Slot<'_, '_> {
 
     /// Makes this slot's change count `n` in `dirty` instead of 1, for the commands Redis counts
     /// as several changes (HSET adds one per pair given, HDEL one per field deleted, BITFIELD one
-    /// per field it wrote). Changes nothing by itself.
+    /// per field it wrote, SADD/SREM/SPOP one per member). Changes nothing by itself.
     pub fn count_changes(&mut self, n: u64) {
         self.cost = n;
     }
@@ -429,15 +429,6 @@ impl Slot<'_, '_> {
         }
         self.idx = None;
         Some(e)
-    }
-}
-
-impl Slot<'_, '_> {
-    /// Counts this slot's change as `n` changes in `dirty` instead of 1, for the commands Redis
-    /// counts per element (SADD `server.dirty += added`, SREM, SPOP with a count). Counts only
-    /// if the slot changes something.
-    pub fn count_changes(&mut self, n: u64) {
-        self.cost = n;
     }
 }
 
