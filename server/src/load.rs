@@ -124,7 +124,17 @@ impl Applier {
                 "Duplicated key found in RDB file (key '{key}' in DB {db})"
             )));
         }
-        let snap::Value::String(data) = rec.value;
+        let data = match rec.value {
+            snap::Value::String(data) => data,
+            // The keyspace holds only strings for now: refuse the file rather than drop keys.
+            other => {
+                let kind = snap::format::type_name(other.type_code()).map_or("container", |t| t.0);
+                return Err(reject(format!(
+                    "{kind} value of key '{}' cannot be loaded: this server holds only strings",
+                    printable(&rec.key)
+                )));
+            }
+        };
         ks.set(
             db,
             &rec.key,

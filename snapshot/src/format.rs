@@ -171,6 +171,25 @@ pub const TYPE_HASH_METADATA: u8 = 24;
 /// A listpack hash with field expiry (Redis 7.4).
 pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
 
+// Quicklist node containers (quicklist.h), written before each node of
+// `TYPE_LIST_QUICKLIST_2`.
+
+/// A node holding one large element as is.
+pub const QUICKLIST_NODE_PLAIN: u64 = 1;
+/// A node holding a listpack of elements.
+pub const QUICKLIST_NODE_PACKED: u64 = 2;
+
+/// The length byte of an ASCII double (`TYPE_ZSET`) meaning NaN.
+pub const DOUBLE_NAN: u8 = 253;
+/// The length byte of an ASCII double meaning +inf.
+pub const DOUBLE_POS_INF: u8 = 254;
+/// The length byte of an ASCII double meaning -inf.
+pub const DOUBLE_NEG_INF: u8 = 255;
+
+/// The largest field expire time of 7.4's hashes (`EB_EXPIRE_TIME_MAX`,
+/// 2^48 - 1 ms); the TTL element 0 means "no TTL" (`HASH_LP_NO_TTL`).
+pub const HASH_FIELD_EXPIRE_MAX: u64 = (1 << 48) - 1;
+
 // Length encoding (rdb.h `RDB_6BITLEN` ... `RDB_ENC_*`).
 
 /// Top two bits `00`: the length is the low 6 bits.
