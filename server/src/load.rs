@@ -483,6 +483,19 @@ mod tests {
     }
 
     #[test]
+    fn a_container_stops_the_load_naming_type_key_and_offset() {
+        let mut ks = Keyspace::new(1);
+        let mut a = Applier::new(1);
+        let mut r = rec(0, "mylist", None, 85);
+        r.value = snap::Value::List(snap::List::Elements(vec![Bytes::from_static(b"x")]));
+        let err = a.apply(&mut ks, r).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record at offset 85 rejected: list value of key 'mylist' cannot be loaded: this server holds only strings"
+        );
+    }
+
+    #[test]
     fn a_db_beyond_databases_stops_the_load() {
         let mut ks = Keyspace::new(2);
         let mut a = Applier::new(2);

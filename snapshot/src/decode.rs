@@ -3,16 +3,23 @@
 //! summary.
 //!
 //! The reader accepts RDB versions 1 to 12 (Redis 1.x to 7.4) for the parts of
-//! the format it knows: strings, expires (seconds and milliseconds), SELECTDB,
+//! the format it knows: strings, lists, sets, hashes and sorted sets in every
+//! encoding (see [`crate::value`] for the forms they are returned in, and
+//! `read_container` for the checks, those of Redis 7.0's `rdbLoadObject` with
+//! deep sanitization, in Redis's words), expires (seconds and milliseconds), SELECTDB,
 //! RESIZEDB (a hint, exposed but not needed), AUX (collected, so a caller can
 //! log `redis-ver` and `ctime`), function libraries (FUNCTION2, and the 7.0-rc
 //! FUNCTION translated to FUNCTION2's payload as Redis does, collected in
 //! [`LoadSummary::functions`] so a server can keep them and write them back),
 //! and it skips what does not affect the keyspace it loads: MODULE_AUX, IDLE,
 //! FREQ and SLOT_INFO, parsing each far enough to skip it exactly. A value type
-//! it cannot load stops it with [`RdbError::UnsupportedType`], naming the type.
+//! it cannot load (a stream, a module value) stops it with
+//! [`RdbError::UnsupportedType`], naming the type, key and offset; a malformed
+//! container with [`RdbError::CorruptValue`]; a container that is empty is
+//! skipped and counted in [`Skipped::empty_keys`], as Redis 7.0 does.
 //!
-//! It never trusts a length: strings are capped at [`MAX_STRING_LEN`] and read
+//! It never trusts a length: a container's element count only bounds a loop
+//! (vectors grow as elements arrive, from at most 1024 reserved); strings are capped at [`MAX_STRING_LEN`] and read
 //! in chunks as the bytes actually arrive, so a lying header costs no more
 //! memory than the input that backs it; an LZF header may not claim more than
 //! the format's maximum expansion of the compressed bytes. Every arithmetic on

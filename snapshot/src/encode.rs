@@ -16,6 +16,14 @@
 //! EOF, CRC-64 (or 8 zero bytes)
 //! ```
 //!
+//! Containers are written by reference: [`RdbWriter::record_hash_listpack`]
+//! and its siblings take the blob as `&[u8]`, [`RdbWriter::record_set`],
+//! [`RdbWriter::record_hash`], [`RdbWriter::record_zset2`] and
+//! [`RdbWriter::record_list_quicklist2`] take iterators of borrowed slices,
+//! so a forked child reads the parent's values in place and writes to no page
+//! it shares with the parent. Only [`RdbWriter::record`] of an expanded list
+//! ([`crate::List::Elements`]) builds listpacks first (tests and tools).
+//!
 //! In a forked child: these functions and [`RdbWriter`] take no locks and do
 //! not panic on any input. They allocate only in [`LzfCompressor`] (a 512 KiB
 //! table when compression is on, and an output buffer that grows to the
