@@ -86,6 +86,8 @@ struct Applier {
     databases: u32,
     loaded: u64,
     expired: u64,
+    /// The encoding thresholds a loaded container is converted by (the config's).
+    thresholds: Thresholds,
 }
 
 impl Applier {
@@ -95,6 +97,7 @@ impl Applier {
             databases: databases as u32,
             loaded: 0,
             expired: 0,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -124,16 +127,84 @@ impl Applier {
                 "Duplicated key found in RDB file (key '{key}' in DB {db})"
             )));
         }
-        let snap::Value::String(data) = rec.value;
-        ks.restore(
-            db,
-            &rec.key,
-            Value::string(&data),
-            rec.expire_ms.unwrap_or(-1),
-        );
+        let value = match container_value(rec.value, &self.thresholds) {
+            Ok(v) => v,
+            Err(why) => {
+                return Err(reject(format!(
+                    "{why} (key '{}' in DB {db})",
+                    printable(&rec.key)
+                )))
+            }
+        };
+        ks.restore(db, &rec.key, value, rec.expire_ms.unwrap_or(-1));
         self.loaded += 1;
         Ok(())
     }
+}
+
+/// The encoding thresholds of the container types, from the config (Redis's loader converts a
+/// value by the thresholds in force, not by the encoding the file had).
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub hash: crate::types::hash::Limits,
+    pub set_max_intset: usize,
+}
+
+impl Thresholds {
+    pub fn from_config(c: &crate::config::Config) -> Thresholds {
+        Thresholds {
+            hash: crate::types::hash::Limits::new(
+                c.hash_max_listpack_entries,
+                c.hash_max_listpack_value,
+            ),
+            set_max_intset: usize::try_from(c.set_max_intset_entries).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds::from_config(&crate::config::Config::default())
+    }
+}
+
+/// A value read from an RDB file as the keyspace keeps it: compact blobs adopted as they are
+/// (no re-encoding), expanded content built into the type, both converted by `t`. An `Err`
+/// says why the value cannot be held (the reader has already refused what Redis refuses; this
+/// catches what the server's types check on top).
+fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
+    use crate::types::{Hash, Set};
+    use forkdb_snapshot::blob::Elem;
+    use snap::value as sv;
+    Ok(match v {
+        snap::Value::String(data) => Value::string(&data),
+        snap::Value::Hash(sv::Hash::Listpack(lp)) => {
+            Value::Hash(Hash::from_listpack(lp, t.hash).map_err(|e| e.to_string())?)
+        }
+        snap::Value::Hash(sv::Hash::Pairs(pairs)) => Value::Hash(
+            Hash::from_pairs(pairs.iter().map(|(f, v)| (&f[..], &v[..])), t.hash)
+                .map_err(|e| e.to_string())?,
+        ),
+        snap::Value::Set(sv::Set::Intset(is)) => Value::Set(Set::from_intset(is, t.set_max_intset)),
+        snap::Value::Set(sv::Set::Listpack(lp)) => {
+            let members: Vec<Elem<'_>> = lp.iter().collect();
+            Value::Set(
+                Set::from_members(members.into_iter(), t.set_max_intset)
+                    .map_err(|_| "duplicate set member".to_string())?,
+            )
+        }
+        snap::Value::Set(sv::Set::Members(members)) => Value::Set(
+            Set::from_members(members.iter().map(|m| Elem::Str(m)), t.set_max_intset)
+                .map_err(|_| "duplicate set member".to_string())?,
+        ),
+        // Lists and sorted sets are not held yet: refuse the file rather than drop keys.
+        other @ (snap::Value::List(_) | snap::Value::ZSet(_)) => {
+            let kind = snap::format::type_name(other.type_code()).map_or("container", |t| t.0);
+            return Err(format!(
+                "{kind} value cannot be loaded: this server does not hold it yet"
+            ));
+        }
+    })
 }
 
 /// What the loader thread sends.
@@ -313,6 +384,7 @@ impl Server {
         let started = Instant::now();
         self.start_loading(file.metadata().map(|m| m.len()).unwrap_or(0));
         let mut applier = Applier::new(self.ks.db_count());
+        applier.thresholds = Thresholds::from_config(&self.config);
         let delay = self.config.key_load_delay;
         let ks = &mut self.ks;
         let progress = &mut self.persist.load_progress;
@@ -361,12 +433,13 @@ fn check_functions(summary: &LoadSummary) -> Result<(), RdbError> {
 /// thread, inserts its records batch by batch and lets connections be served in between (they
 /// get `-LOADING`). Returns once the loader thread has been joined.
 pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
-    let (path, delay, databases) = {
+    let (path, delay, databases, thresholds) = {
         let s = srv.borrow();
         (
             s.config.rdb_path(),
             s.config.key_load_delay,
             s.ks.db_count(),
+            Thresholds::from_config(&s.config),
         )
     };
     let file = match File::open(&path) {
@@ -383,6 +456,7 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
         .spawn(move || loader_thread(file, delay, tx))
         .map_err(|e| format!("Can't start the RDB loader thread: {e}"))?;
     let mut applier = Applier::new(databases);
+    applier.thresholds = thresholds;
     let mut aux_seen = 0;
     let result = loop {
         match rx.recv().await {
@@ -474,6 +548,19 @@ mod tests {
         );
         assert_eq!((a.loaded, a.expired), (2, 2));
         assert_eq!(ks.total_keys(), 2);
+    }
+
+    #[test]
+    fn a_container_stops_the_load_naming_type_key_and_offset() {
+        let mut ks = Keyspace::new(1);
+        let mut a = Applier::new(1);
+        let mut r = rec(0, "mylist", None, 85);
+        r.value = snap::Value::List(snap::List::Elements(vec![Bytes::from_static(b"x")]));
+        let err = a.apply(&mut ks, r).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record at offset 85 rejected: list value of key 'mylist' cannot be loaded: this server holds only strings"
+        );
     }
 
     #[test]

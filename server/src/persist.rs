@@ -120,7 +120,7 @@ pub fn write_rdb<W: io::Write>(
     options: SaveOptions,
     used_mem: u64,
     out: W,
-    mut after_key: impl FnMut(&crate::store::Str),
+    mut after_key: impl FnMut(&Value),
 ) -> io::Result<W> {
     let mut aux = AuxFields::new(crate::REDIS_VERSION);
     aux.used_mem = used_mem;
@@ -134,23 +134,38 @@ pub fn write_rdb<W: io::Write>(
         }
         w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
         for (key, value, expire) in db.iter() {
+            // Every value by reference: in the fork child a copy would dirty pages it shares
+            // with the parent.
             match value {
-                Value::Str { data, .. } => {
-                    w.record_string(key, data, expire)?;
-                    after_key(data);
-                }
-                // No command creates a container yet (see `crate::types`); a save must fail
-                // loudly rather than leave a key out of the file.
-                Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => {
-                    return Err(io::Error::other(format!(
-                        "a {} value cannot be written to an RDB file yet",
-                        value.type_name()
-                    )));
-                }
+                Value::Str { data, .. } => w.record_string(key, data, expire)?,
+                Value::Hash(h) => match (h.as_listpack(), h.table_pairs()) {
+                    (Some(lp), _) => w.record_hash_listpack(key, lp, expire)?,
+                    (None, Some(pairs)) => w.record_hash(key, pairs, expire)?,
+                    (None, None) => unreachable_form(value)?,
+                },
+                Value::Set(s) => match (s.as_intset(), s.table_members()) {
+                    (Some(is), _) => w.record_set_intset(key, is, expire)?,
+                    (None, Some(members)) => w.record_set(key, members, expire)?,
+                    (None, None) => unreachable_form(value)?,
+                },
+                // No command creates these yet (see `crate::types`); a save must fail loudly
+                // rather than leave a key out of the file.
+                Value::List(_) | Value::ZSet(_) => unreachable_form(value)?,
             }
+            after_key(value);
         }
     }
     w.finish()
+}
+
+/// A value the RDB writer has no record form for: an error that fails the save, never a key
+/// silently left out of the file.
+fn unreachable_form(value: &Value) -> io::Result<()> {
+    Err(io::Error::other(format!(
+        "a {} value ({}) cannot be written to an RDB file yet",
+        value.type_name(),
+        value.encoding_name()
+    )))
 }
 
 /// `rdb-key-save-delay` as a sleep after each key, when positive.
@@ -203,8 +218,10 @@ fn child_save(
     let parent_alive = reporter.parent_check();
     let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
     snap::save_atomically_checked(&job.dir, dbfilename, tmp.as_os_str(), parent_alive, |out| {
-        let after_key = |data: &crate::store::Str| {
-            if job.release {
+        let after_key = |value: &Value| {
+            // Only a string's own buffer is released: a container's pages hold allocator
+            // metadata of other allocations too (see `release_pages`).
+            if let (true, Value::Str { data, .. }) = (job.release, value) {
                 release_pages(data);
             }
             reporter.key_done();
@@ -618,7 +635,7 @@ impl Server {
         let functions = &self.persist.functions;
         // SAVE sleeps `rdb-key-save-delay` per key too, as Redis's does.
         let delay = key_delay(self.config.rdb_key_save_delay);
-        let after_key = |_: &crate::store::Str| {
+        let after_key = |_: &Value| {
             if let Some(d) = delay {
                 std::thread::sleep(d);
             }

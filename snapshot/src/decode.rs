@@ -3,16 +3,23 @@
 //! summary.
 //!
 //! The reader accepts RDB versions 1 to 12 (Redis 1.x to 7.4) for the parts of
-//! the format it knows: strings, expires (seconds and milliseconds), SELECTDB,
+//! the format it knows: strings, lists, sets, hashes and sorted sets in every
+//! encoding (see [`crate::value`] for the forms they are returned in, and
+//! `read_container` for the checks, those of Redis 7.0's `rdbLoadObject` with
+//! deep sanitization, in Redis's words), expires (seconds and milliseconds), SELECTDB,
 //! RESIZEDB (a hint, exposed but not needed), AUX (collected, so a caller can
 //! log `redis-ver` and `ctime`), function libraries (FUNCTION2, and the 7.0-rc
 //! FUNCTION translated to FUNCTION2's payload as Redis does, collected in
 //! [`LoadSummary::functions`] so a server can keep them and write them back),
 //! and it skips what does not affect the keyspace it loads: MODULE_AUX, IDLE,
 //! FREQ and SLOT_INFO, parsing each far enough to skip it exactly. A value type
-//! it cannot load stops it with [`RdbError::UnsupportedType`], naming the type.
+//! it cannot load (a stream, a module value) stops it with
+//! [`RdbError::UnsupportedType`], naming the type, key and offset; a malformed
+//! container with [`RdbError::CorruptValue`]; a container that is empty is
+//! skipped and counted in [`Skipped::empty_keys`], as Redis 7.0 does.
 //!
-//! It never trusts a length: strings are capped at [`MAX_STRING_LEN`] and read
+//! It never trusts a length: a container's element count only bounds a loop
+//! (vectors grow as elements arrive, from at most 1024 reserved); strings are capped at [`MAX_STRING_LEN`] and read
 //! in chunks as the bytes actually arrive, so a lying header costs no more
 //! memory than the input that backs it; an LZF header may not claim more than
 //! the format's maximum expansion of the compressed bytes. Every arithmetic on
@@ -27,11 +34,14 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use std::collections::HashSet;
+
+use crate::blob::{Elem, Intset, Listpack, Ziplist, Zipmap};
 use crate::crc::Crc64;
 use crate::error::{escape_bytes, RdbError};
 use crate::format::*;
 use crate::lzf;
-use crate::value::Value;
+use crate::value::{pairs, Hash, List, ListNode, Set, Value, ZSet};
 
 /// Largest string the reader accepts by default: Redis's default
 /// `proto-max-bulk-len`, which also bounds what a client can store.
@@ -42,7 +52,7 @@ pub const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
 const READ_CHUNK: usize = 1 << 20;
 
 /// One key read from the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadedRecord {
     /// The db selected by the last SELECTDB (0 before any).
     pub db: u32,
@@ -101,6 +111,9 @@ pub struct Skipped {
     pub freq: u64,
     /// SLOT_INFO records.
     pub slot_info: u64,
+    /// Keys whose container was empty (Redis 7.0 skips them too and logs
+    /// "empty keys skipped: N"), or a 7.4 hash whose every field had expired.
+    pub empty_keys: u64,
 }
 
 /// A function library found in the file (Redis 7 `FUNCTION LOAD`).
@@ -275,6 +288,7 @@ pub struct RdbReader<R> {
     summary: LoadSummary,
     done: bool,
     max_string_len: u64,
+    now_ms: i64,
 }
 
 impl<R: Read> RdbReader<R> {
@@ -322,12 +336,21 @@ impl<R: Read> RdbReader<R> {
             },
             done: false,
             max_string_len: MAX_STRING_LEN,
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         })
     }
 
     /// Changes the largest string accepted (default [`MAX_STRING_LEN`]).
     pub fn set_max_string_len(&mut self, max: u64) {
         self.max_string_len = max;
+    }
+
+    /// Sets the time (unix ms) against which 7.4 hash field TTLs are judged
+    /// expired (default: the time the reader was made).
+    pub fn set_now_ms(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
     }
 
     /// The RDB version of the file.
@@ -473,6 +496,52 @@ impl<R: Read> RdbReader<R> {
                 TYPE_STRING => {
                     let key = self.read_string("a key")?;
                     let value = Value::String(self.read_string("a string value")?);
+                    self.summary.records += 1;
+                    if expire_ms.is_some() {
+                        self.summary.records_with_expire += 1;
+                    }
+                    return Ok(Some(LoadedRecord {
+                        db: self.db,
+                        key,
+                        value,
+                        expire_ms,
+                        offset: record_start.unwrap_or(item_start),
+                    }));
+                }
+                TYPE_LIST
+                | TYPE_SET
+                | TYPE_ZSET
+                | TYPE_HASH
+                | TYPE_ZSET_2
+                | TYPE_HASH_ZIPMAP
+                | TYPE_LIST_ZIPLIST
+                | TYPE_SET_INTSET
+                | TYPE_ZSET_ZIPLIST
+                | TYPE_HASH_ZIPLIST
+                | TYPE_LIST_QUICKLIST
+                | TYPE_HASH_LISTPACK
+                | TYPE_ZSET_LISTPACK
+                | TYPE_LIST_QUICKLIST_2
+                | TYPE_SET_LISTPACK
+                | TYPE_HASH_METADATA_PRE_GA
+                | TYPE_HASH_LISTPACK_EX_PRE_GA
+                | TYPE_HASH_METADATA
+                | TYPE_HASH_LISTPACK_EX => {
+                    let key = self.read_string("a key")?;
+                    let ctx = ValueCtx {
+                        code,
+                        start: item_start,
+                        key: &key,
+                    };
+                    let value = self.read_container(&ctx).map_err(|e| ctx.wrap(e))?;
+                    let Some(value) = value else {
+                        // Redis 7.0 skips an empty key and its annotations
+                        // (`RDB_LOAD_ERR_EMPTY_KEY`).
+                        self.summary.skipped.empty_keys += 1;
+                        expire_ms = None;
+                        record_start = None;
+                        continue;
+                    };
                     self.summary.records += 1;
                     if expire_ms.is_some() {
                         self.summary.records_with_expire += 1;
@@ -666,6 +735,522 @@ impl<R: Read> RdbReader<R> {
                 }
             }
         }
+    }
+}
+
+/// The key and type of the container being read, for its errors.
+struct ValueCtx<'k> {
+    code: u8,
+    /// Offset of the record's type byte.
+    start: u64,
+    key: &'k [u8],
+}
+
+impl ValueCtx<'_> {
+    fn names(&self) -> (&'static str, &'static str) {
+        type_name(self.code).unwrap_or(("unknown", "unknown"))
+    }
+
+    /// Gives a format error met inside the value its key and type.
+    fn wrap(&self, e: RdbError) -> RdbError {
+        let (kind, encoding) = self.names();
+        let key = escape_bytes(self.key, 64);
+        let (offset, detail) = match e {
+            RdbError::Corrupt { offset, detail } => (offset, detail),
+            RdbError::UnexpectedEof { offset, what } => {
+                (offset, format!("unexpected end of file reading {what}"))
+            }
+            other => return other,
+        };
+        RdbError::CorruptValue {
+            offset,
+            type_code: self.code,
+            kind,
+            encoding,
+            key,
+            detail,
+        }
+    }
+
+    fn unrepresentable(&self, detail: String) -> RdbError {
+        let (kind, encoding) = self.names();
+        RdbError::UnrepresentableValue {
+            offset: self.start,
+            type_code: self.code,
+            kind,
+            encoding,
+            key: escape_bytes(self.key, 64),
+            detail,
+        }
+    }
+}
+
+fn corrupt(offset: u64, detail: impl Into<String>) -> RdbError {
+    RdbError::Corrupt {
+        offset,
+        detail: detail.into(),
+    }
+}
+
+/// Initial capacity for `n` elements announced by the file: elements are
+/// pushed as they are read, so a lying count costs no more memory than the
+/// input that backs it.
+fn cap(n: u64) -> usize {
+    n.min(1024) as usize
+}
+
+/// Redis's `hash-max-listpack-entries` default: up to this many fields,
+/// Redis 7.0 loads a `TYPE_HASH` into a listpack and names a duplicate
+/// "Hash with dup elements"; above, into a hash table, "Duplicate hash fields
+/// detected".
+const HASH_MAX_LISTPACK_ENTRIES: u64 = 512;
+
+/// An element as bytes for duplicate detection: Redis compares the string
+/// form (`lpGetValue`), so the integer 12 and the string "12" are the same.
+fn elem_key(e: Elem<'_>) -> Vec<u8> {
+    e.to_vec()
+}
+
+/// Checks a listpack holding tuples of `tuple` elements (hash: 2 = field,
+/// value; zset: 2 = member, score; set: 1; 7.4 hash with TTLs: 3) as
+/// `lpValidateIntegrityAndDups` does: a whole number of tuples, and no
+/// tuple's first element twice. `what` is Redis's message.
+fn check_tuples(lp: &Listpack, tuple: usize, at: u64, what: &str) -> Result<(), RdbError> {
+    let count = lp.len();
+    if count.checked_rem(tuple) != Some(0) {
+        return Err(corrupt(
+            at,
+            format!("{what} ({count} elements, not a multiple of {tuple})"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(count / tuple);
+    for (i, e) in lp.iter().enumerate().step_by(tuple) {
+        if !seen.insert(elem_key(e)) {
+            return Err(corrupt(
+                at,
+                format!(
+                    "{what} (duplicate \"{}\" at element {i})",
+                    escape_bytes(&e.to_vec(), 64)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A ziplist's elements in a new listpack, as Redis 7.0's loader converts
+/// them (`lpAppend`/`lpAppendInteger` per entry). Large listpacks grow by
+/// `realloc`, which glibc does by remapping pages past its mmap threshold,
+/// so the conversion stays linear in practice.
+fn ziplist_to_listpack(zl: &Ziplist<'_>) -> Result<Listpack, crate::blob::BlobError> {
+    let mut lp = Listpack::new();
+    for e in zl.iter() {
+        lp.append(e)?;
+    }
+    Ok(lp)
+}
+
+impl<R: Read> RdbReader<R> {
+    /// Reads a list, set, hash or sorted set value in any encoding, checked
+    /// as Redis 7.0's `rdbLoadObject` checks it with deep sanitization.
+    /// `None`: the container is empty, and Redis skips such a key.
+    fn read_container(&mut self, ctx: &ValueCtx<'_>) -> Result<Option<Value>, RdbError> {
+        let code = ctx.code;
+        Ok(Some(match code {
+            TYPE_LIST => {
+                let n = self.read_plain_len("the length of a list")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let mut v = Vec::with_capacity(cap(n));
+                for _ in 0..n {
+                    v.push(self.read_string("a list element")?);
+                }
+                Value::List(List::Elements(v))
+            }
+            TYPE_SET => {
+                let n = self.read_plain_len("the size of a set")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let mut v = Vec::with_capacity(cap(n));
+                let mut seen = HashSet::with_capacity(cap(n));
+                for _ in 0..n {
+                    let at = self.input.offset;
+                    let m = self.read_string("a set member")?;
+                    if !seen.insert(m.clone()) {
+                        return Err(corrupt(
+                            at,
+                            format!(
+                                "Duplicate set members detected (member \"{}\")",
+                                escape_bytes(&m, 64)
+                            ),
+                        ));
+                    }
+                    v.push(m);
+                }
+                Value::Set(Set::Members(v))
+            }
+            TYPE_ZSET | TYPE_ZSET_2 => {
+                let n = self.read_plain_len("the size of a sorted set")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let mut v = Vec::with_capacity(cap(n));
+                let mut seen = HashSet::with_capacity(cap(n));
+                for _ in 0..n {
+                    let at = self.input.offset;
+                    let m = self.read_string("a sorted set member")?;
+                    let score_at = self.input.offset;
+                    let score = if code == TYPE_ZSET_2 {
+                        f64::from_le_bytes(self.input.read_array("a binary double score")?)
+                    } else {
+                        self.read_ascii_double()?
+                    };
+                    if score.is_nan() {
+                        return Err(corrupt(score_at, "Zset with NAN score detected"));
+                    }
+                    if !seen.insert(m.clone()) {
+                        return Err(corrupt(
+                            at,
+                            format!(
+                                "Duplicate zset fields detected (member \"{}\")",
+                                escape_bytes(&m, 64)
+                            ),
+                        ));
+                    }
+                    v.push((m, score));
+                }
+                Value::ZSet(ZSet::Members(v))
+            }
+            TYPE_HASH => {
+                let n = self.read_plain_len("the size of a hash")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let dup = if n <= HASH_MAX_LISTPACK_ENTRIES {
+                    "Hash with dup elements"
+                } else {
+                    "Duplicate hash fields detected"
+                };
+                let mut v = Vec::with_capacity(cap(n));
+                let mut seen = HashSet::with_capacity(cap(n));
+                for _ in 0..n {
+                    let at = self.input.offset;
+                    let f = self.read_string("a hash field")?;
+                    let val = self.read_string("a hash value")?;
+                    if !seen.insert(f.clone()) {
+                        return Err(corrupt(
+                            at,
+                            format!("{dup} (field \"{}\")", escape_bytes(&f, 64)),
+                        ));
+                    }
+                    v.push((f, val));
+                }
+                Value::Hash(Hash::Pairs(v))
+            }
+            TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
+                let n = self.read_plain_len("the node count of a quicklist")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let mut nodes = Vec::with_capacity(cap(n));
+                for _ in 0..n {
+                    let mut container = QUICKLIST_NODE_PACKED;
+                    if code == TYPE_LIST_QUICKLIST_2 {
+                        let at = self.input.offset;
+                        container = self.read_plain_len("a quicklist node container")?;
+                        if container != QUICKLIST_NODE_PACKED && container != QUICKLIST_NODE_PLAIN {
+                            return Err(corrupt(
+                                at,
+                                format!(
+                                    "Quicklist integrity check failed. (node container {container}, expected 1 or 2)"
+                                ),
+                            ));
+                        }
+                    }
+                    let at = self.input.offset;
+                    let data = self.read_string("a quicklist node")?;
+                    if data.is_empty() {
+                        return Err(corrupt(at, "empty quicklist node"));
+                    }
+                    if container == QUICKLIST_NODE_PLAIN {
+                        nodes.push(ListNode::Plain(data));
+                        continue;
+                    }
+                    let lp = if code == TYPE_LIST_QUICKLIST_2 {
+                        Listpack::from_bytes(Vec::from(data)).map_err(|e| {
+                            corrupt(at, format!("Listpack integrity check failed. ({e})"))
+                        })?
+                    } else {
+                        let zl = Ziplist::new(&data).map_err(|e| {
+                            corrupt(at, format!("Ziplist integrity check failed. ({e})"))
+                        })?;
+                        ziplist_to_listpack(&zl)
+                            .map_err(|e| corrupt(at, format!("Ziplist conversion failed ({e})")))?
+                    };
+                    // Redis skips empty nodes silently, and the key if all are.
+                    if !lp.is_empty() {
+                        nodes.push(ListNode::Packed(lp));
+                    }
+                }
+                if nodes.is_empty() {
+                    return Ok(None);
+                }
+                Value::List(List::Quicklist(nodes))
+            }
+            TYPE_HASH_METADATA | TYPE_HASH_METADATA_PRE_GA => {
+                return self.read_hash_metadata(ctx);
+            }
+            _ => return self.read_blob_value(ctx),
+        }))
+    }
+
+    /// `rdbLoadDoubleValue`: a length byte (253 NaN, 254 +inf, 255 -inf),
+    /// else that many ASCII bytes read with `sscanf("%lg")`.
+    fn read_ascii_double(&mut self) -> Result<f64, RdbError> {
+        let at = self.input.offset;
+        Ok(match self.input.read_u8("a double score length")? {
+            DOUBLE_NEG_INF => f64::NEG_INFINITY,
+            DOUBLE_POS_INF => f64::INFINITY,
+            DOUBLE_NAN => f64::NAN,
+            n => {
+                let buf = self.input.read_vec(usize::from(n), "a double score")?;
+                crate::value::parse_c_double(&buf).ok_or_else(|| {
+                    corrupt(
+                        at,
+                        format!("unreadable double score \"{}\"", escape_bytes(&buf, 64)),
+                    )
+                })?
+            }
+        })
+    }
+
+    /// The encodings stored as one blob string: zipmap, ziplists, intset,
+    /// listpacks, 7.4's listpack with TTLs.
+    fn read_blob_value(&mut self, ctx: &ValueCtx<'_>) -> Result<Option<Value>, RdbError> {
+        let code = ctx.code;
+        if code == TYPE_HASH_LISTPACK_EX {
+            // The smallest field TTL, kept by Redis for later use; the
+            // listpack has every TTL.
+            self.input
+                .read_array::<8>("the minimum field expire time")?;
+        }
+        let at = self.input.offset;
+        let blob = self.read_string("an encoded value")?;
+        let lp_check = |what: &str| {
+            let what = what.to_string();
+            move |e: crate::blob::BlobError| corrupt(at, format!("{what} ({e})"))
+        };
+        Ok(Some(match code {
+            TYPE_HASH_ZIPMAP => {
+                let zm = Zipmap::new(&blob).map_err(lp_check("Zipmap integrity check failed."))?;
+                let mut lp = Listpack::new();
+                let mut seen = HashSet::new();
+                for (f, v) in zm.iter() {
+                    if !seen.insert(f) {
+                        return Err(corrupt(
+                            at,
+                            format!(
+                                "Hash zipmap with dup elements, or big length ({}) (field \"{}\")",
+                                f.len(),
+                                escape_bytes(f, 64)
+                            ),
+                        ));
+                    }
+                    lp.append(f)
+                        .and_then(|_| lp.append(v))
+                        .map_err(lp_check("Hash zipmap conversion failed"))?;
+                }
+                if lp.is_empty() {
+                    return Ok(None);
+                }
+                Value::Hash(Hash::Listpack(lp))
+            }
+            TYPE_LIST_ZIPLIST => {
+                let zl = Ziplist::new(&blob)
+                    .map_err(lp_check("List ziplist integrity check failed."))?;
+                if zl.is_empty() {
+                    return Ok(None);
+                }
+                Value::List(List::Elements(
+                    zl.iter().map(crate::value::elem_bytes).collect(),
+                ))
+            }
+            TYPE_SET_INTSET => {
+                let is = Intset::from_bytes(Vec::from(blob))
+                    .map_err(lp_check("Intset integrity check failed."))?;
+                Value::Set(Set::Intset(is))
+            }
+            TYPE_ZSET_ZIPLIST | TYPE_HASH_ZIPLIST => {
+                let what = if code == TYPE_ZSET_ZIPLIST {
+                    "Zset ziplist integrity check failed."
+                } else {
+                    "Hash ziplist integrity check failed."
+                };
+                let zl = Ziplist::new(&blob).map_err(lp_check(what))?;
+                let lp = ziplist_to_listpack(&zl).map_err(lp_check(what))?;
+                check_tuples(&lp, 2, at, what)?;
+                if lp.is_empty() {
+                    return Ok(None);
+                }
+                self.pair_value(code, lp, at)?
+            }
+            TYPE_ZSET_LISTPACK | TYPE_HASH_LISTPACK | TYPE_SET_LISTPACK => {
+                let (what, tuple) = match code {
+                    TYPE_ZSET_LISTPACK => ("Zset listpack integrity check failed.", 2),
+                    TYPE_HASH_LISTPACK => ("Hash listpack integrity check failed.", 2),
+                    _ => ("Set listpack integrity check failed.", 1),
+                };
+                let lp = Listpack::from_bytes(Vec::from(blob)).map_err(lp_check(what))?;
+                check_tuples(&lp, tuple, at, what)?;
+                if lp.is_empty() {
+                    return Ok(None);
+                }
+                if code == TYPE_SET_LISTPACK {
+                    Value::Set(Set::Listpack(lp))
+                } else {
+                    self.pair_value(code, lp, at)?
+                }
+            }
+            TYPE_HASH_LISTPACK_EX | TYPE_HASH_LISTPACK_EX_PRE_GA => {
+                let what = "Hash listpack integrity check failed.";
+                let lp = Listpack::from_bytes(Vec::from(blob)).map_err(lp_check(what))?;
+                check_tuples(&lp, 3, at, what)?;
+                let mut out = Listpack::new();
+                let mut it = lp.iter();
+                while let (Some(f), Some(v), Some(ttl)) = (it.next(), it.next(), it.next()) {
+                    let ttl = ttl.as_i64().ok_or_else(|| {
+                        corrupt(at, format!("{what} (field TTL is not an integer)"))
+                    })?;
+                    if !self.field_ttl_passed(ctx, &f.to_vec(), ttl)? {
+                        out.append(f)
+                            .and_then(|_| out.append(v))
+                            .map_err(lp_check(what))?;
+                    }
+                }
+                if out.is_empty() {
+                    return Ok(None);
+                }
+                Value::Hash(Hash::Listpack(out))
+            }
+            _ => {
+                return Err(corrupt(
+                    ctx.start,
+                    format!("Unknown RDB encoding type {code}"),
+                ))
+            }
+        }))
+    }
+
+    /// A listpack of pairs as the value of its type. A zset listpack's
+    /// scores must read as numbers that are not NaN (Redis does not check
+    /// this on load, but `zzlGetScore` would then misbehave; forkdb refuses).
+    fn pair_value(&self, code: u8, lp: Listpack, at: u64) -> Result<Value, RdbError> {
+        if code == TYPE_HASH_LISTPACK || code == TYPE_HASH_ZIPLIST {
+            return Ok(Value::Hash(Hash::Listpack(lp)));
+        }
+        for (_, score) in pairs(&lp) {
+            let ok = match score {
+                Elem::Int(_) => true,
+                Elem::Str(s) => crate::value::parse_c_double(s).is_some_and(|d| !d.is_nan()),
+            };
+            if !ok {
+                return Err(corrupt(
+                    at,
+                    format!(
+                        "Zset listpack with a score that is not a number (\"{}\")",
+                        escape_bytes(&score.to_vec(), 64)
+                    ),
+                ));
+            }
+        }
+        Ok(Value::ZSet(ZSet::Listpack(lp)))
+    }
+
+    /// Whether a 7.4 hash field whose absolute expire time is `expire_at`
+    /// (0: none) is gone. A field that expires later cannot be represented:
+    /// forkdb has no per-field TTL, and loading the field without it would
+    /// keep it forever, loading the hash without the field would lose it
+    /// early; either changes the data, so the load is refused.
+    fn field_ttl_passed(
+        &self,
+        ctx: &ValueCtx<'_>,
+        field: &[u8],
+        expire_at: i64,
+    ) -> Result<bool, RdbError> {
+        if expire_at == 0 {
+            return Ok(false);
+        }
+        if expire_at < 0 || expire_at as u64 > HASH_FIELD_EXPIRE_MAX {
+            return Err(corrupt(
+                ctx.start,
+                format!("invalid expireAt time: {expire_at}"),
+            ));
+        }
+        if expire_at < self.now_ms {
+            return Ok(true);
+        }
+        Err(ctx.unrepresentable(format!(
+            "field \"{}\" has its own TTL (expires at {expire_at} ms), which forkdb cannot hold",
+            escape_bytes(field, 64)
+        )))
+    }
+
+    /// 7.4's hash with field TTLs as a table (`HASH_METADATA`: a minimum
+    /// expire time, then TTL-field-value triples, TTLs relative to it;
+    /// `_PRE_GA`: no minimum, absolute TTLs).
+    fn read_hash_metadata(&mut self, ctx: &ValueCtx<'_>) -> Result<Option<Value>, RdbError> {
+        let mut min_expire = 0u64;
+        if ctx.code == TYPE_HASH_METADATA {
+            let at = self.input.offset;
+            min_expire =
+                u64::from_le_bytes(self.input.read_array("the minimum field expire time")?);
+            // EB_EXPIRE_TIME_INVALID (2^48) is what Redis writes for "none".
+            if min_expire > HASH_FIELD_EXPIRE_MAX + 1 {
+                return Err(corrupt(at, "Hash read invalid minExpire value"));
+            }
+        }
+        let n = self.read_plain_len("the size of a hash")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let dup = if n <= HASH_MAX_LISTPACK_ENTRIES {
+            "Hash with dup elements"
+        } else {
+            "Duplicate hash fields detected"
+        };
+        let mut v = Vec::with_capacity(cap(n));
+        let mut seen = HashSet::with_capacity(cap(n));
+        for _ in 0..n {
+            let at = self.input.offset;
+            let ttl = self.read_plain_len("a hash field TTL")?;
+            let expire_at = if ctx.code == TYPE_HASH_METADATA && ttl != 0 {
+                ttl.checked_add(min_expire)
+                    .and_then(|t| t.checked_sub(1))
+                    .unwrap_or(u64::MAX)
+            } else {
+                ttl
+            };
+            if expire_at > HASH_FIELD_EXPIRE_MAX {
+                return Err(corrupt(at, format!("invalid expireAt time: {expire_at}")));
+            }
+            let f = self.read_string("a hash field")?;
+            let val = self.read_string("a hash value")?;
+            if !seen.insert(f.clone()) {
+                return Err(corrupt(
+                    at,
+                    format!("{dup} (field \"{}\")", escape_bytes(&f, 64)),
+                ));
+            }
+            if !self.field_ttl_passed(ctx, &f, expire_at as i64)? {
+                v.push((f, val));
+            }
+        }
+        if v.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Value::Hash(Hash::Pairs(v))))
     }
 }
 

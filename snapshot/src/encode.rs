@@ -16,6 +16,14 @@
 //! EOF, CRC-64 (or 8 zero bytes)
 //! ```
 //!
+//! Containers are written by reference: [`RdbWriter::record_hash_listpack`]
+//! and its siblings take the blob as `&[u8]`, [`RdbWriter::record_set`],
+//! [`RdbWriter::record_hash`], [`RdbWriter::record_zset2`] and
+//! [`RdbWriter::record_list_quicklist2`] take iterators of borrowed slices,
+//! so a forked child reads the parent's values in place and writes to no page
+//! it shares with the parent. Only [`RdbWriter::record`] of an expanded list
+//! ([`crate::List::Elements`]) builds listpacks first (tests and tools).
+//!
 //! In a forked child: these functions and [`RdbWriter`] take no locks and do
 //! not panic on any input. They allocate only in [`LzfCompressor`] (a 512 KiB
 //! table when compression is on, and an output buffer that grows to the
@@ -25,10 +33,11 @@
 
 use std::io::{self, Write};
 
+use crate::blob::{Elem, Listpack};
 use crate::crc::CrcWriter;
 use crate::format::*;
 use crate::lzf::LzfCompressor;
-use crate::value::Value;
+use crate::value::{Hash, List, ListNode, Set, Value, ZSet};
 
 /// How to write a snapshot (Redis's `rdbcompression` and `rdbchecksum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +218,174 @@ pub fn encode_resize_db<W: Write>(w: &mut W, keys: u64, expires: u64) -> io::Res
     encode_len(w, expires)
 }
 
+/// A quicklist node as the writer takes it: borrowed from the caller's list,
+/// written as is (`RDB_TYPE_LIST_QUICKLIST_2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuicklistNode<'a> {
+    /// A `PACKED` node: the bytes of a listpack.
+    Packed(&'a [u8]),
+    /// A `PLAIN` node: one element.
+    Plain(&'a [u8]),
+}
+
+/// An iterator that said `expected` items but gave another number: the
+/// record's length prefix is wrong, so the file would be corrupt.
+fn count_mismatch(expected: usize, got: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("container iterator announced {expected} items and gave {got}"),
+    )
+}
+
+/// Writes an element of a listpack as an RDB string, its integer formatted
+/// on the stack.
+fn encode_elem<W: Write>(
+    w: &mut W,
+    e: Elem<'_>,
+    lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    match e {
+        Elem::Str(s) => encode_string(w, s, lzf),
+        Elem::Int(v) => encode_string(w, IntBuf::new().format(i128::from(v)), lzf),
+    }
+}
+
+/// Writes the body of a `LIST_QUICKLIST_2` value (`rdbSaveObject`): the node
+/// count, then per node its container (1 plain, 2 packed) and its bytes as
+/// one string (LZF-compressed like any string).
+pub fn encode_quicklist2<'a, W: Write>(
+    w: &mut W,
+    nodes: impl ExactSizeIterator<Item = QuicklistNode<'a>>,
+    mut lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    let expected = nodes.len();
+    encode_len(w, expected as u64)?;
+    let mut got = 0usize;
+    for node in nodes {
+        got += 1;
+        if got > expected {
+            return Err(count_mismatch(expected, got));
+        }
+        let (container, bytes) = match node {
+            QuicklistNode::Packed(b) => (QUICKLIST_NODE_PACKED, b),
+            QuicklistNode::Plain(b) => (QUICKLIST_NODE_PLAIN, b),
+        };
+        encode_len(w, container)?;
+        encode_string(w, bytes, lzf.as_deref_mut())?;
+    }
+    if got != expected {
+        return Err(count_mismatch(expected, got));
+    }
+    Ok(())
+}
+
+/// Writes the body of a `SET` value: the count, then each member.
+pub fn encode_set<'a, W: Write>(
+    w: &mut W,
+    members: impl ExactSizeIterator<Item = &'a [u8]>,
+    lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    encode_elems(w, members.map(Elem::Str), lzf)
+}
+
+fn encode_elems<'a, W: Write>(
+    w: &mut W,
+    members: impl ExactSizeIterator<Item = Elem<'a>>,
+    mut lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    let expected = members.len();
+    encode_len(w, expected as u64)?;
+    let mut got = 0usize;
+    for m in members {
+        got += 1;
+        if got > expected {
+            return Err(count_mismatch(expected, got));
+        }
+        encode_elem(w, m, lzf.as_deref_mut())?;
+    }
+    if got != expected {
+        return Err(count_mismatch(expected, got));
+    }
+    Ok(())
+}
+
+/// Writes the body of a `HASH` value: the count, then field and value of
+/// each pair.
+pub fn encode_hash<'a, W: Write>(
+    w: &mut W,
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    mut lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    let expected = pairs.len();
+    encode_len(w, expected as u64)?;
+    let mut got = 0usize;
+    for (f, v) in pairs {
+        got += 1;
+        if got > expected {
+            return Err(count_mismatch(expected, got));
+        }
+        encode_string(w, f, lzf.as_deref_mut())?;
+        encode_string(w, v, lzf.as_deref_mut())?;
+    }
+    if got != expected {
+        return Err(count_mismatch(expected, got));
+    }
+    Ok(())
+}
+
+/// Writes the body of a `ZSET_2` value: the count, then each member and its
+/// score as a little-endian binary double (`rdbSaveBinaryDoubleValue`).
+/// Redis 7.0 walks its skiplist from the tail (highest score) to the head,
+/// so that loading inserts every element at the head in O(1); give the
+/// members in that order to write the same bytes.
+pub fn encode_zset2<'a, W: Write>(
+    w: &mut W,
+    members: impl ExactSizeIterator<Item = (&'a [u8], f64)>,
+    mut lzf: Option<&mut LzfCompressor>,
+) -> io::Result<()> {
+    let expected = members.len();
+    encode_len(w, expected as u64)?;
+    let mut got = 0usize;
+    for (m, score) in members {
+        got += 1;
+        if got > expected {
+            return Err(count_mismatch(expected, got));
+        }
+        encode_string(w, m, lzf.as_deref_mut())?;
+        w.write_all(&score.to_le_bytes())?;
+    }
+    if got != expected {
+        return Err(count_mismatch(expected, got));
+    }
+    Ok(())
+}
+
+/// Redis 7.0's default `list-max-listpack-size` (-2): a node grows while its
+/// listpack, plus the new element and an 8-byte estimate of its overhead,
+/// stays within 8 KiB (`_quicklistNodeAllowInsert`).
+const LIST_NODE_MAX_BYTES: usize = 8192;
+const LIST_NODE_OVERHEAD_ESTIMATE: usize = 8;
+
+/// Elements packed into listpack nodes as `RPUSH` into an empty list makes
+/// them in Redis 7.0 with default settings. For [`Value`]s only (tests and
+/// tools): it allocates.
+fn pack_list(elements: &[bytes::Bytes]) -> io::Result<Vec<Listpack>> {
+    let mut nodes: Vec<Listpack> = Vec::new();
+    for e in elements {
+        let fits = nodes.last().is_some_and(|lp| {
+            lp.total_bytes() + e.len() + LIST_NODE_OVERHEAD_ESTIMATE <= LIST_NODE_MAX_BYTES
+        });
+        if !fits {
+            nodes.push(Listpack::new());
+        }
+        if let Some(lp) = nodes.last_mut() {
+            lp.append(&e[..])
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        }
+    }
+    Ok(nodes)
+}
+
 /// Writes a value's body (what follows the key).
 fn encode_value<W: Write>(
     w: &mut W,
@@ -217,8 +394,51 @@ fn encode_value<W: Write>(
 ) -> io::Result<()> {
     match value {
         Value::String(s) => encode_string(w, s, lzf),
+        Value::List(List::Quicklist(nodes)) => encode_quicklist2(
+            w,
+            nodes.iter().map(|n| match n {
+                ListNode::Packed(lp) => QuicklistNode::Packed(lp.as_bytes()),
+                ListNode::Plain(b) => QuicklistNode::Plain(b),
+            }),
+            lzf,
+        ),
+        Value::List(List::Elements(elements)) => {
+            let nodes = pack_list(elements)?;
+            encode_quicklist2(
+                w,
+                nodes.iter().map(|lp| QuicklistNode::Packed(lp.as_bytes())),
+                lzf,
+            )
+        }
+        Value::Set(Set::Intset(is)) => encode_string(w, is.as_bytes(), lzf),
+        Value::Set(Set::Listpack(lp)) => {
+            let n = lp.len();
+            encode_elems(w, ExactLen(lp.iter(), n), lzf)
+        }
+        Value::Set(Set::Members(m)) => encode_set(w, m.iter().map(|b| &b[..]), lzf),
+        Value::Hash(Hash::Listpack(lp)) => encode_string(w, lp.as_bytes(), lzf),
+        Value::Hash(Hash::Pairs(p)) => encode_hash(w, p.iter().map(|(f, v)| (&f[..], &v[..])), lzf),
+        Value::ZSet(ZSet::Listpack(lp)) => encode_string(w, lp.as_bytes(), lzf),
+        Value::ZSet(ZSet::Members(m)) => encode_zset2(w, m.iter().map(|(k, s)| (&k[..], *s)), lzf),
     }
 }
+
+/// An iterator with a length known from elsewhere.
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 = self.1.saturating_sub(1);
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 /// Writes one key (`rdbSaveKeyValuePair`): `EXPIRETIME_MS <i64 LE>` when the
 /// key has an absolute expire time in unix milliseconds, then the type byte,
@@ -250,7 +470,10 @@ pub fn encode_string_record<W: Write>(
 }
 
 /// The part of a record before its value: optional expire, type byte, key.
-fn encode_record_head<W: Write>(
+/// Follow it with the body of a value of that type (`encode_string` of a
+/// blob, [`encode_quicklist2`], [`encode_set`], [`encode_hash`],
+/// [`encode_zset2`]).
+pub fn encode_record_head<W: Write>(
     w: &mut W,
     key: &[u8],
     type_code: u8,
@@ -353,6 +576,109 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         encode_string_record(&mut self.out, key, value, expire_ms, self.lzf.as_mut())?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes a list from its quicklist nodes, borrowed (`LIST_QUICKLIST_2`).
+    pub fn record_list_quicklist2<'a>(
+        &mut self,
+        key: &[u8],
+        nodes: impl ExactSizeIterator<Item = QuicklistNode<'a>>,
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.head(key, TYPE_LIST_QUICKLIST_2, expire_ms)?;
+        encode_quicklist2(&mut self.out, nodes, self.lzf.as_mut())?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes a hash held as a listpack of field, value, ... (`HASH_LISTPACK`).
+    pub fn record_hash_listpack(
+        &mut self,
+        key: &[u8],
+        listpack: &[u8],
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.record_blob(key, TYPE_HASH_LISTPACK, listpack, expire_ms)
+    }
+
+    /// Writes a sorted set held as a listpack of member, score, ...
+    /// (`ZSET_LISTPACK`).
+    pub fn record_zset_listpack(
+        &mut self,
+        key: &[u8],
+        listpack: &[u8],
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.record_blob(key, TYPE_ZSET_LISTPACK, listpack, expire_ms)
+    }
+
+    /// Writes a set held as an intset (`SET_INTSET`).
+    pub fn record_set_intset(
+        &mut self,
+        key: &[u8],
+        intset: &[u8],
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.record_blob(key, TYPE_SET_INTSET, intset, expire_ms)
+    }
+
+    /// Writes a set from its members (`SET`).
+    pub fn record_set<'a>(
+        &mut self,
+        key: &[u8],
+        members: impl ExactSizeIterator<Item = &'a [u8]>,
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.head(key, TYPE_SET, expire_ms)?;
+        encode_set(&mut self.out, members, self.lzf.as_mut())?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes a hash from its (field, value) pairs (`HASH`).
+    pub fn record_hash<'a>(
+        &mut self,
+        key: &[u8],
+        pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.head(key, TYPE_HASH, expire_ms)?;
+        encode_hash(&mut self.out, pairs, self.lzf.as_mut())?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes a sorted set from its (member, score) pairs (`ZSET_2`); Redis
+    /// gives them from the highest score to the lowest (see [`encode_zset2`]).
+    pub fn record_zset2<'a>(
+        &mut self,
+        key: &[u8],
+        members: impl ExactSizeIterator<Item = (&'a [u8], f64)>,
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.head(key, TYPE_ZSET_2, expire_ms)?;
+        encode_zset2(&mut self.out, members, self.lzf.as_mut())?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn head(&mut self, key: &[u8], type_code: u8, expire_ms: Option<i64>) -> io::Result<()> {
+        encode_record_head(&mut self.out, key, type_code, expire_ms, self.lzf.as_mut())
+    }
+
+    /// A value that is one blob, written as a string (`rdbSaveRawString`:
+    /// LZF when compression is on and it is longer than 20 bytes).
+    fn record_blob(
+        &mut self,
+        key: &[u8],
+        type_code: u8,
+        blob: &[u8],
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        self.head(key, type_code, expire_ms)?;
+        encode_string(&mut self.out, blob, self.lzf.as_mut())?;
         self.records += 1;
         Ok(())
     }

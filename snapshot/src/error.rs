@@ -78,6 +78,45 @@ pub enum RdbError {
         key: Option<String>,
     },
 
+    /// A list, set, hash or sorted set is malformed: a corrupt blob, a
+    /// duplicate member, an odd number of elements in a pair listpack, a NaN
+    /// score, ... The detail starts with Redis's own text for the problem
+    /// (`rdbLoadObject`), e.g. "Duplicate set members detected".
+    #[error("corrupt {kind} value (type {type_code}, {encoding}) of key \"{key}\" at offset {offset}: {detail}")]
+    CorruptValue {
+        /// Offset of the part of the value that is malformed (the blob, the
+        /// element, the score).
+        offset: u64,
+        /// The type byte (`format::TYPE_*`).
+        type_code: u8,
+        /// Redis's kind for it: list, set, zset, hash.
+        kind: &'static str,
+        /// Redis's encoding for it.
+        encoding: &'static str,
+        /// The key, escaped and shortened.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// A well-formed value that forkdb cannot hold, such as a hash field
+    /// with a TTL of its own (Redis 7.4's `HEXPIRE`) that has not passed.
+    #[error("cannot load {kind} value (type {type_code}, {encoding}) of key \"{key}\" at offset {offset}: {detail}")]
+    UnrepresentableValue {
+        /// Offset of the record's type byte.
+        offset: u64,
+        /// The type byte (`format::TYPE_*`).
+        type_code: u8,
+        /// Redis's kind for it.
+        kind: &'static str,
+        /// Redis's encoding for it.
+        encoding: &'static str,
+        /// The key, escaped and shortened.
+        key: String,
+        /// What forkdb cannot represent.
+        detail: String,
+    },
+
     /// The trailing checksum does not match the content.
     #[error(
         "checksum mismatch at offset {offset} (file says {stored:#018x}, computed {computed:#018x} over bytes 0..{offset})"
@@ -124,6 +163,8 @@ impl RdbError {
             | RdbError::UnknownOpcode { offset, .. }
             | RdbError::UnsupportedType { offset, .. }
             | RdbError::ChecksumMismatch { offset, .. }
+            | RdbError::CorruptValue { offset, .. }
+            | RdbError::UnrepresentableValue { offset, .. }
             | RdbError::Corrupt { offset, .. }
             | RdbError::Rejected { offset, .. } => Some(*offset),
         }

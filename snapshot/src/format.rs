@@ -27,7 +27,8 @@
 //! | FD <i32 little-endian, unix s>            | EXPIRETIME (RDB < 3) for the next key    |
 //! | F8 <len seconds>                          | IDLE: LRU idle time of the next key      |
 //! | F9 <u8>                                   | FREQ: LFU counter of the next key        |
-//! | <type> <str key> <value>                  | a key; type 00 = string, value = <str>   |
+//! | <type> <str key> <value>                  | a key; type 00 = string, value = <str>;  |
+//! |                                           |   containers: see the table below        |
 //! | FF                                        | EOF                                      |
 //! | <u64 little-endian>                       | CRC-64/REDIS of every byte before it,    |
 //! |                                           | 0 = not computed (only RDB >= 5)         |
@@ -76,6 +77,46 @@
 //! (`rdbSaveLzfStringObject`); otherwise raw. AUX names and values and keys are
 //! strings too, so `redis-bits` = `64` is stored as `C0 40`.
 
+//!
+//! # Container values (`<value>` after `<type> <str key>`)
+//!
+//! ```text
+//! +----------------------------+-----------------------------------------------------+
+//! | type                       | value                                               |
+//! +----------------------------+-----------------------------------------------------+
+//! | 01 LIST                    | <len n> <str>*n                          (old)      |
+//! | 02 SET                     | <len n> <str member>*n                   (7.0 w)    |
+//! | 03 ZSET                    | <len n> (<str member> <dbl>)*n: <dbl> = <u8 l>      |
+//! |                            |   then l ASCII bytes; l 253 NaN, 254 +inf, 255 -inf |
+//! | 04 HASH                    | <len n> (<str field> <str value>)*n      (7.0 w)    |
+//! | 05 ZSET_2                  | <len n> (<str member> <f64 LE>)*n, 7.0 writes the   |
+//! |                            |   skiplist tail (highest) to head        (7.0 w)    |
+//! | 09 HASH_ZIPMAP             | <str zipmap>                             (<= 2.4)   |
+//! | 0A LIST_ZIPLIST            | <str ziplist>                            (< 3.2)    |
+//! | 0B SET_INTSET              | <str intset>                             (7.0 w)    |
+//! | 0C ZSET_ZIPLIST            | <str ziplist: member, score, ...>        (< 7.0)    |
+//! | 0D HASH_ZIPLIST            | <str ziplist: field, value, ...>         (< 7.0)    |
+//! | 0E LIST_QUICKLIST          | <len nodes> <str ziplist>*nodes          (< 7.0)    |
+//! | 10 HASH_LISTPACK           | <str listpack: field, value, ...>        (7.0 w)    |
+//! | 11 ZSET_LISTPACK           | <str listpack: member, score, ...>       (7.0 w)    |
+//! | 12 LIST_QUICKLIST_2        | <len nodes> (<len container> <str>)*nodes:          |
+//! |                            |   container 1 PLAIN (one element), 2 PACKED         |
+//! |                            |   (a listpack)                           (7.0 w)    |
+//! | 14 SET_LISTPACK            | <str listpack: member, ...>              (7.2)      |
+//! | 16 HASH_METADATA_PRE_GA    | <len n> (<len ttl> <str f> <str v>)*n, absolute ttl |
+//! | 17 HASH_LISTPACK_EX_PRE_GA | <str listpack: field, value, ttl, ...>             |
+//! | 18 HASH_METADATA           | <u64 LE min expire> <len n> (<len ttl> <str f>      |
+//! |                            |   <str v>)*n; ttl 0 none, else min + ttl - 1 (7.4)  |
+//! | 19 HASH_LISTPACK_EX        | <u64 LE min expire> <str listpack: field, value,    |
+//! |                            |   ttl (0 = none), ...>                   (7.4)      |
+//! +----------------------------+-----------------------------------------------------+
+//! ```
+//!
+//! (7.0 w) = what redis-server 7.0 writes, and so does forkdb. A blob (`<str>`
+//! holding a ziplist, listpack, intset or zipmap) is an ordinary string: it
+//! gets LZF like any other when compression is on and it is over 20 bytes.
+//! The blob formats themselves are in [`crate::blob`].
+
 /// The magic at the start of every RDB file, before the 4 version digits.
 pub const MAGIC: &[u8; 5] = b"REDIS";
 /// Length of the header: magic + 4 ASCII digits.
@@ -117,8 +158,8 @@ pub const OPCODE_SELECTDB: u8 = 0xFE;
 /// End of the data; the checksum follows (RDB >= 5).
 pub const OPCODE_EOF: u8 = 0xFF;
 
-// Value types (rdb.h `RDB_TYPE_*`). Only `TYPE_STRING` is loaded for now;
-// the others are named so the reader can say what it met.
+// Value types (rdb.h `RDB_TYPE_*`). Streams and modules are not loaded;
+// they are named so the reader can say what it met.
 
 /// A string value: one `<str>`.
 pub const TYPE_STRING: u8 = 0;
@@ -170,6 +211,25 @@ pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
 pub const TYPE_HASH_METADATA: u8 = 24;
 /// A listpack hash with field expiry (Redis 7.4).
 pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
+
+// Quicklist node containers (quicklist.h), written before each node of
+// `TYPE_LIST_QUICKLIST_2`.
+
+/// A node holding one large element as is.
+pub const QUICKLIST_NODE_PLAIN: u64 = 1;
+/// A node holding a listpack of elements.
+pub const QUICKLIST_NODE_PACKED: u64 = 2;
+
+/// The length byte of an ASCII double (`TYPE_ZSET`) meaning NaN.
+pub const DOUBLE_NAN: u8 = 253;
+/// The length byte of an ASCII double meaning +inf.
+pub const DOUBLE_POS_INF: u8 = 254;
+/// The length byte of an ASCII double meaning -inf.
+pub const DOUBLE_NEG_INF: u8 = 255;
+
+/// The largest field expire time of 7.4's hashes (`EB_EXPIRE_TIME_MAX`,
+/// 2^48 - 1 ms); the TTL element 0 means "no TTL" (`HASH_LP_NO_TTL`).
+pub const HASH_FIELD_EXPIRE_MAX: u64 = (1 << 48) - 1;
 
 // Length encoding (rdb.h `RDB_6BITLEN` ... `RDB_ENC_*`).
 

@@ -12,13 +12,18 @@
 //!   every byte written through it, as Redis's `rio` does.
 //! - [`encode`]: pure `encode_*` functions over any `Write` (length, string
 //!   with its integer and LZF encodings, AUX, SELECTDB, RESIZEDB, a key/value
-//!   record, EOF, checksum), tested byte for byte against files written by
-//!   redis-server; and [`RdbWriter`], which writes a whole file in Redis's order.
+//!   record, EOF, checksum, and the container bodies: quicklist nodes, set,
+//!   hash, zset), tested byte for byte against files written by redis-server;
+//!   and [`RdbWriter`], which writes a whole file in Redis's order, taking
+//!   container values by reference (`record_hash_listpack(key, &[u8])`,
+//!   `record_set(key, iterator of &[u8])`, ...).
 //! - [`lzf`]: the LZF compressor Redis uses (decompression comes from the
 //!   `lzf` crate).
 //! - [`decode`]: [`RdbReader`] (pull one record at a time), [`load`] (with a
 //!   callback) and [`verify_file`]; reads RDB 1 to 12, skips what it does not
-//!   load, names the value types it cannot load, and cannot be made to panic.
+//!   load, reads every list/set/hash/zset encoding from Redis 1.x to 7.4 with
+//!   Redis's deep integrity checks, names the value types it cannot load
+//!   (streams, modules), and cannot be made to panic.
 //! - [`file`](mod@file): [`save_atomically`]: temp file, fsync, rename, fsync of the
 //!   directory, cleanup on failure; [`save_atomically_checked`] adds a "may I rename?" hook
 //!   and names the [`Step`] that failed. Knows nothing of the format, and is safe
@@ -29,7 +34,9 @@
 //!   hook that `_exit`s), and the parent reaping its own child by pid.
 //! - [`procfs`]: what `/proc` says about a process (memory, `stat`, children), read without
 //!   allocating: used by the child, the server's timelines, `forkdb-cow` and the tests.
-//! - [`value`]: [`Value`], what a record holds (strings for now).
+//! - [`value`]: [`Value`], what a record holds: a string, or a list, set,
+//!   hash or sorted set, each either as the compact blob forkdb keeps in
+//!   memory (listpack, intset) or expanded into owned strings.
 //! - [`blob`]: Redis's compact container blobs as pure byte-format modules:
 //!   [`blob::Listpack`] and [`blob::Intset`] (owned, validated, mutated in
 //!   Redis's exact bytes, written to a file as they are), [`blob::Ziplist`]
@@ -73,13 +80,14 @@ pub use decode::{
     RdbReader, ResizeHint, Skipped, MAX_STRING_LEN,
 };
 pub use encode::{
-    encode_aux, encode_checksum, encode_eof, encode_function, encode_header, encode_len,
-    encode_record, encode_resize_db, encode_select_db, encode_string, encode_string_record,
-    AuxFields, RdbWriter, SaveOptions,
+    encode_aux, encode_checksum, encode_eof, encode_function, encode_hash, encode_header,
+    encode_len, encode_quicklist2, encode_record, encode_record_head, encode_resize_db,
+    encode_select_db, encode_set, encode_string, encode_string_record, encode_zset2, AuxFields,
+    QuicklistNode, RdbWriter, SaveOptions,
 };
 pub use error::RdbError;
 pub use file::{
     save_atomically, save_atomically_checked, temp_file_name, SaveError, Step, TempName,
 };
 pub use lzf::LzfCompressor;
-pub use value::Value;
+pub use value::{Hash, List, ListNode, Set, Value, ZSet};

@@ -133,11 +133,10 @@ fn unknown_opcode_names_byte_and_offset() {
 #[test]
 fn unsupported_types_are_named() {
     for (code, kind, encoding) in [
-        (TYPE_HASH_LISTPACK, "hash", "listpack"),
-        (TYPE_ZSET_LISTPACK, "zset", "listpack"),
-        (TYPE_SET_INTSET, "set", "intset"),
-        (TYPE_LIST_ZIPLIST, "list", "ziplist"),
+        (TYPE_STREAM_LISTPACKS, "stream", "listpacks"),
         (TYPE_STREAM_LISTPACKS_2, "stream", "listpacks v2"),
+        (TYPE_STREAM_LISTPACKS_3, "stream", "listpacks v3"),
+        (TYPE_MODULE_PRE_GA, "module", "pre-release"),
         (TYPE_MODULE_2, "module", "value"),
     ] {
         let mut body = string_record(b"ok", b"1");
@@ -149,6 +148,46 @@ fn unsupported_types_are_named() {
             9 + 6
         );
         assert_eq!(err.to_string(), want);
+    }
+}
+
+#[test]
+fn containers_with_an_empty_blob_are_corrupt_values() {
+    for (code, kind, encoding, what) in [
+        (
+            TYPE_HASH_LISTPACK,
+            "hash",
+            "listpack",
+            "Hash listpack integrity check failed.",
+        ),
+        (
+            TYPE_ZSET_LISTPACK,
+            "zset",
+            "listpack",
+            "Zset listpack integrity check failed.",
+        ),
+        (
+            TYPE_SET_INTSET,
+            "set",
+            "intset",
+            "Intset integrity check failed.",
+        ),
+        (
+            TYPE_LIST_ZIPLIST,
+            "list",
+            "ziplist",
+            "List ziplist integrity check failed.",
+        ),
+    ] {
+        let mut body = string_record(b"ok", b"1");
+        body.extend_from_slice(&[code, 3, b'b', b'a', b'd', 0x00]);
+        let bytes = file("0010", &body);
+        let err = load_all(&bytes).unwrap_err();
+        let want = format!(
+            "corrupt {kind} value (type {code}, {encoding}) of key \"bad\" at offset {}: {what} (",
+            9 + 6 + 5
+        );
+        assert!(err.to_string().starts_with(&want), "{err}");
     }
 }
 

@@ -91,7 +91,9 @@ fn write_rdb(dir: &std::path::Path, name: &str, data: &Dataset, options: SaveOpt
 fn read_rdb(path: &std::path::Path) -> Keyspace {
     let mut m = BTreeMap::new();
     load_file(path, |r| {
-        let Value::String(v) = r.value;
+        let Value::String(v) = r.value else {
+            panic!("key {:?}: not a string", r.key)
+        };
         m.insert((r.db, r.key.to_vec()), (v.to_vec(), r.expire_ms));
         Ok::<(), RdbError>(())
     })

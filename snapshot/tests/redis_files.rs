@@ -86,7 +86,9 @@ fn read_all(bytes: &[u8]) -> (Vec<LoadedRecord>, forkdb_snapshot::LoadSummary) {
 fn keyspace(records: &[LoadedRecord]) -> Keyspace {
     let mut m = Keyspace::new();
     for r in records {
-        let Value::String(v) = &r.value;
+        let Value::String(v) = &r.value else {
+            panic!("key {:?}: not a string", r.key)
+        };
         let old = m.insert((r.db, r.key.to_vec()), (v.to_vec(), r.expire_ms));
         assert!(old.is_none(), "duplicate key {:?}", r.key);
     }
@@ -246,29 +248,19 @@ fn skips_lru_idle() {
 }
 
 #[test]
-fn list_is_reported_with_type_name_key_and_offset() {
+fn list_fixture_is_read() {
     // Redis wrote the list first (dict order), at offset 85, after RESIZEDB.
     let bytes = fixture("redis-7.0-list.rdb");
     let mut reader = RdbReader::new(&bytes[..]).unwrap();
-    let err = reader.next_record().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RdbError::UnsupportedType {
-                offset: 85,
-                type_code: 18,
-                kind: "list",
-                encoding: "quicklist v2",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "unsupported value type 18 (list as quicklist v2) at offset 85, key \"mylist\""
-    );
-    assert_eq!(err.offset(), Some(85));
+    let rec = reader.next_record().unwrap().unwrap();
+    assert_eq!(rec.offset, 85);
+    assert_eq!(rec.key, "mylist");
+    let forkdb_snapshot::Value::List(list @ forkdb_snapshot::List::Quicklist(_)) = &rec.value
+    else {
+        panic!("{:?}", rec.value)
+    };
+    // make.sh: `rpush mylist x y z`.
+    assert_eq!(list.to_vec(), ["x", "y", "z"]);
 }
 
 #[test]
@@ -276,8 +268,7 @@ fn verify_file_on_fixtures() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let summary = forkdb_snapshot::verify_file(dir.join("redis-7.0-strings.rdb")).unwrap();
     assert_eq!(summary.records, 34);
-    let err = forkdb_snapshot::verify_file(dir.join("redis-7.0-list.rdb")).unwrap_err();
-    assert!(matches!(err, RdbError::UnsupportedType { .. }));
+    forkdb_snapshot::verify_file(dir.join("redis-7.0-list.rdb")).unwrap();
     let err = forkdb_snapshot::verify_file(dir.join("no-such-file.rdb")).unwrap_err();
     assert!(matches!(err, RdbError::Io(_)));
 }

@@ -242,6 +242,16 @@ impl Hash {
         }
     }
 
+    /// The (field, value) pairs of a table, by reference, for the RDB writer's `HASH` record
+    /// (its length goes first, so the iterator knows it); None for a listpack, which the writer
+    /// takes whole from [`Hash::as_listpack`].
+    pub fn table_pairs(&self) -> Option<impl ExactSizeIterator<Item = (&[u8], &[u8])>> {
+        match &self.0 {
+            Repr::Listpack(_) => None,
+            Repr::Table(t) => Some(t.pairs.iter().map(|p| (p.field(), p.value()))),
+        }
+    }
+
     /// The pair at position `i` of [`Hash::pairs`] (for random picks), None past the end. O(1)
     /// for a table; a walk for a listpack, which is small.
     pub fn pair_at(&self, i: usize) -> Option<(Item<'_>, Item<'_>)> {

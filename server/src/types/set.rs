@@ -309,6 +309,16 @@ impl Set {
         }
     }
 
+    /// The members of a table, by reference, for the RDB writer's `SET` record (its length
+    /// goes first, so the iterator knows it); None for an intset, which the writer takes whole
+    /// from [`Set::as_intset`].
+    pub fn table_members(&self) -> Option<impl ExactSizeIterator<Item = &[u8]>> {
+        match &self.repr {
+            Repr::Intset(_) => None,
+            Repr::Table(t) => Some(t.iter().map(|m| &m[..])),
+        }
+    }
+
     /// A set from a validated intset read from an RDB file or a RESTORE payload, adopted as
     /// is; converted to a table if it holds more than `max_intset` members (Redis's loader).
     pub fn from_intset(is: Intset, max_intset: usize) -> Set {

@@ -89,6 +89,12 @@ impl RedisServer {
     /// that file if it exists) and no automatic saves; it logs to
     /// `dir/redis.log`.
     pub fn start(dir: &Path, dbfilename: &str) -> Self {
+        Self::start_with(dir, dbfilename, &[])
+    }
+
+    /// [`RedisServer::start`] with more command-line options (e.g.
+    /// `["--enable-debug-command", "yes"]`).
+    pub fn start_with(dir: &Path, dbfilename: &str, extra: &[&str]) -> Self {
         require_tool("redis-server");
         require_tool("redis-cli");
         // Ask the kernel for a free port, then hand it to Redis.
@@ -110,6 +116,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .args(["--daemonize", "no", "--logfile"])
             .arg(&log)
             .stdout(Stdio::null())

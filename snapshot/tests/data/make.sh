@@ -76,7 +76,7 @@ cli set b two
 save_as redis-7.0-lru.rdb
 stop
 
-# 5. A list after a string: a type the reader does not load yet.
+# 5. A list after a string.
 start ""
 cli set a 1
 cli rpush mylist x y z
