@@ -108,7 +108,38 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
 
     // end of sets
     // sorted sets: new names go between this line and the next marker.
-
+    "zadd",
+    "zincrby",
+    "zrem",
+    "zcard",
+    "zscore",
+    "zmscore",
+    "zrank",
+    "zrevrank",
+    "zcount",
+    "zlexcount",
+    "zrange",
+    "zrangestore",
+    "zrevrange",
+    "zrangebyscore",
+    "zrevrangebyscore",
+    "zrangebylex",
+    "zrevrangebylex",
+    "zremrangebyrank",
+    "zremrangebyscore",
+    "zremrangebylex",
+    "zpopmin",
+    "zpopmax",
+    "zmpop",
+    "zrandmember",
+    "zunion",
+    "zinter",
+    "zdiff",
+    "zunionstore",
+    "zinterstore",
+    "zdiffstore",
+    "zintercard",
+    "zscan",
     // end of sorted sets
     // bitmaps and string bit operations: new names go between this line and the next marker.
 

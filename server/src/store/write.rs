@@ -346,6 +346,18 @@ impl Slot<'_, '_> {
         true
     }
 
+    /// How many changes this slot adds to `dirty` when dropped (1 unless told): Redis counts
+    /// some multi-element commands as N (ZADD: members added or updated; ZREM, ZREMRANGE*,
+    /// ZPOP*: members removed). 0 means a command that took `&mut` changed nothing after all:
+    /// nothing is counted and WATCHers are not told (the hook having seen the old entry is
+    /// harmless).
+    pub fn set_changes(&mut self, n: u64) {
+        self.cost = n;
+        if n == 0 {
+            self.changed = false;
+        }
+    }
+
     /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
     pub fn delete(&mut self) -> Option<Entry> {
         let i = self.idx?;
