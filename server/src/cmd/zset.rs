@@ -51,16 +51,22 @@ fn limits(cx: &Ctx) -> Limits {
 /// A score argument as `getDoubleFromObject` reads it: the whole string, no leading space,
 /// no NaN, and no overflow or underflow (`strtod`'s ERANGE), which Rust's parser would accept.
 fn parse_score(s: &[u8]) -> Option<f64> {
-    let v = crate::util::parse_f64(s)?;
-    let lower = s.to_ascii_lowercase();
-    if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
+    // Rust's parser takes what `strtod` takes here (decimal, exponent, `inf`, `infinity`, signs)
+    // and refuses spaces; this path allocates nothing, as ZADD parses a score per member.
+    let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    if v.is_nan() {
         return None;
     }
-    if v == 0.0 {
-        let mantissa = lower.split(|&b| b == b'e').next().unwrap_or(&[]);
-        if mantissa.iter().any(|b| (b'1'..=b'9').contains(b)) {
-            return None;
-        }
+    let has = |pred: &dyn Fn(u8) -> bool, stop: u8| {
+        s.iter()
+            .take_while(|&&b| b.to_ascii_lowercase() != stop)
+            .any(|&b| pred(b))
+    };
+    if v.is_infinite() && !has(&|b| b.eq_ignore_ascii_case(&b'i'), 0) {
+        return None;
+    }
+    if v == 0.0 && has(&|b| (b'1'..=b'9').contains(&b), b'e') {
+        return None;
     }
     Some(v)
 }
@@ -502,11 +508,12 @@ impl Selection {
             return Box::new(std::iter::empty());
         }
         let off = usize::try_from(self.offset).unwrap_or(0);
-        if self.rev {
+        let it = if self.rev {
             z.range(self.lo, self.hi - off, true)
         } else {
             z.range(self.lo + off, self.hi, false)
-        }
+        };
+        Box::new(it.take(n))
     }
 }
 
