@@ -561,10 +561,28 @@ impl ZSet {
         }
     }
 
-    /// Adopts a validated listpack (an RDB `ZSET_LISTPACK` value) as it is. The caller checks
-    /// that it holds member/score pairs in order (Redis's `zsetZiplistValidateIntegrity`).
-    pub fn from_listpack(lp: Listpack) -> ZSet {
-        ZSet(Repr::Listpack(lp))
+    /// Adopts a validated listpack (an RDB `ZSET_LISTPACK` value, checked by
+    /// [`Listpack::from_bytes`]) as it is, after the checks Redis's loader makes of a sorted
+    /// set's listpack (`lpValidateIntegrityAndDups` with pairs): an even number of entries and
+    /// no member twice. Like `rdbLoadObject`, a listpack with more members than
+    /// `zset-max-listpack-entries` is converted to the large encoding.
+    pub fn from_listpack(lp: Listpack, limits: Limits) -> Result<ZSet, &'static str> {
+        let n = lp.len();
+        if !n.is_multiple_of(2) {
+            return Err("sorted set listpack has an odd number of entries");
+        }
+        let mut seen = HashSet::with_capacity(n / 2);
+        let mut buf = itoa::Buffer::new();
+        for (m, _) in lp_pairs(&lp) {
+            if !seen.insert(member_bytes(&m, &mut buf).to_vec()) {
+                return Err("sorted set listpack holds a member twice");
+            }
+        }
+        let mut z = ZSet(Repr::Listpack(lp));
+        if n / 2 > limits.entries {
+            z.convert_to_big();
+        }
+        Ok(z)
     }
 
     /// The listpack blob, exactly what RDB_TYPE_ZSET_LISTPACK holds, when listpack-encoded.
@@ -931,6 +949,46 @@ mod tests {
             add(&mut z, s, m);
         }
         assert_eq!(z.as_listpack().unwrap(), &want[..]);
+    }
+
+    #[test]
+    fn rdb_views_and_constructors() {
+        let lim = Limits {
+            entries: 2,
+            value: 64,
+        };
+        let pairs = vec![
+            (b"b".to_vec(), 2.0),
+            (b"a".to_vec(), 1.0),
+            (b"c".to_vec(), 3.0),
+        ];
+        let big = ZSet::from_pairs(pairs.clone(), lim);
+        assert_eq!(big.encoding_name(), "skiplist");
+        assert!(big.as_listpack().is_none());
+        // ZSET_2 order: from the highest to the lowest, as rdbSaveObject walks the skiplist.
+        let order: Vec<Vec<u8>> = big.iter_rdb().map(|(m, _)| m.to_vec()).collect();
+        assert_eq!(order, vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+        let small = ZSet::from_pairs(pairs[..2].to_vec(), lim);
+        let lp = Listpack::from_bytes(small.as_listpack().unwrap().to_vec()).unwrap();
+        let z = ZSet::from_listpack(lp.clone(), lim).unwrap();
+        assert_eq!(z.encoding_name(), "listpack");
+        assert_eq!(z.rank(b"b", false), Some(1));
+        let tight = Limits {
+            entries: 1,
+            value: 64,
+        };
+        assert_eq!(
+            ZSet::from_listpack(lp, tight).unwrap().encoding_name(),
+            "skiplist"
+        );
+        let mut odd = Listpack::new();
+        odd.append(b"a").unwrap();
+        assert!(ZSet::from_listpack(odd, lim).is_err());
+        let mut dup = Listpack::new();
+        for e in [&b"a"[..], b"1", b"a", b"2"] {
+            dup.append(e).unwrap();
+        }
+        assert!(ZSet::from_listpack(dup, lim).is_err());
     }
 
     #[test]
