@@ -148,6 +148,7 @@ impl Applier {
 pub struct Thresholds {
     pub hash: crate::types::hash::Limits,
     pub set_max_intset: usize,
+    pub zset: crate::types::zset::Limits,
 }
 
 impl Thresholds {
@@ -158,6 +159,10 @@ impl Thresholds {
                 c.hash_max_listpack_value,
             ),
             set_max_intset: usize::try_from(c.set_max_intset_entries).unwrap_or(usize::MAX),
+            zset: crate::types::zset::Limits {
+                entries: usize::try_from(c.zset_max_listpack_entries).unwrap_or(usize::MAX),
+                value: usize::try_from(c.zset_max_listpack_value).unwrap_or(usize::MAX),
+            },
         }
     }
 }
@@ -173,7 +178,7 @@ impl Default for Thresholds {
 /// says why the value cannot be held (the reader has already refused what Redis refuses; this
 /// catches what the server's types check on top).
 fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
-    use crate::types::{Hash, Set};
+    use crate::types::{Hash, Set, ZSet};
     use forkdb_snapshot::blob::Elem;
     use snap::value as sv;
     Ok(match v {
@@ -197,8 +202,15 @@ fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
             Set::from_members(members.iter().map(|m| Elem::Str(m)), t.set_max_intset)
                 .map_err(|_| "duplicate set member".to_string())?,
         ),
-        // Lists and sorted sets are not held yet: refuse the file rather than drop keys.
-        other @ (snap::Value::List(_) | snap::Value::ZSet(_)) => {
+        snap::Value::ZSet(sv::ZSet::Listpack(lp)) => {
+            Value::ZSet(ZSet::from_listpack(lp, t.zset).map_err(str::to_string)?)
+        }
+        snap::Value::ZSet(sv::ZSet::Members(members)) => Value::ZSet(ZSet::from_pairs(
+            members.into_iter().map(|(m, s)| (m.to_vec(), s)).collect(),
+            t.zset,
+        )),
+        // Lists are not held yet: refuse the file rather than drop keys.
+        other @ snap::Value::List(_) => {
             let kind = snap::format::type_name(other.type_code()).map_or("container", |t| t.0);
             return Err(format!(
                 "{kind} value cannot be loaded: this server does not hold it yet"

@@ -148,9 +148,14 @@ pub fn write_rdb<W: io::Write>(
                     (None, Some(members)) => w.record_set(key, members, expire)?,
                     (None, None) => unreachable_form(value)?,
                 },
-                // No command creates these yet (see `crate::types`); a save must fail loudly
+                Value::ZSet(z) => match (z.as_listpack(), z.big_rdb()) {
+                    (Some(lp), _) => w.record_zset_listpack(key, lp, expire)?,
+                    (None, Some(members)) => w.record_zset2(key, members, expire)?,
+                    (None, None) => unreachable_form(value)?,
+                },
+                // No command creates a list yet (see `crate::types`); a save must fail loudly
                 // rather than leave a key out of the file.
-                Value::List(_) | Value::ZSet(_) => unreachable_form(value)?,
+                Value::List(_) => unreachable_form(value)?,
             }
             after_key(value);
         }

@@ -360,11 +360,18 @@ impl Slot<'_, '_> {
         }
     }
 
-    /// Makes this slot's change count `n` in `dirty` instead of 1, for the commands Redis counts
-    /// as several changes (HSET adds one per pair given, HDEL one per field deleted, BITFIELD one
-    /// per field it wrote, SADD/SREM/SPOP one per member). Changes nothing by itself.
+    /// How many changes this slot adds to `dirty` when dropped (1 unless told), for the commands
+    /// Redis counts per element: HSET one per pair given, HDEL one per field deleted, SADD/SREM/
+    /// SPOP one per member, ZADD members added or updated, ZREM/ZREMRANGE*/ZPOP* members
+    /// removed, BITFIELD one per field written. 0 means a command that took `&mut` changed
+    /// nothing after all: nothing is counted and WATCHers are not told, as Redis signals a
+    /// modified key only when the count is not 0 (the hook having seen the old entry is
+    /// harmless).
     pub fn count_changes(&mut self, n: u64) {
         self.cost = n;
+        if n == 0 {
+            self.changed = false;
+        }
     }
 
     /// Stores the integer `n` as INCR does (`int` encoding, digits written in place, TTL kept).

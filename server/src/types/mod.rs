@@ -16,3 +16,34 @@ pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
 pub use zset::ZSet;
+
+/// An iterator that knows its length up front: the RDB writer writes a container's element
+/// count before its elements, and a walk over a container's parts (chunks, nodes) does not know
+/// it by itself. `len` must be what `it` yields; the writer checks, and fails the save rather
+/// than write a file whose count lies.
+pub struct Counted<I> {
+    it: I,
+    left: usize,
+}
+
+impl<I> Counted<I> {
+    pub fn new(it: I, len: usize) -> Counted<I> {
+        Counted { it, left: len }
+    }
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.it.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
