@@ -112,7 +112,7 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             f!("maxclients", srv.config.maxclients);
             f!("client_recent_max_input_buffer", 0);
             f!("client_recent_max_output_buffer", 0);
-            f!("blocked_clients", 0);
+            f!("blocked_clients", srv.blocked.count());
             f!("tracking_clients", 0);
             f!("clients_in_timeout_table", 0);
         }

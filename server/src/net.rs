@@ -235,6 +235,8 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                 Ok(n) => n,
             },
             _ = &mut killed => break,
+            // blocking: served, timed out or CLIENT UNBLOCK; the reply is in `wbuf`.
+            _ = crate::blocking::wait(&srv, &mut client, &mut wbuf), if client.blocked.is_some() => 0,
         };
         let mut close = false;
         {
@@ -245,6 +247,10 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             meta.last_interaction.set(s.clock);
             parser.set_limits(s.protocol_limits());
             loop {
+                // blocking: a blocked client's further input waits until it is unblocked.
+                if client.blocked.is_some() {
+                    break;
+                }
                 parser
                     .set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
                 match parser.parse(&mut rbuf) {
@@ -292,6 +298,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     }
     let mut s = srv.borrow_mut();
     let id = client.id();
+    crate::blocking::forget(&mut s, id); // blocking: a closed client waits no more
     for (db, key) in std::mem::take(&mut client.watched) {
         s.ks.unwatch(db, &key, id);
     }

@@ -214,6 +214,8 @@ impl Slot<'_, '_> {
 
     /// Adds a new entry for the key (which does not exist).
     fn insert(&mut self, entry: Entry) {
+        // A key that appears may serve blocked clients (Redis's `signalKeyAsReady` in dbAdd).
+        self.ks.blocking.signal(self.db, self.key);
         let hash = self.hash();
         let key = self.key;
         let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
@@ -306,6 +308,8 @@ impl Slot<'_, '_> {
     /// Stores a value of any type, replacing the old one. `expire` as in [`Slot::set_str`].
     pub fn put(&mut self, value: Value, expire: Option<i64>) {
         self.before();
+        // A key created or replaced may serve blocked clients (Redis's `signalKeyAsReady`).
+        self.ks.blocking.signal(self.db, self.key);
         let key = self.key;
         let lru = self.ks.lru_clock;
         let Some((e, expires)) = self.parts() else {
@@ -322,6 +326,7 @@ impl Slot<'_, '_> {
     /// Puts a whole entry (value, expire and access metadata) in place of the key's (RENAME, MOVE).
     fn put_entry(&mut self, entry: Entry) {
         self.before();
+        self.ks.blocking.signal(self.db, self.key);
         let key = self.key;
         let Some((e, expires)) = self.parts() else {
             return self.insert(entry);
@@ -344,6 +349,12 @@ impl Slot<'_, '_> {
         sync_expires(expires, key, e.expire, at);
         e.expire = at;
         true
+    }
+
+    /// Counts this slot's change as `n` changes in `dirty`, for a command Redis counts once
+    /// per element (LPUSH of N elements adds N, LPOP with a count the number popped).
+    pub fn set_changes(&mut self, n: u64) {
+        self.cost = n;
     }
 
     /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
