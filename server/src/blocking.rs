@@ -181,15 +181,11 @@ pub fn parse_timeout(cx: &mut Ctx, arg: &[u8]) -> Option<Option<tokio::time::Ins
             return None;
         }
     };
-    // Redis truncates to whole milliseconds: `(long long)(ftval * 1000.0)`.
+    // Redis truncates to whole milliseconds with `(long long)(ftval * 1000.0)`; on x86-64 a
+    // value outside `long long` (1e400, inf) becomes LLONG_MIN, hence "negative" for those.
     let ms = (secs * 1000.0).trunc();
-    if ms < 0.0 {
+    if ms.is_nan() || ms >= i64::MAX as f64 || ms < 0.0 {
         cx.err("ERR timeout is negative");
-        return None;
-    }
-    let now_ms = crate::util::now_ms() as f64;
-    if ms >= i64::MAX as f64 - now_ms {
-        cx.err("ERR timeout is out of range");
         return None;
     }
     if ms == 0.0 {
@@ -343,9 +339,11 @@ pub fn null_array_reply(resp3: bool, out: &mut BytesMut) {
 /// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]
 pub fn client_unblock(cx: &mut Ctx, args: &[Bytes]) {
     if args.len() > 4 {
-        return cx.err(
-            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
-        );
+        // Redis's `addReplySubcommandSyntaxError` quotes the subcommand as typed.
+        let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+        msg.extend_from_slice(&args[1]);
+        msg.extend_from_slice(b"'. Try CLIENT HELP.");
+        return cx.err_bytes(&msg);
     }
     let Some(id) = super::cmd::int_arg(cx, &args[2]) else {
         return;

@@ -150,6 +150,9 @@ pub struct KeySpec {
     pub keystep: i32,
     /// Why the flags are what they are, when that is not obvious (forkdb's words).
     pub notes: &'static str,
+    /// A `keynum` find_keys spec instead of `range`: (keynumidx, firstkey, keystep), relative
+    /// to `index` (LMPOP, BLMPOP: the key count is an argument).
+    pub keynum: Option<(i32, i32, i32)>,
 }
 
 /// The key at argument `index`.
@@ -165,6 +168,25 @@ pub const fn key_range(flags: &'static str, index: i32, lastkey: i32, keystep: i
         lastkey,
         keystep,
         notes: "",
+        keynum: None,
+    }
+}
+
+/// Keys counted by the argument at `index + keynumidx`, the first at `index + firstkey`.
+pub const fn key_keynum(
+    flags: &'static str,
+    index: i32,
+    keynumidx: i32,
+    firstkey: i32,
+    keystep: i32,
+) -> KeySpec {
+    KeySpec {
+        flags,
+        index,
+        lastkey: 0,
+        keystep,
+        notes: "",
+        keynum: Some((keynumidx, firstkey, keystep)),
     }
 }
 
@@ -242,12 +264,17 @@ impl CommandSpec {
         };
         match self.keys {
             [] => (0, 0, 0, false),
+            // Keys counted by an argument: no legacy range, movable (Redis's rule).
+            [k] if k.keynum.is_some() => (0, 0, 0, true),
             [k] => (k.index, absolute(k), k.keystep, incomplete(k)),
             specs => {
                 let (mut first, mut last, mut prev_last, mut movable) =
                     (i32::MAX, 0i32, 0i32, false);
                 for k in specs {
-                    if k.keystep != 1 || (prev_last != 0 && prev_last != k.index - 1) {
+                    if k.keynum.is_some()
+                        || k.keystep != 1
+                        || (prev_last != 0 && prev_last != k.index - 1)
+                    {
                         movable = true;
                         continue;
                     }
@@ -372,8 +399,7 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         complexity: "O(N), N being the number of connected clients"),
     spec!("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, "connection", "5.0.0", crate::blocking::client_unblock,
         acl: "connection",
-        tips: "nondeterministic_output",
-        args: "client-id:integer ?unblock_type:(TIMEOUT|ERROR)",
+        args: "client-id:integer ?timeout_error:(TIMEOUT|ERROR)",
         summary: "Unblocks a client blocked by a blocking command, as a timeout or with an error.",
         complexity: "O(log N) where N is the number of client connections"),
     spec!("client|help", 2, LOADING | STALE, "connection", "5.0.0", conn::client_help,
@@ -940,7 +966,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(1)"),
     spec!("lindex", 3, READONLY, "list", "1.0.0", list::lindex,
         acl: "list",
-        keys: RO,
+        keys: &[key("RO access", 1)],
         args: "key index:integer",
         summary: "Replies with the element at an index of a list.",
         complexity: "O(N) in the nodes walked to the index"),
@@ -976,7 +1002,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(N), N the elements removed"),
     spec!("lpos", -3, READONLY, "list", "6.0.6", list::lpos,
         acl: "list",
-        keys: RO,
+        keys: &[key("RO access", 1)],
         args: "key element:string ?RANK=rank:integer ?COUNT=num-matches:integer ?MAXLEN=len:integer",
         summary: "Replies with the indices of the elements equal to a given one.",
         complexity: "O(N), N the elements scanned"),
@@ -996,8 +1022,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(1)"),
     spec!("lmpop", -4, WRITE, "list", "7.0.0", list::lmpop,
         acl: "list",
-        keys: &[key_range("RW access delete", 2, -2, 1)
-            .notes("Redis's spec is keynum at 1; forkdb's table has only range specs")],
+        keys: &[key_keynum("RW access delete", 1, 0, 1, 1)],
         args: "numkeys:integer key* where:(LEFT|RIGHT) ?COUNT=count:integer",
         summary: "Pops elements from the first non-empty list of several.",
         complexity: "O(N+M), N the keys given, M the elements popped"),
@@ -1029,8 +1054,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(1)"),
     spec!("blmpop", -5, WRITE | BLOCKING, "list", "7.0.0", list::blmpop,
         acl: "list",
-        keys: &[key_range("RW access delete", 3, -2, 1)
-            .notes("Redis's spec is keynum at 2; forkdb's table has only range specs")],
+        keys: &[key_keynum("RW access delete", 2, 0, 1, 1)],
         args: "timeout:double numkeys:integer key* where:(LEFT|RIGHT) ?COUNT=count:integer",
         summary: "LMPOP, or blocks until one of the lists has an element.",
         complexity: "O(N+M), N the keys given, M the elements popped"),

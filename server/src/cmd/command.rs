@@ -58,6 +58,23 @@ fn key_spec(k: &KeySpec) -> Frame {
             ("spec", map(vec![("index", Frame::Integer(k.index.into()))])),
         ]),
     ));
+    if let Some((keynumidx, firstkey, keystep)) = k.keynum {
+        fields.push((
+            "find_keys",
+            map(vec![
+                ("type", Frame::bulk("keynum")),
+                (
+                    "spec",
+                    map(vec![
+                        ("keynumidx", Frame::Integer(keynumidx.into())),
+                        ("firstkey", Frame::Integer(firstkey.into())),
+                        ("keystep", Frame::Integer(keystep.into())),
+                    ]),
+                ),
+            ]),
+        ));
+        return map(fields);
+    }
     fields.push((
         "find_keys",
         map(vec![

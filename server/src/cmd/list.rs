@@ -145,9 +145,8 @@ fn pop_generic(cx: &mut Ctx, args: &[Bytes], end: End) {
     let count = match args.get(2) {
         None => None,
         Some(a) => match parse_i64(a) {
-            None => return cx.not_int(),
-            Some(n) if n < 0 => return cx.err("ERR value is out of range, must be positive"),
-            Some(n) => Some(n as usize),
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return cx.err("ERR value is out of range, must be positive"),
         },
     };
     let db = cx.db();
@@ -426,9 +425,6 @@ pub fn lpos(cx: &mut Ctx, args: &[Bytes]) {
             if r == 0 {
                 return cx.err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
             }
-            if r == i64::MIN {
-                return cx.err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-            }
             rank = r;
         } else if is(opt, "count") && more {
             j += 1;
@@ -450,7 +446,8 @@ pub fn lpos(cx: &mut Ctx, args: &[Bytes]) {
         j += 1;
     }
     let from_tail = rank < 0;
-    let rank = rank.unsigned_abs();
+    // C's `rank = -rank`: LONG_MIN stays negative, and then every match is past the rank.
+    let rank = rank.wrapping_abs();
     let db = cx.db();
     let l = match cx.srv.ks.get_list(db, &args[1]) {
         Err(WrongType) => return cx.wrongtype(),
@@ -464,7 +461,7 @@ pub fn lpos(cx: &mut Ctx, args: &[Bytes]) {
         l.iter_from(0, false)
     };
     let mut found = Vec::new();
-    let mut matches = 0u64;
+    let mut matches = 0i64;
     for (index, e) in it.enumerate() {
         let index = index as i64;
         if maxlen != 0 && index >= maxlen {
@@ -474,7 +471,9 @@ pub fn lpos(cx: &mut Ctx, args: &[Bytes]) {
             matches += 1;
             if matches >= rank {
                 found.push(if from_tail { len - index - 1 } else { index });
-                if count == -1 || (count != 0 && (matches - rank + 1) as i64 >= count) {
+                if count == -1
+                    || (count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count)
+                {
                     break;
                 }
             }
