@@ -150,16 +150,23 @@ fn pop_generic(cx: &mut Ctx, args: &[Bytes], end: End) {
         },
     };
     let db = cx.db();
-    match cx.srv.ks.get_list(db, &args[1]) {
-        Err(WrongType) => return cx.wrongtype(),
-        Ok(None) => {
+    let exists = {
+        let w = cx.srv.ks.write(db, &args[1]);
+        match w.get_list() {
+            Err(WrongType) => None,
+            Ok(l) => Some(l.is_some_and(|l| !l.is_empty())),
+        }
+    };
+    match exists {
+        None => return cx.wrongtype(),
+        Some(false) => {
             return if count.is_some() {
                 cx.null_array()
             } else {
                 cx.null()
             }
         }
-        Ok(Some(_)) => {}
+        Some(true) => {}
     }
     if count == Some(0) {
         return cx.array(0);
@@ -243,21 +250,20 @@ pub fn lrange(cx: &mut Ctx, args: &[Bytes]) {
         return cx.not_int();
     };
     let db = cx.db();
-    let l = match cx.srv.ks.get_list(db, &args[1]) {
+    // One lookup (one keyspace hit, as Redis counts): the reply is written while the list is
+    // borrowed, so the context is split into the server and the output buffer.
+    let Ctx { srv, out, .. } = cx;
+    let l = match srv.ks.get_list(db, &args[1]) {
         Err(WrongType) => return cx.wrongtype(),
         Ok(None) => return cx.array(0),
         Ok(Some(l)) => l,
     };
     let Some((start, end)) = clamp_range(l.len() as i64, start, end) else {
-        return cx.array(0);
-    };
-    let n = (end - start + 1) as usize;
-    forkdb_protocol::encode_array_header(n, cx.out);
-    // The element borrows the keyspace while the reply is written: split the borrows.
-    let Ctx { srv, out, .. } = cx;
-    let Ok(Some(l)) = srv.ks.get_list(db, &args[1]) else {
+        forkdb_protocol::encode_array_header(0, out);
         return;
     };
+    let n = (end - start + 1) as usize;
+    forkdb_protocol::encode_array_header(n, out);
     let mut buf = itoa::Buffer::new();
     for e in l.iter_from(start, false).take(n) {
         match e {
@@ -504,11 +510,10 @@ enum Moved {
 fn lmove_core(cx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Moved {
     let fill = fill(cx);
     let db = cx.db();
-    match cx.srv.ks.get_list(db, src) {
+    match list_state(cx, db, src) {
         Err(WrongType) => return Moved::WrongType,
-        Ok(None) => return Moved::Nothing,
-        Ok(Some(l)) if l.is_empty() => return Moved::Nothing,
-        Ok(Some(_)) => {}
+        Ok(false) => return Moved::Nothing,
+        Ok(true) => {}
     }
     if src == dst {
         // One key: a rotation, in one slot.
@@ -522,7 +527,7 @@ fn lmove_core(cx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Moved
         }
         return v.map_or(Moved::Nothing, Moved::Value);
     }
-    if cx.srv.ks.get_list(db, dst).is_err() {
+    if list_state(cx, db, dst).is_err() {
         return Moved::WrongType;
     }
     let v = {
@@ -667,12 +672,18 @@ pub fn lmpop(cx: &mut Ctx, args: &[Bytes]) {
 fn first_ready(cx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, WrongType> {
     let db = cx.db();
     for (i, k) in keys.iter().enumerate() {
-        match cx.srv.ks.get_list(db, k)? {
-            Some(l) if !l.is_empty() => return Ok(Some(i)),
-            _ => {}
+        if list_state(cx, db, k)? {
+            return Ok(Some(i));
         }
     }
     Ok(None)
+}
+
+/// Whether `key` holds a non-empty list, looked up as Redis's `lookupKeyWrite` does (lazy
+/// expiry, no hit/miss statistics): the check before a command that may change the key.
+fn list_state(cx: &mut Ctx, db: usize, key: &[u8]) -> Result<bool, WrongType> {
+    let w = cx.srv.ks.write(db, key);
+    Ok(w.get_list()?.is_some_and(|l| !l.is_empty()))
 }
 
 fn bpop_generic(cx: &mut Ctx, args: &[Bytes], end: End) {
@@ -752,7 +763,7 @@ pub fn blmpop(cx: &mut Ctx, args: &[Bytes]) {
 /// Serves BLMPOP from `key`.
 fn serve_mpop(cx: &mut Ctx, args: &[Bytes], key: &[u8]) -> bool {
     let db = cx.db();
-    if !matches!(cx.srv.ks.get_list(db, key), Ok(Some(l)) if !l.is_empty()) {
+    if !matches!(list_state(cx, db, key), Ok(true)) {
         return false;
     }
     // The arguments were validated when the client blocked.
@@ -795,7 +806,7 @@ fn blmove_generic(cx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout_idx:
 /// Serves BLMOVE/BRPOPLPUSH from `key` (its source).
 fn serve_move(cx: &mut Ctx, args: &[Bytes], key: &[u8]) -> bool {
     let db = cx.db();
-    if !matches!(cx.srv.ks.get_list(db, key), Ok(Some(l)) if !l.is_empty()) {
+    if !matches!(list_state(cx, db, key), Ok(true)) {
         return false;
     }
     let (from, to) = if is(&args[0], "blmove") {
