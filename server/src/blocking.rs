@@ -96,6 +96,15 @@ impl BlockingKeys {
         self.waiting.is_empty()
     }
 
+    /// The keys of database `db` that clients wait on (SWAPDB signals those that exist).
+    pub fn keys_in(&self, db: usize) -> Vec<Key> {
+        self.waiting
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     fn pop_ready(&mut self) -> Option<(usize, Key)> {
         if self.ready.is_empty() {
             return None;

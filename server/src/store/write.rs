@@ -486,6 +486,14 @@ impl Keyspace {
             self.touch_all_in_db(a, Some(b));
             self.touch_all_in_db(b, Some(a));
             self.dbs.swap(a, b);
+            // Keys that now exist may serve clients blocked on them (`scanDatabaseForReadyKeys`).
+            for db in [a, b] {
+                for key in self.blocking.keys_in(db) {
+                    if self.dbs[db].dict.contains_key(&key[..]) {
+                        self.blocking.signal(db, &key);
+                    }
+                }
+            }
         }
         self.dirty += 1;
     }
