@@ -860,4 +860,66 @@ mod tests {
         assert_eq!(back, l);
         assert_eq!(back.len(), 10);
     }
+
+    /// Node counts and byte totals redis-server 7.0.15 reports (`DEBUG OBJECT`: `ql_nodes`,
+    /// `ql_uncompressed_size`) for the same sequences of commands.
+    #[test]
+    fn node_layout_matches_redis() {
+        let total = |l: &List| l.ql.nodes.iter().map(Node::bytes).sum::<usize>();
+        // RPUSH a item-0 .. item-999 at -2: 2 nodes, 9904 bytes.
+        let mut a = List::new();
+        for i in 0..1000 {
+            a.push(End::Tail, format!("item-{i}").as_bytes(), -2);
+        }
+        assert_eq!((a.ql.nodes.len(), total(&a)), (2, 9904));
+        // LPUSH b 0, 1000, ..., 999000 at -2: 1 node.
+        let mut b = List::new();
+        for i in 0..1000 {
+            b.push(End::Head, (i * 1000).to_string().as_bytes(), -2);
+        }
+        assert_eq!(b.ql.nodes.len(), 1);
+        // At 5: RPUSH c 0..9, LINSERT c AFTER 2 X, BEFORE 0 Y, AFTER 4 Z: 3 nodes.
+        let mut c = List::from_elems((0..10).map(|i| &b"0123456789"[i..i + 1]), 5);
+        assert!(c.insert(b"2", true, b"X", 5));
+        assert!(c.insert(b"0", false, b"Y", 5));
+        assert!(c.insert(b"4", true, b"Z", 5));
+        assert_eq!(c.ql.nodes.len(), 3);
+        let want: Vec<Vec<u8>> = "Y 0 1 2 X 3 4 Z 5 6 7 8 9"
+            .split(' ')
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        assert_eq!(items(&c), want);
+        // At 5: 400 RPUSHes of "v" x max(i % 70, 1): 80 nodes, 14696 bytes.
+        let mut d = List::new();
+        for i in 0..400 {
+            d.push(End::Tail, "v".repeat((i % 70).max(1)).as_bytes(), 5);
+        }
+        assert_eq!((d.ql.nodes.len(), total(&d)), (80, 14696));
+    }
+
+    /// LINSERTs into full 8 KiB nodes (splits, then merges), as redis-server 7.0.15 lays them
+    /// out: 2 nodes, 11140 bytes, the values at the same indices.
+    #[test]
+    fn insert_into_full_nodes_matches_redis() {
+        let mut e = List::new();
+        for i in 0..1000 {
+            e.push(End::Tail, format!("item-{i}").as_bytes(), -2);
+        }
+        let v = vec![b'x'; 100];
+        for p in [
+            "item-300", "item-10", "item-850", "item-0", "item-999", "item-500",
+        ] {
+            assert!(e.insert(p.as_bytes(), true, &v, -2));
+            assert!(e.insert(p.as_bytes(), false, &v, -2));
+        }
+        let total = e.ql.nodes.iter().map(Node::bytes).sum::<usize>();
+        assert_eq!((e.ql.nodes.len(), total), (2, 11140));
+        let at: Vec<usize> = e
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.eq_bytes(&v))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at, [0, 2, 12, 14, 304, 306, 506, 508, 858, 860, 1009, 1011]);
+    }
 }
