@@ -64,6 +64,8 @@ pub struct ClientMeta {
     /// Set by CLIENT KILL or the idle timeout; the task closes the connection when woken.
     pub killed: Cell<bool>,
     pub kill: Notify,
+    /// Blocked by BLPOP and friends (CLIENT LIST's `b` flag).
+    pub blocked: Cell<bool>,
 }
 
 impl ClientMeta {
@@ -92,6 +94,7 @@ impl ClientMeta {
             from_loopback,
             killed: Cell::new(false),
             kill: Notify::new(),
+            blocked: Cell::new(false),
         }
     }
 
@@ -148,7 +151,13 @@ impl ClientMeta {
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
         let multi = self.multi.get();
-        let flags = if multi >= 0 { "x" } else { "N" };
+        let flags = if self.blocked.get() {
+            "b"
+        } else if multi >= 0 {
+            "x"
+        } else {
+            "N"
+        };
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
@@ -193,6 +202,8 @@ pub struct Client {
     pub watched: Vec<(usize, Bytes)>,
     /// Reply, then close (QUIT, protocol errors).
     pub close_after_reply: bool,
+    /// Blocked by BLPOP and friends: the task waits on this (see `blocking.rs`).
+    pub blocked: Option<crate::blocking::Wait>,
 }
 
 impl Client {
@@ -207,6 +218,7 @@ impl Client {
             multi_flags: 0,
             watched: Vec::new(),
             close_after_reply: false,
+            blocked: None,
         }
     }
 

@@ -113,7 +113,7 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             let (max_in, max_out) = crate::client::recent_max_buffers();
             f!("client_recent_max_input_buffer", max_in);
             f!("client_recent_max_output_buffer", max_out);
-            f!("blocked_clients", 0);
+            f!("blocked_clients", srv.blocked.count());
             f!("tracking_clients", 0);
             f!("clients_in_timeout_table", 0);
         }

@@ -35,6 +35,7 @@
 //! - [`glob`]: Redis's glob dialect for KEYS, SCAN MATCH and CONFIG GET.
 
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;

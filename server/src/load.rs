@@ -149,6 +149,9 @@ pub struct Thresholds {
     pub hash: crate::types::hash::Limits,
     pub set_max_intset: usize,
     pub zset: crate::types::zset::Limits,
+    /// `list-max-listpack-size`: how full a list node gets when a list is built element by
+    /// element (an old file's linked list or ziplist).
+    pub list_fill: i64,
 }
 
 impl Thresholds {
@@ -163,6 +166,7 @@ impl Thresholds {
                 entries: usize::try_from(c.zset_max_listpack_entries).unwrap_or(usize::MAX),
                 value: usize::try_from(c.zset_max_listpack_value).unwrap_or(usize::MAX),
             },
+            list_fill: c.list_max_listpack_size,
         }
     }
 }
@@ -178,7 +182,8 @@ impl Default for Thresholds {
 /// says why the value cannot be held (the reader has already refused what Redis refuses; this
 /// catches what the server's types check on top).
 fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
-    use crate::types::{Hash, Set, ZSet};
+    use crate::types::list::LoadedNode;
+    use crate::types::{Hash, List, Set, ZSet};
     use forkdb_snapshot::blob::Elem;
     use snap::value as sv;
     Ok(match v {
@@ -209,12 +214,14 @@ fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
             members.into_iter().map(|(m, s)| (m.to_vec(), s)).collect(),
             t.zset,
         )),
-        // Lists are not held yet: refuse the file rather than drop keys.
-        other @ snap::Value::List(_) => {
-            let kind = snap::format::type_name(other.type_code()).map_or("container", |t| t.0);
-            return Err(format!(
-                "{kind} value cannot be loaded: this server does not hold it yet"
-            ));
+        snap::Value::List(sv::List::Quicklist(nodes)) => {
+            Value::List(List::from_nodes(nodes.into_iter().map(|n| match n {
+                sv::ListNode::Packed(lp) => LoadedNode::Packed(lp),
+                sv::ListNode::Plain(e) => LoadedNode::Plain(Box::from(&e[..])),
+            })))
+        }
+        snap::Value::List(sv::List::Elements(elems)) => {
+            Value::List(List::from_elems(elems.iter().map(|e| &e[..]), t.list_fill))
         }
     })
 }

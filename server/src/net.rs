@@ -292,6 +292,14 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
     Some(buf)
 }
 
+/// The reply of a blocked client once it is served, timed out or unblocked, in a reply buffer
+/// from the pool (empty if the wake-up found nothing for it: it stays blocked).
+async fn blocked_reply(srv: &Shared, client: &mut Client) -> BytesMut {
+    let mut out = take_reply_buf();
+    crate::blocking::wait(srv, client, &mut out).await;
+    out
+}
+
 async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     let (authenticated, limits) = {
         let s = srv.borrow();
@@ -311,6 +319,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     let resize = meta.resize.notified();
     tokio::pin!(resize);
     'conn: loop {
+        let mut served: Option<BytesMut> = None;
         tokio::select! {
             r = stream.readable() => if r.is_err() { break },
             _ = &mut killed => break,
@@ -326,6 +335,11 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                 }
                 continue;
             }
+            // blocking: served, timed out or CLIENT UNBLOCK; the reply (if any) goes out below,
+            // then input that arrived meanwhile is parsed.
+            reply = blocked_reply(&srv, &mut client), if client.blocked.is_some() => {
+                served = Some(reply);
+            }
         }
         let mut buf = own.take().unwrap_or_else(lend_read_buf);
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -334,21 +348,27 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         // What the buffer holds allocated from its start: after a big argument was sliced off
         // its front, `capacity()` only shows what is left, so this is taken before parsing.
         let alloc = buf.capacity();
-        let n = match stream.try_read_buf(&mut buf) {
-            Ok(n) if n > 0 => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
-                continue;
-            }
-            // EOF or error: the lent buffer goes back for the next connection.
-            _ => {
-                if buf.is_empty() && alloc <= QBUF_KEEP {
-                    return_read_buf(buf);
+        // After a blocked client was served, nothing is read: what it sent meanwhile is already
+        // in `buf` and is parsed now.
+        let n = if served.is_some() {
+            0
+        } else {
+            match stream.try_read_buf(&mut buf) {
+                Ok(n) if n > 0 => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
+                    continue;
                 }
-                break;
+                // EOF or error: the lent buffer goes back for the next connection.
+                _ => {
+                    if buf.is_empty() && alloc <= QBUF_KEEP {
+                        return_read_buf(buf);
+                    }
+                    break;
+                }
             }
         };
-        let mut wbuf = take_reply_buf();
+        let mut wbuf = served.take().unwrap_or_else(take_reply_buf);
         meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;
         {
@@ -361,6 +381,10 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
             let obuf_limited = obuf_limit.hard > 0 || obuf_limit.soft > 0;
             loop {
+                // blocking: a blocked client's further input waits until it is unblocked.
+                if client.blocked.is_some() {
+                    break;
+                }
                 parser
                     .set_unauthenticated(!client.authenticated && !s.config.requirepass.is_empty());
                 match parser.parse(&mut buf) {
@@ -438,6 +462,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     }
     let mut s = srv.borrow_mut();
     let id = client.id();
+    crate::blocking::forget(&mut s, id); // blocking: a closed client waits no more
     for (db, key) in std::mem::take(&mut client.watched) {
         s.ks.unwatch(db, &key, id);
     }
@@ -552,7 +577,9 @@ fn clients_cron(s: &mut Server) {
     let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
     for meta in s.clients.values() {
         let idle = now.duration_since(meta.last_interaction.get());
-        if timeout.is_some_and(|t| idle > t) {
+        // A blocked client waits on its own timeout, not the idle one (Redis's
+        // `clientsCronHandleTimeout` skips CLIENT_BLOCKED).
+        if timeout.is_some_and(|t| idle > t) && !meta.blocked.get() {
             meta.request_kill();
         }
         if idle > QBUF_IDLE_AFTER

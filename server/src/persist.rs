@@ -153,9 +153,14 @@ pub fn write_rdb<W: io::Write>(
                     (None, Some(members)) => w.record_zset2(key, members, expire)?,
                     (None, None) => unreachable_form(value)?,
                 },
-                // No command creates a list yet (see `crate::types`); a save must fail loudly
-                // rather than leave a key out of the file.
-                Value::List(_) => unreachable_form(value)?,
+                Value::List(l) => {
+                    use crate::types::list::NodeRef;
+                    let nodes = l.nodes().map(|n| match n {
+                        NodeRef::Packed(lp) => snap::QuicklistNode::Packed(lp),
+                        NodeRef::Plain(e) => snap::QuicklistNode::Plain(e),
+                    });
+                    w.record_list_quicklist2(key, nodes, expire)?
+                }
             }
             after_key(value);
         }

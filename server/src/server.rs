@@ -76,6 +76,8 @@ pub struct Server {
     pub clock: Instant,
     /// Wakes the timeline sampler when a snapshot child starts.
     pub timeline_notify: Rc<tokio::sync::Notify>,
+    /// Clients blocked on keys (see `blocking.rs`).
+    pub blocked: crate::blocking::Blocked,
 }
 
 impl Server {
@@ -112,6 +114,7 @@ impl Server {
             timelines: crate::timeline::Timelines::default(),
             clock: Instant::now(),
             timeline_notify: Rc::new(tokio::sync::Notify::new()),
+            blocked: Default::default(),
         }
     }
 

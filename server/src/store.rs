@@ -390,6 +390,8 @@ pub struct Keyspace {
     pub lfu: Option<LfuParams>,
     /// The before-write hook's state (see `write.rs`).
     hooks: write::Hooks,
+    /// Keys clients are blocked on, and those made ready (see `blocking.rs`).
+    pub blocking: crate::blocking::BlockingKeys,
 }
 
 /// A client watching a key, and whether the key was already expired when it did.
@@ -427,6 +429,7 @@ impl Keyspace {
             lru_clock: 0,
             started: std::time::Instant::now(),
             access_frozen: false,
+            blocking: Default::default(),
             lfu: None,
             hooks: write::Hooks::default(),
         }

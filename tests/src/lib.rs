@@ -99,7 +99,28 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "debug",
     "command",
     // lists: new names go between this line and the next marker.
-
+    "lpush",
+    "rpush",
+    "lpushx",
+    "rpushx",
+    "lpop",
+    "rpop",
+    "llen",
+    "lindex",
+    "lrange",
+    "lset",
+    "linsert",
+    "lrem",
+    "ltrim",
+    "lpos",
+    "lmove",
+    "rpoplpush",
+    "lmpop",
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "blmpop",
     // end of lists
     // hashes: new names go between this line and the next marker.
     "hset",
@@ -193,6 +214,7 @@ pub const SUPPORTED_SUBCOMMANDS: &[&str] = &[
     "client|list",
     "client|info",
     "client|kill", //
+    "client|unblock",
     "object|encoding",
     "object|refcount",
     "object|idletime",

@@ -190,6 +190,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         return;
     }
     call(srv, client, spec, &args, out);
+    // Keys the command (or EXEC's queue) made ready serve their blocked clients now, before
+    // this client's next command (Redis's `handleClientsBlockedOnKeys` after `call()`).
+    if srv.ks.blocking.has_ready() {
+        crate::blocking::serve_ready(srv);
+    }
 }
 
 /// Calls a resolved command's handler and records its statistics (also used by EXEC).

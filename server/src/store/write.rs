@@ -214,6 +214,8 @@ impl Slot<'_, '_> {
 
     /// Adds a new entry for the key (which does not exist).
     fn insert(&mut self, entry: Entry) {
+        // A key that appears may serve blocked clients (Redis's `signalKeyAsReady` in dbAdd).
+        self.ks.blocking.signal(self.db, self.key);
         let hash = self.hash();
         let key = self.key;
         let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
@@ -362,7 +364,8 @@ impl Slot<'_, '_> {
 
     /// How many changes this slot adds to `dirty` when dropped (1 unless told), for the commands
     /// Redis counts per element: HSET one per pair given, HDEL one per field deleted, SADD/SREM/
-    /// SPOP one per member, ZADD members added or updated, ZREM/ZREMRANGE*/ZPOP* members
+    /// SPOP one per member, LPUSH/RPUSH one per element pushed, pops/LREM/LTRIM one per element
+    /// removed, ZADD members added or updated, ZREM/ZREMRANGE*/ZPOP* members
     /// removed, BITFIELD one per field written. 0 means a command that took `&mut` changed
     /// nothing after all: nothing is counted and WATCHers are not told, as Redis signals a
     /// modified key only when the count is not 0 (the hook having seen the old entry is
@@ -384,6 +387,8 @@ impl Slot<'_, '_> {
     /// Stores a value of any type, replacing the old one. `expire` as in [`Slot::set_str`].
     pub fn put(&mut self, value: Value, expire: Option<i64>) {
         self.before();
+        // A key created or replaced may serve blocked clients (Redis's `signalKeyAsReady`).
+        self.ks.blocking.signal(self.db, self.key);
         let key = self.key;
         let lru = self.ks.lru_clock;
         let Some((e, expires)) = self.parts() else {
@@ -400,6 +405,7 @@ impl Slot<'_, '_> {
     /// Puts a whole entry (value, expire and access metadata) in place of the key's (RENAME, MOVE).
     fn put_entry(&mut self, entry: Entry) {
         self.before();
+        self.ks.blocking.signal(self.db, self.key);
         let key = self.key;
         let Some((e, expires)) = self.parts() else {
             return self.insert(entry);
@@ -553,6 +559,14 @@ impl Keyspace {
             self.touch_all_in_db(a, Some(b));
             self.touch_all_in_db(b, Some(a));
             self.dbs.swap(a, b);
+            // Keys that now exist may serve clients blocked on them (`scanDatabaseForReadyKeys`).
+            for db in [a, b] {
+                for key in self.blocking.keys_in(db) {
+                    if self.dbs[db].dict.contains_key(&key[..]) {
+                        self.blocking.signal(db, &key);
+                    }
+                }
+            }
         }
         self.dirty += 1;
     }

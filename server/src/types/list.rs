@@ -1,21 +1,207 @@
-//! Lists: the value type behind `Value::List`.
+//! Lists: the value type behind `Value::List`, Redis 7.0's quicklist.
 //!
-//! A placeholder until the lists work lands: no command creates one yet, so the keyspace never
-//! holds one. What the keyspace needs of the type (its encoding name for OBJECT ENCODING, its
-//! heap size for MEMORY USAGE and eviction, its length) is the interface below; the type's own
-//! operations, its compact and large encodings and their conversions belong in this file, the
-//! commands in `cmd/list.rs`.
+//! ```text
+//! List ── Box<Quicklist> ── nodes: VecDeque<Node>      count: total elements
+//!                            Node::Packed(Listpack)   one allocation, Redis's listpack bytes
+//!                            Node::Plain(Box<[u8]>)   one element of 1 GiB or more (7.0's
+//!                                                     `packed_threshold`), stored as is
+//! ```
+//!
+//! Redis 7.0 has one list encoding, `quicklist` (the `listpack` encoding for small lists came
+//! in 7.2: `RPUSH l a` then `OBJECT ENCODING l` says `quicklist` on redis-server 7.0.15), a
+//! linked list of listpack nodes whose size `list-max-listpack-size` bounds: negative N means
+//! at most 4/8/16/32/64 KiB per node, positive N at most N entries (and 8 KiB). The decisions
+//! when a node takes one more element, when a full node splits on LINSERT and when neighbours
+//! merge are 7.0's `_quicklistNodeAllowInsert`, `_quicklistInsert` and `_quicklistMergeNodes`,
+//! so the nodes here hold the same elements as redis-server's and the RDB writer can write
+//! each node's bytes as they are (`RDB_TYPE_LIST_QUICKLIST_2`, see [`List::nodes`]).
+//!
+//! The handle is one pointer (`Value`'s size is pinned by a test). Every node is its own
+//! allocation, so a push or pop while a snapshot child lives dirties the pages of the end node
+//! only. Nothing here knows about the keyspace: commands change a list through
+//! `Slot::list_mut` (the write path).
 
-/// Lists (placeholder: see the module docs).
-#[derive(Debug, Clone, Default)]
+use std::collections::VecDeque;
+
+use forkdb_snapshot::blob::listpack::{self, Listpack, Where};
+use forkdb_snapshot::blob::{BlobError, Elem};
+
+/// 7.0's `packed_threshold`: an element this large gets a plain node of its own.
+pub const PACKED_THRESHOLD: usize = 1 << 30;
+/// 7.0's `SIZE_SAFETY_LIMIT`: a node limited by count still stays within 8 KiB.
+const SIZE_SAFETY_LIMIT: usize = 8192;
+/// 7.0's `optimization_level`: the byte limits of fill -1 ..= -5.
+const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+
+/// One quicklist node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Packed(Listpack),
+    Plain(Box<[u8]>),
+}
+
+/// A borrowed view of one node in the shape of Redis 7.0's `RDB_TYPE_LIST_QUICKLIST_2`: a
+/// packed node is written as its listpack bytes (container 2), a plain one as the element
+/// (container 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRef<'a> {
+    Packed(&'a [u8]),
+    Plain(&'a [u8]),
+}
+
+impl Node {
+    fn len(&self) -> usize {
+        match self {
+            Node::Packed(lp) => lp.len(),
+            Node::Plain(_) => 1,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Node::Packed(lp) => lp.total_bytes(),
+            Node::Plain(b) => b.len(),
+        }
+    }
+
+    fn is_plain(&self) -> bool {
+        matches!(self, Node::Plain(_))
+    }
+
+    /// Element `i` of the node (0-based from its head).
+    fn get(&self, i: usize) -> Elem<'_> {
+        match self {
+            Node::Packed(lp) => lp.seek(i as i64).map(|p| lp.get(p)).unwrap_or(Elem::Int(0)),
+            Node::Plain(b) => Elem::Str(b),
+        }
+    }
+
+    fn single(e: &[u8]) -> Node {
+        if e.len() >= PACKED_THRESHOLD {
+            Node::Plain(e.into())
+        } else {
+            let mut lp = Listpack::new();
+            let _ = lp.append(e);
+            Node::Packed(lp)
+        }
+    }
+}
+
+/// 7.0's `_quicklistNodeSizeMeetsOptimizationRequirement`.
+fn size_meets_optimization(sz: usize, fill: i64) -> bool {
+    if fill >= 0 {
+        return false;
+    }
+    let offset = (-fill - 1) as usize;
+    OPTIMIZATION_LEVEL.get(offset).is_some_and(|&l| sz <= l)
+}
+
+/// Whether a node of `sz` bytes and `count` entries is within the fill limits (the tail of
+/// 7.0's `_quicklistNodeAllowInsert` / `_quicklistNodeAllowMerge`).
+fn within_limits(sz: usize, count: usize, fill: i64, merge: bool) -> bool {
+    if size_meets_optimization(sz, fill) {
+        true
+    } else if sz > SIZE_SAFETY_LIMIT {
+        false
+    } else if merge {
+        (count as i64) <= fill
+    } else {
+        (count as i64) < fill
+    }
+}
+
+/// 7.0's `_quicklistNodeAllowInsert`: may `node` take one more element of `sz` bytes?
+fn allow_insert(node: Option<&Node>, fill: i64, sz: usize) -> bool {
+    let Some(node) = node else { return false };
+    if node.is_plain() || sz >= PACKED_THRESHOLD {
+        return false;
+    }
+    // The overestimate 7.0 inherited from the ziplist: previous-length and encoding bytes.
+    let mut overhead = if sz < 254 { 1 } else { 5 };
+    overhead += if sz < 64 {
+        1
+    } else if sz < 16384 {
+        2
+    } else {
+        5
+    };
+    within_limits(node.bytes() + sz + overhead, node.len(), fill, false)
+}
+
+/// 7.0's `_quicklistNodeAllowMerge`.
+fn allow_merge(a: &Node, b: &Node, fill: i64) -> bool {
+    if a.is_plain() || b.is_plain() {
+        return false;
+    }
+    // One listpack header and terminator go away (`LP_HDR_SIZE` + `LP_EOF`).
+    let sz = (a.bytes() + b.bytes()).saturating_sub(7);
+    within_limits(sz, a.len() + b.len(), fill, true)
+}
+
+/// The list: see the module docs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct List {
-    _private: (),
+    ql: Box<Quicklist>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Quicklist {
+    nodes: VecDeque<Node>,
+    count: usize,
+}
+
+/// Which end of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Head,
+    Tail,
 }
 
 impl List {
+    /// An empty list (a command puts one in the keyspace only once it holds an element).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A list of `elems` in order, packed as successive RPUSHes would pack them (the
+    /// constructor for a list loaded element by element: linked list, ziplist, quicklist v1).
+    pub fn from_elems<'a>(elems: impl IntoIterator<Item = &'a [u8]>, fill: i64) -> Self {
+        let mut l = List::new();
+        for e in elems {
+            l.push(End::Tail, e, fill);
+        }
+        l
+    }
+
+    /// Adopts nodes as an RDB `QUICKLIST_2` holds them: each a validated listpack (empty ones
+    /// are skipped, as Redis's loader skips them) or a plain element. Node boundaries are kept,
+    /// as Redis's `quicklistAppendListpack` keeps them.
+    pub fn from_nodes(nodes: impl IntoIterator<Item = LoadedNode>) -> Self {
+        let mut ql = Quicklist::default();
+        for n in nodes {
+            let node = match n {
+                LoadedNode::Packed(lp) if lp.is_empty() => continue,
+                LoadedNode::Packed(lp) => Node::Packed(lp),
+                LoadedNode::Plain(b) => Node::Plain(b),
+            };
+            ql.count += node.len();
+            ql.nodes.push_back(node);
+        }
+        List { ql: Box::new(ql) }
+    }
+
+    /// The nodes from head to tail, borrowed, for the RDB writer (`QUICKLIST_2`: node count,
+    /// then per node its container and its bytes). Nothing is copied.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = NodeRef<'_>> + '_ {
+        self.ql.nodes.iter().map(|n| match n {
+            Node::Packed(lp) => NodeRef::Packed(lp.as_bytes()),
+            Node::Plain(b) => NodeRef::Plain(b),
+        })
+    }
+
     /// Elements held.
     pub fn len(&self) -> usize {
-        0
+        self.ql.count
     }
 
     /// True when empty (the keyspace never keeps an empty container: Redis deletes the key).
@@ -23,13 +209,717 @@ impl List {
         self.len() == 0
     }
 
-    /// The encoding OBJECT ENCODING reports, Redis 7.0's name.
+    /// The encoding OBJECT ENCODING reports: always `quicklist` in Redis 7.0.
     pub fn encoding_name(&self) -> &'static str {
-        "listpack"
+        "quicklist"
     }
 
-    /// Bytes this value holds on the heap (for memory estimates).
+    /// Bytes this value holds on the heap (for memory estimates): the quicklist header, node
+    /// slots and each node's bytes.
     pub fn heap_size(&self) -> usize {
-        0
+        std::mem::size_of::<Quicklist>()
+            + self.ql.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.ql.nodes.iter().map(Node::bytes).sum::<usize>()
+    }
+
+    /// Pushes at one end (`quicklistPushHead`/`quicklistPushTail`).
+    pub fn push(&mut self, end: End, e: &[u8], fill: i64) {
+        let ql = &mut *self.ql;
+        ql.count += 1;
+        let fits = match end {
+            End::Head => allow_insert(ql.nodes.front(), fill, e.len()),
+            End::Tail => allow_insert(ql.nodes.back(), fill, e.len()),
+        };
+        let node = match end {
+            End::Head => ql.nodes.front_mut(),
+            End::Tail => ql.nodes.back_mut(),
+        };
+        if fits {
+            if let Some(Node::Packed(lp)) = node {
+                let r = match end {
+                    End::Head => lp.prepend(e),
+                    End::Tail => lp.append(e),
+                };
+                // Only past the format's 4 GiB: unreachable under `packed_threshold`.
+                debug_assert!(r.is_ok());
+                return;
+            }
+        }
+        let n = Node::single(e);
+        match end {
+            End::Head => ql.nodes.push_front(n),
+            End::Tail => ql.nodes.push_back(n),
+        }
+    }
+
+    /// Pops from one end.
+    pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
+        let ql = &mut *self.ql;
+        let idx = match end {
+            End::Head => 0,
+            End::Tail => ql.nodes.len().checked_sub(1)?,
+        };
+        let node = ql.nodes.get_mut(idx)?;
+        let out = match node {
+            Node::Plain(_) => {
+                let Some(Node::Plain(b)) = ql.nodes.remove(idx) else {
+                    return None;
+                };
+                ql.count -= 1;
+                return Some(b.into_vec());
+            }
+            Node::Packed(lp) => {
+                let p = match end {
+                    End::Head => lp.first(),
+                    End::Tail => lp.last(),
+                }?;
+                let v = lp.get(p).to_vec();
+                lp.delete(p);
+                v
+            }
+        };
+        ql.count -= 1;
+        if node.len() == 0 {
+            ql.nodes.remove(idx);
+        }
+        Some(out)
+    }
+
+    /// Node and offset of element `index` (negative counts from the tail), None when out of
+    /// range.
+    fn locate(&self, index: i64) -> Option<(usize, usize)> {
+        let n = self.len() as i64;
+        let i = if index < 0 {
+            index.checked_add(n)?
+        } else {
+            index
+        };
+        if i < 0 || i >= n {
+            return None;
+        }
+        let mut i = i as usize;
+        if i < self.len() / 2 {
+            for (ni, node) in self.ql.nodes.iter().enumerate() {
+                if i < node.len() {
+                    return Some((ni, i));
+                }
+                i -= node.len();
+            }
+        } else {
+            let mut back = self.len() - 1 - i;
+            for (ni, node) in self.ql.nodes.iter().enumerate().rev() {
+                if back < node.len() {
+                    return Some((ni, node.len() - 1 - back));
+                }
+                back -= node.len();
+            }
+        }
+        None
+    }
+
+    /// The element at `index` (negative counts from the tail).
+    pub fn get(&self, index: i64) -> Option<Elem<'_>> {
+        let (ni, off) = self.locate(index)?;
+        Some(self.ql.nodes[ni].get(off))
+    }
+
+    /// Replaces the element at `index` (LSET). False when out of range. Like 7.0's
+    /// `quicklistReplaceEntry`, a packed node is changed in place whatever its new size.
+    pub fn set(&mut self, index: i64, e: &[u8]) -> bool {
+        let Some((ni, off)) = self.locate(index) else {
+            return false;
+        };
+        let node = &mut self.ql.nodes[ni];
+        match node {
+            Node::Packed(lp) if e.len() < PACKED_THRESHOLD => {
+                if let Some(p) = lp.seek(off as i64) {
+                    let _ = lp.replace(p, e);
+                }
+            }
+            Node::Packed(lp) => {
+                // A huge element: 7.0 splits the node around a plain one; here it becomes
+                // a plain node between the two halves.
+                let (a, b) = split_lp(lp, off);
+                let mut mid = vec![Node::Plain(e.into())];
+                if !b.is_empty() {
+                    mid.push(Node::Packed(b));
+                }
+                let a_empty = a.is_empty();
+                *node = Node::Packed(a);
+                let at = if a_empty {
+                    self.ql.nodes.remove(ni);
+                    ni
+                } else {
+                    ni + 1
+                };
+                for (k, n) in mid.into_iter().enumerate() {
+                    self.ql.nodes.insert(at + k, n);
+                }
+            }
+            Node::Plain(b) => {
+                if e.len() >= PACKED_THRESHOLD {
+                    *b = e.into();
+                } else {
+                    *node = Node::single(e);
+                }
+            }
+        }
+        true
+    }
+
+    /// Iterates the elements from `start` (0-based, must be in range or the iterator is
+    /// empty), towards the tail or (`rev`) towards the head.
+    pub fn iter_from(&self, start: i64, rev: bool) -> ListIter<'_> {
+        let pos = self.locate(start);
+        ListIter {
+            list: self,
+            pos,
+            rev,
+            cur: None,
+        }
+    }
+
+    /// Iterates every element from the head.
+    pub fn iter(&self) -> ListIter<'_> {
+        self.iter_from(0, false)
+    }
+
+    /// LINSERT: inserts `e` before or after the first element equal to `pivot`. Returns false
+    /// if there is no such element.
+    pub fn insert(&mut self, pivot: &[u8], after: bool, e: &[u8], fill: i64) -> bool {
+        let mut found = None;
+        'outer: for (ni, node) in self.ql.nodes.iter().enumerate() {
+            match node {
+                Node::Packed(lp) => {
+                    if let Some(first) = lp.first() {
+                        if let Some(p) = lp.find(first, pivot, 0) {
+                            let off = lp.iter_positions_before(p);
+                            found = Some((ni, off));
+                            break 'outer;
+                        }
+                    }
+                }
+                Node::Plain(b) => {
+                    if &b[..] == pivot {
+                        found = Some((ni, 0));
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        let Some((ni, off)) = found else {
+            return false;
+        };
+        self.insert_at(ni, off, after, e, fill);
+        true
+    }
+
+    /// 7.0's `_quicklistInsert` at node `ni`, offset `off`.
+    fn insert_at(&mut self, ni: usize, off: usize, after: bool, e: &[u8], fill: i64) {
+        let ql = &mut *self.ql;
+        ql.count += 1;
+        let sz = e.len();
+        let node_len = ql.nodes[ni].len();
+        let full = !allow_insert(ql.nodes.get(ni), fill, sz);
+        let at_tail = after && off + 1 == node_len;
+        let at_head = !after && off == 0;
+        let next = ni.checked_add(1).and_then(|i| ql.nodes.get(i));
+        let prev = ni.checked_sub(1).and_then(|i| ql.nodes.get(i));
+        let avail_next = at_tail && allow_insert(next, fill, sz);
+        let avail_prev = at_head && allow_insert(prev, fill, sz);
+        let has_next = next.is_some();
+        let has_prev = prev.is_some();
+        if sz >= PACKED_THRESHOLD || ql.nodes[ni].is_plain() {
+            // A plain element or a plain neighbour: its own node, splitting a packed one.
+            let new = Node::single(e);
+            if let Node::Packed(lp) = &mut ql.nodes[ni] {
+                if (after && !at_tail) || (!after && !at_head) {
+                    let cut = if after { off + 1 } else { off };
+                    let (a, b) = split_lp(lp, cut);
+                    *lp = a;
+                    ql.nodes.insert(ni + 1, Node::Packed(b));
+                    ql.nodes.insert(ni + 1, new);
+                    return;
+                }
+            }
+            ql.nodes.insert(if after { ni + 1 } else { ni }, new);
+            return;
+        }
+        if !full {
+            if let Node::Packed(lp) = &mut ql.nodes[ni] {
+                if let Some(p) = lp.seek(off as i64) {
+                    let w = if after { Where::After } else { Where::Before };
+                    let _ = lp.insert(p, w, e);
+                }
+            }
+        } else if at_tail && avail_next {
+            if let Some(Node::Packed(lp)) = ql.nodes.get_mut(ni + 1) {
+                let _ = lp.prepend(e);
+            }
+        } else if at_head && avail_prev {
+            if let Some(Node::Packed(lp)) = ql.nodes.get_mut(ni - 1) {
+                let _ = lp.append(e);
+            }
+        } else if (at_tail && has_next && !avail_next) || (at_head && has_prev && !avail_prev) {
+            ql.nodes
+                .insert(if after { ni + 1 } else { ni }, Node::single(e));
+        } else {
+            // Split the full node: `after` keeps [0, off] and the new node takes the rest with
+            // `e` first; before, the new node takes [0, off) with `e` last.
+            let Node::Packed(lp) = &mut ql.nodes[ni] else {
+                return;
+            };
+            let cut = if after { off + 1 } else { off };
+            let (a, b) = split_lp(lp, cut);
+            let center;
+            if after {
+                *lp = a;
+                let mut b = b;
+                let _ = b.prepend(e);
+                ql.nodes.insert(ni + 1, Node::Packed(b));
+                center = ni;
+            } else {
+                *lp = b;
+                let mut a = a;
+                let _ = a.append(e);
+                ql.nodes.insert(ni, Node::Packed(a));
+                center = ni + 1;
+            }
+            ql.merge_around(center, fill);
+        }
+    }
+
+    /// LREM: removes up to `count` elements equal to `e` (all when 0; from the tail when
+    /// negative). Returns how many it removed.
+    pub fn remove(&mut self, count: i64, e: &[u8]) -> usize {
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            count.unsigned_abs().try_into().unwrap_or(usize::MAX)
+        };
+        let from_tail = count < 0;
+        let mut removed = 0usize;
+        let ql = &mut *self.ql;
+        let order: Vec<usize> = if from_tail {
+            (0..ql.nodes.len()).rev().collect()
+        } else {
+            (0..ql.nodes.len()).collect()
+        };
+        let mut emptied = Vec::new();
+        for ni in order {
+            if removed >= limit {
+                break;
+            }
+            match &mut ql.nodes[ni] {
+                Node::Plain(b) => {
+                    if &b[..] == e {
+                        removed += 1;
+                        emptied.push(ni);
+                    }
+                }
+                Node::Packed(lp) => {
+                    if from_tail {
+                        let mut p = lp.last();
+                        while let Some(cur) = p {
+                            if removed >= limit {
+                                break;
+                            }
+                            let prev = lp.prev(cur);
+                            if lp.get(cur).eq_bytes(e) {
+                                lp.delete(cur);
+                                removed += 1;
+                            }
+                            p = prev;
+                        }
+                    } else {
+                        let mut p = lp.first();
+                        while let Some(cur) = p {
+                            if removed >= limit {
+                                break;
+                            }
+                            p = match lp.find(cur, e, 0) {
+                                Some(hit) => {
+                                    removed += 1;
+                                    lp.delete(hit)
+                                }
+                                None => None,
+                            };
+                        }
+                    }
+                    if lp.is_empty() {
+                        emptied.push(ni);
+                    }
+                }
+            }
+        }
+        emptied.sort_unstable();
+        for ni in emptied.into_iter().rev() {
+            ql.nodes.remove(ni);
+        }
+        ql.count -= removed;
+        removed
+    }
+
+    /// Deletes `n` elements from index `start` (0-based, in range) towards the tail
+    /// (`quicklistDelRange`; LTRIM). Nodes left are not merged, as in Redis.
+    pub fn delete_range(&mut self, start: usize, n: usize) {
+        let Some((mut ni, mut off)) = self.locate(start as i64) else {
+            return;
+        };
+        let ql = &mut *self.ql;
+        let mut left = n.min(ql.count - start);
+        ql.count -= left;
+        while left > 0 && ni < ql.nodes.len() {
+            let len = ql.nodes[ni].len();
+            let take = left.min(len - off);
+            if take == len {
+                ql.nodes.remove(ni);
+            } else {
+                if let Node::Packed(lp) = &mut ql.nodes[ni] {
+                    lp.delete_range(off as i64, take);
+                }
+                ni += 1;
+            }
+            left -= take;
+            off = 0;
+        }
+    }
+}
+
+/// A node as a loader hands it over (see [`List::from_nodes`]).
+#[derive(Debug)]
+pub enum LoadedNode {
+    Packed(Listpack),
+    Plain(Box<[u8]>),
+}
+
+/// Splits a listpack at `cut`: ([0, cut), [cut, len)).
+fn split_lp(lp: &Listpack, cut: usize) -> (Listpack, Listpack) {
+    let mut a = lp.clone();
+    let mut b = lp.clone();
+    let len = lp.len();
+    a.delete_range(cut as i64, len - cut.min(len));
+    b.delete_range(0, cut);
+    (a, b)
+}
+
+/// Counting entries before a position, for LINSERT's offset.
+trait PosIndex {
+    fn iter_positions_before(&self, p: listpack::Pos) -> usize;
+}
+
+impl PosIndex for Listpack {
+    fn iter_positions_before(&self, p: listpack::Pos) -> usize {
+        let mut n = 0;
+        let mut cur = self.first();
+        while let Some(c) = cur {
+            if c == p {
+                break;
+            }
+            n += 1;
+            cur = self.next(c);
+        }
+        n
+    }
+}
+
+impl Quicklist {
+    /// 7.0's `_quicklistMergeNodes` around the node at `center`.
+    fn merge_around(&mut self, center: usize, fill: i64) {
+        let mut center = center;
+        // prev_prev + prev
+        if center >= 2 && self.try_merge(center - 2, fill) {
+            center -= 1;
+        }
+        // next + next_next
+        if center + 2 < self.nodes.len() {
+            self.try_merge(center + 1, fill);
+        }
+        // prev + center, then the result + next
+        let target = if center >= 1 && self.try_merge(center - 1, fill) {
+            center - 1
+        } else {
+            center
+        };
+        if target + 1 < self.nodes.len() {
+            self.try_merge(target, fill);
+        }
+    }
+
+    /// Merges node `i + 1` into node `i` when allowed.
+    fn try_merge(&mut self, i: usize, fill: i64) -> bool {
+        let (Some(a), Some(b)) = (self.nodes.get(i), self.nodes.get(i + 1)) else {
+            return false;
+        };
+        if !allow_merge(a, b, fill) {
+            return false;
+        }
+        let Some(Node::Packed(b)) = self.nodes.remove(i + 1) else {
+            return false;
+        };
+        if let Some(Node::Packed(a)) = self.nodes.get_mut(i) {
+            let r: Result<(), BlobError> = a.append_listpack(&b);
+            debug_assert!(r.is_ok());
+        }
+        true
+    }
+}
+
+/// Iterator over a list's elements (see [`List::iter_from`]).
+pub struct ListIter<'a> {
+    list: &'a List,
+    /// Node and offset of the next element.
+    pos: Option<(usize, usize)>,
+    rev: bool,
+    /// The listpack position of the next element in its node, when known.
+    cur: Option<listpack::Pos>,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = Elem<'a>;
+
+    fn next(&mut self) -> Option<Elem<'a>> {
+        let (ni, off) = self.pos?;
+        let node = self.list.ql.nodes.get(ni)?;
+        let item = match node {
+            Node::Plain(b) => {
+                self.cur = None;
+                Elem::Str(b)
+            }
+            Node::Packed(lp) => {
+                let p = match self.cur {
+                    Some(p) => p,
+                    None => lp.seek(off as i64)?,
+                };
+                let e = lp.get(p);
+                self.cur = if self.rev { lp.prev(p) } else { lp.next(p) };
+                e
+            }
+        };
+        // Advance to the next element's (node, offset).
+        self.pos = if self.rev {
+            if off > 0 {
+                Some((ni, off - 1))
+            } else {
+                self.cur = None;
+                ni.checked_sub(1)
+                    .and_then(|p| self.list.ql.nodes.get(p).map(|n| (p, n.len() - 1)))
+            }
+        } else if off + 1 < node.len() {
+            Some((ni, off + 1))
+        } else {
+            self.cur = None;
+            (ni + 1 < self.list.ql.nodes.len()).then_some((ni + 1, 0))
+        };
+        Some(item)
+    }
+}
+
+/// An element's bytes as Redis replies with it.
+pub fn elem_bytes(e: Elem<'_>) -> Vec<u8> {
+    e.to_vec()
+}
+
+/// The size an element adds to a listpack node (`lpEntrySizeString`), exported for tests.
+pub fn entry_size(e: &[u8]) -> usize {
+    listpack::entry_size(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(l: &List) -> Vec<Vec<u8>> {
+        l.iter().map(|e| e.to_vec()).collect()
+    }
+
+    fn node_lens(l: &List) -> Vec<usize> {
+        l.ql.nodes.iter().map(Node::len).collect()
+    }
+
+    #[test]
+    fn push_pop_both_ends() {
+        let mut l = List::new();
+        l.push(End::Tail, b"b", -2);
+        l.push(End::Head, b"a", -2);
+        l.push(End::Tail, b"12", -2);
+        assert_eq!(
+            items(&l),
+            vec![b"a".to_vec(), b"b".to_vec(), b"12".to_vec()]
+        );
+        assert_eq!(l.pop(End::Tail).unwrap(), b"12");
+        assert_eq!(l.pop(End::Head).unwrap(), b"a");
+        assert_eq!(l.pop(End::Head).unwrap(), b"b");
+        assert!(l.pop(End::Head).is_none());
+        assert!(l.is_empty());
+        assert_eq!(l.ql.nodes.len(), 0);
+    }
+
+    #[test]
+    fn size_limit_makes_new_nodes() {
+        let mut l = List::new();
+        let v = vec![b'x'; 100];
+        for _ in 0..200 {
+            l.push(End::Tail, &v, -2);
+        }
+        // Each entry is 100 + 1 (encoding 2 bytes? 12-bit string: 2) + backlen 1 = 103 bytes.
+        assert!(l.ql.nodes.len() > 1);
+        for n in &l.ql.nodes {
+            assert!(n.bytes() <= 8192);
+        }
+        assert_eq!(l.len(), 200);
+        assert_eq!(node_lens(&l).iter().sum::<usize>(), 200);
+    }
+
+    #[test]
+    fn count_limit() {
+        let mut l = List::new();
+        for i in 0..10 {
+            l.push(End::Tail, i.to_string().as_bytes(), 3);
+        }
+        assert_eq!(node_lens(&l), vec![3, 3, 3, 1]);
+        for i in 0..10i64 {
+            assert_eq!(l.get(i).unwrap().to_vec(), i.to_string().into_bytes());
+            assert_eq!(l.get(i - 10).unwrap().to_vec(), i.to_string().into_bytes());
+        }
+        assert!(l.get(10).is_none());
+        assert!(l.get(-11).is_none());
+    }
+
+    #[test]
+    fn iter_both_ways_across_nodes() {
+        let l = List::from_elems((0..10).map(|i| &b"0123456789"[i..i + 1]), 3);
+        let fw: Vec<_> = l.iter_from(2, false).map(|e| e.to_vec()).collect();
+        assert_eq!(fw.len(), 8);
+        assert_eq!(fw[0], b"2");
+        let bw: Vec<_> = l.iter_from(-1, true).map(|e| e.to_vec()).collect();
+        assert_eq!(bw.len(), 10);
+        assert_eq!(bw[0], b"9");
+        assert_eq!(bw[9], b"0");
+    }
+
+    #[test]
+    fn insert_splits_full_node_and_merges() {
+        let mut l = List::from_elems((0..6).map(|i| &b"abcdef"[i..i + 1]), 3);
+        assert_eq!(node_lens(&l), vec![3, 3]);
+        assert!(l.insert(b"b", true, b"X", 3));
+        assert_eq!(
+            items(&l),
+            ["a", "b", "X", "c", "d", "e", "f"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(node_lens(&l).iter().sum::<usize>(), 7);
+        assert!(node_lens(&l).iter().all(|&n| n <= 3));
+        assert!(!l.insert(b"zz", false, b"Y", 3));
+        assert!(l.insert(b"a", false, b"Y", 3));
+        assert_eq!(l.get(0).unwrap().to_vec(), b"Y");
+        assert_eq!(l.len(), 8);
+    }
+
+    #[test]
+    fn set_remove_trim() {
+        let mut l = List::from_elems(["a", "b", "a", "c", "a"].iter().map(|s| s.as_bytes()), 2);
+        assert!(l.set(1, b"B"));
+        assert!(!l.set(5, b"x"));
+        assert_eq!(l.remove(-1, b"a"), 1);
+        assert_eq!(items(&l).len(), 4);
+        assert_eq!(l.remove(0, b"a"), 2);
+        assert_eq!(items(&l), vec![b"B".to_vec(), b"c".to_vec()]);
+        let mut l = List::from_elems((0..10).map(|i| &b"0123456789"[i..i + 1]), 3);
+        l.delete_range(2, 5);
+        assert_eq!(l.len(), 5);
+        assert_eq!(
+            items(&l),
+            ["0", "1", "7", "8", "9"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn integers_compare_as_redis() {
+        let mut l = List::from_elems(["12", "012"].iter().map(|s| s.as_bytes()), -2);
+        assert_eq!(l.remove(0, b"12"), 1);
+        assert_eq!(items(&l), vec![b"012".to_vec()]);
+    }
+
+    #[test]
+    fn nodes_view_and_adopt() {
+        let l = List::from_elems((0..10).map(|i| &b"0123456789"[i..i + 1]), 4);
+        let loaded: Vec<LoadedNode> = l
+            .nodes()
+            .map(|n| match n {
+                NodeRef::Packed(b) => LoadedNode::Packed(Listpack::from_bytes(b.to_vec()).unwrap()),
+                NodeRef::Plain(b) => LoadedNode::Plain(b.into()),
+            })
+            .collect();
+        let back = List::from_nodes(loaded);
+        assert_eq!(back, l);
+        assert_eq!(back.len(), 10);
+    }
+
+    /// Node counts and byte totals redis-server 7.0.15 reports (`DEBUG OBJECT`: `ql_nodes`,
+    /// `ql_uncompressed_size`) for the same sequences of commands.
+    #[test]
+    fn node_layout_matches_redis() {
+        let total = |l: &List| l.ql.nodes.iter().map(Node::bytes).sum::<usize>();
+        // RPUSH a item-0 .. item-999 at -2: 2 nodes, 9904 bytes.
+        let mut a = List::new();
+        for i in 0..1000 {
+            a.push(End::Tail, format!("item-{i}").as_bytes(), -2);
+        }
+        assert_eq!((a.ql.nodes.len(), total(&a)), (2, 9904));
+        // LPUSH b 0, 1000, ..., 999000 at -2: 1 node.
+        let mut b = List::new();
+        for i in 0..1000 {
+            b.push(End::Head, (i * 1000).to_string().as_bytes(), -2);
+        }
+        assert_eq!(b.ql.nodes.len(), 1);
+        // At 5: RPUSH c 0..9, LINSERT c AFTER 2 X, BEFORE 0 Y, AFTER 4 Z: 3 nodes.
+        let mut c = List::from_elems((0..10).map(|i| &b"0123456789"[i..i + 1]), 5);
+        assert!(c.insert(b"2", true, b"X", 5));
+        assert!(c.insert(b"0", false, b"Y", 5));
+        assert!(c.insert(b"4", true, b"Z", 5));
+        assert_eq!(c.ql.nodes.len(), 3);
+        let want: Vec<Vec<u8>> = "Y 0 1 2 X 3 4 Z 5 6 7 8 9"
+            .split(' ')
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        assert_eq!(items(&c), want);
+        // At 5: 400 RPUSHes of "v" x max(i % 70, 1): 80 nodes, 14696 bytes.
+        let mut d = List::new();
+        for i in 0..400 {
+            d.push(End::Tail, "v".repeat((i % 70).max(1)).as_bytes(), 5);
+        }
+        assert_eq!((d.ql.nodes.len(), total(&d)), (80, 14696));
+    }
+
+    /// LINSERTs into full 8 KiB nodes (splits, then merges), as redis-server 7.0.15 lays them
+    /// out: 2 nodes, 11140 bytes, the values at the same indices.
+    #[test]
+    fn insert_into_full_nodes_matches_redis() {
+        let mut e = List::new();
+        for i in 0..1000 {
+            e.push(End::Tail, format!("item-{i}").as_bytes(), -2);
+        }
+        let v = vec![b'x'; 100];
+        for p in [
+            "item-300", "item-10", "item-850", "item-0", "item-999", "item-500",
+        ] {
+            assert!(e.insert(p.as_bytes(), true, &v, -2));
+            assert!(e.insert(p.as_bytes(), false, &v, -2));
+        }
+        let total = e.ql.nodes.iter().map(Node::bytes).sum::<usize>();
+        assert_eq!((e.ql.nodes.len(), total), (2, 11140));
+        let at: Vec<usize> = e
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.eq_bytes(&v))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at, [0, 2, 12, 14, 304, 306, 506, 508, 858, 860, 1009, 1011]);
     }
 }
