@@ -38,6 +38,7 @@ pub mod alloc;
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod diag;
 pub mod glob;
 pub mod info;
 pub mod load;

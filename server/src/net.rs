@@ -314,6 +314,16 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         tokio::select! {
             r = stream.readable() => if r.is_err() { break },
             _ = &mut killed => break,
+            _ = meta.feed_ready.notified(), if meta.monitor.get() => {
+                // MONITOR lines from other clients' commands (see `diag`).
+                let feed = crate::diag::take_feed(&meta);
+                if stream.write_all(&feed).await.is_err() {
+                    break;
+                }
+                meta.obuf_pending.set(0);
+                srv.borrow_mut().stats.total_net_output_bytes += feed.len() as u64;
+                continue;
+            }
             _ = &mut resize => {
                 resize.set(meta.resize.notified());
                 // Idle with an incomplete command: drop the free space (Redis's
@@ -348,6 +358,9 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                 break;
             }
         };
+        // Redis's `qbuf` while the batch runs: all it read, the commands being run included.
+        meta.qbuf.set(buf.len());
+        meta.qbuf_alloc.set(alloc);
         let mut wbuf = take_reply_buf();
         meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;

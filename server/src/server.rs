@@ -76,6 +76,8 @@ pub struct Server {
     pub clock: Instant,
     /// Wakes the timeline sampler when a snapshot child starts.
     pub timeline_notify: Rc<tokio::sync::Notify>,
+    /// MONITOR, SLOWLOG, LATENCY and the latency histograms (see `diag`).
+    pub diag: crate::diag::Diag,
 }
 
 impl Server {
@@ -112,12 +114,14 @@ impl Server {
             timelines: crate::timeline::Timelines::default(),
             clock: Instant::now(),
             timeline_notify: Rc::new(tokio::sync::Notify::new()),
+            diag: crate::diag::Diag::default(),
         }
     }
 
     /// CONFIG RESETSTAT.
     pub fn reset_stats(&mut self) {
         self.stats = Stats::default();
+        self.diag.histograms.clear();
         self.ks.expired_keys = 0;
         self.ks.evicted_keys = 0;
         self.ks.keyspace_hits = 0;
