@@ -493,7 +493,7 @@ pub fn memory_stats(cx: &mut Ctx, _args: &[Bytes]) {
         (bulk("keys.count"), int(o.keys)),
         (
             bulk("keys.bytes-per-key"),
-            int(if o.keys > 0 { net / o.keys } else { 0 }),
+            int(net.checked_div(o.keys).unwrap_or(0)),
         ),
         (bulk("dataset.bytes"), int(dataset)),
         (
