@@ -536,10 +536,12 @@ async fn cron(srv: Shared) {
         // it loads).
         if s.active_expire_enabled && !s.persist.loading {
             // A quarter of each period at most, as Redis's slow expire cycle.
-            let deadline = Instant::now() + period / 4;
+            let start = Instant::now();
+            let deadline = start + period / 4;
             for db in 0..s.ks.db_count() {
                 s.ks.active_expire(db, deadline);
             }
+            crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
         sample_ops(s);
