@@ -66,6 +66,15 @@ pub struct ClientMeta {
     pub kill: Notify,
     /// Blocked by BLPOP and friends (CLIENT LIST's `b` flag).
     pub blocked: Cell<bool>,
+    /// MONITOR: the client is a monitor; lines other clients' commands made, not yet written;
+    /// woken when a line is added (see `diag`).
+    pub monitor: Cell<bool>,
+    pub feed: RefCell<bytes::BytesMut>,
+    pub feed_ready: Notify,
+    /// Bytes of the running command's arguments (`argv-mem`), and of the commands queued in
+    /// MULTI with Redis's per-argument pointer (`multi-mem`).
+    pub argv_mem: Cell<usize>,
+    pub multi_mem: Cell<usize>,
 }
 
 impl ClientMeta {
@@ -95,6 +104,11 @@ impl ClientMeta {
             killed: Cell::new(false),
             kill: Notify::new(),
             blocked: Cell::new(false),
+            monitor: Cell::new(false),
+            feed: RefCell::new(bytes::BytesMut::new()),
+            feed_ready: Notify::new(),
+            argv_mem: Cell::new(0),
+            multi_mem: Cell::new(0),
         }
     }
 
@@ -151,7 +165,9 @@ impl ClientMeta {
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
         let multi = self.multi.get();
-        let flags = if self.blocked.get() {
+        let flags = if self.monitor.get() {
+            "O"
+        } else if self.blocked.get() {
             "b"
         } else if multi >= 0 {
             "x"
@@ -159,7 +175,7 @@ impl ClientMeta {
             "N"
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -172,6 +188,8 @@ impl ClientMeta {
             multi,
             self.qbuf.get(),
             self.qbuf_alloc.get().saturating_sub(self.qbuf.get()),
+            self.argv_mem.get(),
+            if multi >= 0 { self.multi_mem.get() } else { 0 },
             // Redis's fixed reply buffer (`rbs`, `rbp`, `obl`) is the first 16 KiB of ours,
             // its reply list (`oll`, `omem`) the rest.
             self.obuf_alloc.get().min(REPLY_STATIC_BYTES),

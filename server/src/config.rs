@@ -69,6 +69,14 @@ pub struct Config {
     pub enable_debug_command: ProtectedMode,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// SLOWLOG: commands slower than this many microseconds are logged (0: all; negative: none).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// LATENCY: events at or over this many milliseconds are recorded (0: off).
+    pub latency_monitor_threshold: u64,
+    /// INFO latencystats and LATENCY HISTOGRAM: per-command latency histograms.
+    pub latency_tracking: bool,
+    pub latency_tracking_info_percentiles: Vec<f64>,
     /// forkdb's own: grow tables before a snapshot fork rather than during it (see
     /// `Keyspace::reserve_headroom`). A switch so its effect on COW can be measured.
     pub snapshot_headroom: bool,
@@ -211,6 +219,11 @@ impl Default for Config {
             enable_debug_command: ProtectedMode::No,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             snapshot_headroom: true,
             snapshot_freeze_access: true,
             snapshot_sample_interval: 100,
@@ -673,6 +686,56 @@ pub static OPTIONS: &[OptSpec] = &[
     },
     int_option!("lfu-log-factor", lfu_log_factor, u32, 0, i32::MAX as i64, 0),
     int_option!("lfu-decay-time", lfu_decay_time, u32, 0, i32::MAX as i64, 0),
+    int_option!(
+        "slowlog-log-slower-than",
+        slowlog_log_slower_than,
+        i64,
+        -1,
+        i64::MAX,
+        0
+    ),
+    int_option!("slowlog-max-len", slowlog_max_len, u64, 0, i64::MAX, 0),
+    int_option!(
+        "latency-monitor-threshold",
+        latency_monitor_threshold,
+        u64,
+        0,
+        i64::MAX,
+        0
+    ),
+    bool_option!("latency-tracking", latency_tracking, 0),
+    OptSpec {
+        name: "latency-tracking-info-percentiles",
+        alias: None,
+        flags: 0,
+        get: |c| {
+            c.latency_tracking_info_percentiles
+                .iter()
+                .map(|p| crate::diag::fmt_g(*p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        set: |c, v| {
+            // Redis: each a number in 0..=100; an empty string clears the list.
+            let mut list = Vec::new();
+            for w in v.split_whitespace() {
+                match w.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => list.push(p),
+                    Err(_) => {
+                        return Err("Invalid latency-tracking-info-percentiles parameters".into())
+                    }
+                    Ok(_) => {
+                        return Err(
+                            "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                                .into(),
+                        )
+                    }
+                }
+            }
+            c.latency_tracking_info_percentiles = list;
+            Ok(())
+        },
+    },
     int_option!(
         "snapshot-sample-interval",
         snapshot_sample_interval,

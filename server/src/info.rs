@@ -31,6 +31,7 @@ pub fn render(srv: &Server, requested: &[String]) -> String {
     if requested.iter().any(|s| s == "all" || s == "everything") {
         wanted.extend(DEFAULT_SECTIONS);
         wanted.push("commandstats");
+        wanted.push("latencystats");
     }
     for s in requested {
         if !matches!(s.as_str(), "default" | "all" | "everything") {
@@ -206,6 +207,10 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             for (code, n) in &srv.stats.errors {
                 let _ = write!(s, "errorstat_{code}:count={n}\r\n");
             }
+        }
+        "latencystats" => {
+            s.push_str("# Latencystats\r\n");
+            crate::diag::render_latencystats(srv, s);
         }
         "commandstats" => {
             s.push_str("# Commandstats\r\n");

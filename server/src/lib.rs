@@ -39,6 +39,7 @@ pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod diag;
 pub mod glob;
 pub mod info;
 pub mod load;

@@ -570,16 +570,38 @@ mod tests {
     }
 
     #[test]
-    fn a_container_stops_the_load_naming_type_key_and_offset() {
+    fn containers_load_as_their_type() {
         let mut ks = Keyspace::new(1);
         let mut a = Applier::new(1);
         let mut r = rec(0, "mylist", None, 85);
-        r.value = snap::Value::List(snap::List::Elements(vec![Bytes::from_static(b"x")]));
+        r.value = snap::Value::List(snap::List::Elements(vec![
+            Bytes::from_static(b"x"),
+            Bytes::from_static(b"y"),
+        ]));
+        a.apply(&mut ks, r).unwrap();
+        let l = ks.get_list(0, b"mylist").unwrap().expect("the list");
+        assert_eq!(l.len(), 2);
+        assert_eq!(a.loaded, 1);
+    }
+
+    /// What the reader lets through but the type cannot hold stops the load, naming the key,
+    /// the database and the record's offset.
+    #[test]
+    fn an_invalid_container_stops_the_load_naming_key_and_offset() {
+        let mut ks = Keyspace::new(1);
+        let mut a = Applier::new(1);
+        let mut lp = forkdb_snapshot::blob::Listpack::new();
+        for e in ["f", "v", "odd"] {
+            lp.append(e.as_bytes()).unwrap();
+        }
+        let mut r = rec(0, "h", None, 85);
+        r.value = snap::Value::Hash(snap::Hash::Listpack(lp));
         let err = a.apply(&mut ks, r).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "record at offset 85 rejected: list value of key 'mylist' cannot be loaded: this server holds only strings"
+            "record at offset 85 rejected: hash listpack has an odd number of entries (3) (key 'h' in DB 0)"
         );
+        assert!(!ks.holds(0, b"h"));
     }
 
     #[test]

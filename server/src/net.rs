@@ -323,6 +323,16 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         tokio::select! {
             r = stream.readable() => if r.is_err() { break },
             _ = &mut killed => break,
+            _ = meta.feed_ready.notified(), if meta.monitor.get() => {
+                // MONITOR lines from other clients' commands (see `diag`).
+                let feed = crate::diag::take_feed(&meta);
+                if stream.write_all(&feed).await.is_err() {
+                    break;
+                }
+                meta.obuf_pending.set(0);
+                srv.borrow_mut().stats.total_net_output_bytes += feed.len() as u64;
+                continue;
+            }
             _ = &mut resize => {
                 resize.set(meta.resize.notified());
                 // Idle with an incomplete command: drop the free space (Redis's
@@ -368,6 +378,9 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                 }
             }
         };
+        // Redis's `qbuf` while the batch runs: all it read, the commands being run included.
+        meta.qbuf.set(buf.len());
+        meta.qbuf_alloc.set(alloc);
         let mut wbuf = served.take().unwrap_or_else(take_reply_buf);
         meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;
@@ -548,10 +561,12 @@ async fn cron(srv: Shared) {
         // it loads).
         if s.active_expire_enabled && !s.persist.loading {
             // A quarter of each period at most, as Redis's slow expire cycle.
-            let deadline = Instant::now() + period / 4;
+            let start = Instant::now();
+            let deadline = start + period / 4;
             for db in 0..s.ks.db_count() {
                 s.ks.active_expire(db, deadline);
             }
+            crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
         sample_ops(s);

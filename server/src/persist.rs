@@ -350,6 +350,7 @@ impl Server {
                 // Redis counts a save when it starts (`rdb_saves`), whether or not it succeeds.
                 self.persist.rdb_saves += 1;
                 self.persist.latest_fork_usec = child.fork_usec;
+                crate::diag::record_event(self, "fork", child.fork_usec / 1000);
                 self.persist.total_forks += 1;
                 info!(
                     fork_usec = child.fork_usec,

@@ -78,6 +78,8 @@ pub struct Server {
     pub timeline_notify: Rc<tokio::sync::Notify>,
     /// Clients blocked on keys (see `blocking.rs`).
     pub blocked: crate::blocking::Blocked,
+    /// MONITOR, SLOWLOG, LATENCY and the latency histograms (see `diag`).
+    pub diag: crate::diag::Diag,
 }
 
 impl Server {
@@ -115,12 +117,14 @@ impl Server {
             clock: Instant::now(),
             timeline_notify: Rc::new(tokio::sync::Notify::new()),
             blocked: Default::default(),
+            diag: crate::diag::Diag::default(),
         }
     }
 
     /// CONFIG RESETSTAT.
     pub fn reset_stats(&mut self) {
         self.stats = Stats::default();
+        self.diag.histograms.clear();
         self.ks.expired_keys = 0;
         self.ks.evicted_keys = 0;
         self.ks.keyspace_hits = 0;

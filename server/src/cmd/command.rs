@@ -343,8 +343,11 @@ fn command_doc_frame(spec: &CommandSpec) -> Frame {
         ("summary", Frame::bulk(spec.summary)),
         ("since", Frame::bulk(spec.since)),
         ("group", Frame::bulk(spec.group)),
-        ("complexity", Frame::bulk(spec.complexity)),
     ];
+    // Redis leaves the field out of commands documented without one (MONITOR).
+    if !spec.complexity.is_empty() {
+        fields.push(("complexity", Frame::bulk(spec.complexity)));
+    }
     let doc_flags: Vec<&str> = [
         (!spec.deprecated_since.is_empty(), "deprecated"),
         (spec.syscmd, "syscmd"),

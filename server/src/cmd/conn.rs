@@ -180,6 +180,7 @@ pub fn reset(cx: &mut Ctx, _args: &[Bytes]) {
     cx.client.meta.resp.set(2);
     *cx.client.meta.name.borrow_mut() = None;
     cx.client.authenticated = cx.srv.config.requirepass.is_empty();
+    cx.client.meta.monitor.set(false);
     cx.simple("RESET");
 }
 

@@ -7,6 +7,7 @@
 pub mod bitmap;
 pub mod command;
 pub mod conn;
+pub mod diag;
 pub mod expire;
 pub mod hash;
 pub mod keys;
@@ -112,19 +113,38 @@ fn reject(
     }
 }
 
+/// [`reject`] of a command that exists: counted in its `rejected_calls` (Redis's
+/// `rejectCommand`).
+fn reject_cmd(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut BytesMut,
+    spec: &'static CommandSpec,
+    msg: impl AsRef<[u8]>,
+    is_exec: bool,
+) {
+    srv.stats.commands.entry(spec.name).or_default().rejected += 1;
+    reject(srv, client, out, msg, is_exec);
+}
+
 const DEBUG_REFUSED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// Runs one command from a client and appends its reply to `out`.
 pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mut BytesMut) {
     let spec = match resolve(&args) {
         Ok(s) => s,
-        Err(msg) => return reject(srv, client, out, msg, false),
+        Err(msg) => {
+            client.meta.last_cmd.set("NULL");
+            return reject(srv, client, out, msg, false);
+        }
     };
+    // CLIENT LIST's `cmd=`: the command being run, also when it is then rejected (Redis sets
+    // `lastcmd` at lookup). The commands EXEC runs leave it at `exec`.
+    client.meta.last_cmd.set(spec.name);
     let is_exec = spec.name == "exec";
     if !table::arity_ok(spec.arity, args.len()) {
-        srv.stats.commands.entry(spec.name).or_default().rejected += 1;
         let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-        return reject(srv, client, out, &msg, is_exec);
+        return reject_cmd(srv, client, out, spec, &msg, is_exec);
     }
     if spec.name == "debug" {
         let allowed = match srv.config.enable_debug_command {
@@ -133,12 +153,19 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             ProtectedMode::No => false,
         };
         if !allowed {
-            return reject(srv, client, out, DEBUG_REFUSED, false);
+            return reject_cmd(srv, client, out, spec, DEBUG_REFUSED, false);
         }
     }
     if !client.authenticated && !spec.has(table::NO_AUTH) {
         if !srv.config.requirepass.is_empty() {
-            return reject(srv, client, out, "NOAUTH Authentication required.", is_exec);
+            return reject_cmd(
+                srv,
+                client,
+                out,
+                spec,
+                "NOAUTH Authentication required.",
+                is_exec,
+            );
         }
         // The password was removed at run time: everyone is authenticated now.
         client.authenticated = true;
@@ -150,7 +177,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         );
     if queueing && spec.has(table::NO_MULTI) {
         let msg = "ERR Command not allowed inside a transaction";
-        return reject(srv, client, out, msg, false);
+        return reject_cmd(srv, client, out, spec, msg, false);
     }
     // EXEC answers for the commands it runs: it is a write, or may use memory, if any of them is.
     let flags = if is_exec {
@@ -164,22 +191,35 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         // itself grows), but never EXEC of reads, DISCARD, QUIT or RESET (Redis's rule).
         if flags & table::DENYOOM != 0 || queueing {
             let msg = "OOM command not allowed when used memory > 'maxmemory'.";
-            return reject(srv, client, out, msg, is_exec);
+            return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }
     // Redis refuses PING too while writes are refused, so that health checks notice.
     if flags & table::WRITE != 0 || spec.name == "ping" {
         if let Some(msg) = srv.deny_write_reason() {
-            return reject(srv, client, out, &msg, is_exec);
+            return reject_cmd(srv, client, out, spec, &msg, is_exec);
         }
     }
     // While the data set loads, only commands with Redis's `loading` flag run.
     if srv.persist.loading && !spec.has(table::LOADING) {
         let msg = "LOADING Redis is loading the dataset in memory";
-        return reject(srv, client, out, msg, is_exec);
+        return reject_cmd(srv, client, out, spec, msg, is_exec);
+    }
+    // A monitor is a replica to Redis, and replicas may not touch the keyspace.
+    if client.meta.monitor.get() && flags & (table::READONLY | table::WRITE) != 0 {
+        let msg = "ERR Replica can't interact with the keyspace";
+        return reject_cmd(srv, client, out, spec, msg, is_exec);
     }
     if queueing {
         if let Some(queue) = client.multi.as_mut() {
+            // Redis's `mstate.argv_len_sums`: the arguments and a pointer for each.
+            let mem = if queue.is_empty() {
+                0
+            } else {
+                client.meta.multi_mem.get()
+            };
+            let argv: usize = args.iter().map(|a| a.len() + 8).sum();
+            client.meta.multi_mem.set(mem + argv);
             // Copies: the arguments are slices of the read buffer, which a queued command
             // would otherwise keep alive until EXEC.
             queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
@@ -205,6 +245,8 @@ pub fn call(
     args: &[Bytes],
     out: &mut BytesMut,
 ) {
+    let argv_mem: usize = args.iter().map(|a| a.len()).sum();
+    client.meta.argv_mem.set(argv_mem);
     let start = Instant::now();
     let mut cx = Ctx {
         srv,
@@ -225,7 +267,8 @@ pub fn call(
     if spec.has(table::WRITE) {
         srv.stats.write_commands += 1;
     }
-    client.meta.last_cmd.set(spec.name);
+    client.meta.argv_mem.set(0);
+    crate::diag::after_call(srv, client, spec, args, usec, out);
 }
 
 /// Replies with an error from outside a handler: the network layer's protocol errors.
