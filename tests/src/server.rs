@@ -190,45 +190,9 @@ impl Server {
     }
 
     fn start_with(kind: Kind, args: &[&str], loading_is_ready: bool) -> Server {
-        let bin = kind.binary();
         let mut last_log = String::new();
         for _ in 0..BIND_ATTEMPTS {
-            let tmp = TempDir::new(kind.name());
-            let dir = tmp.path().to_path_buf();
-            let port = free_port();
-            let log_path = dir.join("server.log");
-            let log = fs::File::create(&log_path).expect("create server.log");
-            let mut cmd = Command::new(&bin);
-            let (config, rest) = match args.first() {
-                Some(first) if !first.starts_with("--") => (Some(*first), &args[1..]),
-                _ => (None, args),
-            };
-            if let Some(config) = config {
-                cmd.arg(config);
-            }
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
-                .arg(&dir);
-            if !rest.contains(&"--save") {
-                cmd.args(["--save", ""]);
-            }
-            cmd.args(rest)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log handle"))
-                .stderr(log);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-            let mut server = Server {
-                port,
-                pid: child.id(),
-                dir,
-                addr: format!("127.0.0.1:{port}"),
-                kind,
-                child,
-                exited: None,
-                _tmp: tmp,
-            };
+            let mut server = Server::spawn(kind, free_port(), args);
             match server.wait_ready(loading_is_ready) {
                 Ok(()) => return server,
                 Err(log) => {
@@ -245,26 +209,41 @@ impl Server {
         panic!(
             "{} ({}) did not start; its output:\n{last_log}",
             kind.name(),
-            bin.display()
+            kind.binary().display()
         );
     }
 
     /// Starts `kind` on the given `port` rather than a free one (a restart on the port a killed
-    /// server held), with `--bind 127.0.0.1`, its own directory for `server.log` (and `--dir`
-    /// unless `args` has one), `--save ""` unless `args` has one, then `args`. One attempt: `Err`
-    /// carries the server's output when it did not come up (e.g. `Address already in use`).
+    /// server held). One attempt: `Err` carries the server's output when it did not come up
+    /// (e.g. `Address already in use`).
     pub fn start_on_port(kind: Kind, port: u16, args: &[&str]) -> Result<Server, String> {
+        let mut server = Server::spawn(kind, port, args);
+        // On an error the server is dropped, which stops it by pid.
+        server.wait_ready(false).map(|()| server)
+    }
+
+    /// Spawns `kind` on `port` in a directory of its own (its `server.log` there): the config
+    /// file if `args` starts with one, then `--port`, `--bind 127.0.0.1`, `--dir`, `--save ""`
+    /// unless `args` has one, then `args`. Does not wait for it.
+    fn spawn(kind: Kind, port: u16, args: &[&str]) -> Server {
         let bin = kind.binary();
         let tmp = TempDir::new(kind.name());
         let dir = tmp.path().to_path_buf();
         let log = fs::File::create(dir.join("server.log")).expect("create server.log");
         let mut cmd = Command::new(&bin);
+        let (config, rest) = match args.first() {
+            Some(first) if !first.starts_with("--") => (Some(*first), &args[1..]),
+            _ => (None, args),
+        };
+        if let Some(config) = config {
+            cmd.arg(config);
+        }
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
             .arg(&dir);
-        if !args.contains(&"--save") {
+        if !rest.contains(&"--save") {
             cmd.args(["--save", ""]);
         }
-        cmd.args(args)
+        cmd.args(rest)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
@@ -272,7 +251,7 @@ impl Server {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-        let mut server = Server {
+        Server {
             port,
             pid: child.id(),
             dir,
@@ -281,9 +260,7 @@ impl Server {
             child,
             exited: None,
             _tmp: tmp,
-        };
-        // On an error the server is dropped, which stops it by pid.
-        server.wait_ready(false).map(|()| server)
+        }
     }
 
     /// Polls until the server answers a PING (any reply counts: with requirepass it is NOAUTH;
