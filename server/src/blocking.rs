@@ -1,5 +1,5 @@
-//! Clients blocked on keys: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP (and later BZPOPMIN,
-//! BZPOPMAX, BZMPOP). Redis 7.0's `blocked.c`, on forkdb's one thread.
+//! Clients blocked on keys: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP. Redis 7.0's `blocked.c`, on forkdb's one thread.
 //!
 //! # What it owns, and who may touch what
 //!
@@ -27,7 +27,7 @@
 //!     for each ready key, for each client blocked on it, first blocked first:
 //!         its family's `serve` runs its command for that one key, writing the reply into a
 //!         buffer of the blocked client (its db, its RESP version); false = the key holds no
-//!         element of the right type: stop, the others stay blocked
+//!         element of the right type: that client stays blocked, the next is tried
 //!         the client leaves every key it waited on, its reply is stored, its task notified
 //! net.rs `wait` wakes: takes the reply (or, at the deadline, answers the timeout reply)
 //! ```
@@ -292,7 +292,9 @@ pub fn serve_ready(srv: &mut Server) {
                 serve(&mut cx, &args, &key)
             };
             if !served {
-                break;
+                // Not this client's type (a list client on a key that is now a sorted set,
+                // or the key emptied): Redis skips it and tries the next one.
+                continue;
             }
             srv.stats.total_net_output_bytes += out.len() as u64;
             finish(srv, id, out);

@@ -261,3 +261,108 @@ fn idle_timeout_spares_blocked_clients() {
         );
     }
 }
+
+/// Sorted sets: BZPOPMIN/BZPOPMAX woken by a ZADD from another client, first blocked first
+/// served, in RESP2 and RESP3 (the score a double); BZMPOP with COUNT on several keys.
+#[test]
+fn sorted_sets_woken_by_zadd_first_blocked_first_served() {
+    both(|port| {
+        let mut ctl = conn(port);
+        let mut a = conn(port);
+        let mut b = conn(port);
+        b.cmd(&["HELLO", "3"]);
+        a.send_cmd(&["BZPOPMIN", "z", "0"]).unwrap();
+        until_blocked(&mut ctl, 1);
+        b.send_cmd(&["BZPOPMAX", "other", "z", "0"]).unwrap();
+        until_blocked(&mut ctl, 2);
+        let mut out = vec![ctl.cmd(&["ZADD", "z", "1", "a", "2.5", "b", "3", "c"])];
+        out.push(a.read_reply().unwrap());
+        out.push(b.read_reply().unwrap());
+        out.push(ctl.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]));
+        // BZMPOP waits on three keys; the one filled serves it, up to COUNT members.
+        a.send_cmd(&["BZMPOP", "0", "3", "k1", "k2", "k3", "MAX", "COUNT", "2"])
+            .unwrap();
+        b.send_cmd(&["BZMPOP", "0", "1", "k2", "MIN", "COUNT", "10"])
+            .unwrap();
+        until_blocked(&mut ctl, 2);
+        out.push(ctl.cmd(&["ZADD", "k2", "1", "x", "2", "y", "3", "w"]));
+        out.push(a.read_reply().unwrap());
+        out.push(b.read_reply().unwrap());
+        out.push(ctl.cmd(&["EXISTS", "k2"]));
+        out.push(blocked_clients(&mut ctl).to_string().into_bytes());
+        out
+    });
+}
+
+/// Sorted sets: timeouts (float seconds) in RESP2 and RESP3, MULTI answering at once, CLIENT
+/// UNBLOCK, and a key of another type.
+#[test]
+fn sorted_sets_timeouts_multi_unblock_and_wrongtype() {
+    both(|port| {
+        let mut ctl = conn(port);
+        let mut c = conn(port);
+        let mut out = Vec::new();
+        let start = Instant::now();
+        out.push(c.cmd(&["BZPOPMIN", "none", "0.2"]));
+        out.push(c.cmd(&["BZMPOP", "0.1", "2", "n1", "n2", "MIN", "COUNT", "2"]));
+        out.push(c.cmd(&["HELLO", "3"]).is_empty().to_string().into_bytes());
+        out.push(c.cmd(&["BZPOPMAX", "none", "0.1"]));
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(380),
+            "timeouts ended early: {took:?}"
+        );
+        out.push(c.cmd(&["BZPOPMIN", "none", "-1"]));
+        out.push(c.cmd(&["BZMPOP", "abc", "1", "none", "MIN"]));
+        // Inside MULTI: null at once, a ready key served.
+        out.push(ctl.cmd(&["ZADD", "m", "1", "a"]));
+        out.push(c.cmd(&["MULTI"]));
+        out.push(c.cmd(&["BZPOPMIN", "none", "0"]));
+        out.push(c.cmd(&["BZMPOP", "0", "1", "none", "MAX"]));
+        out.push(c.cmd(&["BZPOPMAX", "m", "0"]));
+        out.push(c.cmd(&["EXEC"]));
+        // CLIENT UNBLOCK, both reasons.
+        let id = client_id(&mut c);
+        c.send_cmd(&["BZPOPMIN", "q", "0"]).unwrap();
+        until_blocked(&mut ctl, 1);
+        out.push(ctl.cmd(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]));
+        out.push(c.read_reply().unwrap());
+        c.send_cmd(&["BZMPOP", "0", "1", "q", "MIN"]).unwrap();
+        until_blocked(&mut ctl, 1);
+        out.push(ctl.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]));
+        out.push(c.read_reply().unwrap());
+        // A key of another type: WRONGTYPE at once; one that becomes a list or a string
+        // while a client waits leaves it blocked until a sorted set appears.
+        out.push(ctl.cmd(&["SET", "s", "v"]));
+        out.push(c.cmd(&["BZPOPMIN", "none", "s", "0"]));
+        c.send_cmd(&["BZPOPMIN", "q", "0"]).unwrap();
+        until_blocked(&mut ctl, 1);
+        out.push(ctl.cmd(&["RPUSH", "q", "x"]));
+        out.push(blocked_clients(&mut ctl).to_string().into_bytes());
+        out.push(ctl.cmd(&["DEL", "q"]));
+        out.push(ctl.cmd(&["ZADD", "q", "7", "m"]));
+        out.push(c.read_reply().unwrap());
+        out
+    });
+}
+
+/// A list client and a sorted-set client blocked on one key: the key's type decides which
+/// is served, whichever blocked first.
+#[test]
+fn list_and_sorted_set_clients_on_one_key() {
+    both(|port| {
+        let mut ctl = conn(port);
+        let mut l = conn(port);
+        let mut z = conn(port);
+        l.send_cmd(&["BLPOP", "k", "0"]).unwrap();
+        until_blocked(&mut ctl, 1);
+        z.send_cmd(&["BZPOPMIN", "k", "0"]).unwrap();
+        until_blocked(&mut ctl, 2);
+        let mut out = vec![ctl.cmd(&["ZADD", "k", "1", "a"])];
+        out.push(z.read_reply().unwrap());
+        out.push(blocked_clients(&mut ctl).to_string().into_bytes());
+        out.push(ctl.cmd(&["RPUSH", "k", "e"]));
+        out.push(l.read_reply().unwrap());
+        out
+    });
+}

@@ -13,6 +13,8 @@
 //! ZRANGEBYLEX key min max [LIMIT offset count]                  (and ZREVRANGEBYLEX max min)
 //! ZREMRANGEBYRANK key start stop   ZREMRANGEBYSCORE key min max   ZREMRANGEBYLEX key min max
 //! ZPOPMIN key [count]   ZPOPMAX key [count]   ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+//! BZPOPMIN|BZPOPMAX key [key ...] timeout   BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+//!     (blocking through `crate::blocking`; each gives it a `serve_*` function)
 //! ZRANDMEMBER key [count [WITHSCORES]]
 //! ZUNION|ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
 //! ZUNIONSTORE|ZINTERSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]
@@ -30,6 +32,7 @@ use forkdb_protocol::{self as proto, Frame};
 use rand::seq::index::sample;
 
 use super::is;
+use crate::blocking;
 use crate::glob;
 use crate::server::Ctx;
 use crate::store::{Value, WrongType};
@@ -891,21 +894,35 @@ pub fn zpopmax(cx: &mut Ctx, args: &[Bytes]) {
     zpop_min_max(cx, args, true);
 }
 
-pub fn zmpop(cx: &mut Ctx, args: &[Bytes]) {
-    let numkeys = match parse_i64(&args[1]) {
+/// The parsed options of ZMPOP/BZMPOP.
+struct Mpop {
+    keys: std::ops::Range<usize>,
+    max: bool,
+    count: i64,
+}
+
+/// Parses `numkeys key... MIN|MAX [COUNT n]` from `numkeys_idx` (Redis's
+/// `zmpopGenericCommand`, whose errors come before BZMPOP's timeout is parsed).
+fn parse_mpop(cx: &mut Ctx, args: &[Bytes], numkeys_idx: usize) -> Option<Mpop> {
+    let numkeys = match parse_i64(&args[numkeys_idx]) {
         Some(n) if n >= 1 => n as usize,
-        _ => return cx.err("ERR numkeys should be greater than 0"),
+        _ => {
+            cx.err("ERR numkeys should be greater than 0");
+            return None;
+        }
     };
-    let where_idx = 1usize.saturating_add(numkeys).saturating_add(1);
+    let where_idx = numkeys_idx.saturating_add(numkeys).saturating_add(1);
     if where_idx >= args.len() {
-        return cx.syntax_err();
+        cx.syntax_err();
+        return None;
     }
     let max = if is(&args[where_idx], "min") {
         false
     } else if is(&args[where_idx], "max") {
         true
     } else {
-        return cx.syntax_err();
+        cx.syntax_err();
+        return None;
     };
     let mut count = -1i64;
     let mut j = where_idx + 1;
@@ -915,17 +932,138 @@ pub fn zmpop(cx: &mut Ctx, args: &[Bytes]) {
             j += 1;
             match parse_i64(&args[j]) {
                 Some(n) if n >= 1 => count = n,
-                _ => return cx.err("ERR count should be greater than 0"),
+                _ => {
+                    cx.err("ERR count should be greater than 0");
+                    return None;
+                }
             }
         } else {
-            return cx.syntax_err();
+            cx.syntax_err();
+            return None;
         }
         j += 1;
     }
     if count == -1 {
         count = 1;
     }
-    zpop_generic(cx, &args[2..2 + numkeys], max, count, true, true);
+    Some(Mpop {
+        keys: numkeys_idx + 1..where_idx,
+        max,
+        count,
+    })
+}
+
+pub fn zmpop(cx: &mut Ctx, args: &[Bytes]) {
+    let Some(m) = parse_mpop(cx, args, 1) else {
+        return;
+    };
+    zpop_generic(cx, &args[m.keys], m.max, m.count, true, true);
+}
+
+/// The first of `keys` holding a non-empty sorted set, looked up as Redis's `lookupKeyWrite`
+/// (lazy expiry); WRONGTYPE for a key of another type met before it
+/// (`blockingGenericZpopCommand` checks keys in order).
+fn first_ready(cx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, WrongType> {
+    let db = cx.db();
+    for (i, k) in keys.iter().enumerate() {
+        if zset_ready(cx, db, k)? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+fn zset_ready(cx: &mut Ctx, db: usize, key: &[u8]) -> Result<bool, WrongType> {
+    let w = cx.srv.ks.write(db, key);
+    Ok(w.get_zset()?.is_some_and(|z| !z.is_empty()))
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]`, or blocks.
+fn bzpop_min_max(cx: &mut Ctx, args: &[Bytes]) {
+    let Some(deadline) = blocking::parse_timeout(cx, &args[args.len() - 1]) else {
+        return;
+    };
+    let keys = &args[1..args.len() - 1];
+    match first_ready(cx, keys) {
+        Err(WrongType) => cx.wrongtype(),
+        Ok(Some(i)) => {
+            serve_bzpop(cx, args, &keys[i]);
+        }
+        // Redis's CLIENT_DENY_BLOCKING (inside MULTI): answered as a timeout.
+        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
+        Ok(None) => blocking::block(
+            cx,
+            keys,
+            deadline,
+            args,
+            serve_bzpop,
+            blocking::null_array_reply,
+        ),
+    }
+}
+
+/// Serves BZPOPMIN/BZPOPMAX from `key` (Redis's `serveClientBlockedOnSortedSet`).
+fn serve_bzpop(cx: &mut Ctx, args: &[Bytes], key: &[u8]) -> bool {
+    let db = cx.db();
+    if !matches!(zset_ready(cx, db, key), Ok(true)) {
+        return false;
+    }
+    let max = is(&args[0], "bzpopmax");
+    zpop_generic(cx, &[Bytes::copy_from_slice(key)], max, -1, false, true);
+    true
+}
+
+pub fn bzpopmin(cx: &mut Ctx, args: &[Bytes]) {
+    bzpop_min_max(cx, args);
+}
+
+pub fn bzpopmax(cx: &mut Ctx, args: &[Bytes]) {
+    bzpop_min_max(cx, args);
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn bzmpop(cx: &mut Ctx, args: &[Bytes]) {
+    let Some(m) = parse_mpop(cx, args, 2) else {
+        return;
+    };
+    let Some(deadline) = blocking::parse_timeout(cx, &args[1]) else {
+        return;
+    };
+    let keys = &args[m.keys];
+    match first_ready(cx, keys) {
+        Err(WrongType) => cx.wrongtype(),
+        Ok(Some(i)) => zpop_generic(cx, &keys[i..=i], m.max, m.count, true, true),
+        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
+        Ok(None) => blocking::block(
+            cx,
+            keys,
+            deadline,
+            args,
+            serve_bzmpop,
+            blocking::null_array_reply,
+        ),
+    }
+}
+
+/// Serves BZMPOP from `key`; its arguments were validated when the client blocked.
+fn serve_bzmpop(cx: &mut Ctx, args: &[Bytes], key: &[u8]) -> bool {
+    let db = cx.db();
+    if !matches!(zset_ready(cx, db, key), Ok(true)) {
+        return false;
+    }
+    let mut scratch = BytesMut::new();
+    let parsed = {
+        let mut pcx = Ctx {
+            srv: &mut *cx.srv,
+            client: &mut *cx.client,
+            out: &mut scratch,
+            failed: false,
+        };
+        parse_mpop(&mut pcx, args, 2)
+    };
+    let (max, count) = parsed.map_or((false, 1), |m| (m.max, m.count));
+    zpop_generic(cx, &[Bytes::copy_from_slice(key)], max, count, true, true);
+    true
 }
 
 pub fn zrandmember(cx: &mut Ctx, args: &[Bytes]) {
