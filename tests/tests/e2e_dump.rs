@@ -233,3 +233,60 @@ fn corrupt_payloads_get_redis_errors_and_never_crash() {
     }
     assert_eq!(f.frame(&["PING"]), Frame::Simple("PONG".into()));
 }
+
+fn changes(conn: &mut Conn) -> i64 {
+    let text =
+        String::from_utf8_lossy(&bulk(conn.frame(&["INFO", "persistence"]), "INFO")).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO persistence has rdb_changes_since_last_save")
+}
+
+/// What each RESTORE adds to `rdb_changes_since_last_save` (a key created, replaced, replaced
+/// by an already expired one, or not created at all), the same as redis-server.
+#[test]
+fn restore_counts_changes_as_redis() {
+    let payload = b"\x00\x05hello\n\x00cr\xdfve4 \n".as_slice();
+    let script: &[&[&[u8]]] = &[
+        &[b"RESTORE", b"k", b"0", payload],
+        &[b"RESTORE", b"k", b"0", payload],
+        &[b"RESTORE", b"k", b"0", payload, b"REPLACE"],
+        &[b"RESTORE", b"k", b"1", payload, b"REPLACE", b"ABSTTL"],
+        &[b"RESTORE", b"k", b"1", payload, b"REPLACE", b"ABSTTL"],
+        &[b"RESTORE", b"k", b"1", payload, b"ABSTTL"],
+        &[b"RESTORE", b"k", b"100000", payload],
+        &[b"RESTORE", b"k", b"0", b"bad payload", b"REPLACE"],
+    ];
+    let steps = |server: &Server| {
+        let mut conn = server.conn();
+        conn.cmd(&["CONFIG", "SET", "save", ""]);
+        let mut before = changes(&mut conn);
+        let mut steps = Vec::new();
+        for cmd in script {
+            let reply = conn.frame(cmd);
+            let after = changes(&mut conn);
+            steps.push((reply, after - before));
+            before = after;
+        }
+        steps
+    };
+    assert_eq!(steps(&Server::forkdb(&[])), steps(&Server::redis(&[])));
+}
+
+/// FREQ sets the LFU counter under an LFU policy (and is accepted, unused, under another).
+#[test]
+fn restore_freq_sets_the_lfu_counter_as_redis() {
+    let payload = b"\x00\x05hello\n\x00cr\xdfve4 \n".as_slice();
+    for server in [Server::redis(&[]), Server::forkdb(&[])] {
+        let mut conn = server.conn();
+        conn.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+        let reply = conn.frame(&[b"RESTORE".as_slice(), b"k", b"0", payload, b"FREQ", b"100"]);
+        assert_eq!(reply, Frame::Simple("OK".into()));
+        assert_eq!(conn.frame(&["OBJECT", "FREQ", "k"]), Frame::Integer(100));
+        conn.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        let reply = conn.frame(&[b"RESTORE".as_slice(), b"k2", b"0", payload, b"FREQ", b"7"]);
+        assert_eq!(reply, Frame::Simple("OK".into()));
+        assert_eq!(conn.frame(&["OBJECT", "IDLETIME", "k2"]), Frame::Integer(0));
+    }
+}

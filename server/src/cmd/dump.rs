@@ -99,9 +99,6 @@ pub fn restore(cx: &mut Ctx, args: &[Bytes]) {
         }
         j += 1;
     }
-    // IDLETIME and FREQ are validated as Redis does; the access metadata they set is not
-    // applied yet (the keyspace's write path has no setter for it).
-    let _ = (idle, freq);
     let db = cx.db();
     let key = &args[1];
     if !replace && cx.srv.ks.lookup_write(db, key).is_some() {
@@ -135,6 +132,10 @@ pub fn restore(cx: &mut Ctx, args: &[Bytes]) {
     // REPLACE deleted stays deleted).
     if ttl == 0 || ttl > now {
         w.put(value, Some(if ttl == 0 { -1 } else { ttl }));
+        w.set_access(
+            idle.and_then(|n| u64::try_from(n).ok()),
+            freq.and_then(|n| u8::try_from(n).ok()),
+        );
     }
     drop(w);
     cx.ok();
