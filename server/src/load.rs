@@ -181,7 +181,7 @@ impl Default for Thresholds {
 /// (no re-encoding), expanded content built into the type, both converted by `t`. An `Err`
 /// says why the value cannot be held (the reader has already refused what Redis refuses; this
 /// catches what the server's types check on top).
-fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
+pub(crate) fn container_value(v: snap::Value, t: &Thresholds) -> Result<Value, String> {
     use crate::types::list::LoadedNode;
     use crate::types::{Hash, List, Set, ZSet};
     use forkdb_snapshot::blob::Elem;

@@ -360,7 +360,8 @@ macro_rules! spec {
 
 #[allow(unused_imports)]
 use cmd::{
-    bitmap, command, conn, diag, expire, hash, keys, list, multi, save, set, string, sys, zset,
+    bitmap, command, conn, diag, dump, expire, hash, keys, list, multi, save, set, string, sys,
+    zset,
 };
 
 /// The keys of commands that read or write one string, as Redis 7.0 specifies them.
@@ -855,6 +856,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         args: "source:key destination:key ?DB=destination-db:integer ?REPLACE",
         summary: "Duplicates the value of a key under another name, possibly in another database.",
         complexity: "O(N) for a collection of N elements, O(1) for a string"),
+    spec!("dump", 2, READONLY, "generic", "2.6.0", dump::dump,
+        acl: "keyspace",
+        tips: "nondeterministic_output",
+        keys: RO_ACCESS,
+        args: "key",
+        summary: "Serializes the value of a key as RESTORE reads it (RDB value, version, CRC).",
+        complexity: "O(1) to access the key and O(N*M) to serialize it"),
+    spec!("restore", -4, WRITE | DENYOOM, "generic", "2.6.0", dump::restore,
+        acl: "keyspace dangerous",
+        keys: OW_UPDATE,
+        args: "key ttl:integer serialized-value:string ?REPLACE@3.0.0 ?ABSTTL@5.0.0 \
+               ?IDLETIME=seconds:integer@5.0.0 ?FREQ=frequency:integer@5.0.0",
+        summary: "Creates a key from a DUMP payload.",
+        complexity: "O(1) to create the key and O(N*M) to read the payload"),
     spec!("move", 3, WRITE | FAST, "generic", "1.0.0", keys::move_cmd,
         acl: "keyspace",
         keys: RW_ACCESS_UPDATE,

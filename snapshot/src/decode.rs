@@ -1294,3 +1294,64 @@ where
 pub fn verify_file(path: impl AsRef<Path>) -> Result<LoadSummary, RdbError> {
     load_file(path, |_| Ok::<(), std::convert::Infallible>(()))
 }
+
+/// Reads one value, `<type byte><body>`, from a DUMP payload's body (the footer already
+/// checked by [`crate::dump::decode_payload`]), with a load's validation. `Ok(None)` is an
+/// empty container, which Redis's loader refuses.
+pub(crate) fn read_value(body: &[u8]) -> Result<Option<Value>, RdbError> {
+    let mut r = RdbReader {
+        input: Input {
+            inner: body,
+            offset: 0,
+            crc: Crc64::new(),
+        },
+        db: 0,
+        resize_hint: None,
+        summary: LoadSummary {
+            version: RDB_VERSION,
+            aux: Vec::new(),
+            records: 0,
+            records_with_expire: 0,
+            select_dbs: 0,
+            resize_dbs: 0,
+            functions: Vec::new(),
+            skipped: Skipped::default(),
+            checksum: Checksum::NotReached,
+            bytes_read: 0,
+        },
+        done: false,
+        max_string_len: MAX_STRING_LEN,
+        now_ms: 0,
+    };
+    let code = r.input.read_u8("the type byte")?;
+    match code {
+        TYPE_STRING => Ok(Some(Value::String(r.read_string("a string value")?))),
+        TYPE_LIST
+        | TYPE_SET
+        | TYPE_ZSET
+        | TYPE_HASH
+        | TYPE_ZSET_2
+        | TYPE_HASH_ZIPMAP
+        | TYPE_LIST_ZIPLIST
+        | TYPE_SET_INTSET
+        | TYPE_ZSET_ZIPLIST
+        | TYPE_HASH_ZIPLIST
+        | TYPE_LIST_QUICKLIST
+        | TYPE_HASH_LISTPACK
+        | TYPE_ZSET_LISTPACK
+        | TYPE_LIST_QUICKLIST_2 => {
+            let ctx = ValueCtx {
+                code,
+                start: 0,
+                key: b"",
+            };
+            r.read_container(&ctx).map_err(|e| ctx.wrap(e))
+        }
+        // Types Redis 7.0 does not know (7.2's SET_LISTPACK, 7.4's hash field expiry) are
+        // refused by its RESTORE as they are here.
+        _ => Err(corrupt(
+            0,
+            format!("value type {code} is not one a DUMP payload holds"),
+        )),
+    }
+}

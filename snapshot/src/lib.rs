@@ -65,6 +65,7 @@
 pub mod blob;
 pub mod crc;
 pub mod decode;
+pub mod dump;
 pub mod encode;
 pub mod error;
 pub mod file;
@@ -79,6 +80,7 @@ pub use decode::{
     load, load_file, verify_file, AuxField, Checksum, FunctionLib, LoadSummary, LoadedRecord,
     RdbReader, ResizeHint, Skipped, MAX_STRING_LEN,
 };
+pub use dump::{decode_payload, DumpError, DumpPayload};
 pub use encode::{
     encode_aux, encode_checksum, encode_eof, encode_function, encode_hash, encode_header,
     encode_len, encode_quicklist2, encode_record, encode_record_head, encode_resize_db,

@@ -72,6 +72,8 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "rename",
     "renamenx",
     "copy",
+    "dump",
+    "restore",
     "move",
     "touch",
     "dbsize",

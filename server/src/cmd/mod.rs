@@ -8,6 +8,7 @@ pub mod bitmap;
 pub mod command;
 pub mod conn;
 pub mod diag;
+pub mod dump;
 pub mod expire;
 pub mod hash;
 pub mod keys;

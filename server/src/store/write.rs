@@ -414,6 +414,25 @@ impl Slot<'_, '_> {
         *e = entry;
     }
 
+    /// RESTORE's IDLETIME/FREQ (Redis's `objectSetLRUOrLFU`): under an LFU policy `freq`
+    /// becomes the key's counter; otherwise `idle_secs` back-dates its last access (no further
+    /// back than the server's start, where the LRU clock begins). Access metadata only: not a
+    /// change of the data, so no `before_write` and no dirty count.
+    pub fn set_access(&mut self, idle_secs: Option<u64>, freq: Option<u8>) {
+        let (clock, lfu) = (self.ks.lru_clock, self.ks.lfu.is_some());
+        let Some((e, _)) = self.parts() else {
+            return;
+        };
+        if lfu {
+            if let Some(f) = freq {
+                e.freq = f;
+                e.lru = clock;
+            }
+        } else if let Some(idle) = idle_secs {
+            e.lru = clock.saturating_sub(u32::try_from(idle).unwrap_or(u32::MAX));
+        }
+    }
+
     /// Sets (`at` >= 0, ms since the epoch) or clears (`at` -1) the TTL of the existing key.
     /// Returns false, changing nothing, if the key does not exist.
     pub fn set_expire(&mut self, at: i64) -> bool {
