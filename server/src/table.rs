@@ -156,6 +156,9 @@ pub struct KeySpec {
     /// the number of keys is at argument `index + keynumidx`, the keys start at `index +
     /// firstkey`, every `keystep` (then `lastkey` is unused).
     pub keynum: Option<KeyNum>,
+    /// Redis's `unknown` begin_search and find_keys (SORT's BY/GET and STORE keys): the keys
+    /// cannot be found from the arguments' positions (the index and range fields are unused).
+    pub unknown: bool,
 }
 
 /// A `keynum` find_keys spec (see [`KeySpec::keynum`]).
@@ -197,6 +200,15 @@ pub const fn key_range(flags: &'static str, index: i32, lastkey: i32, keystep: i
         keystep,
         notes: "",
         keynum: None,
+        unknown: false,
+    }
+}
+
+/// A key spec whose keys cannot be located from positions (Redis's `unknown` type).
+pub const fn key_unknown(flags: &'static str) -> KeySpec {
+    KeySpec {
+        unknown: true,
+        ..key_range(flags, 0, 0, 0)
     }
 }
 
@@ -275,13 +287,14 @@ impl CommandSpec {
         match self.keys {
             [] => (0, 0, 0, false),
             // A keynum spec is no range: the keys move (Redis skips it and sets movablekeys).
-            [k] if k.keynum.is_some() => (0, 0, 0, true),
+            [k] if k.keynum.is_some() || k.unknown => (0, 0, 0, true),
             [k] => (k.index, absolute(k), k.keystep, incomplete(k)),
             specs => {
                 let (mut first, mut last, mut prev_last, mut movable) =
                     (i32::MAX, 0i32, 0i32, false);
                 for k in specs {
                     if k.keynum.is_some()
+                        || k.unknown
                         || k.keystep != 1
                         || (prev_last != 0 && prev_last != k.index - 1)
                     {
@@ -360,9 +373,22 @@ macro_rules! spec {
 
 #[allow(unused_imports)]
 use cmd::{
-    bitmap, command, conn, diag, dump, expire, hash, keys, list, multi, save, set, string, sys,
-    zset,
+    bitmap, command, conn, diag, dump, expire, hash, keys, list, multi, save, set, sort, string,
+    sys, zset,
 };
+
+/// SORT's keys: the key sorted, the keys BY/GET patterns name and the STORE destination (the
+/// last two `unknown`, as in Redis 7.0). SORT_RO has the first two.
+const SORT_KEYS: &[KeySpec] = &[
+    SORT_RO_KEYS[0],
+    SORT_RO_KEYS[1],
+    key_unknown("OW update").notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array"),
+];
+
+const SORT_RO_KEYS: &[KeySpec] = &[
+    key("RO access", 1),
+    key_unknown("RO access").notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"),
+];
 
 /// The keys of commands that read or write one string, as Redis 7.0 specifies them.
 const RO_ACCESS: &[KeySpec] = &[key("RO access", 1)];
@@ -838,6 +864,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: "request_policy:all_shards nondeterministic_output",
         summary: "Replies with a key name picked at random.",
         complexity: "O(1)"),
+    spec!("sort", -2, WRITE | DENYOOM, "generic", "1.0.0", sort::sort,
+        acl: "set sortedset list dangerous",
+        keys: SORT_KEYS,
+        args: "key ?BY=pattern:pattern#1 ?LIMIT=offset_count:{offset:integer count:integer} ?GET=pattern:pattern#1** ?order:(ASC|DESC) ?ALPHA=sorting:pure-token ?STORE=destination:key#2",
+        summary: "Sorts the elements of a list, set or sorted set, possibly by external keys, and replies with them or stores them as a list.",
+        complexity: "O(N+M*log(M)), N elements to sort and M replied"),
+    spec!("sort_ro", -2, READONLY, "generic", "7.0.0", sort::sort_ro,
+        acl: "set sortedset list dangerous",
+        keys: SORT_RO_KEYS,
+        args: "key ?BY=pattern:pattern#1 ?LIMIT=offset_count:{offset:integer count:integer} ?GET=pattern:pattern#1** ?order:(ASC|DESC) ?ALPHA=sorting:pure-token",
+        summary: "Sorts the elements of a list, set or sorted set (SORT without STORE).",
+        complexity: "O(N+M*log(M)), N elements to sort and M replied"),
     spec!("rename", 3, WRITE, "generic", "1.0.0", keys::rename,
         acl: "keyspace",
         keys: &[key("RW access delete", 1), key("OW update", 2)],
@@ -1764,7 +1802,11 @@ mod tests {
                     c.name,
                     k.flags
                 );
-                assert!(k.index > 0 && k.keystep > 0, "{}: key spec", c.name);
+                assert!(
+                    k.unknown || (k.index > 0 && k.keystep > 0),
+                    "{}: key spec",
+                    c.name
+                );
             }
             assert!(
                 c.tips.split(' ').all(|t| !t.is_empty()) || c.tips.is_empty(),

@@ -69,6 +69,8 @@ pub const SUPPORTED_COMMANDS: &[&str] = &[
     "keys",
     "scan",
     "randomkey",
+    "sort",
+    "sort_ro",
     "rename",
     "renamenx",
     "copy",

@@ -51,6 +51,17 @@ fn key_spec(k: &KeySpec) -> Frame {
         fields.push(("notes", Frame::bulk(k.notes)));
     }
     fields.push(("flags", status_set(k.flags.split(' '))));
+    if k.unknown {
+        let unknown = || {
+            map(vec![
+                ("type", Frame::bulk("unknown")),
+                ("spec", map(vec![])),
+            ])
+        };
+        fields.push(("begin_search", unknown()));
+        fields.push(("find_keys", unknown()));
+        return map(fields);
+    }
     fields.push((
         "begin_search",
         map(vec![
@@ -269,14 +280,18 @@ fn parse_arg<'a>(item: &'a str, key_index: &mut i64) -> DocArg<'a> {
     // `name:key#N`: a key argument of key spec N out of turn (LCS's two keys share spec 0).
     let (ty, fixed_index) = match ty.split_once('#') {
         Some(("key", n)) => ("key", n.parse::<i64>().ok()),
+        // `pattern:pattern#1`: SORT's BY/GET patterns name keys of key spec 1.
+        Some(("pattern", n)) => ("pattern", n.parse::<i64>().ok()),
         _ => (ty, None),
     };
-    let key_spec_index = (ty == "key").then(|| {
-        fixed_index.unwrap_or_else(|| {
+    let key_spec_index = if ty == "key" {
+        Some(fixed_index.unwrap_or_else(|| {
             *key_index += 1;
             *key_index - 1
-        })
-    });
+        }))
+    } else {
+        fixed_index
+    };
     DocArg {
         name,
         ty,

@@ -16,6 +16,7 @@ pub mod list;
 pub mod multi;
 pub mod save;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod sys;
 pub mod zset;

@@ -663,7 +663,7 @@ impl ZSet {
     }
 
     /// Converts to the large encoding (`zsetConvert`).
-    fn convert_to_big(&mut self) {
+    pub fn convert_to_big(&mut self) {
         if let Repr::Listpack(lp) = &self.0 {
             let mut b = Big::with_capacity(lp.len() / 2 + 1);
             let mut buf = itoa::Buffer::new();
