@@ -592,44 +592,11 @@ struct Mpop {
 
 /// Parses `numkeys key... LEFT|RIGHT [COUNT n]` from `numkeys_idx` (`lmpopGenericCommand`).
 fn parse_mpop(cx: &mut Ctx, args: &[Bytes], numkeys_idx: usize) -> Option<Mpop> {
-    let numkeys = match parse_i64(&args[numkeys_idx]) {
-        Some(n) if n >= 1 => n as usize,
-        _ => {
-            cx.err("ERR numkeys should be greater than 0");
-            return None;
-        }
-    };
-    let where_idx = numkeys_idx.saturating_add(numkeys).saturating_add(1);
-    if where_idx >= args.len() {
-        cx.syntax_err();
-        return None;
-    }
-    let Some(end) = position(&args[where_idx]) else {
-        cx.syntax_err();
-        return None;
-    };
-    let mut count = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
-            j += 1;
-            match parse_i64(&args[j]) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => {
-                    cx.err("ERR count should be greater than 0");
-                    return None;
-                }
-            }
-        } else {
-            cx.syntax_err();
-            return None;
-        }
-        j += 1;
-    }
+    let (keys, end, count) = super::parse_mpop(cx, args, numkeys_idx, position)?;
     Some(Mpop {
-        keys: numkeys_idx + 1..where_idx,
+        keys,
         end,
-        count: count.unwrap_or(1),
+        count: usize::try_from(count).unwrap_or(usize::MAX),
     })
 }
 

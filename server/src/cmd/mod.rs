@@ -307,6 +307,49 @@ pub fn int_arg(cx: &mut Ctx, arg: &[u8]) -> Option<i64> {
     }
 }
 
+/// The `numkeys key... <where> [COUNT n]` tail of LMPOP/BLMPOP and ZMPOP/BZMPOP, from
+/// `numkeys_idx`: (the keys' argument range, the side `side` reads from the `<where>` token, the
+/// count, 1 when absent). Errors in Redis's order (`lmpopGenericCommand`, `zmpopGenericCommand`)
+/// are replied through `cx`, and then it returns None.
+pub fn parse_mpop<T>(
+    cx: &mut Ctx,
+    args: &[Bytes],
+    numkeys_idx: usize,
+    side: impl Fn(&[u8]) -> Option<T>,
+) -> Option<(std::ops::Range<usize>, T, u64)> {
+    let numkeys = match crate::util::parse_i64(&args[numkeys_idx]) {
+        Some(n) if n >= 1 => n as usize,
+        _ => {
+            cx.err("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let where_idx = numkeys_idx.saturating_add(numkeys).saturating_add(1);
+    let Some(which) = args.get(where_idx).and_then(|a| side(a)) else {
+        cx.syntax_err();
+        return None;
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < args.len() {
+        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
+            j += 1;
+            match crate::util::parse_i64(&args[j]) {
+                Some(n) if n >= 1 => count = Some(n as u64),
+                _ => {
+                    cx.err("ERR count should be greater than 0");
+                    return None;
+                }
+            }
+        } else {
+            cx.syntax_err();
+            return None;
+        }
+        j += 1;
+    }
+    Some((numkeys_idx + 1..where_idx, which, count.unwrap_or(1)))
+}
+
 /// Case-insensitive comparison of an argument with an option keyword.
 pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

@@ -904,52 +904,20 @@ struct Mpop {
 /// Parses `numkeys key... MIN|MAX [COUNT n]` from `numkeys_idx` (Redis's
 /// `zmpopGenericCommand`, whose errors come before BZMPOP's timeout is parsed).
 fn parse_mpop(cx: &mut Ctx, args: &[Bytes], numkeys_idx: usize) -> Option<Mpop> {
-    let numkeys = match parse_i64(&args[numkeys_idx]) {
-        Some(n) if n >= 1 => n as usize,
-        _ => {
-            cx.err("ERR numkeys should be greater than 0");
-            return None;
-        }
-    };
-    let where_idx = numkeys_idx.saturating_add(numkeys).saturating_add(1);
-    if where_idx >= args.len() {
-        cx.syntax_err();
-        return None;
-    }
-    let max = if is(&args[where_idx], "min") {
-        false
-    } else if is(&args[where_idx], "max") {
-        true
-    } else {
-        cx.syntax_err();
-        return None;
-    };
-    let mut count = -1i64;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        if count == -1 && is(&args[j], "count") && more > 0 {
-            j += 1;
-            match parse_i64(&args[j]) {
-                Some(n) if n >= 1 => count = n,
-                _ => {
-                    cx.err("ERR count should be greater than 0");
-                    return None;
-                }
-            }
+    let side = |a: &[u8]| {
+        if is(a, "min") {
+            Some(false)
+        } else if is(a, "max") {
+            Some(true)
         } else {
-            cx.syntax_err();
-            return None;
+            None
         }
-        j += 1;
-    }
-    if count == -1 {
-        count = 1;
-    }
+    };
+    let (keys, max, count) = super::parse_mpop(cx, args, numkeys_idx, side)?;
     Some(Mpop {
-        keys: numkeys_idx + 1..where_idx,
+        keys,
         max,
-        count,
+        count: i64::try_from(count).unwrap_or(i64::MAX),
     })
 }
 
