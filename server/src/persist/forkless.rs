@@ -21,9 +21,11 @@
 //! Memory: the queue is bounded in bytes (`bgsave-forkless-queue-bytes`). When the writer falls
 //! behind, the walk waits; the write path may queue up to twice the bound (it cannot leave a key
 //! unwritten before changing it), and past that the write waits for the writer: a *stall*,
-//! counted and timed in the save's timeline. A large value is copied whole into the queue by the
-//! write that reaches it first, so that write's latency grows with the value's size (measured in
-//! docs/cow.md, "Process or thread").
+//! counted and timed in the save's timeline. A large value is copied whole into the queue by
+//! whoever reaches it first (the walk, or the write about to change it), so the bound is twice
+//! the queue plus the largest value, and that write's latency grows with the value's size: a
+//! copy of a 100 MiB string, a deep copy of a hash of a million fields (measured in docs/cow.md,
+//! "Process or thread").
 //!
 //! Threads and fork: the writer thread exists only while a forkless save runs (it is joined when
 //! the save ends), and a fork save is refused while a save of either kind runs; `bgsave_start`
@@ -141,12 +143,13 @@ impl Producer {
     }
 
     /// A write may not leave its key unwritten, but it may not grow the queue without end
-    /// either: past `2 × cap` it waits here until the writer has taken enough. The only place
-    /// a command waits on the writer thread; each wait is counted.
-    fn wait_for_room(&mut self) {
+    /// either: past `2 × cap` (plus the entry it just sent, so that one large value is not
+    /// waited for whole) it waits here until the writer has taken enough. The only place a
+    /// command waits on the writer thread; each wait is counted.
+    fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
-        let limit = 2 * q.cap;
+        let limit = 2 * q.cap + item_bytes;
         if q.queued.load(Ordering::Relaxed) + self.bytes <= limit {
             return;
         }
@@ -172,13 +175,14 @@ impl SnapSink for Producer {
             // Failed or cancelled: nothing will be written any more.
             return;
         }
-        self.bytes += item.size();
+        let size = item.size();
+        self.bytes += size;
         self.chunk.push(item);
         if self.bytes >= CHUNK_BYTES {
             self.send_chunk();
         }
         if early {
-            self.wait_for_room();
+            self.wait_for_room(size);
         }
     }
 
