@@ -258,7 +258,7 @@ impl Default for Config {
             snapshot_child_release: true,
             bgsave_default_method: SaveMethod::Fork,
             bgsave_forkless_slice_us: 250,
-            bgsave_forkless_queue_bytes: 4 * 1024 * 1024,
+            bgsave_forkless_queue_bytes: 2 * 1024 * 1024,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
         }
