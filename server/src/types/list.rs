@@ -55,6 +55,8 @@ pub fn set_packed_threshold(sz: u64) -> bool {
 }
 /// 7.0's `SIZE_SAFETY_LIMIT`: a node limited by count still stays within 8 KiB.
 const SIZE_SAFETY_LIMIT: usize = 8192;
+/// 7.0.15's `SIZE_ESTIMATE_OVERHEAD` (see [`allow_insert`]).
+const SIZE_ESTIMATE_OVERHEAD: usize = 8;
 /// 7.0's `optimization_level`: the byte limits of fill -1 ..= -5.
 const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 
@@ -141,16 +143,15 @@ fn allow_insert(node: Option<&Node>, fill: i64, sz: usize) -> bool {
     if node.is_plain() || sz >= packed_threshold() {
         return false;
     }
-    // The overestimate 7.0 inherited from the ziplist: previous-length and encoding bytes.
-    let mut overhead = if sz < 254 { 1 } else { 5 };
-    overhead += if sz < 64 {
-        1
-    } else if sz < 16384 {
-        2
-    } else {
-        5
-    };
-    within_limits(node.bytes() + sz + overhead, node.len(), fill, false)
+    // 7.0.15's `SIZE_ESTIMATE_OVERHEAD`: a flat 8 bytes for the new entry's encoding and
+    // back-length (the older ziplist-based estimate, 2 to 10 bytes by size, lets a node of
+    // short elements take two or three more than redis-server's, so DUMP and RDB bytes differ).
+    within_limits(
+        node.bytes() + sz + SIZE_ESTIMATE_OVERHEAD,
+        node.len(),
+        fill,
+        false,
+    )
 }
 
 /// 7.0's `_quicklistNodeAllowMerge`.
