@@ -270,6 +270,7 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 _ => cx.err("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
             }
         }
+        ("protocol", 3) => debug_protocol(cx, &args[2]),
         ("digest", 2) => {
             let mut fin = [0u8; 20];
             for (db, d) in cx.srv.ks.databases() {
@@ -342,6 +343,10 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
@@ -439,4 +444,59 @@ fn object_digest(digest: &mut [u8; 20], value: &crate::store::Value, has_expire:
 
 fn hex20(d: &[u8; 20]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// DEBUG PROTOCOL <type>: Redis 7.0's fixed test value of each reply type, for clients (and the
+/// suite) to check how they parse RESP3 and its RESP2 downgrades.
+fn debug_protocol(cx: &mut Ctx, name: &[u8]) {
+    let name = crate::util::lower(name);
+    let bulk = |s: &str| Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let ints = || (0..3).map(Frame::Integer).collect::<Vec<_>>();
+    let f = match name.as_str() {
+        "string" => bulk("Hello World"),
+        "integer" => Frame::Integer(12345),
+        "double" => Frame::Double(3.141),
+        "bignum" => Frame::BigNumber("1234567999999999999999999999999999999".into()),
+        "null" => Frame::Null,
+        "array" => Frame::Array(ints()),
+        "set" => Frame::Set(ints()),
+        "map" => Frame::Map(
+            (0..3)
+                .map(|j| (Frame::Integer(j), Frame::Boolean(j == 1)))
+                .collect(),
+        ),
+        "attrib" => {
+            if cx.resp3() {
+                // An attribute (`|`) is no reply of its own, so `Frame` has no variant for it:
+                // it is written as is, and the real reply follows.
+                cx.out.extend_from_slice(
+                    b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n",
+                );
+            }
+            bulk("Some real reply following the attribute")
+        }
+        "push" => {
+            if !cx.resp3() {
+                return cx.err("ERR RESP2 is not supported by this command");
+            }
+            cx.frame(&Frame::Push(vec![
+                bulk("server-cpu-usage"),
+                Frame::Integer(42),
+            ]));
+            bulk("Some real reply following the push reply")
+        }
+        "true" => Frame::Boolean(true),
+        "false" => Frame::Boolean(false),
+        "verbatim" => Frame::Verbatim(
+            "txt".into(),
+            Bytes::from_static(b"This is a verbatim\nstring"),
+        ),
+        _ => {
+            return cx.err(
+                "ERR Wrong protocol type name. Please use one of the following: \
+                 string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            )
+        }
+    };
+    cx.frame(&f);
 }
