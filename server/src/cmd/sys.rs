@@ -455,6 +455,8 @@ fn debug_protocol(cx: &mut Ctx, name: &[u8]) {
     let f = match name.as_str() {
         "string" => bulk("Hello World"),
         "integer" => Frame::Integer(12345),
+        // Redis's literal 3.141, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
         "double" => Frame::Double(3.141),
         "bignum" => Frame::BigNumber("1234567999999999999999999999999999999".into()),
         "null" => Frame::Null,
