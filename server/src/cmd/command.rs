@@ -649,7 +649,7 @@ fn keynum_rule(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, &'static str)>
 }
 
 /// C's `atoi`: optional blanks and sign, then leading digits; 0 when there are none.
-fn atoi(s: &[u8]) -> i64 {
+pub(super) fn atoi(s: &[u8]) -> i64 {
     let s = s.trim_ascii_start();
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),

@@ -306,6 +306,13 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 cx.simple(d);
             }
         }
+        ("set-skip-checksum-validation", 3) => {
+            // Redis reads the flag with atoi. Only RESTORE honours it here: forkdb's RDB loader
+            // always checks the file's checksum.
+            let on = super::command::atoi(&args[2]) != 0;
+            super::dump::set_skip_checksum_validation(on);
+            cx.ok();
+        }
         ("set-active-expire", 3) => {
             cx.srv.active_expire_enabled = args[2].as_ref() != b"0";
             cx.ok();
@@ -354,6 +361,8 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
                 "RELOAD",
                 "    Save the RDB on disk and reload it back to memory.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
