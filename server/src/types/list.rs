@@ -461,10 +461,10 @@ impl List {
         let prev = ni.checked_sub(1).and_then(|i| ql.nodes.get(i));
         let avail_next = at_tail && allow_insert(next, fill, sz);
         let avail_prev = at_head && allow_insert(prev, fill, sz);
-        let has_next = next.is_some();
-        let has_prev = prev.is_some();
-        if sz >= packed_threshold() || ql.nodes[ni].is_plain() {
-            // A plain element or a plain neighbour: its own node, splitting a packed one.
+        if sz >= packed_threshold() {
+            // A large element: a plain node of its own, splitting a packed node (a small one
+            // next to a plain node takes the general path below, where the plain node counts
+            // as full).
             let new = Node::single(e);
             if let Node::Packed(lp) = &mut ql.nodes[ni] {
                 if (after && !at_tail) || (!after && !at_head) {
@@ -494,7 +494,8 @@ impl List {
             if let Some(Node::Packed(lp)) = ql.nodes.get_mut(ni - 1) {
                 let _ = lp.append(e);
             }
-        } else if (at_tail && has_next && !avail_next) || (at_head && has_prev && !avail_prev) {
+        } else if (at_tail && !avail_next) || (at_head && !avail_prev) {
+            // At an end of a full node whose neighbour on that side (if any) is full too.
             ql.nodes
                 .insert(if after { ni + 1 } else { ni }, Node::single(e));
         } else {
