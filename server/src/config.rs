@@ -66,6 +66,9 @@ pub struct Config {
     /// 0 = no limit. Over the limit, writes that may grow memory evict or fail per the policy.
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// `sanitize-dump-payload` (no|yes|clients): accepted and reported; forkdb validates every
+    /// RESTORE payload and RDB value in depth whatever it says (as Redis does with `yes`).
+    pub sanitize_dump_payload: &'static str,
     pub enable_debug_command: ProtectedMode,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
@@ -244,6 +247,7 @@ impl Default for Config {
             disable_thp: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            sanitize_dump_payload: "no",
             enable_debug_command: ProtectedMode::No,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -697,6 +701,16 @@ pub static OPTIONS: &[OptSpec] = &[
                 ],
             )?
             .to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "sanitize-dump-payload",
+        alias: None,
+        flags: 0,
+        get: |c| c.sanitize_dump_payload.to_string(),
+        set: |c, v| {
+            c.sanitize_dump_payload = parse_enum(v, &["no", "yes", "clients"])?;
             Ok(())
         },
     },

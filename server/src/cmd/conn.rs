@@ -341,7 +341,8 @@ pub fn help_reply(cx: &mut Ctx, command: &str, lines: &[&str]) {
     ))];
     items.extend(lines.iter().map(|l| Frame::Simple(l.to_string())));
     items.push(Frame::Simple("HELP".into()));
-    items.push(Frame::Simple("    Print this help.".into()));
+    // Redis 7.0.15's addReplyHelp says "Prints" (so do all its HELP replies).
+    items.push(Frame::Simple("    Prints this help.".into()));
     cx.frame(&Frame::Array(items));
 }
 
