@@ -10,7 +10,9 @@
 //!    pages counted once), with each server's **baseline** (the same figure just before the
 //!    save) and **2× baseline** (every page copied) as grey dashed lines, labelled beside the
 //!    plot where the line ends.
-//! 2. **copy-on-write**: the child's `Private_Dirty`, the pages copied since the fork.
+//! 2. **copy-on-write**: the child's `Private_Dirty`, the pages copied since the fork. A
+//!    forkless save has no child: its line in this panel is the server's own growth over its
+//!    baseline while the save ran (what the save costs it), and the panel's title says so.
 //!
 //! Parent RSS is not drawn: it is another measure (shared pages counted in full), and next to a
 //! PSS total it made the total look smaller than one of its parts.
@@ -124,6 +126,8 @@ pub struct Side<'a> {
     pub color: RGBColor,
     pub basis: Basis,
     pub baseline_bytes: u64,
+    /// A forkless save: no child; the lower panel shows the server's growth instead.
+    pub forkless: bool,
     pub samples: &'a [Sample],
 }
 
@@ -140,6 +144,7 @@ impl<'a> Side<'a> {
             color: server_color(&s.server, &s.save_cmd),
             basis: s.ratio_basis,
             baseline_bytes: s.baseline_bytes,
+            forkless: method == "forkless",
             samples,
         }
     }
@@ -173,9 +178,20 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
         marks: Vec::new(),
         weight: 3,
     };
+    let any_forkless = sides.iter().any(|s| s.forkless);
     let mut cow = Panel {
-        title: "Copy-on-write: pages copied since the fork (the child's Private_Dirty)".to_owned(),
-        y_desc: "child Private_Dirty (MiB)".to_owned(),
+        title: if any_forkless {
+            "What the save costs: fork = pages copied (the child's Private_Dirty); forkless = \
+             the server's growth over its baseline"
+                .to_owned()
+        } else {
+            "Copy-on-write: pages copied since the fork (the child's Private_Dirty)".to_owned()
+        },
+        y_desc: if any_forkless {
+            "COW / growth (MiB)".to_owned()
+        } else {
+            "child Private_Dirty (MiB)".to_owned()
+        },
         series: Vec::new(),
         marks: Vec::new(),
         weight: 2,
@@ -195,14 +211,22 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
                 .map(|s| (secs(s), mib(s.total_bytes)))
                 .collect(),
         });
+        let base_bytes = side.baseline_bytes;
         cow.series.push(Series {
             color: side.color,
-            points: side
-                .samples
-                .iter()
-                .filter(|s| s.child_alive)
-                .map(|s| (secs(s), mib(s.cow_bytes)))
-                .collect(),
+            points: if side.forkless {
+                side.samples
+                    .iter()
+                    .filter(|s| s.saving)
+                    .map(|s| (secs(s), mib(s.total_bytes.saturating_sub(base_bytes))))
+                    .collect()
+            } else {
+                side.samples
+                    .iter()
+                    .filter(|s| s.child_alive)
+                    .map(|s| (secs(s), mib(s.cow_bytes)))
+                    .collect()
+            },
         });
         let base = mib(side.baseline_bytes);
         total.marks.push(Mark {
@@ -559,6 +583,7 @@ mod tests {
         let b = |m: f64| (m * MIB as f64) as u64;
         Sample {
             ms,
+            saving: alive,
             child_alive: alive,
             child_pid: alive.then_some(2),
             cow_bytes: b(cow_mib),
@@ -599,6 +624,7 @@ mod tests {
             color: server_color(server, "BGSAVE"),
             basis: Basis::PssAnon,
             baseline_bytes: (base * MIB as f64) as u64,
+            forkless: false,
             samples: s,
         }
     }
