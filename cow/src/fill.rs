@@ -73,17 +73,17 @@ pub fn ensure(addr: &str, plan: &FillPlan, pool: &Arc<ValuePool>) -> Result<Fill
 fn first_key_fits(conn: &mut Conn, shape: &Shape) -> Result<bool> {
     let key = key_name(0);
     let key = key.as_bytes();
-    if shape.ty == DataType::String {
-        return Ok(conn.call_int(&[b"STRLEN", key])? as usize == shape.value_size);
-    }
     let ty = match conn.call_ok(&[b"TYPE", key])? {
         Frame::Simple(t) => t,
         other => bail!("TYPE: unexpected reply {other:?}"),
     };
-    let Some(card) = shape.card_command() else {
+    if ty != shape.ty.name() {
         return Ok(false);
+    }
+    let Some(card) = shape.card_command() else {
+        return Ok(conn.call_int(&[b"STRLEN", key])? as usize == shape.value_size);
     };
-    if ty != shape.ty.name() || conn.call_int(&[card, key])? as u64 != shape.members {
+    if conn.call_int(&[card, key])? as u64 != shape.members {
         return Ok(false);
     }
     if shape.ty == DataType::Hash {

@@ -265,6 +265,8 @@ type WriterOutcome = Result<(Latencies, Option<String>)>;
 pub struct Writers {
     threads: Vec<JoinHandle<WriterOutcome>>,
     start: Arc<Barrier>,
+    /// Whether [`Writers::go`] has passed the barrier (a second wait would block for ever).
+    released: AtomicBool,
     stop: Arc<AtomicBool>,
     pub counters: Arc<WriteCounters>,
 }
@@ -327,6 +329,7 @@ pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Re
     Ok(Writers {
         threads,
         start,
+        released: AtomicBool::new(false),
         stop,
         counters,
     })
@@ -335,12 +338,15 @@ pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Re
 impl Writers {
     /// Releases the writers.
     pub fn go(&self) {
-        self.start.wait();
+        if !self.released.swap(true, Ordering::SeqCst) {
+            self.start.wait();
+        }
     }
 
     /// Stops the writers and collects their results.
     pub fn finish(self) -> Result<WriteResult> {
         self.stop.store(true, Ordering::SeqCst);
+        self.go();
         let mut latencies = Latencies::default();
         let mut first_error = None;
         let mut failure = None;
@@ -368,9 +374,11 @@ impl Writers {
         })
     }
 
-    /// Stops the writers without waiting for the results (error paths).
+    /// Stops the writers without waiting for the results (error paths). Writers still parked
+    /// at the start (the save command failed) are released first, and see `stop` at once.
     pub fn abort(self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.go();
         for t in self.threads {
             let _ = t.join();
         }
@@ -535,6 +543,32 @@ mod tests {
             seed: 1,
         };
         assert!(start_writers("127.0.0.1:1", &cfg, Arc::new(ValuePool::new(16, 1))).is_err());
+    }
+
+    /// A failed save command aborts writers that were never released: they must not stay
+    /// parked at the start for ever (the run hung on `BGSAVE FORKLESS` -> `ERR` before).
+    #[test]
+    fn aborting_unreleased_writers_returns() {
+        // Connections succeed on the listen backlog; nothing is ever sent.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let cfg = WriterConfig {
+            pattern: Pattern::Uniform,
+            shape: Shape::string(16),
+            rate: Rate::Max,
+            keys: 100,
+            conns: 3,
+            pipeline: 1,
+            seed: 1,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = start_writers(&addr, &cfg, Arc::new(ValuePool::new(16, 1))).unwrap();
+        std::thread::spawn(move || {
+            w.abort();
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("abort() did not return");
     }
 
     #[test]

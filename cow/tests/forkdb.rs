@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{ratio, run_tool, start_forkdb_with, TempDir};
+use common::{
+    check_container_runs, ratio, run_cli, run_tool, start_forkdb, start_forkdb_with, TempDir,
+};
 
 /// forkdb's copy-on-write reductions, off: the plain fork mechanism.
 const REDUCTIONS_OFF: [&str; 4] = ["--snapshot-child-release", "no", "--inline-values", "no"];
@@ -102,4 +104,58 @@ fn forkdb_reductions_copy_less() {
     let on = extra(&[], "reductions-on");
     let off = extra(&REDUCTIONS_OFF, "reductions-off");
     assert!(on < 0.75 * off, "reductions on: {on} B extra, off: {off} B");
+}
+
+/// `--type hash|list|set|zset` against forkdb-server: the fill, the encodings, and writes
+/// during the save (see `common::check_container_runs`).
+#[test]
+fn forkdb_container_types() {
+    let server = start_forkdb();
+    let tmp = TempDir::new("forkdb-types");
+    check_container_runs(&server.addr, &tmp.0);
+    drop(server);
+}
+
+/// `forkdb-cow compare --methods` on a small hash data set: one table with a column per method
+/// and the ratios, one chart, one directory per run.
+#[test]
+fn compare_methods_table() {
+    let tmp = TempDir::new("compare-methods");
+    let bin = forkdb_tests::server::forkdb_bin();
+    let out = tmp.0.join("cmp");
+    let (status, stdout, stderr) = run_cli(
+        &[
+            "compare",
+            "--forkdb-bin",
+            bin.to_str().unwrap(),
+            "--methods",
+            "redis,fork",
+            "--type",
+            "hash",
+            "--keys",
+            "3000",
+            "--save-delay-us",
+            "300",
+            "--rate",
+            "2000",
+        ],
+        &out,
+    );
+    assert!(status.success(), "compare failed:\n{stdout}\n{stderr}");
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(
+        md.contains("| | forkdb 0.1.0 | redis 7.0.15 | forkdb/redis |"),
+        "{md}"
+    );
+    assert!(md.contains("3000 hashes of 10 fields of 16 B"), "{md}");
+    assert!(md.contains("| extra bytes |"), "{md}");
+    let svg = std::fs::read_to_string(out.join("compare.svg")).unwrap();
+    assert!(
+        svg.contains("forkdb 0.1.0: BGSAVE (fork)") && svg.contains("redis 7.0.15: BGSAVE (fork)")
+    );
+    for dir in ["forkdb", "redis"] {
+        let s = common::check_outputs(&out.join(dir));
+        assert_eq!(s["data_type"], "hash");
+        assert_eq!(s["method"], "fork");
+    }
 }
