@@ -139,7 +139,12 @@ impl<'a> Side<'a> {
             "fork"
         };
         Side {
-            name: format!("{}: {} ({method})", s.server, s.save_cmd),
+            // `BGSAVE FORKLESS` names its method already.
+            name: if method == "forkless" {
+                format!("{}: {}", s.server, s.save_cmd)
+            } else {
+                format!("{}: {} ({method})", s.server, s.save_cmd)
+            },
             short: s.label.clone(),
             color: server_color(&s.server, &s.save_cmd),
             basis: s.ratio_basis,
@@ -248,7 +253,11 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
     }
     Figure {
         title: title.to_owned(),
-        x_desc: "time since the fork (s)".to_owned(),
+        x_desc: if any_forkless {
+            "time since the save started (s)".to_owned()
+        } else {
+            "time since the fork (s)".to_owned()
+        },
         legend: sides.iter().map(|s| (s.name.clone(), s.color)).collect(),
         panels: vec![total, cow],
     }
@@ -796,6 +805,37 @@ mod tests {
             true,
         );
         check(&render(&fig).unwrap(), &fig);
+    }
+
+    /// A forkless save has no child: its lower-panel line is the server's growth over its
+    /// baseline while the save ran, in its own colour, and the panel and axis say so.
+    #[test]
+    fn a_forkless_side_shows_the_servers_growth() {
+        let (f, r) = runs();
+        let mut forkless = side("forkdb 0.1.0", "forkdb forkless", 264.0, &f);
+        forkless.forkless = true;
+        forkless.color = server_color("forkdb 0.1.0", "BGSAVE FORKLESS");
+        forkless.name = "forkdb 0.1.0: BGSAVE FORKLESS".to_owned();
+        let fig = figure(
+            "three",
+            &[
+                side("forkdb 0.1.0", "forkdb", 264.0, &f),
+                forkless,
+                side("redis 7.0.15", "redis", 331.0, &r),
+            ],
+            true,
+        );
+        check(&render(&fig).unwrap(), &fig);
+        assert!(fig.panels[1]
+            .title
+            .contains("forkless = the server's growth"));
+        assert_eq!(fig.x_desc, "time since the save started (s)");
+        let growth = &fig.panels[1].series[1];
+        assert_eq!(growth.color, FORKDB_FORKLESS);
+        // total − baseline of the samples taken while saving: 264 + cow − 264.
+        assert_eq!(growth.points.len(), f.len() - 1);
+        let peak = growth.points.iter().map(|p| p.1).fold(0.0, f64::max);
+        assert!((peak - 80.0).abs() < 0.5, "{peak}");
     }
 
     #[test]
