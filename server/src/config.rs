@@ -92,6 +92,34 @@ pub struct Config {
     pub inline_values: bool,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_obuf_limits: [ObufLimit; 3],
+    /// `bgsave-default-method` (Valkey 9.2's name): the method of a BGSAVE that names none, of
+    /// save points and of BGSAVE SCHEDULE.
+    pub bgsave_default_method: SaveMethod,
+    /// forkdb's own: the longest slice, in microseconds, the forkless walk takes from the event
+    /// loop per turn (see `persist/forkless.rs`).
+    pub bgsave_forkless_slice_us: u64,
+    /// forkdb's own: bytes of entries the forkless walk may have queued for the writer thread
+    /// before it waits (the write path may queue up to twice this before a write waits).
+    pub bgsave_forkless_queue_bytes: u64,
+}
+
+/// How a background save takes its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMethod {
+    /// A `fork()`ed child writes what it inherited (Redis's way).
+    Fork,
+    /// The keyspace's own thread walks the data and a writer thread writes it; the write path
+    /// writes an entry out before changing it (`persist/forkless.rs`).
+    Forkless,
+}
+
+impl SaveMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaveMethod::Fork => "fork",
+            SaveMethod::Forkless => "forkless",
+        }
+    }
 }
 
 /// The client classes `client-output-buffer-limit` names, in Redis's order (`CLIENT_TYPE_*`).
@@ -228,6 +256,9 @@ impl Default for Config {
             snapshot_freeze_access: true,
             snapshot_sample_interval: 100,
             snapshot_child_release: true,
+            bgsave_default_method: SaveMethod::Fork,
+            bgsave_forkless_slice_us: 250,
+            bgsave_forkless_queue_bytes: 4 * 1024 * 1024,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
         }
@@ -745,6 +776,34 @@ pub static OPTIONS: &[OptSpec] = &[
         0
     ),
     bool_option!("snapshot-child-release", snapshot_child_release, 0),
+    OptSpec {
+        name: "bgsave-default-method",
+        alias: None,
+        flags: 0,
+        get: |c| c.bgsave_default_method.name().to_string(),
+        set: |c, v| {
+            c.bgsave_default_method = match v.to_ascii_lowercase().as_str() {
+                "fork" => SaveMethod::Fork,
+                "forkless" => SaveMethod::Forkless,
+                _ => return Err("argument(s) must be one of the following: fork, forkless".into()),
+            };
+            Ok(())
+        },
+    },
+    int_option!(
+        "bgsave-forkless-slice-us",
+        bgsave_forkless_slice_us,
+        u64,
+        10,
+        1_000_000,
+        0
+    ),
+    size_option!(
+        "bgsave-forkless-queue-bytes",
+        None,
+        bgsave_forkless_queue_bytes,
+        mem
+    ),
     OptSpec {
         name: "inline-values",
         alias: None,

@@ -149,9 +149,15 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64)
             );
-            // Nothing is left out of maxmemory: forkdb has no replica output buffers and no AOF
-            // buffer, the two things Redis subtracts (`freeMemoryGetNotCountedMemory`).
-            f!("mem_not_counted_for_evict", 0);
+            // What Redis subtracts are replica output buffers and the AOF buffer
+            // (`freeMemoryGetNotCountedMemory`); forkdb leaves out the entries a forkless save
+            // has queued for its writer (see `Server::evict_to_fit`).
+            let queued = srv
+                .persist
+                .forkless
+                .as_ref()
+                .map_or(0, |r| r.queue.figures().0);
+            f!("mem_not_counted_for_evict", queued);
             f!("mem_clients_slaves", 0);
             // Summed here rather than kept up to date by the cron as Redis does: a few loads
             // per client, no allocation.

@@ -116,6 +116,7 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
     }
     tokio::task::spawn_local(cron(srv.clone()));
     tokio::task::spawn_local(timeline_sampler(srv.clone()));
+    tokio::task::spawn_local(crate::persist::forkless_driver(srv.clone()));
 
     let notify = srv.borrow().shutdown_notify.clone();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -143,11 +143,16 @@ impl Server {
     /// memory is still over the limit (noeviction, or nothing left to evict).
     pub fn evict_to_fit(&mut self) -> bool {
         let limit = self.config.maxmemory as usize;
-        self.ks.evict_to_fit(
-            limit,
-            &self.config.maxmemory_policy,
-            crate::alloc::used_memory,
-        )
+        // As Redis's `freeMemoryGetNotCountedMemory` leaves out replication and AOF buffers:
+        // entries a forkless save has queued for its writer are freed as they are written, and
+        // an evicted key not yet written goes to that queue first, so counting the queue would
+        // evict key after key without getting below the limit.
+        let queue = self.persist.forkless.as_ref().map(|r| r.queue.clone());
+        let not_counted = move || queue.as_ref().map_or(0, |q| q.figures().0 as usize);
+        self.ks
+            .evict_to_fit(limit, &self.config.maxmemory_policy, || {
+                crate::alloc::used_memory().saturating_sub(not_counted())
+            })
     }
 
     pub fn request_shutdown(&mut self, mode: ShutdownMode) {

@@ -49,6 +49,7 @@
 
 mod evict;
 mod expire;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -62,6 +63,7 @@ use smallvec::SmallVec;
 
 use crate::util::{now_ms, parse_i64};
 
+pub use snapshot::{SnapItem, SnapSink, WalkStep};
 pub use write::{DbEvent, RenameOutcome, Slot};
 
 /// How a string is held, as OBJECT ENCODING reports it (Redis's `int`, `embstr`, `raw`).
@@ -281,6 +283,10 @@ pub struct Entry {
     pub lru: u32,
     /// Logarithmic access counter, kept when an LFU maxmemory-policy is selected (OBJECT FREQ).
     pub freq: u8,
+    /// Snapshot epoch: equal to a running forkless save's epoch once this entry is written to
+    /// that save's file, or if it was created after the save started (see `store/snapshot.rs`).
+    /// Sits in what was padding: an entry is no larger for it.
+    snap: u16,
 }
 
 /// Redis's `LFU_INIT_VAL`: a new key starts here so it is not evicted before it had a chance.
@@ -294,6 +300,7 @@ impl Entry {
             expire,
             lru,
             freq: LFU_INIT_VAL,
+            snap: 0,
         }
     }
 
@@ -605,6 +612,44 @@ impl Keyspace {
                 self.dirty_cas.insert(w.id);
             }
         }
+    }
+
+    /// Starts a forkless save's walk: from now on every entry of the data set as it is at this
+    /// instant goes to `sink` exactly once, from [`Keyspace::forkless_step`] or, for a key about
+    /// to change, from the write path. Returns the number of keys the save covers.
+    pub fn forkless_begin(&mut self, sink: Box<dyn SnapSink>) -> u64 {
+        if self.hooks.epoch == u16::MAX {
+            // Once in 65535 saves the epochs wrap: an entry last stamped 65535 saves ago would
+            // look written. Restamping every entry to 0 first costs one pass, that rarely.
+            for db in &mut self.dbs {
+                for (_, e) in db.dict.iter_mut() {
+                    e.snap = 0;
+                }
+            }
+            self.hooks.epoch = 0;
+        }
+        self.hooks.epoch += 1;
+        self.hooks.walk = Some(snapshot::Walk::new(self.hooks.epoch, &self.dbs, sink));
+        self.total_keys() as u64
+    }
+
+    /// One slice of the running forkless walk: at most `max_keys` entries, until `deadline`.
+    pub fn forkless_step(&mut self, max_keys: usize, deadline: std::time::Instant) -> WalkStep {
+        match self.hooks.walk.as_mut() {
+            Some(w) => w.step(&mut self.dbs, max_keys, deadline),
+            None => WalkStep::Done,
+        }
+    }
+
+    /// Entries sent so far by the running forkless save, and of those, sent by the write path.
+    pub fn forkless_progress(&self) -> Option<(u64, u64)> {
+        self.hooks.walk.as_ref().map(|w| (w.sent, w.early))
+    }
+
+    /// Ends the running forkless save's walk (done or cancelled), handing back its sink.
+    /// Tables flushed during the save that were not drained yet are dropped here.
+    pub fn forkless_end(&mut self) -> Option<Box<dyn SnapSink>> {
+        self.hooks.walk.take().map(|w| w.into_sink())
     }
 
     /// Called just before a snapshot fork: gives every table room to grow by an eighth without

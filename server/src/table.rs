@@ -1054,11 +1054,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, "server", "1.0.0", save::save,
         summary: "Writes a snapshot of the data to disk, blocking until it is done.",
         complexity: "O(N), N being the number of keys in all databases"),
-    // forkdb also has BGSAVE CANCEL (from Valkey 8.1), so its argument is a choice of SCHEDULE
-    // or CANCEL, as in Valkey's documentation, where Redis 7.0 documents SCHEDULE alone.
+    // forkdb also has BGSAVE CANCEL (from Valkey 8.1) and the method FORK|FORKLESS (Valkey
+    // 9.2), where Redis 7.0 documents SCHEDULE alone.
     spec!("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, "server", "1.0.0", save::bgsave,
-        args: "?operation:(SCHEDULE@3.2.2|CANCEL)",
-        summary: "Writes a snapshot of the data to disk from a forked child, or cancels one.",
+        args: "?operation:(SCHEDULE@3.2.2|CANCEL) ?method:(FORK|FORKLESS)",
+        summary: "Writes a snapshot of the data to disk from a forked child or a writer thread, or cancels one.",
         complexity: "O(1)"),
     spec!("snapshot", -2, 0, "server", "0.1.0", sys::container,
         subcommands: SNAPSHOT_SUBS,

@@ -75,6 +75,12 @@ pub struct Sample {
     pub writes: u64,
     /// The last sample, taken when the child exited (its figures from its last report).
     pub at_child_exit: bool,
+    /// Forkless saves: bytes of entries queued for the writer thread.
+    pub queue_bytes: u64,
+    /// Forkless saves: entries the write path sent before changing them, so far.
+    pub early_keys: u64,
+    /// Forkless saves: microseconds writes spent waiting for the writer thread, so far.
+    pub stall_us: u64,
 }
 
 impl Sample {
@@ -87,6 +93,10 @@ impl Sample {
 #[derive(Debug, Clone)]
 pub struct SaveRecord {
     pub id: u64,
+    /// "fork" or "forkless". For a forkless save there is no child: `cow_bytes` is the
+    /// process's growth over its own memory at the start on the record's basis (the extra
+    /// memory the save costs), and the child figures are 0.
+    pub method: &'static str,
     pub started_unix_ms: i64,
     pub fork_usec: u64,
     pub keys_total: u64,
@@ -105,6 +115,8 @@ pub struct SaveRecord {
     started: Instant,
     minflt_before_fork: u64,
     writes_at_fork: u64,
+    /// Forkless saves: the process's memory on `basis` at the start.
+    base_bytes: u64,
 }
 
 impl SaveRecord {
@@ -233,6 +245,7 @@ impl Timelines {
         }
         self.history.push_back(SaveRecord {
             id: self.next_id,
+            method: "fork",
             started_unix_ms: crate::util::now_ms(),
             fork_usec,
             keys_total,
@@ -247,7 +260,64 @@ impl Timelines {
             started: Instant::now(),
             minflt_before_fork,
             writes_at_fork: writes,
+            base_bytes: 0,
         });
+    }
+
+    /// Opens the record of a forkless save that just started (no fork: `fork_usec` 0, no
+    /// child pid); its base is the process's memory now.
+    pub fn begin_forkless(&mut self, keys_total: u64, used_memory_at_start: u64, writes: u64) {
+        self.begin(
+            0,
+            0,
+            keys_total,
+            used_memory_at_start,
+            writes,
+            own_minor_faults(),
+        );
+        if let Some(rec) = self.history.back_mut() {
+            rec.method = "forkless";
+            let own = procfs::self_rollup().unwrap_or_default();
+            rec.basis = Basis::of(&own);
+            rec.base_bytes = rec.basis.single(&own);
+        }
+    }
+
+    /// Takes one sample of the running forkless save: the process's figures, its growth over
+    /// the start as `cow_bytes`, and the queue's.
+    pub fn sample_forkless(
+        &mut self,
+        keys: u64,
+        writes: u64,
+        queue_bytes: u64,
+        early_keys: u64,
+        stall_us: u64,
+    ) {
+        let cpu = thread_cpu_time();
+        let Some(rec) = self.history.back_mut() else {
+            return;
+        };
+        if rec.status != "running" {
+            return;
+        }
+        let own = procfs::self_rollup().unwrap_or_default();
+        let now = rec.basis.single(&own);
+        rec.samples.push(Sample {
+            us: rec.started.elapsed().as_micros() as u64,
+            cow_bytes: now.saturating_sub(rec.base_bytes),
+            parent_rss: own.rss,
+            parent_pss: own.pss.unwrap_or(0),
+            parent_pss_anon: own.pss_anon.unwrap_or(0),
+            total_bytes: now,
+            keys,
+            minor_faults: own_minor_faults().saturating_sub(rec.minflt_before_fork),
+            writes: writes.saturating_sub(rec.writes_at_fork),
+            queue_bytes,
+            early_keys,
+            stall_us,
+            ..Sample::default()
+        });
+        self.last_cost = thread_cpu_time().saturating_sub(cpu);
     }
 
     /// Takes one sample of the running save. `keys` is what the child last reported.
@@ -349,6 +419,7 @@ fn push(rec: &mut SaveRecord, keys: u64, writes: u64, child: &Rollup, at_child_e
         minor_faults: own_minor_faults().saturating_sub(rec.minflt_before_fork),
         writes: writes.saturating_sub(rec.writes_at_fork),
         at_child_exit,
+        ..Sample::default()
     });
 }
 

@@ -560,6 +560,13 @@ impl<W: Write> RdbWriter<W> {
         encode_resize_db(&mut self.out, keys, expires)
     }
 
+    /// Makes `db` the current db again, without the RESIZEDB hint: a loader takes SELECTDB
+    /// anywhere, so a writer whose records come in no fixed db order (the forkless save, whose
+    /// write path sends a key of any db as a change is about to reach it) goes back and forth.
+    pub fn switch_db(&mut self, db: u32) -> io::Result<()> {
+        encode_select_db(&mut self.out, db)
+    }
+
     /// Writes one key of the current db; `expire_ms` is an absolute unix time
     /// in milliseconds.
     pub fn record(&mut self, key: &[u8], value: &Value, expire_ms: Option<i64>) -> io::Result<()> {

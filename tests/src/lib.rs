@@ -14,6 +14,7 @@ pub mod conn;
 pub mod corpus;
 pub mod resp;
 pub mod server;
+pub mod snapshot;
 
 pub use conn::Conn;
 pub use resp::Frame;

@@ -6,16 +6,17 @@
 //! blob) and large (the table or skiplist form, written element by element), with TTLs and in
 //! two databases.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use forkdb_tests::server::{redis_check_rdb_bin, run_with_deadline, TempDir};
+use forkdb_tests::server::TempDir;
+use forkdb_tests::snapshot::{assert_same, check_rdb, text, wait_loaded, Dump, WAIT};
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
-const WAIT: Duration = Duration::from_secs(30);
+/// The data set's keys: databases 0 and 3.
+fn dump(conn: &mut Conn) -> Dump {
+    forkdb_tests::snapshot::dump(conn, [0, 3])
+}
 
 /// The commands that build the data set (db 0 unless a SELECT says otherwise).
 fn dataset_commands() -> Vec<Vec<String>> {
@@ -95,112 +96,6 @@ fn populate(conn: &mut Conn) {
             panic!("{cmd:?}: {e}");
         }
     }
-}
-
-/// (db, key) → (type, encoding, content as sorted lines, PEXPIRETIME).
-type Dump = BTreeMap<(u32, Vec<u8>), (String, String, Vec<Vec<u8>>, i64)>;
-
-fn bulks(f: Frame) -> Vec<Vec<u8>> {
-    match f {
-        Frame::Array(items) => items
-            .into_iter()
-            .map(|i| match i {
-                Frame::Bulk(b) => b,
-                other => panic!("not a bulk string: {other:?}"),
-            })
-            .collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn text(f: Frame) -> String {
-    match f {
-        Frame::Simple(s) => s,
-        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-        other => panic!("not text: {other:?}"),
-    }
-}
-
-fn dump(conn: &mut Conn) -> Dump {
-    let mut out = Dump::new();
-    for db in [0u32, 3] {
-        assert_eq!(text(conn.frame(&["SELECT", &db.to_string()])), "OK");
-        for key in bulks(conn.frame(&["KEYS", "*"])) {
-            let k = key.as_slice();
-            let kind = text(conn.frame(&[b"TYPE".as_slice(), k]));
-            let enc = text(conn.frame(&[b"OBJECT".as_slice(), b"ENCODING", k]));
-            let mut content = match kind.as_str() {
-                "string" => bulks(Frame::Array(vec![conn.frame(&[b"GET".as_slice(), k])])),
-                "hash" => bulks(conn.frame(&[b"HGETALL".as_slice(), k]))
-                    .chunks(2)
-                    .map(|p| [p[0].as_slice(), b"=", p[1].as_slice()].concat())
-                    .collect(),
-                "set" => bulks(conn.frame(&[b"SMEMBERS".as_slice(), k])),
-                "zset" => bulks(conn.frame(&[b"ZRANGE".as_slice(), k, b"0", b"-1", b"WITHSCORES"])),
-                "list" => bulks(conn.frame(&[b"LRANGE".as_slice(), k, b"0", b"-1"])),
-                other => panic!("unexpected type {other}"),
-            };
-            // Order inside a zset or list is part of the value; a hash's or set's is not.
-            if kind == "hash" || kind == "set" {
-                content.sort();
-            }
-            let at = match conn.frame(&[b"PEXPIRETIME".as_slice(), k]) {
-                Frame::Integer(n) => n,
-                other => panic!("PEXPIRETIME gave {other:?}"),
-            };
-            out.insert((db, key.clone()), (kind, enc, content, at));
-        }
-    }
-    assert_eq!(text(conn.frame(&["SELECT", "0"])), "OK");
-    out
-}
-
-#[track_caller]
-fn assert_same(what: &str, got: &Dump, want: &Dump) {
-    let mut diffs = Vec::new();
-    for (key, w) in want {
-        match got.get(key) {
-            None => diffs.push(format!("{key:?}: missing")),
-            Some(g) if g != w => diffs.push(format!(
-                "db{} {}: got {} {} ({} items, PEXPIRETIME {}), want {} {} ({} items, PEXPIRETIME {})",
-                key.0,
-                String::from_utf8_lossy(&key.1),
-                g.0,
-                g.1,
-                g.2.len(),
-                g.3,
-                w.0,
-                w.1,
-                w.2.len(),
-                w.3
-            )),
-            Some(_) => {}
-        }
-    }
-    for key in got.keys().filter(|k| !want.contains_key(*k)) {
-        diffs.push(format!("{key:?}: not expected"));
-    }
-    assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
-}
-
-fn check_rdb(path: &Path) {
-    let mut cmd = Command::new(redis_check_rdb_bin());
-    cmd.arg(path);
-    let out = run_with_deadline(cmd, None, WAIT);
-    assert!(
-        out.status.success(),
-        "redis-check-rdb {}: {}\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn wait_loaded(conn: &mut Conn) {
-    poll_until(WAIT, "the load to finish", || {
-        let info = text(conn.frame(&["INFO", "persistence"]));
-        info.contains("loading:0").then_some(())
-    });
 }
 
 fn wait_bgsave(conn: &mut Conn) {

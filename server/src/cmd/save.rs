@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! SAVE                 write the RDB file now, in the foreground
-//! BGSAVE [SCHEDULE]    fork a child that writes the RDB file
-//! BGSAVE CANCEL        kill the running child, or drop a scheduled save (as Valkey 8.1)
+//! BGSAVE [SCHEDULE] [FORK|FORKLESS]
+//!                      a background save: a forked child writes the RDB file, or (FORKLESS,
+//!                      as Valkey 9.2) a writer thread fed by the keyspace's walk
+//! BGSAVE CANCEL        end the running save, or drop a scheduled save (as Valkey 8.1)
 //! SNAPSHOT LATEST | HISTORY [count] | SAMPLES <id> | RESET | HELP
 //!                      the copy-on-write timelines of the last saves (forkdb's own)
 //! ```
@@ -13,11 +15,12 @@ use bytes::Bytes;
 use forkdb_protocol::Frame;
 
 use super::is;
+use crate::config::SaveMethod;
 use crate::server::Ctx;
 use crate::timeline::{Sample, SaveRecord};
 
 pub fn save(cx: &mut Ctx, _args: &[Bytes]) {
-    if cx.srv.child_active() {
+    if cx.srv.save_in_progress() {
         return cx.err("ERR Background save already in progress");
     }
     match cx.srv.save_sync() {
@@ -28,28 +31,40 @@ pub fn save(cx: &mut Ctx, _args: &[Bytes]) {
 
 pub fn bgsave(cx: &mut Ctx, args: &[Bytes]) {
     // SCHEDULE only matters while another kind of child runs (an AOF rewrite in Redis);
-    // forkdb has one kind, so it is accepted and otherwise changes nothing.
-    let cancel = match args.len() {
-        1 => false,
-        2 if is(&args[1], "schedule") => false,
-        2 if is(&args[1], "cancel") => true,
-        _ => return cx.syntax_err(),
-    };
+    // forkdb has one kind, so it is accepted and otherwise changes nothing. FORK and FORKLESS
+    // (Valkey 9.2's words) choose the method; without one, `bgsave-default-method` does.
+    let mut cancel = false;
+    let mut method = None;
+    for a in &args[1..] {
+        if is(a, "schedule") {
+        } else if is(a, "cancel") && args.len() == 2 {
+            cancel = true;
+        } else if is(a, "fork") && method.is_none() {
+            method = Some(SaveMethod::Fork);
+        } else if is(a, "forkless") && method.is_none() {
+            method = Some(SaveMethod::Forkless);
+        } else {
+            return cx.syntax_err();
+        }
+    }
+    let method = method.unwrap_or(cx.srv.config.bgsave_default_method);
     if cancel {
         return match cx.srv.bgsave_cancel() {
             Some(msg) => cx.simple(msg),
             None => cx.err("ERR Background saving is currently not in progress or scheduled"),
         };
     }
-    if cx.srv.child_active() {
+    if cx.srv.save_in_progress() {
         return cx.err("ERR Background save already in progress");
     }
     if cx.srv.in_exec {
-        // Redis does not fork from inside EXEC: the save starts from the cron right after.
+        // Redis does not fork from inside EXEC: the save starts from the cron right after. A
+        // forkless save waits too: started mid-transaction, its file would hold half of it.
         cx.srv.persist.bgsave_scheduled = true;
+        cx.srv.persist.scheduled_method = Some(method);
         return cx.simple("Background saving scheduled");
     }
-    match cx.srv.bgsave_start() {
+    match cx.srv.bgsave_start_with(method) {
         Ok(()) => cx.simple("Background saving started"),
         Err(e) => cx.err(&format!("ERR {e}")),
     }
@@ -69,6 +84,7 @@ fn summary(rec: &SaveRecord) -> Frame {
     Frame::Map(vec![
         field("id", int(rec.id)),
         field("status", Frame::bulk(rec.status)),
+        field("method", Frame::bulk(rec.method)),
         field("started_unix_ms", Frame::Integer(rec.started_unix_ms)),
         field("duration_ms", int(rec.duration_ms)),
         field("fork_usec", int(rec.fork_usec)),
@@ -90,6 +106,19 @@ fn summary(rec: &SaveRecord) -> Frame {
         field("max_sample_gap_ms", int(rec.max_sample_gap_ms())),
         field("parent_minor_faults", int(rec.parent_minor_faults())),
         field("writes", int(rec.writes())),
+        // Forkless saves: the queue's peak, keys the write path wrote early, time writes waited.
+        field(
+            "peak_queue_bytes",
+            int(rec.samples.iter().map(|s| s.queue_bytes).max().unwrap_or(0)),
+        ),
+        field(
+            "early_keys",
+            int(rec.samples.last().map_or(0, |s| s.early_keys)),
+        ),
+        field(
+            "stall_us",
+            int(rec.samples.last().map_or(0, |s| s.stall_us)),
+        ),
         field("samples", int(rec.samples.len() as u64)),
         // Why a failed save failed: the step, its errno and strerror text ("" and 0 otherwise).
         field("failed_step", Frame::bulk(rec.failed_step.unwrap_or(""))),
@@ -121,6 +150,9 @@ fn sample_frame(s: &Sample) -> Frame {
         field("minor_faults", int(s.minor_faults)),
         field("writes", int(s.writes)),
         field("at_child_exit", int(u64::from(s.at_child_exit))),
+        field("queue_bytes", int(s.queue_bytes)),
+        field("early_keys", int(s.early_keys)),
+        field("stall_us", int(s.stall_us)),
     ])
 }
 
@@ -167,7 +199,7 @@ pub fn snapshot_samples(cx: &mut Ctx, args: &[Bytes]) {
 }
 
 pub fn snapshot_reset(cx: &mut Ctx, _args: &[Bytes]) {
-    if cx.srv.child_active() {
+    if cx.srv.save_in_progress() {
         return cx.err("ERR a save is running; reset its history after it ends");
     }
     cx.srv.timelines.reset();

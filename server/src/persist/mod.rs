@@ -1,7 +1,13 @@
 //! Persistence: loading the RDB file at start-up and writing it (SAVE, SHUTDOWN, FLUSHALL).
 //!
 //! The format and the file lifecycle live in the `forkdb-snapshot` crate; this module walks the
-//! keyspace into it and keeps the state INFO's persistence section reports.
+//! keyspace into it and keeps the state INFO's persistence section reports. A background save
+//! takes one of two methods (`bgsave-default-method`, `BGSAVE FORK|FORKLESS`): a forked child
+//! (here) or a writer thread fed by the keyspace's own walk (`forkless.rs`).
+
+mod forkless;
+
+pub use forkless::{driver as forkless_driver, ForklessRun};
 
 use std::fmt::Write as _;
 use std::io;
@@ -12,6 +18,7 @@ use forkdb_snapshot::fork::{self, ChildExit, ReportKind, SpawnOptions};
 use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveError, SaveOptions, Step};
 use tracing::{info, warn};
 
+use crate::config::SaveMethod;
 use crate::server::Server;
 use crate::store::{Keyspace, Value};
 use crate::util::now_ms;
@@ -80,6 +87,8 @@ pub struct SaveState {
     pub last_load_keys_expired: u64,
     pub running: Option<Running>,
     pub bgsave_scheduled: bool,
+    /// The method a scheduled save was asked for (None: `bgsave-default-method`).
+    pub scheduled_method: Option<SaveMethod>,
     pub last_bgsave_try: Option<Instant>,
     /// Peak COW of the last background save (`rdb_last_cow_size`).
     pub last_cow_size: u64,
@@ -87,6 +96,12 @@ pub struct SaveState {
     pub total_forks: u64,
     /// DEBUG SET-FORK-ERROR: make the next fork fail with this errno (tests of the failure path).
     pub inject_fork_errno: Option<i32>,
+    /// The running forkless save.
+    pub forkless: Option<ForklessRun>,
+    /// Wakes the forkless save's driver task when a save starts.
+    pub forkless_notify: std::rc::Rc<tokio::sync::Notify>,
+    /// The method of the last background save that ended.
+    pub last_method: Option<SaveMethod>,
 }
 
 impl Default for SaveState {
@@ -102,11 +117,15 @@ impl Default for SaveState {
             last_load_keys_expired: 0,
             running: None,
             bgsave_scheduled: false,
+            scheduled_method: None,
             last_bgsave_try: None,
             last_cow_size: 0,
             latest_fork_usec: 0,
             total_forks: 0,
             inject_fork_errno: None,
+            forkless: None,
+            forkless_notify: Default::default(),
+            last_method: None,
         }
     }
 }
@@ -134,38 +153,48 @@ pub fn write_rdb<W: io::Write>(
         }
         w.select_db(i as u32, db.len() as u64, db.expires_len() as u64)?;
         for (key, value, expire) in db.iter() {
-            // Every value by reference: in the fork child a copy would dirty pages it shares
-            // with the parent.
-            match value {
-                Value::Str { data, .. } => w.record_string(key, data, expire)?,
-                Value::Hash(h) => match (h.as_listpack(), h.table_pairs()) {
-                    (Some(lp), _) => w.record_hash_listpack(key, lp, expire)?,
-                    (None, Some(pairs)) => w.record_hash(key, pairs, expire)?,
-                    (None, None) => unreachable_form(value)?,
-                },
-                Value::Set(s) => match (s.as_intset(), s.table_members()) {
-                    (Some(is), _) => w.record_set_intset(key, is, expire)?,
-                    (None, Some(members)) => w.record_set(key, members, expire)?,
-                    (None, None) => unreachable_form(value)?,
-                },
-                Value::ZSet(z) => match (z.as_listpack(), z.big_rdb()) {
-                    (Some(lp), _) => w.record_zset_listpack(key, lp, expire)?,
-                    (None, Some(members)) => w.record_zset2(key, members, expire)?,
-                    (None, None) => unreachable_form(value)?,
-                },
-                Value::List(l) => {
-                    use crate::types::list::NodeRef;
-                    let nodes = l.nodes().map(|n| match n {
-                        NodeRef::Packed(lp) => snap::QuicklistNode::Packed(lp),
-                        NodeRef::Plain(e) => snap::QuicklistNode::Plain(e),
-                    });
-                    w.record_list_quicklist2(key, nodes, expire)?
-                }
-            }
+            write_value(&mut w, key, value, expire)?;
             after_key(value);
         }
     }
     w.finish()
+}
+
+/// Writes one key's record. Every value by reference: in the fork child a copy would dirty
+/// pages it shares with the parent. The forkless writer thread writes its owned copies through
+/// this same function, so both methods make the same records.
+pub fn write_value<W: io::Write>(
+    w: &mut RdbWriter<W>,
+    key: &[u8],
+    value: &Value,
+    expire: Option<i64>,
+) -> io::Result<()> {
+    match value {
+        Value::Str { data, .. } => w.record_string(key, data, expire),
+        Value::Hash(h) => match (h.as_listpack(), h.table_pairs()) {
+            (Some(lp), _) => w.record_hash_listpack(key, lp, expire),
+            (None, Some(pairs)) => w.record_hash(key, pairs, expire),
+            (None, None) => unreachable_form(value),
+        },
+        Value::Set(s) => match (s.as_intset(), s.table_members()) {
+            (Some(is), _) => w.record_set_intset(key, is, expire),
+            (None, Some(members)) => w.record_set(key, members, expire),
+            (None, None) => unreachable_form(value),
+        },
+        Value::ZSet(z) => match (z.as_listpack(), z.big_rdb()) {
+            (Some(lp), _) => w.record_zset_listpack(key, lp, expire),
+            (None, Some(members)) => w.record_zset2(key, members, expire),
+            (None, None) => unreachable_form(value),
+        },
+        Value::List(l) => {
+            use crate::types::list::NodeRef;
+            let nodes = l.nodes().map(|n| match n {
+                NodeRef::Packed(lp) => snap::QuicklistNode::Packed(lp),
+                NodeRef::Plain(e) => snap::QuicklistNode::Plain(e),
+            });
+            w.record_list_quicklist2(key, nodes, expire)
+        }
+    }
 }
 
 /// A value the RDB writer has no record form for: an error that fails the save, never a key
@@ -296,17 +325,31 @@ impl Server {
         self.persist.running.is_some()
     }
 
-    /// BGSAVE: forks a child that writes the keyspace as it is at this instant.
+    /// A background save with `bgsave-default-method` (save points, BGSAVE SCHEDULE, plain
+    /// BGSAVE).
+    pub fn bgsave_start(&mut self) -> Result<(), String> {
+        self.bgsave_start_with(self.config.bgsave_default_method)
+    }
+
+    /// A background save with the given method.
+    pub fn bgsave_start_with(&mut self, method: SaveMethod) -> Result<(), String> {
+        match method {
+            SaveMethod::Fork => self.bgsave_fork_start(),
+            SaveMethod::Forkless => self.bgsave_forkless_start(),
+        }
+    }
+
+    /// BGSAVE FORK: forks a child that writes the keyspace as it is at this instant.
     ///
     /// Called from a command handler, i.e. on the thread that owns the keyspace, between two
     /// commands: no mutation is half done and no lock is held, which is what makes the fork safe.
-    pub fn bgsave_start(&mut self) -> Result<(), String> {
-        if self.child_active() {
+    fn bgsave_fork_start(&mut self) -> Result<(), String> {
+        if self.save_in_progress() {
             return Err("Background save already in progress".into());
         }
         // fork() copies only this thread: a lock another thread holds (malloc's, stdout's, a
         // Mutex) would stay locked forever in the child. Checked before every fork.
-        match fork::thread_count() {
+        match settled_thread_count() {
             Some(1) => {}
             Some(n) => {
                 self.persist.last_save_ok = false;
@@ -401,8 +444,9 @@ impl Server {
 
     /// BGSAVE CANCEL. Returns the status reply, or None if there was nothing to cancel.
     pub fn bgsave_cancel(&mut self) -> Option<&'static str> {
-        if self.child_active() {
+        if self.save_in_progress() {
             self.kill_child();
+            self.forkless_cancel();
             Some("Background saving cancelled")
         } else if self.persist.bgsave_scheduled {
             self.persist.bgsave_scheduled = false;
@@ -454,7 +498,12 @@ impl Server {
 
     /// Removes `temp-<pid>.rdb` of a child that did not finish (Redis's `rdbRemoveTempFile`).
     fn remove_temp_file_of(&self, pid: i32) {
-        let tmp = self.config.dir.join(snap::temp_file_name(pid as u32));
+        self.remove_temp_file(&snap::temp_file_name(pid as u32));
+    }
+
+    /// Removes the temp file `name` of a save that did not finish, if it is there.
+    fn remove_temp_file(&self, name: &str) {
+        let tmp = self.config.dir.join(name);
         match std::fs::remove_file(&tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -549,6 +598,7 @@ impl Server {
         let Some(run) = self.persist.running.take() else {
             return;
         };
+        self.persist.last_method = Some(SaveMethod::Fork);
         self.ks.access_frozen = false;
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
@@ -629,12 +679,14 @@ impl Server {
         // A child the server killed (FLUSHALL, SHUTDOWN) is not reaped yet but can write
         // nothing more: the foreground save goes ahead, as Redis's `rdbSave` does after
         // `killRDBChild`. (The SAVE command refuses while any child is there, as Redis's.)
-        if self
+        let live_child = self
             .persist
             .running
             .as_ref()
-            .is_some_and(|r| !r.killed_by_us)
-        {
+            .is_some_and(|r| !r.killed_by_us);
+        if live_child || self.persist.forkless.is_some() {
+            // A cancelled forkless save's writer renames nothing and uses its own temp file,
+            // but the walk of a live one would be lost: refused either way until it has ended.
             return Err(io::Error::other("Background save already in progress"));
         }
         let started = Instant::now();
@@ -699,6 +751,7 @@ impl Server {
     /// points are configured, as Redis does.
     pub fn after_flushall(&mut self) {
         self.kill_child();
+        self.forkless_cancel();
         if !self.config.save.is_empty() {
             let _ = self.save_sync();
         }
@@ -721,6 +774,10 @@ impl Server {
         if self.child_active() {
             warn!("There is a child saving an .rdb. Killing it!");
             self.kill_child_at_exit();
+        }
+        if self.persist.forkless.is_some() {
+            warn!("There is a forkless save running. Cancelling it!");
+            self.forkless_cancel_at_exit(EXIT_REAP_WAIT);
         }
         if save {
             tracing::info!("Saving the final RDB snapshot before exiting.");
@@ -759,9 +816,15 @@ pub fn info_fields(srv: &Server, s: &mut String) {
         "current_cow_size_age",
         &run.map_or(0, |r| r.cow_updated.elapsed().as_secs()),
     );
-    let perc = run.map_or(0.0, |r| {
-        if r.keys_total > 0 {
-            r.keys_processed as f64 * 100.0 / r.keys_total as f64
+    // Progress of the running save, whichever its method: (keys written, keys total, start).
+    let progress = match (run, p.forkless.as_ref()) {
+        (Some(r), _) => Some((r.keys_processed, r.keys_total, r.child.started)),
+        (None, Some(f)) => Some((f.keys_processed(), f.keys_total, f.started)),
+        (None, None) => None,
+    };
+    let perc = progress.map_or(0.0, |(done, total, _)| {
+        if total > 0 {
+            done as f64 * 100.0 / total as f64
         } else {
             0.0
         }
@@ -769,11 +832,14 @@ pub fn info_fields(srv: &Server, s: &mut String) {
     f("current_fork_perc", &format!("{perc:.2}"));
     f(
         "current_save_keys_processed",
-        &run.map_or(0, |r| r.keys_processed),
+        &progress.map_or(0, |(done, _, _)| done),
     );
-    f("current_save_keys_total", &run.map_or(0, |r| r.keys_total));
+    f(
+        "current_save_keys_total",
+        &progress.map_or(0, |(_, total, _)| total),
+    );
     f("rdb_changes_since_last_save", &srv.ks.dirty);
-    f("rdb_bgsave_in_progress", &u8::from(run.is_some()));
+    f("rdb_bgsave_in_progress", &u8::from(progress.is_some()));
     f("rdb_last_save_time", &srv.last_save_unix);
     f(
         "rdb_last_bgsave_status",
@@ -782,7 +848,18 @@ pub fn info_fields(srv: &Server, s: &mut String) {
     f("rdb_last_bgsave_time_sec", &p.last_bgsave_time_sec);
     f(
         "rdb_current_bgsave_time_sec",
-        &run.map_or(-1, |r| r.child.started.elapsed().as_secs() as i64),
+        &progress.map_or(-1, |(_, _, t)| t.elapsed().as_secs() as i64),
+    );
+    // forkdb's own: which method the running save and the last ended one used.
+    let running_method = match (run, p.forkless.as_ref()) {
+        (Some(_), _) => "fork",
+        (None, Some(_)) => "forkless",
+        (None, None) => "none",
+    };
+    f("rdb_current_bgsave_method", &running_method);
+    f(
+        "rdb_last_bgsave_method",
+        &p.last_method.map_or("none", SaveMethod::name),
     );
     f("rdb_saves", &p.rdb_saves);
     f("rdb_last_cow_size", &p.last_cow_size);
@@ -851,8 +928,17 @@ impl Server {
             self.poll_child();
             return;
         }
+        if self.persist.forkless.is_some() {
+            // Its driver task walks, samples and ends it.
+            return;
+        }
         if self.persist.bgsave_scheduled {
-            if let Err(e) = self.bgsave_start() {
+            let method = self
+                .persist
+                .scheduled_method
+                .take()
+                .unwrap_or(self.config.bgsave_default_method);
+            if let Err(e) = self.bgsave_start_with(method) {
                 warn!("scheduled BGSAVE failed: {e}");
             }
             return;
@@ -877,6 +963,22 @@ impl Server {
                     warn!("{e}");
                 }
             }
+        }
+    }
+}
+
+/// The process's thread count, for the check before `fork()`. A forkless save's writer thread
+/// has been joined when its save ends, but the kernel may count it for a moment after the join
+/// returns (the joiner is woken as the thread releases its memory, before it is reaped): a count
+/// above 1 is read again for up to 20 ms before the fork is refused.
+fn settled_thread_count() -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_millis(20);
+    loop {
+        match fork::thread_count() {
+            Some(n) if n > 1 && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
         }
     }
 }

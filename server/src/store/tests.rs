@@ -485,3 +485,172 @@ fn string_bytes_change_in_place() {
     assert_eq!((ks.dirty, ks.dirty_cas.contains(&WATCHER)), (0, false));
     assert_eq!(str_of(&ks, 0, b"e").unwrap(), b"abc");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The forkless walk: every entry of the start exactly once, as it was at the start
+// ---------------------------------------------------------------------------------------------
+
+mod forkless {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use rand::{Rng, SeedableRng};
+
+    use super::super::{Keyspace, SnapItem, SnapSink, Value, WalkStep};
+
+    type Data = BTreeMap<(u32, Vec<u8>), (Vec<u8>, i64)>;
+    /// What a recorder was sent: (db, key, value, expire).
+    type Sent = Rc<RefCell<Vec<(u32, Vec<u8>, Vec<u8>, i64)>>>;
+
+    /// Records what it is sent; full every `room` items until the walk takes a turn off.
+    struct Recorder {
+        got: Sent,
+        early: Rc<RefCell<u64>>,
+    }
+
+    impl SnapSink for Recorder {
+        fn emit(&mut self, item: SnapItem, early: bool) {
+            let Value::Str { data, .. } = &item.value else {
+                panic!("only strings in this test");
+            };
+            if early {
+                *self.early.borrow_mut() += 1;
+            }
+            self.got
+                .borrow_mut()
+                .push((item.db, item.key.to_vec(), data.to_vec(), item.expire));
+        }
+        fn has_room(&self) -> bool {
+            true
+        }
+        fn flush(&mut self) {}
+        fn finish(self: Box<Self>) {}
+    }
+
+    fn data(ks: &Keyspace) -> Data {
+        let mut out = Data::new();
+        for (i, db) in ks.databases() {
+            for (k, v, exp) in db.iter() {
+                let Value::Str { data, .. } = v else { panic!() };
+                out.insert((i as u32, k.to_vec()), (data.to_vec(), exp.unwrap_or(-1)));
+            }
+        }
+        out
+    }
+
+    /// One random change through the store's public write operations.
+    fn change(ks: &mut Keyspace, rng: &mut impl Rng, next_new: &mut u32) {
+        let db = rng.gen_range(0..4usize);
+        let key = format!("k{}", rng.gen_range(0..300u32)).into_bytes();
+        match rng.gen_range(0..100u32) {
+            0..=29 => ks.write(db, &key).set_str(b"changed", None),
+            30..=44 => {
+                ks.delete(db, &key);
+            }
+            45..=54 => {
+                *next_new += 1;
+                let k = format!("new{next_new}").into_bytes();
+                ks.write(db, &k).set_str(b"new", None);
+            }
+            55..=64 => {
+                let dst = format!("k{}", rng.gen_range(0..300u32)).into_bytes();
+                ks.rename(db, &key, &dst, false);
+            }
+            65..=72 => {
+                ks.move_key(db, rng.gen_range(0..4), &key);
+            }
+            73..=80 => {
+                ks.write(db, &key)
+                    .set_expire(crate::util::now_ms() + 1_000_000);
+            }
+            81..=84 => ks.swap_db(db, rng.gen_range(0..4)),
+            85 => {
+                ks.flush_db(db);
+            }
+            _ => {
+                let dst = format!("c{}", rng.gen_range(0..300u32)).into_bytes();
+                ks.copy_key(db, &key, rng.gen_range(0..4), &dst, true);
+            }
+        }
+    }
+
+    #[test]
+    fn each_entry_of_the_start_is_sent_once_whatever_changes_meanwhile() {
+        for seed in 0..40u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut ks = Keyspace::new(4);
+            for db in 0..4 {
+                for i in 0..rng.gen_range(0..250u32) {
+                    let v = format!("v{db}-{i}-{}", "x".repeat(i as usize % 40));
+                    let exp = if i % 7 == 0 {
+                        crate::util::now_ms() + 9_000_000
+                    } else {
+                        -1
+                    };
+                    ks.restore(
+                        db,
+                        format!("k{i}").as_bytes(),
+                        Value::string(v.as_bytes()),
+                        exp,
+                    );
+                }
+            }
+            // Several saves in a row on the same keyspace: the epochs must keep them apart.
+            for round in 0..3 {
+                let want = data(&ks);
+                let got = Rc::new(RefCell::new(Vec::new()));
+                let early = Rc::new(RefCell::new(0));
+                let total = ks.forkless_begin(Box::new(Recorder {
+                    got: got.clone(),
+                    early: early.clone(),
+                }));
+                assert_eq!(total as usize, want.len());
+                let mut next_new = 0;
+                let far = Instant::now() + Duration::from_secs(60);
+                loop {
+                    for _ in 0..rng.gen_range(0..6) {
+                        change(&mut ks, &mut rng, &mut next_new);
+                    }
+                    if ks.forkless_step(rng.gen_range(1..20), far) == WalkStep::Done {
+                        break;
+                    }
+                }
+                drop(ks.forkless_end());
+                let mut sent = Data::new();
+                for (db, k, v, exp) in got.borrow().iter() {
+                    let dup = sent.insert((*db, k.clone()), (v.clone(), *exp));
+                    assert!(
+                        dup.is_none(),
+                        "seed {seed} round {round}: db{db} {k:?} sent twice"
+                    );
+                }
+                assert_eq!(sent, want, "seed {seed} round {round}");
+                assert!(
+                    *early.borrow() <= total,
+                    "more sent early than there were keys"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn epochs_wrap_without_skipping_an_entry() {
+        let mut ks = Keyspace::new(1);
+        ks.restore(0, b"a", Value::string(b"1"), -1);
+        ks.hooks.epoch = u16::MAX - 1;
+        for _ in 0..3 {
+            let got = Rc::new(RefCell::new(Vec::new()));
+            let rec = Recorder {
+                got: got.clone(),
+                early: Rc::new(RefCell::new(0)),
+            };
+            ks.forkless_begin(Box::new(rec));
+            let far = Instant::now() + Duration::from_secs(60);
+            while ks.forkless_step(10, far) != WalkStep::Done {}
+            drop(ks.forkless_end());
+            assert_eq!(got.borrow().len(), 1, "epoch {}", ks.hooks.epoch);
+        }
+    }
+}

@@ -18,8 +18,8 @@
 //!
 //! Whole-key operations (RENAME, MOVE, COPY) are store methods built from two `Slot`s, each
 //! hooked, counted once in `dirty` as Redis counts them. Whole-database operations (FLUSHDB,
-//! FLUSHALL, SWAPDB, DEBUG RELOAD's flush) call [`Hooks::before_write_db`] once per database
-//! with its whole old content, not the per-key hook once per key: a flush must stay O(1) in
+//! FLUSHALL, SWAPDB, DEBUG RELOAD's flush) call `Hooks::db_flushed` / `Hooks::dbs_swapped` once
+//! per database, handing over its whole old content, not the per-key hook once per key: a flush must stay O(1) in
 //! hook calls when nothing listens, and the listener can walk the content itself.
 //!
 //! Expiry, eviction and restoring from an RDB file use the same `Slot`, with their own
@@ -64,15 +64,18 @@ pub enum DbEvent {
     Swap { with: usize },
 }
 
-/// What the write path tells before each change. Empty for now.
+/// What the write path tells before each change.
 ///
-/// A thread-based (forkless) snapshot will live here: its writer walks the tables with a
-/// cursor, and `before_write` serializes the old entry of a key the cursor has not written yet
-/// *before* the change reaches it, so the file holds the data as of the save's start without
-/// keeping old values in memory. `before_write_db` is where it writes every not yet written key
-/// of a database that FLUSHDB/FLUSHALL is about to drop or SWAPDB to move.
+/// A forkless snapshot lives here (`store/snapshot.rs`): while one runs, `before_write` writes
+/// the old entry of a key the walk has not reached *before* the change reaches it, so the file
+/// holds the data as of the save's start without keeping old values in memory; a flush hands
+/// the old table to the walk and a swap renames which table is which database.
 #[derive(Default)]
 pub(super) struct Hooks {
+    /// The epoch of the running forkless save, or of the last one: see `store/snapshot.rs`.
+    pub(super) epoch: u16,
+    /// The running forkless save's walk.
+    pub(super) walk: Option<super::snapshot::Walk>,
     /// Test-only recording hook: what the write path announced, in order.
     #[cfg(test)]
     pub(super) log: Vec<Recorded>,
@@ -100,31 +103,51 @@ impl Hooks {
     /// Called once per [`Slot`], before its first change, with the entry as it is then (None:
     /// the key does not exist and is being created).
     #[inline]
-    fn before_write(&mut self, db: usize, key: &[u8], old: Option<&Entry>) {
+    fn before_write(&mut self, db: usize, key: &[u8], old: Option<&mut Entry>) {
         #[cfg(test)]
         self.log.push(Recorded::Key {
             db,
             key: key.to_vec(),
-            old: old.map(|e| match &e.value {
+            old: old.as_ref().map(|e| match &e.value {
                 Value::Str { data, .. } => (data.to_vec(), e.expire),
                 other => (format!("<{}>", other.type_name()).into_bytes(), e.expire),
             }),
         });
-        #[cfg(not(test))]
-        let _ = (db, key, old);
+        if let (Some(walk), Some(e)) = (self.walk.as_mut(), old) {
+            walk.before_write(db, key, e);
+        }
     }
 
-    /// Called before a whole database is dropped or swapped, with its old content.
+    /// Called before a whole database is emptied, with its old content (which the hook may keep).
     #[inline]
-    pub(super) fn before_write_db(&mut self, db: usize, event: DbEvent, content: &Db) {
+    pub(super) fn db_flushed(&mut self, db: usize, content: Db) {
         #[cfg(test)]
         self.log.push(Recorded::Db {
             db,
-            event,
+            event: DbEvent::Flush,
             keys: content.len(),
         });
+        if let Some(walk) = self.walk.as_mut() {
+            walk.flushed(db, content);
+        }
+    }
+
+    /// Called as databases `a` and `b` (a != b) exchange contents.
+    #[inline]
+    pub(super) fn dbs_swapped(&mut self, a: usize, b: usize, dbs: &[Db]) {
+        #[cfg(test)]
+        for (x, y) in [(a, b), (b, a)] {
+            self.log.push(Recorded::Db {
+                db: x,
+                event: DbEvent::Swap { with: y },
+                keys: dbs[x].len(),
+            });
+        }
         #[cfg(not(test))]
-        let _ = (db, event, content);
+        let _ = dbs;
+        if let Some(walk) = self.walk.as_mut() {
+            walk.swapped(a, b);
+        }
     }
 }
 
@@ -196,7 +219,7 @@ impl Slot<'_, '_> {
         let Keyspace { dbs, hooks, .. } = &mut *self.ks;
         let old = self
             .idx
-            .and_then(|i| dbs[self.db].dict.get_index(i))
+            .and_then(|i| dbs[self.db].dict.get_index_mut(i))
             .map(|(_, e)| e);
         hooks.before_write(self.db, self.key, old);
     }
@@ -213,7 +236,10 @@ impl Slot<'_, '_> {
     }
 
     /// Adds a new entry for the key (which does not exist).
-    fn insert(&mut self, entry: Entry) {
+    fn insert(&mut self, mut entry: Entry) {
+        // Born in the running (or last) snapshot's epoch: a key created after a forkless save
+        // started is not in its file (see `store/snapshot.rs`).
+        entry.snap = self.ks.hooks.epoch;
         // A key that appears may serve blocked clients (Redis's `signalKeyAsReady` in dbAdd).
         self.ks.blocking.signal(self.db, self.key);
         let hash = self.hash();
@@ -560,10 +586,9 @@ impl Keyspace {
     /// which count in `dirty` (FLUSHDB's `server.dirty += emptyData(...)`).
     pub fn flush_db(&mut self, db: usize) -> usize {
         let n = self.dbs[db].len();
-        self.hooks
-            .before_write_db(db, DbEvent::Flush, &self.dbs[db]);
         self.touch_all_in_db(db, None);
-        self.dbs[db] = Db::default();
+        let old = std::mem::take(&mut self.dbs[db]);
+        self.hooks.db_flushed(db, old);
         self.dirty += n as u64;
         n
     }
@@ -571,10 +596,7 @@ impl Keyspace {
     /// SWAPDB: exchanges two databases' contents. Counts one change even for `a == b`, as Redis.
     pub fn swap_db(&mut self, a: usize, b: usize) {
         if a != b {
-            self.hooks
-                .before_write_db(a, DbEvent::Swap { with: b }, &self.dbs[a]);
-            self.hooks
-                .before_write_db(b, DbEvent::Swap { with: a }, &self.dbs[b]);
+            self.hooks.dbs_swapped(a, b, &self.dbs);
             self.touch_all_in_db(a, Some(b));
             self.touch_all_in_db(b, Some(a));
             self.dbs.swap(a, b);

@@ -1,0 +1,621 @@
+//! The forkless (thread) background save: `BGSAVE FORKLESS`, or any background save with
+//! `bgsave-default-method forkless`. No `fork()`: the data is written from this process, so
+//! nothing is copied by the kernel, and the file is the same as a fork save's.
+//!
+//! ```text
+//!  event-loop thread (owns the keyspace)                   writer thread (one save's life)
+//!  ┌─────────────────────────────────────────┐  chunks of   ┌────────────────────────────────┐
+//!  │ walk (store/snapshot.rs): slices of at  │  owned       │ RdbWriter: LZF, CRC64, write,  │
+//!  │ most bgsave-forkless-slice-us per turn  │─ entries ──► │ fsync, rename: the fork child's│
+//!  │ write path: an unwritten entry's old    │  (bounded)   │ temp-file lifecycle            │
+//!  │ state, before a change reaches it       │              └────────────────────────────────┘
+//!  └─────────────────────────────────────────┘
+//! ```
+//!
+//! What this module owns: the queue between the threads ([`Producer`], the keyspace's
+//! [`SnapSink`]), the writer thread, the running save's state (`ForklessRun`), and the task that
+//! drives the walk from the event loop ([`driver`]). It touches the keyspace only through
+//! `Keyspace::forkless_*`; which entries are written, and that each is written once as it was at
+//! the start, is the keyspace's business (`store/snapshot.rs`).
+//!
+//! Memory: the queue is bounded in bytes (`bgsave-forkless-queue-bytes`). When the writer falls
+//! behind, the walk waits; the write path may queue up to twice the bound (it cannot leave a key
+//! unwritten before changing it), and past that the write waits for the writer: a *stall*,
+//! counted and timed in the save's timeline. A large value is copied whole into the queue by the
+//! write that reaches it first, so that write's latency grows with the value's size (measured in
+//! docs/cow.md, "Process or thread").
+//!
+//! Threads and fork: the writer thread exists only while a forkless save runs (it is joined when
+//! the save ends), and a fork save is refused while a save of either kind runs; `bgsave_start`
+//! checks the thread count before every `fork()`.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveError, SaveOptions};
+use tracing::{info, warn};
+
+use crate::config::SaveMethod;
+use crate::net::Shared;
+use crate::server::Server;
+use crate::store::{SnapItem, SnapSink, WalkStep};
+use crate::util::now_ms;
+
+/// Items are handed to the writer in chunks of about this many bytes: one channel message and
+/// one wake-up per chunk, not per key.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The smallest queue bound: a few chunks.
+const MIN_QUEUE_BYTES: usize = 4 * CHUNK_BYTES;
+
+/// What the event-loop thread and the writer thread share.
+pub struct Queue {
+    /// Bytes of entries sent to the writer and not yet written.
+    queued: AtomicUsize,
+    /// The walk waits above this; the write path above twice this.
+    cap: usize,
+    /// The save was cancelled: the writer stops and renames nothing.
+    cancel: AtomicBool,
+    /// The writer has ended (done, failed or cancelled): nobody waits for it any more.
+    writer_done: AtomicBool,
+    /// The writer took a chunk, or ended: wakes the walk's task.
+    space: tokio::sync::Notify,
+    /// The same, for a write that waits on the event-loop thread (see [`Producer::wait_for_room`]).
+    lock: Mutex<()>,
+    cv: Condvar,
+    /// Records in the file so far.
+    written: AtomicU64,
+    peak_queued: AtomicUsize,
+    /// Writes that had to wait for the writer, and how long they waited in all (µs).
+    stalls: AtomicU64,
+    stall_us: AtomicU64,
+}
+
+impl Queue {
+    fn new(cap: usize) -> Queue {
+        Queue {
+            queued: AtomicUsize::new(0),
+            cap,
+            cancel: AtomicBool::new(false),
+            writer_done: AtomicBool::new(false),
+            space: tokio::sync::Notify::new(),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            written: AtomicU64::new(0),
+            peak_queued: AtomicUsize::new(0),
+            stalls: AtomicU64::new(0),
+            stall_us: AtomicU64::new(0),
+        }
+    }
+
+    fn wake(&self) {
+        self.space.notify_one();
+        // Taken so a waiter between its check and its wait cannot miss the notification.
+        drop(self.lock.lock());
+        self.cv.notify_all();
+    }
+
+    /// The queue's figures now: (bytes queued, peak bytes queued, stalls, µs stalled).
+    pub fn figures(&self) -> (u64, u64, u64, u64) {
+        (
+            self.queued.load(Ordering::Relaxed) as u64,
+            self.peak_queued.load(Ordering::Relaxed) as u64,
+            self.stalls.load(Ordering::Relaxed),
+            self.stall_us.load(Ordering::Relaxed),
+        )
+    }
+}
+
+enum Msg {
+    /// Entries, and the bytes they count for in `Queue::queued`.
+    Chunk(Vec<SnapItem>, usize),
+    /// Every entry has been sent.
+    End,
+}
+
+/// The keyspace's sink: buffers entries into chunks and sends them to the writer thread.
+struct Producer {
+    tx: mpsc::Sender<Msg>,
+    chunk: Vec<SnapItem>,
+    bytes: usize,
+    queue: Arc<Queue>,
+}
+
+impl Producer {
+    fn send_chunk(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        let bytes = std::mem::replace(&mut self.bytes, 0);
+        let now = self.queue.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.queue.peak_queued.fetch_max(now, Ordering::Relaxed);
+        if self.tx.send(Msg::Chunk(chunk, bytes)).is_err() {
+            // The writer has ended (an I/O error): the entries are dropped with the message.
+            self.queue.queued.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// A write may not leave its key unwritten, but it may not grow the queue without end
+    /// either: past `2 × cap` it waits here until the writer has taken enough. The only place
+    /// a command waits on the writer thread; each wait is counted.
+    fn wait_for_room(&mut self) {
+        let queue = self.queue.clone();
+        let q = &*queue;
+        let limit = 2 * q.cap;
+        if q.queued.load(Ordering::Relaxed) + self.bytes <= limit {
+            return;
+        }
+        self.send_chunk();
+        let start = Instant::now();
+        let mut guard = q.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while q.queued.load(Ordering::Relaxed) > limit && !q.writer_done.load(Ordering::Acquire) {
+            guard = match q.cv.wait_timeout(guard, Duration::from_millis(10)) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        drop(guard);
+        q.stalls.fetch_add(1, Ordering::Relaxed);
+        q.stall_us
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+impl SnapSink for Producer {
+    fn emit(&mut self, item: SnapItem, early: bool) {
+        if self.queue.writer_done.load(Ordering::Acquire) {
+            // Failed or cancelled: nothing will be written any more.
+            return;
+        }
+        self.bytes += item.size();
+        self.chunk.push(item);
+        if self.bytes >= CHUNK_BYTES {
+            self.send_chunk();
+        }
+        if early {
+            self.wait_for_room();
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        let q = &*self.queue;
+        q.writer_done.load(Ordering::Acquire)
+            || q.queued.load(Ordering::Relaxed) + self.bytes < q.cap
+    }
+
+    fn flush(&mut self) {
+        self.send_chunk();
+    }
+
+    fn finish(mut self: Box<Self>) {
+        self.send_chunk();
+        let _ = self.tx.send(Msg::End);
+    }
+}
+
+/// What the writer thread needs, prepared before it starts.
+struct WriterJob {
+    dir: PathBuf,
+    dbfilename: String,
+    tmp: String,
+    options: SaveOptions,
+    used_mem: u64,
+    functions: Vec<bytes::Bytes>,
+    /// Per database at the start: (keys, keys with an expire), the RESIZEDB hint.
+    sizes: Vec<(u64, u64)>,
+}
+
+/// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
+/// the queue. Records come in no fixed database order (the write path sends a key of any
+/// database), so the writer selects a database whenever the next record's differs.
+fn writer_main(job: WriterJob, rx: mpsc::Receiver<Msg>, q: Arc<Queue>) -> Result<(), SaveError> {
+    block_sigxfsz();
+    let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
+    let tmp: &std::ffi::OsStr = job.tmp.as_ref();
+    let cancelled = || io::Error::other("the forkless save was cancelled");
+    let result = snap::save_atomically_checked(
+        &job.dir,
+        dbfilename,
+        tmp,
+        || !q.cancel.load(Ordering::Acquire),
+        |out| {
+            let mut aux = AuxFields::new(crate::REDIS_VERSION);
+            aux.used_mem = job.used_mem;
+            let mut w = RdbWriter::new(out, job.options, &aux)?;
+            for code in &job.functions {
+                w.function(code)?;
+            }
+            let mut current: Option<u32> = None;
+            let mut announced = vec![false; job.sizes.len()];
+            loop {
+                if q.cancel.load(Ordering::Acquire) {
+                    return Err(cancelled());
+                }
+                let (items, bytes) = match rx.recv() {
+                    Ok(Msg::Chunk(items, bytes)) => (items, bytes),
+                    Ok(Msg::End) => break,
+                    Err(_) => return Err(cancelled()),
+                };
+                for it in &items {
+                    if current != Some(it.db) {
+                        let db = it.db as usize;
+                        match announced.get_mut(db) {
+                            Some(seen @ false) => {
+                                *seen = true;
+                                let (keys, expires) = job.sizes[db];
+                                w.select_db(it.db, keys, expires)?;
+                            }
+                            _ => w.switch_db(it.db)?,
+                        }
+                        current = Some(it.db);
+                    }
+                    let expire = (it.expire >= 0).then_some(it.expire);
+                    super::write_value(&mut w, &it.key, &it.value, expire)?;
+                    q.written.fetch_add(1, Ordering::Relaxed);
+                }
+                // Freed here, on the writer's time, not the event loop's.
+                drop(items);
+                q.queued.fetch_sub(bytes, Ordering::Relaxed);
+                q.wake();
+            }
+            w.finish().map(|_| ())
+        },
+    );
+    q.writer_done.store(true, Ordering::Release);
+    q.wake();
+    result
+}
+
+/// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ in the writing thread, and
+/// its default action ends the whole process. The fork child ignores it; the writer thread,
+/// which shares the server's signal dispositions, blocks it for itself alone, so the write fails
+/// with EFBIG and the save fails like any other write error. (A blocked thread-directed signal
+/// stays pending on this thread and goes with it.)
+fn block_sigxfsz() {
+    // SAFETY: plain libc calls on a local, initialised signal set; they affect this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGXFSZ);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// A running forkless save, as the event-loop thread sees it.
+pub struct ForklessRun {
+    pub started: Instant,
+    pub keys_total: u64,
+    pub queue: Arc<Queue>,
+    /// `dirty` at the start: what the save covers.
+    dirty_before: u64,
+    thread: Option<JoinHandle<Result<(), SaveError>>>,
+    /// The walk has sent every entry (and the writer was told).
+    walk_done: bool,
+    /// BGSAVE CANCEL, FLUSHALL or SHUTDOWN ended it: not a failure. The save stays in
+    /// progress until the writer thread has ended, as a killed fork child until it is reaped.
+    cancelled: bool,
+    tmp: String,
+    next_sample: Instant,
+    /// Entries the write path sent early, as counted when the walk ended.
+    early_at_walk_end: u64,
+}
+
+impl ForklessRun {
+    /// Records written to the file so far.
+    pub fn keys_processed(&self) -> u64 {
+        self.queue.written.load(Ordering::Relaxed)
+    }
+}
+
+/// The name of a forkless save's temp file: distinct from the fork child's `temp-<pid>.rdb`
+/// and from SAVE's, so a SAVE after a cancelled forkless save never shares a file with a
+/// writer thread that has not ended yet.
+fn temp_name() -> String {
+    format!("temp-forkless-{}.rdb", std::process::id())
+}
+
+/// What the driver does next.
+pub enum Tick {
+    /// More to walk now (after letting the event loop run).
+    Again,
+    /// Wait for the writer to take a chunk or end (or for this long at most).
+    Wait(Arc<Queue>),
+    /// Sleep (rdb-key-save-delay spaces the walk).
+    Sleep(Duration),
+    /// No forkless save runs any more.
+    Ended,
+}
+
+impl Server {
+    /// Is a background save of either method running (a fork child not reaped yet, or a
+    /// forkless save whose writer thread has not ended)?
+    pub fn save_in_progress(&self) -> bool {
+        self.persist.running.is_some() || self.persist.forkless.is_some()
+    }
+
+    /// BGSAVE FORKLESS: starts the walk and the writer thread. The file will hold the data as
+    /// it is at this instant.
+    pub fn bgsave_forkless_start(&mut self) -> Result<(), String> {
+        if self.save_in_progress() {
+            return Err("Background save already in progress".into());
+        }
+        self.persist.last_bgsave_try = Some(Instant::now());
+        let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
+        let queue = Arc::new(Queue::new(cap));
+        let (tx, rx) = mpsc::channel();
+        let sizes = self
+            .ks
+            .databases()
+            .map(|(_, db)| (db.len() as u64, db.expires_len() as u64))
+            .collect();
+        let used_mem = crate::alloc::used_memory() as u64;
+        let job = WriterJob {
+            dir: self.config.dir.clone(),
+            dbfilename: self.config.dbfilename.clone(),
+            tmp: temp_name(),
+            options: self.save_options(),
+            used_mem,
+            functions: self.persist.functions.clone(),
+            sizes,
+        };
+        let q = queue.clone();
+        let thread = std::thread::Builder::new()
+            .name("forkdb-save".into())
+            .spawn(move || writer_main(job, rx, q));
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                self.persist.last_save_ok = false;
+                warn!(cause = %e, "Can't save in background: the writer thread");
+                return Err(format!("Can't save in background: writer thread: {e}"));
+            }
+        };
+        let producer = Producer {
+            tx,
+            chunk: Vec::new(),
+            bytes: 0,
+            queue: queue.clone(),
+        };
+        let keys_total = self.ks.forkless_begin(Box::new(producer));
+        self.persist.rdb_saves += 1;
+        self.persist.bgsave_scheduled = false;
+        info!("Background saving started (forkless)");
+        self.timelines
+            .begin_forkless(keys_total, used_mem, self.stats.write_commands);
+        self.timelines
+            .sample_forkless(0, self.stats.write_commands, 0, 0, 0);
+        self.persist.forkless = Some(ForklessRun {
+            started: Instant::now(),
+            keys_total,
+            queue,
+            dirty_before: self.ks.dirty,
+            thread: Some(thread),
+            walk_done: false,
+            cancelled: false,
+            tmp: temp_name(),
+            next_sample: Instant::now(),
+            early_at_walk_end: 0,
+        });
+        self.persist.forkless_notify.notify_one();
+        Ok(())
+    }
+
+    /// Ends the running forkless save without a file (BGSAVE CANCEL, FLUSHALL, SHUTDOWN):
+    /// the walk stops and the writer is told; the save stays in progress until the writer
+    /// thread has ended (the driver sees to it), never waiting for it here.
+    pub fn forkless_cancel(&mut self) {
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return;
+        };
+        if run.cancelled {
+            return;
+        }
+        run.cancelled = true;
+        run.early_at_walk_end = self.ks.forkless_progress().map_or(0, |(_, e)| e);
+        run.queue.cancel.store(true, Ordering::Release);
+        // Dropping the sink drops the channel's sender: a writer waiting for entries wakes.
+        drop(self.ks.forkless_end());
+        run.queue.wake();
+    }
+
+    /// SHUTDOWN's end of a running forkless save: cancel it, give the writer thread a moment
+    /// to end, and remove its temp file either way (the process exits next).
+    pub(super) fn forkless_cancel_at_exit(&mut self, wait: Duration) {
+        self.forkless_cancel();
+        let deadline = Instant::now() + wait;
+        while let Some(run) = self.persist.forkless.as_ref() {
+            if run.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                self.forkless_finish();
+                break;
+            }
+            if Instant::now() >= deadline {
+                let tmp = run.tmp.clone();
+                self.remove_temp_file(&tmp);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// One turn of the driver: a slice of the walk, a timeline sample when one is due, and
+    /// the save's end once the writer thread has ended.
+    pub fn forkless_tick(&mut self) -> Tick {
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return Tick::Ended;
+        };
+        let now = Instant::now();
+        let sample_due = now >= run.next_sample;
+        if run.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            self.forkless_finish();
+            return Tick::Ended;
+        }
+        if sample_due {
+            self.sample_forkless_timeline();
+        }
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return Tick::Ended;
+        };
+        if run.walk_done || run.cancelled {
+            return Tick::Wait(run.queue.clone());
+        }
+        let delay_us = self.config.rdb_key_save_delay;
+        let max_keys = if delay_us > 0 {
+            // `rdb-key-save-delay` spaces the walk (for tests and demos) without blocking the
+            // event loop: the walk may have sent one entry per delay since the start.
+            let allowed = run.started.elapsed().as_micros() as u64 / delay_us as u64;
+            let sent = self.ks.forkless_progress().map_or(0, |(s, _)| s);
+            let budget = allowed.saturating_sub(sent) as usize;
+            if budget == 0 {
+                return Tick::Sleep(Duration::from_millis(1));
+            }
+            budget
+        } else {
+            usize::MAX
+        };
+        let slice = Duration::from_micros(self.config.bgsave_forkless_slice_us);
+        match self.ks.forkless_step(max_keys, now + slice) {
+            WalkStep::More if delay_us > 0 => Tick::Sleep(Duration::from_millis(1)),
+            WalkStep::More => Tick::Again,
+            WalkStep::Full => Tick::Wait(run.queue.clone()),
+            WalkStep::Done => {
+                run.early_at_walk_end = self.ks.forkless_progress().map_or(0, |(_, e)| e);
+                if let Some(sink) = self.ks.forkless_end() {
+                    sink.finish();
+                }
+                run.walk_done = true;
+                Tick::Wait(run.queue.clone())
+            }
+        }
+    }
+
+    /// Entries the write path has sent early so far in the running save.
+    fn forkless_early(&self) -> u64 {
+        match (self.ks.forkless_progress(), self.persist.forkless.as_ref()) {
+            (Some((_, early)), _) => early,
+            (None, Some(run)) => run.early_at_walk_end,
+            (None, None) => 0,
+        }
+    }
+
+    fn sample_forkless_timeline(&mut self) {
+        let interval = Duration::from_millis(self.config.snapshot_sample_interval);
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return;
+        };
+        let (queued, _, _, stall_us) = run.queue.figures();
+        let keys = run.keys_processed();
+        let early = self.forkless_early();
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return;
+        };
+        self.timelines
+            .sample_forkless(keys, self.stats.write_commands, queued, early, stall_us);
+        run.next_sample = Instant::now() + self.timelines.next_wait(interval);
+    }
+
+    /// The writer thread has ended: join it and record how the save ended (Redis's
+    /// `backgroundSaveDoneHandler`, for a thread).
+    fn forkless_finish(&mut self) {
+        let early = self.forkless_early();
+        let stalls_seen = match self.persist.forkless.as_ref() {
+            Some(run) => run.queue.figures(),
+            None => return,
+        };
+        // The final sample, before the walk's state is dropped.
+        if let Some(run) = self.persist.forkless.as_ref() {
+            let (queued, _, _, stall_us) = stalls_seen;
+            let keys = run.keys_processed();
+            self.timelines.sample_forkless(
+                keys,
+                self.stats.write_commands,
+                queued,
+                early,
+                stall_us,
+            );
+        }
+        let Some(mut run) = self.persist.forkless.take() else {
+            return;
+        };
+        // The writer may have ended first (an I/O error): the walk ends with it.
+        drop(self.ks.forkless_end());
+        let joined = run.thread.take().map(JoinHandle::join);
+        self.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
+        self.persist.last_method = Some(SaveMethod::Forkless);
+        let (_, peak_queued, stalls, stall_us) = run.queue.figures();
+        let status = match joined {
+            _ if run.cancelled => {
+                warn!("Background saving terminated (forkless save cancelled)");
+                self.remove_temp_file(&run.tmp);
+                "cancelled"
+            }
+            Some(Ok(Ok(()))) => {
+                info!(
+                    keys = run.keys_processed(),
+                    early,
+                    peak_queued,
+                    stalls,
+                    stall_us,
+                    "Background saving terminated with success"
+                );
+                self.ks.dirty = self.ks.dirty.saturating_sub(run.dirty_before);
+                self.last_save_unix = now_ms() / 1000;
+                self.persist.last_save_ok = true;
+                "ok"
+            }
+            Some(Ok(Err(e))) => {
+                let line = super::save_error_line(
+                    e.step,
+                    e.errno(),
+                    &self.config.dir,
+                    &run.tmp,
+                    &self.config.dbfilename,
+                );
+                warn!(step = e.step.name(), errno = e.errno(), "{line}");
+                warn!("Background saving error");
+                self.persist.last_save_ok = false;
+                self.remove_temp_file(&run.tmp);
+                self.timelines.end("err");
+                self.timelines.set_failure(e.step.name(), e.errno());
+                return;
+            }
+            Some(Err(_)) | None => {
+                warn!("The forkless save's writer thread panicked");
+                warn!("Background saving error");
+                self.persist.last_save_ok = false;
+                self.remove_temp_file(&run.tmp);
+                "err"
+            }
+        };
+        self.timelines.end(status);
+    }
+}
+
+/// Drives the running forkless save from the event loop: one slice of the walk per turn
+/// (`yield_now` lets every ready connection run between two slices), waiting on the writer
+/// when the queue is full, until the save has ended. Started once at start-up; woken by
+/// `bgsave_forkless_start`.
+pub async fn driver(srv: Shared) {
+    let notify = srv.borrow().persist.forkless_notify.clone();
+    loop {
+        notify.notified().await;
+        loop {
+            let tick = srv.borrow_mut().forkless_tick();
+            match tick {
+                Tick::Ended => break,
+                Tick::Again => tokio::task::yield_now().await,
+                Tick::Sleep(d) => tokio::time::sleep(d).await,
+                Tick::Wait(q) => {
+                    // Bounded: the timeline's samples and the writer's end are seen in time
+                    // even if a notification were missed.
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(20), q.space.notified()).await;
+                }
+            }
+        }
+    }
+}
