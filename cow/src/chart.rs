@@ -133,11 +133,7 @@ pub struct Side<'a> {
 
 impl<'a> Side<'a> {
     pub fn of(s: &Summary, samples: &'a [Sample]) -> Side<'a> {
-        let method = if s.save_cmd.to_ascii_lowercase().contains("forkless") {
-            "forkless"
-        } else {
-            "fork"
-        };
+        let method = s.method;
         Side {
             // `BGSAVE FORKLESS` names its method already.
             name: if method == "forkless" {
@@ -146,7 +142,14 @@ impl<'a> Side<'a> {
                 format!("{}: {} ({method})", s.server, s.save_cmd)
             },
             short: s.label.clone(),
-            color: server_color(&s.server, &s.save_cmd),
+            color: server_color(
+                &s.server,
+                if method == "forkless" {
+                    "BGSAVE FORKLESS"
+                } else {
+                    &s.save_cmd
+                },
+            ),
             basis: s.ratio_basis,
             baseline_bytes: s.baseline_bytes,
             forkless: method == "forkless",

@@ -369,6 +369,8 @@ struct Measured {
     save_status: Option<String>,
     new_end: u64,
     writes_within_save: bool,
+    /// The save was forkless (asked for, or the server's default method).
+    forkless: bool,
 }
 
 fn measure(
@@ -406,7 +408,7 @@ fn measure(
         }
     };
     let t0 = Instant::now();
-    let forkless = w.forkless();
+    let mut forkless = w.forkless();
     if let Frame::Error(e) = reply {
         writers.abort();
         if forkless {
@@ -418,6 +420,20 @@ fn measure(
             );
         }
         bail!("{}: {e}", w.save_cmd.join(" "));
+    }
+    // A plain BGSAVE is forkless too where forkdb's `bgsave-default-method` says so: its INFO
+    // names the running save's method (redis-server has no such field).
+    if !forkless {
+        match ctl.info("persistence") {
+            Ok(p) => {
+                forkless =
+                    p.get("rdb_current_bgsave_method").map(String::as_str) == Some("forkless")
+            }
+            Err(e) => {
+                writers.abort();
+                return Err(e.context("INFO persistence after the save command"));
+            }
+        }
     }
     writers.go();
 
@@ -557,6 +573,7 @@ fn measure(
             .and_then(|v| v.parse().ok()),
         save_status: persistence.get("rdb_last_bgsave_status").cloned(),
         writes_within_save,
+        forkless,
     })
 }
 
@@ -714,7 +731,7 @@ fn summarize(
         conns: w.conns,
         pipeline: w.pipeline,
         save_cmd: w.save_cmd.join(" "),
-        method: if w.forkless() { "forkless" } else { "fork" },
+        method: if m.forkless { "forkless" } else { "fork" },
         save_delay_us: w.save_delay_us,
         sample_ms: w.sample_ms,
         filled: fill.filled,

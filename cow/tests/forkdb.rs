@@ -129,7 +129,7 @@ fn compare_methods_table() {
             "--forkdb-bin",
             bin.to_str().unwrap(),
             "--methods",
-            "redis,fork",
+            "redis,fork,forkless",
             "--type",
             "hash",
             "--keys",
@@ -144,18 +144,89 @@ fn compare_methods_table() {
     assert!(status.success(), "compare failed:\n{stdout}\n{stderr}");
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(
-        md.contains("| | forkdb 0.1.0 | redis 7.0.15 | forkdb/redis |"),
+        md.contains(
+            "| | forkdb 0.1.0 fork | forkdb 0.1.0 forkless | redis 7.0.15 | fork/redis | \
+             forkless/redis | forkless/fork |"
+        ),
         "{md}"
     );
     assert!(md.contains("3000 hashes of 10 fields of 16 B"), "{md}");
     assert!(md.contains("| extra bytes |"), "{md}");
     let svg = std::fs::read_to_string(out.join("compare.svg")).unwrap();
-    assert!(
-        svg.contains("forkdb 0.1.0: BGSAVE (fork)") && svg.contains("redis 7.0.15: BGSAVE (fork)")
-    );
-    for dir in ["forkdb", "redis"] {
+    for legend in [
+        "forkdb 0.1.0: BGSAVE (fork)",
+        "forkdb 0.1.0: BGSAVE FORKLESS",
+        "redis 7.0.15: BGSAVE (fork)",
+    ] {
+        assert!(svg.contains(legend), "no {legend:?} in compare.svg");
+    }
+    for (dir, method) in [
+        ("forkdb", "fork"),
+        ("forkdb-forkless", "forkless"),
+        ("redis", "fork"),
+    ] {
         let s = common::check_outputs(&out.join(dir));
         assert_eq!(s["data_type"], "hash");
-        assert_eq!(s["method"], "fork");
+        assert_eq!(s["method"], method, "{dir}");
+        assert_eq!(s["save_status"], "ok", "{dir}");
     }
+}
+
+/// `--save-cmd "BGSAVE FORKLESS"` against forkdb: no child, so no copy-on-write and no fork
+/// time; the save's samples are the server alone, taken while INFO said the save ran; the
+/// writes all landed during the save; the server says the save was forkless.
+#[test]
+fn forkdb_forkless_save() {
+    use forkdb_cow::resp::Conn;
+    let server = start_forkdb();
+    let tmp = TempDir::new("forkless");
+    let s = run_tool(
+        &server.addr,
+        &[
+            "--type",
+            "zset",
+            "--keys",
+            "3000",
+            "--save-delay-us",
+            "500",
+            "--save-cmd",
+            "BGSAVE FORKLESS",
+            "--rate",
+            "2000",
+            "--write-ms",
+            "500",
+        ],
+        &tmp.0.join("run"),
+    );
+    eprintln!(
+        "forkless: extra {} B, save {} ms, {} writes",
+        s["extra_bytes"], s["save_ms"], s["writes"]
+    );
+    assert_eq!(s["method"], "forkless");
+    assert_eq!(s["save_status"], "ok");
+    assert_eq!(s["peak_cow_bytes"], 0);
+    assert!(s["fork_usec"].is_null());
+    assert_eq!(s["writes_within_save"], true);
+    assert_eq!(s["write_errors"], 0);
+    assert!(s["writes"].as_u64().unwrap() >= 200);
+    // The save lasts at least its keys × delay (1.5 s); it ended when INFO said so.
+    assert!(s["save_ms"].as_u64().unwrap() >= 1400, "{}", s["save_ms"]);
+    let mut csv = csv::Reader::from_path(tmp.0.join("run/samples.csv")).unwrap();
+    let h = csv.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (saving, alive, child_pss) = (col("saving"), col("child_alive"), col("child_pss_bytes"));
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert!(
+        rows.iter().filter(|r| &r[saving] == "true").count() >= 10,
+        "too few samples during the save"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| &r[alive] == "false" && &r[child_pss] == "0"));
+    let mut c = Conn::connect(&server.addr).unwrap();
+    assert_eq!(
+        c.info("persistence").unwrap()["rdb_last_bgsave_method"],
+        "forkless"
+    );
+    drop(server);
 }
