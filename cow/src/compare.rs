@@ -238,7 +238,7 @@ fn baseline(s: &Summary) -> u64 {
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    if b == 0.0 {
+    if b == 0.0 || a.is_nan() || b.is_nan() {
         "-".to_owned()
     } else {
         format!("{:.2}", a / b)
