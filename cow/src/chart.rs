@@ -245,6 +245,10 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
                 format!("= {} just before the save", basis.label()),
             ],
         });
+        // No pages are shared with a forkless save: "every page copied" does not apply.
+        if side.forkless {
+            continue;
+        }
         total.marks.push(Mark {
             kind: MarkKind::Double,
             y: 2.0 * base,
