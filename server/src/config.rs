@@ -257,8 +257,8 @@ impl Default for Config {
             snapshot_sample_interval: 100,
             snapshot_child_release: true,
             bgsave_default_method: SaveMethod::Fork,
-            bgsave_forkless_slice_us: 250,
-            bgsave_forkless_queue_bytes: 4 * 1024 * 1024,
+            bgsave_forkless_slice_us: 100,
+            bgsave_forkless_queue_bytes: 2 * 1024 * 1024,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
         }

@@ -63,7 +63,7 @@ use smallvec::SmallVec;
 
 use crate::util::{now_ms, parse_i64};
 
-pub use snapshot::{SnapItem, SnapSink, WalkStep};
+pub use snapshot::{SnapSink, WalkStep};
 pub use write::{DbEvent, RenameOutcome, Slot};
 
 /// How a string is held, as OBJECT ENCODING reports it (Redis's `int`, `embstr`, `raw`).

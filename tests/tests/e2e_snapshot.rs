@@ -1397,3 +1397,32 @@ fn shutdown_nosave_writes_nothing() {
         .collect();
     assert_eq!(names, Vec::<String>::new(), "SHUTDOWN NOSAVE left files");
 }
+
+/// FLUSHALL adds the keys it dropped to `rdb_changes_since_last_save`, and nothing more, as
+/// redis-server 7.0 does (an empty server stays at 0; save points reset the count by saving).
+#[test]
+fn flushall_counts_the_keys_it_dropped_like_redis() {
+    for kind in [Kind::Redis, Kind::Forkdb] {
+        for (save, want) in [("", [3, 6, 6]), ("3600 1", [3, 0, 0])] {
+            let server = Server::start(kind, &["--save", save]);
+            let mut conn = server.conn();
+            conn.assert_cmd(&["MSET", "a", "1", "b", "2", "c", "3"], b"+OK\r\n");
+            let mut got = [0; 3];
+            got[0] = num(
+                &info(&mut conn, "persistence"),
+                "rdb_changes_since_last_save",
+            );
+            conn.assert_cmd(&["FLUSHALL"], b"+OK\r\n");
+            got[1] = num(
+                &info(&mut conn, "persistence"),
+                "rdb_changes_since_last_save",
+            );
+            conn.assert_cmd(&["FLUSHALL"], b"+OK\r\n");
+            got[2] = num(
+                &info(&mut conn, "persistence"),
+                "rdb_changes_since_last_save",
+            );
+            assert_eq!(got, want, "{} with save {save:?}", kind.name());
+        }
+    }
+}

@@ -21,9 +21,11 @@
 //! Memory: the queue is bounded in bytes (`bgsave-forkless-queue-bytes`). When the writer falls
 //! behind, the walk waits; the write path may queue up to twice the bound (it cannot leave a key
 //! unwritten before changing it), and past that the write waits for the writer: a *stall*,
-//! counted and timed in the save's timeline. A large value is copied whole into the queue by the
-//! write that reaches it first, so that write's latency grows with the value's size (measured in
-//! docs/cow.md, "Process or thread").
+//! counted and timed in the save's timeline. A large value is copied whole into the queue by
+//! whoever reaches it first (the walk, or the write about to change it), so the bound is twice
+//! the queue plus the largest value, and that write's latency grows with the value's size: a
+//! copy of a 100 MiB string, a deep copy of a hash of a million fields (measured in docs/cow.md,
+//! "Process or thread").
 //!
 //! Threads and fork: the writer thread exists only while a forkless save runs (it is joined when
 //! the save ends), and a fork save is refused while a save of either kind runs; `bgsave_start`
@@ -42,7 +44,7 @@ use tracing::{info, warn};
 use crate::config::SaveMethod;
 use crate::net::Shared;
 use crate::server::Server;
-use crate::store::{SnapItem, SnapSink, WalkStep};
+use crate::store::{SnapSink, WalkStep};
 use crate::util::now_ms;
 
 /// Items are handed to the writer in chunks of about this many bytes: one channel message and
@@ -51,6 +53,10 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The smallest queue bound: a few chunks.
 const MIN_QUEUE_BYTES: usize = 4 * CHUNK_BYTES;
+
+/// Emptied chunks kept for reuse at most: enough for the walk's steady state, few enough that
+/// a queue that drained does not leave its peak's buffers allocated.
+const POOL_MAX: usize = 8;
 
 /// What the event-loop thread and the writer thread share.
 pub struct Queue {
@@ -69,6 +75,8 @@ pub struct Queue {
     cv: Condvar,
     /// Records in the file so far.
     written: AtomicU64,
+    /// Emptied chunks on their way back to the producer.
+    pooled: AtomicUsize,
     peak_queued: AtomicUsize,
     /// Writes that had to wait for the writer, and how long they waited in all (µs).
     stalls: AtomicU64,
@@ -86,6 +94,7 @@ impl Queue {
             lock: Mutex::new(()),
             cv: Condvar::new(),
             written: AtomicU64::new(0),
+            pooled: AtomicUsize::new(0),
             peak_queued: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
             stall_us: AtomicU64::new(0),
@@ -110,28 +119,94 @@ impl Queue {
     }
 }
 
+/// A batch of entries for the writer. Keys and string values are copied into one buffer, so an
+/// entry costs no allocation of its own, and the writer hands emptied chunks back to be filled
+/// again: in steady state a save allocates nothing per key, and touches no fresh page. (Copied
+/// one by one, a 4 KiB value took a fresh page-aligned allocation each, freed by the writer and
+/// given back to the kernel: one page fault per value, measured.) Containers are copied whole.
+struct Chunk {
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+    /// Heap bytes of the containers' copies.
+    containers: usize,
+}
+
+struct Item {
+    db: u32,
+    expire: i64,
+    key: std::ops::Range<usize>,
+    value: ItemValue,
+}
+
+enum ItemValue {
+    /// A string's bytes, in `Chunk::bytes`.
+    Str(std::ops::Range<usize>),
+    Other(crate::store::Value),
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            bytes: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+            items: Vec::new(),
+            containers: 0,
+        }
+    }
+
+    /// What the chunk counts for in the queue's bound.
+    fn size(&self) -> usize {
+        self.bytes.len() + self.items.len() * std::mem::size_of::<Item>() + self.containers
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) -> std::ops::Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        start..self.bytes.len()
+    }
+
+    /// Emptied for another use, if its buffer is of the ordinary size (one that grew for a big
+    /// value is dropped rather than kept for the rest of the save).
+    fn recycle(mut self) -> Option<Chunk> {
+        if self.bytes.capacity() > 4 * CHUNK_BYTES {
+            return None;
+        }
+        self.bytes.clear();
+        self.items.clear();
+        self.containers = 0;
+        Some(self)
+    }
+}
+
 enum Msg {
     /// Entries, and the bytes they count for in `Queue::queued`.
-    Chunk(Vec<SnapItem>, usize),
+    Chunk(Chunk, usize),
     /// Every entry has been sent.
     End,
 }
 
-/// The keyspace's sink: buffers entries into chunks and sends them to the writer thread.
+/// The keyspace's sink: copies entries into chunks and sends them to the writer thread.
 struct Producer {
     tx: mpsc::Sender<Msg>,
-    chunk: Vec<SnapItem>,
-    bytes: usize,
+    /// Chunks the writer has emptied, to fill again.
+    back: mpsc::Receiver<Chunk>,
+    chunk: Chunk,
     queue: Arc<Queue>,
 }
 
 impl Producer {
     fn send_chunk(&mut self) {
-        if self.chunk.is_empty() {
+        if self.chunk.items.is_empty() {
             return;
         }
-        let chunk = std::mem::take(&mut self.chunk);
-        let bytes = std::mem::replace(&mut self.bytes, 0);
+        let next = match self.back.try_recv() {
+            Ok(c) => {
+                self.queue.pooled.fetch_sub(1, Ordering::Relaxed);
+                c
+            }
+            Err(_) => Chunk::new(),
+        };
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        let bytes = chunk.size();
         let now = self.queue.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.queue.peak_queued.fetch_max(now, Ordering::Relaxed);
         if self.tx.send(Msg::Chunk(chunk, bytes)).is_err() {
@@ -141,13 +216,14 @@ impl Producer {
     }
 
     /// A write may not leave its key unwritten, but it may not grow the queue without end
-    /// either: past `2 × cap` it waits here until the writer has taken enough. The only place
-    /// a command waits on the writer thread; each wait is counted.
-    fn wait_for_room(&mut self) {
+    /// either: past `2 × cap` (plus the entry it just sent, so that one large value is not
+    /// waited for whole) it waits here until the writer has taken enough. The only place a
+    /// command waits on the writer thread; each wait is counted.
+    fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
-        let limit = 2 * q.cap;
-        if q.queued.load(Ordering::Relaxed) + self.bytes <= limit {
+        let limit = 2 * q.cap + item_bytes;
+        if q.queued.load(Ordering::Relaxed) + self.chunk.size() <= limit {
             return;
         }
         self.send_chunk();
@@ -167,25 +243,40 @@ impl Producer {
 }
 
 impl SnapSink for Producer {
-    fn emit(&mut self, item: SnapItem, early: bool) {
+    fn emit(&mut self, db: u32, key: &[u8], value: &crate::store::Value, expire: i64, early: bool) {
         if self.queue.writer_done.load(Ordering::Acquire) {
             // Failed or cancelled: nothing will be written any more.
             return;
         }
-        self.bytes += item.size();
-        self.chunk.push(item);
-        if self.bytes >= CHUNK_BYTES {
+        let before = self.chunk.size();
+        let c = &mut self.chunk;
+        let key = c.push_bytes(key);
+        let value = match value {
+            crate::store::Value::Str { data, .. } => ItemValue::Str(c.push_bytes(data)),
+            other => {
+                c.containers += other.heap_size();
+                ItemValue::Other(other.clone())
+            }
+        };
+        c.items.push(Item {
+            db,
+            expire,
+            key,
+            value,
+        });
+        let size = self.chunk.size() - before;
+        if self.chunk.size() >= CHUNK_BYTES {
             self.send_chunk();
         }
         if early {
-            self.wait_for_room();
+            self.wait_for_room(size);
         }
     }
 
     fn has_room(&self) -> bool {
         let q = &*self.queue;
         q.writer_done.load(Ordering::Acquire)
-            || q.queued.load(Ordering::Relaxed) + self.bytes < q.cap
+            || q.queued.load(Ordering::Relaxed) + self.chunk.size() < q.cap
     }
 
     fn flush(&mut self) {
@@ -213,7 +304,12 @@ struct WriterJob {
 /// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
 /// the queue. Records come in no fixed database order (the write path sends a key of any
 /// database), so the writer selects a database whenever the next record's differs.
-fn writer_main(job: WriterJob, rx: mpsc::Receiver<Msg>, q: Arc<Queue>) -> Result<(), SaveError> {
+fn writer_main(
+    job: WriterJob,
+    rx: mpsc::Receiver<Msg>,
+    back: mpsc::Sender<Chunk>,
+    q: Arc<Queue>,
+) -> Result<(), SaveError> {
     block_sigxfsz();
     let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
     let tmp: &std::ffi::OsStr = job.tmp.as_ref();
@@ -236,12 +332,12 @@ fn writer_main(job: WriterJob, rx: mpsc::Receiver<Msg>, q: Arc<Queue>) -> Result
                 if q.cancel.load(Ordering::Acquire) {
                     return Err(cancelled());
                 }
-                let (items, bytes) = match rx.recv() {
-                    Ok(Msg::Chunk(items, bytes)) => (items, bytes),
+                let (chunk, bytes) = match rx.recv() {
+                    Ok(Msg::Chunk(chunk, bytes)) => (chunk, bytes),
                     Ok(Msg::End) => break,
                     Err(_) => return Err(cancelled()),
                 };
-                for it in &items {
+                for it in &chunk.items {
                     if current != Some(it.db) {
                         let db = it.db as usize;
                         match announced.get_mut(db) {
@@ -255,11 +351,23 @@ fn writer_main(job: WriterJob, rx: mpsc::Receiver<Msg>, q: Arc<Queue>) -> Result
                         current = Some(it.db);
                     }
                     let expire = (it.expire >= 0).then_some(it.expire);
-                    super::write_value(&mut w, &it.key, &it.value, expire)?;
+                    let key = &chunk.bytes[it.key.clone()];
+                    match &it.value {
+                        ItemValue::Str(r) => {
+                            w.record_string(key, &chunk.bytes[r.clone()], expire)?
+                        }
+                        ItemValue::Other(v) => super::write_value(&mut w, key, v, expire)?,
+                    }
                     q.written.fetch_add(1, Ordering::Relaxed);
                 }
-                // Freed here, on the writer's time, not the event loop's.
-                drop(items);
+                // Containers' copies are freed here, on the writer's time, not the event
+                // loop's; the buffer goes back to be filled again.
+                if q.pooled.load(Ordering::Relaxed) < POOL_MAX {
+                    if let Some(chunk) = chunk.recycle() {
+                        q.pooled.fetch_add(1, Ordering::Relaxed);
+                        let _ = back.send(chunk);
+                    }
+                }
                 q.queued.fetch_sub(bytes, Ordering::Relaxed);
                 q.wake();
             }
@@ -348,6 +456,7 @@ impl Server {
         let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
         let queue = Arc::new(Queue::new(cap));
         let (tx, rx) = mpsc::channel();
+        let (back_tx, back_rx) = mpsc::channel();
         let sizes = self
             .ks
             .databases()
@@ -366,7 +475,7 @@ impl Server {
         let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("forkdb-save".into())
-            .spawn(move || writer_main(job, rx, q));
+            .spawn(move || writer_main(job, rx, back_tx, q));
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
@@ -377,8 +486,8 @@ impl Server {
         };
         let producer = Producer {
             tx,
-            chunk: Vec::new(),
-            bytes: 0,
+            back: back_rx,
+            chunk: Chunk::new(),
             queue: queue.clone(),
         };
         let keys_total = self.ks.forkless_begin(Box::new(producer));

@@ -32,31 +32,16 @@
 //! the old table into the walk, which drains it from the end (each entry freed as it is written)
 //! instead of dropping it at once. FLUSHALL ends the save first (as it kills a fork child).
 
-use super::{Db, Entry, Key, Value};
-
-/// One entry as of the save's start, owned: the writer thread serializes it.
-pub struct SnapItem {
-    /// The database it belonged to when the save started.
-    pub db: u32,
-    pub key: Key,
-    pub value: Value,
-    /// Absolute expiry in ms, -1 for none.
-    pub expire: i64,
-}
-
-impl SnapItem {
-    /// Heap and inline bytes this item holds, for the queue's bound.
-    pub fn size(&self) -> usize {
-        std::mem::size_of::<SnapItem>() + self.key.len() + self.value.heap_size()
-    }
-}
+use super::{Db, Entry, Value};
 
 /// Where the snapshot's entries go.
 pub trait SnapSink {
-    /// Takes one entry. `early`: the hook sends it, because a change is about to reach it; the
-    /// sink must take it whatever its fill (it may block until there is room: the one place a
-    /// write waits for the writer thread).
-    fn emit(&mut self, item: SnapItem, early: bool);
+    /// Takes one entry, as it is now: `db` is the database it belonged to when the save started,
+    /// `expire` its absolute expiry in ms (-1: none). The sink copies what it keeps: the entry
+    /// may change as soon as this returns. `early`: the hook sends it, because a change is about
+    /// to reach it; the sink must take it whatever its fill (it may block until there is room:
+    /// the one place a write waits for the writer thread).
+    fn emit(&mut self, db: u32, key: &[u8], value: &Value, expire: i64, early: bool);
     /// May the walk send more now? (When not, the walk waits: never the memory.)
     fn has_room(&self) -> bool;
     /// Hands what is buffered on (the walk calls it at the end of each step).
@@ -129,13 +114,8 @@ impl Walk {
         };
         self.sent += 1;
         self.early += 1;
-        let item = SnapItem {
-            db: origin as u32,
-            key: Key::from_slice(key),
-            value: entry.value.clone(),
-            expire: entry.expire,
-        };
-        self.sink.emit(item, true);
+        self.sink
+            .emit(origin as u32, key, &entry.value, entry.expire, true);
     }
 
     /// Table `db` is being emptied; `old` is its content. Kept for the walk if it holds
@@ -201,14 +181,8 @@ impl Walk {
                     continue;
                 }
                 e.snap = self.epoch;
-                let item = SnapItem {
-                    db: o as u32,
-                    key: k.clone(),
-                    value: e.value.clone(),
-                    expire: e.expire,
-                };
                 self.sent += 1;
-                self.sink.emit(item, false);
+                self.sink.emit(o as u32, k, &e.value, e.expire, false);
             } else if let Some((o, table)) = self.detached.last_mut() {
                 let o = *o;
                 // Popped from the end: each entry is freed as it is written, so a flushed table
@@ -216,13 +190,7 @@ impl Walk {
                 match table.dict.pop() {
                     Some((key, e)) if e.snap != self.epoch => {
                         self.sent += 1;
-                        let item = SnapItem {
-                            db: o as u32,
-                            key,
-                            value: e.value,
-                            expire: e.expire,
-                        };
-                        self.sink.emit(item, false);
+                        self.sink.emit(o as u32, &key, &e.value, e.expire, false);
                     }
                     Some(_) => {}
                     None => {

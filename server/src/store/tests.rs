@@ -498,7 +498,7 @@ mod forkless {
 
     use rand::{Rng, SeedableRng};
 
-    use super::super::{Keyspace, SnapItem, SnapSink, Value, WalkStep};
+    use super::super::{Keyspace, SnapSink, Value, WalkStep};
 
     type Data = BTreeMap<(u32, Vec<u8>), (Vec<u8>, i64)>;
     /// What a recorder was sent: (db, key, value, expire).
@@ -511,8 +511,8 @@ mod forkless {
     }
 
     impl SnapSink for Recorder {
-        fn emit(&mut self, item: SnapItem, early: bool) {
-            let Value::Str { data, .. } = &item.value else {
+        fn emit(&mut self, db: u32, key: &[u8], value: &Value, expire: i64, early: bool) {
+            let Value::Str { data, .. } = value else {
                 panic!("only strings in this test");
             };
             if early {
@@ -520,7 +520,7 @@ mod forkless {
             }
             self.got
                 .borrow_mut()
-                .push((item.db, item.key.to_vec(), data.to_vec(), item.expire));
+                .push((db, key.to_vec(), data.to_vec(), expire));
         }
         fn has_room(&self) -> bool {
             true
