@@ -3,10 +3,9 @@
 //!
 //! `--methods` picks the saves: `fork` (forkdb's `BGSAVE`), `forkless` (forkdb's `BGSAVE
 //! FORKLESS`, a thread snapshot) and `redis` (redis-server's `BGSAVE`). Each method gets a
-//! fresh server of its own (same binary, same options, same data set), because one save
-//! changes what the next one on the same server costs: a fork save of 10 000 zsets under 8000
-//! ZADDs copied 21.7 MiB on a fresh forkdb-server and 1.4 MiB right after a forkless save on the
-//! same one. With `--forkdb-addr` both forkdb methods run on that server, one after the other.
+//! fresh server of its own (same binary, same options, same data set), so that every save
+//! starts from the same state: a fresh heap, no earlier save's writes. With `--forkdb-addr`
+//! both forkdb methods run on that server, one after the other.
 //! The forkless save runs first, so that a forkdb without it fails the run before the long
 //! parts. Each method has its colour in every chart ([`chart::server_color`]) and its output
 //! directory: `forkdb/`, `forkdb-forkless/`, `redis/`.

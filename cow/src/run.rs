@@ -381,6 +381,15 @@ fn measure(
     pool: &Arc<ValuePool>,
 ) -> Result<Measured> {
     let keys = w.keys();
+    // The writers' seed moves with the server's count of saves (INFO `rdb_saves`, 0 on a fresh
+    // server, so a first run is what `--seed` alone gives): a second run on the same server
+    // must not repeat the first one's writes, which would set scores and members that are
+    // already there and change nothing.
+    let saves: u64 = ctl
+        .info("persistence")?
+        .get("rdb_saves")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let writers = workload::start_writers(
         addr,
         &WriterConfig {
@@ -390,7 +399,9 @@ fn measure(
             keys,
             conns: w.conns,
             pipeline: w.pipeline,
-            seed: w.seed,
+            seed: w
+                .seed
+                .wrapping_add(saves.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         },
         pool.clone(),
     )?;

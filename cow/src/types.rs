@@ -8,14 +8,16 @@
 //! | `hash` | `members` fields `f0`, `f1`... of `value_size`-byte values | `HSET` of one existing field | `HGET` |
 //! | `list` | `members` elements of `value_size` bytes | `LPUSH` then `LPOP` (length kept) | `LINDEX` |
 //! | `set` | `members` integers: slot `j` holds `2j` or `2j+1` | `SREM` one of the slot's two, `SADD` the other | `SISMEMBER` |
-//! | `zset` | `members` members `m000…j` of `value_size` bytes, integer scores | `ZADD` a new score to an existing member | `ZSCORE` |
+//! | `zset` | `members` members `m000…j` of `value_size` bytes, integer scores | `ZADD INCR` of 1 to 1000 to an existing member's score | `ZSCORE` |
 //!
 //! The defaults (10 hash fields, 100 list elements, 50 set integers, 100 zset members, 16-byte
 //! values) keep every container in Redis 7.0's compact encoding (listpack, intset; a list is a
 //! quicklist of one listpack node), so a write changes one allocation. A set's slot `j` always
 //! holds exactly one of `2j` and `2j + 1`: the writer removes one and adds the other, so the
 //! set's size never changes, its members do, and no per-key state is needed. Members stay below
-//! `2 × members`, so a small set stays a 16-bit intset.
+//! `2 × members`, so a small set stays a 16-bit intset. A zset write adds to a score
+//! (`ZADD key INCR n member`, `n` ≥ 1) rather than setting one, so it always changes the score
+//! and moves the member: a `ZADD` of a score the member already has changes nothing.
 //!
 //! A container of more than [`FILL_CHUNK`] members is filled by several commands of at most
 //! that many members each.
@@ -80,7 +82,7 @@ impl DataType {
             DataType::Hash => "HSET",
             DataType::List => "LPUSH+LPOP",
             DataType::Set => "SREM+SADD",
-            DataType::Zset => "ZADD",
+            DataType::Zset => "ZADD INCR",
         }
     }
 
@@ -287,7 +289,8 @@ impl Shape {
             }
             DataType::Zset => {
                 let m = self.zset_member(rng.below(self.members));
-                push_command(out, &[b"ZADD", key, &score(rng.next_u64()), &m]);
+                let by = (1 + rng.below(1000)).to_string();
+                push_command(out, &[b"ZADD", key, b"INCR", by.as_bytes(), &m]);
                 1
             }
         }
@@ -443,8 +446,9 @@ mod tests {
         buf.clear();
         assert_eq!(z.push_write(&mut buf, 1, &mut rng, &pool), 1);
         let c = commands(&buf);
-        assert_eq!(c[0][0], "ZADD");
-        assert_eq!(c[0][3].chars().count(), 16);
-        assert!(c[0][3].starts_with('m'));
+        assert_eq!(c[0][..3], ["ZADD", "key:000000000001", "INCR"]);
+        assert!((1..=1000).contains(&c[0][3].parse::<u32>().unwrap()));
+        assert_eq!(c[0][4].chars().count(), 16);
+        assert!(c[0][4].starts_with('m'));
     }
 }
