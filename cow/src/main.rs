@@ -251,10 +251,6 @@ fn default_save() -> SaveArgs {
     }
 }
 
-fn w_keys(d: &DatasetArgs) -> u64 {
-    workload(d, Pattern::None, Rate::Max, &default_save()).keys()
-}
-
 fn main() -> ExitCode {
     forkdb_cow::install_signal_handlers();
     let cli = Cli::parse();
@@ -313,13 +309,15 @@ fn main() -> ExitCode {
             }
         }),
         Cmd::Fill(a) => {
-            let w = workload(&a.dataset, Pattern::None, Rate::Max, &default_save());
-            fill::fill_workload(&a.addr, &Workload { seed: a.seed, ..w }).map(|o| {
+            let w = Workload {
+                seed: a.seed,
+                ..workload(&a.dataset, Pattern::None, Rate::Max, &default_save())
+            };
+            fill::fill_workload(&a.addr, &w).map(|o| {
                 println!(
-                    "{}: {} keys ({}), {} in {} ms",
+                    "{}: {}, {} in {} ms",
                     a.addr,
-                    w_keys(&a.dataset),
-                    a.dataset.shape().describe(w_keys(&a.dataset)),
+                    w.shape().describe(w.keys()),
                     if o.filled { "filled" } else { "already there" },
                     o.fill_ms
                 );
