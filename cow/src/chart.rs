@@ -10,7 +10,9 @@
 //!    pages counted once), with each server's **baseline** (the same figure just before the
 //!    save) and **2× baseline** (every page copied) as grey dashed lines, labelled beside the
 //!    plot where the line ends.
-//! 2. **copy-on-write**: the child's `Private_Dirty`, the pages copied since the fork.
+//! 2. **copy-on-write**: the child's `Private_Dirty`, the pages copied since the fork. A
+//!    forkless save has no child: its line in this panel is the server's own growth over its
+//!    baseline while the save ran (what the save costs it), and the panel's title says so.
 //!
 //! Parent RSS is not drawn: it is another measure (shared pages counted in full), and next to a
 //! PSS total it made the total look smaller than one of its parts.
@@ -124,22 +126,33 @@ pub struct Side<'a> {
     pub color: RGBColor,
     pub basis: Basis,
     pub baseline_bytes: u64,
+    /// A forkless save: no child; the lower panel shows the server's growth instead.
+    pub forkless: bool,
     pub samples: &'a [Sample],
 }
 
 impl<'a> Side<'a> {
     pub fn of(s: &Summary, samples: &'a [Sample]) -> Side<'a> {
-        let method = if s.save_cmd.to_ascii_lowercase().contains("forkless") {
-            "forkless"
-        } else {
-            "fork"
-        };
+        let method = s.method;
         Side {
-            name: format!("{}: {} ({method})", s.server, s.save_cmd),
+            // `BGSAVE FORKLESS` names its method already.
+            name: if method == "forkless" {
+                format!("{}: {}", s.server, s.save_cmd)
+            } else {
+                format!("{}: {} ({method})", s.server, s.save_cmd)
+            },
             short: s.label.clone(),
-            color: server_color(&s.server, &s.save_cmd),
+            color: server_color(
+                &s.server,
+                if method == "forkless" {
+                    "BGSAVE FORKLESS"
+                } else {
+                    &s.save_cmd
+                },
+            ),
             basis: s.ratio_basis,
             baseline_bytes: s.baseline_bytes,
+            forkless: method == "forkless",
             samples,
         }
     }
@@ -173,9 +186,20 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
         marks: Vec::new(),
         weight: 3,
     };
+    let any_forkless = sides.iter().any(|s| s.forkless);
     let mut cow = Panel {
-        title: "Copy-on-write: pages copied since the fork (the child's Private_Dirty)".to_owned(),
-        y_desc: "child Private_Dirty (MiB)".to_owned(),
+        title: if any_forkless {
+            "What the save costs: fork = pages copied (the child's Private_Dirty); forkless = \
+             the server's growth over its baseline"
+                .to_owned()
+        } else {
+            "Copy-on-write: pages copied since the fork (the child's Private_Dirty)".to_owned()
+        },
+        y_desc: if any_forkless {
+            "COW / growth (MiB)".to_owned()
+        } else {
+            "child Private_Dirty (MiB)".to_owned()
+        },
         series: Vec::new(),
         marks: Vec::new(),
         weight: 2,
@@ -195,14 +219,22 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
                 .map(|s| (secs(s), mib(s.total_bytes)))
                 .collect(),
         });
+        let base_bytes = side.baseline_bytes;
         cow.series.push(Series {
             color: side.color,
-            points: side
-                .samples
-                .iter()
-                .filter(|s| s.child_alive)
-                .map(|s| (secs(s), mib(s.cow_bytes)))
-                .collect(),
+            points: if side.forkless {
+                side.samples
+                    .iter()
+                    .filter(|s| s.saving)
+                    .map(|s| (secs(s), mib(s.total_bytes.saturating_sub(base_bytes))))
+                    .collect()
+            } else {
+                side.samples
+                    .iter()
+                    .filter(|s| s.child_alive)
+                    .map(|s| (secs(s), mib(s.cow_bytes)))
+                    .collect()
+            },
         });
         let base = mib(side.baseline_bytes);
         total.marks.push(Mark {
@@ -213,6 +245,10 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
                 format!("= {} just before the save", basis.label()),
             ],
         });
+        // No pages are shared with a forkless save: "every page copied" does not apply.
+        if side.forkless {
+            continue;
+        }
         total.marks.push(Mark {
             kind: MarkKind::Double,
             y: 2.0 * base,
@@ -224,7 +260,11 @@ pub fn figure(title: &str, sides: &[Side], prefix: bool) -> Figure {
     }
     Figure {
         title: title.to_owned(),
-        x_desc: "time since the fork (s)".to_owned(),
+        x_desc: if any_forkless {
+            "time since the save started (s)".to_owned()
+        } else {
+            "time since the fork (s)".to_owned()
+        },
         legend: sides.iter().map(|s| (s.name.clone(), s.color)).collect(),
         panels: vec![total, cow],
     }
@@ -559,6 +599,7 @@ mod tests {
         let b = |m: f64| (m * MIB as f64) as u64;
         Sample {
             ms,
+            saving: alive,
             child_alive: alive,
             child_pid: alive.then_some(2),
             cow_bytes: b(cow_mib),
@@ -599,6 +640,7 @@ mod tests {
             color: server_color(server, "BGSAVE"),
             basis: Basis::PssAnon,
             baseline_bytes: (base * MIB as f64) as u64,
+            forkless: false,
             samples: s,
         }
     }
@@ -770,6 +812,37 @@ mod tests {
             true,
         );
         check(&render(&fig).unwrap(), &fig);
+    }
+
+    /// A forkless save has no child: its lower-panel line is the server's growth over its
+    /// baseline while the save ran, in its own colour, and the panel and axis say so.
+    #[test]
+    fn a_forkless_side_shows_the_servers_growth() {
+        let (f, r) = runs();
+        let mut forkless = side("forkdb 0.1.0", "forkdb forkless", 264.0, &f);
+        forkless.forkless = true;
+        forkless.color = server_color("forkdb 0.1.0", "BGSAVE FORKLESS");
+        forkless.name = "forkdb 0.1.0: BGSAVE FORKLESS".to_owned();
+        let fig = figure(
+            "three",
+            &[
+                side("forkdb 0.1.0", "forkdb", 264.0, &f),
+                forkless,
+                side("redis 7.0.15", "redis", 331.0, &r),
+            ],
+            true,
+        );
+        check(&render(&fig).unwrap(), &fig);
+        assert!(fig.panels[1]
+            .title
+            .contains("forkless = the server's growth"));
+        assert_eq!(fig.x_desc, "time since the save started (s)");
+        let growth = &fig.panels[1].series[1];
+        assert_eq!(growth.color, FORKDB_FORKLESS);
+        // total − baseline of the samples taken while saving: 264 + cow − 264.
+        assert_eq!(growth.points.len(), f.len() - 1);
+        let peak = growth.points.iter().map(|p| p.1).fold(0.0, f64::max);
+        assert!((peak - 80.0).abs() < 0.5, "{peak}");
     }
 
     #[test]

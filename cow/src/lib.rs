@@ -14,11 +14,13 @@
 //! - [`procfs`]: `smaps_rollup`, `stat` and children of a process, and which figure means what
 //!   (the snapshot crate's reader, shared with the server, which samples the same figures).
 //! - [`workload`]: key patterns, rates, values, writer threads and their latencies.
+//! - [`types`]: what each key holds (`--type string|hash|list|set|zset`) and the commands
+//!   that fill, write and read it.
 //! - [`fill`]: loading (or reusing) the data set.
 //! - [`run`]: one measured save and its outputs (`samples.csv`, `summary.json`, `chart.svg`).
 //! - [`chart`]: SVG charts (plotters).
 //! - [`servers`]: servers the tool starts itself, stopped by pid.
-//! - [`compare`]: forkdb vs redis on the same workload.
+//! - [`compare`]: forkdb (fork and forkless saves) vs redis on the same workload.
 //! - [`sweep`]: a rate × pattern matrix on one data set.
 //!
 //! The tool must run on the server's host: it finds the server by `INFO server`'s `process_id`
@@ -32,6 +34,7 @@ pub mod resp;
 pub mod run;
 pub mod servers;
 pub mod sweep;
+pub mod types;
 pub mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use forkdb_cow::compare::{self, CompareOptions};
+use forkdb_cow::compare::{self, CompareOptions, Method};
+use forkdb_cow::fill;
 use forkdb_cow::resp;
 use forkdb_cow::run::{self, Workload};
 use forkdb_cow::sweep::{self, SweepOptions};
+use forkdb_cow::types::{DataType, Shape};
 use forkdb_cow::workload::{Pattern, Rate};
 
 /// Measure the copy-on-write memory cost of a fork-based snapshot (BGSAVE) under writes.
@@ -32,17 +34,31 @@ enum Cmd {
     Compare(CompareArgs),
     /// A rate × pattern matrix on one data set.
     Sweep(SweepArgs),
+    /// Only fill a running server with the data set (no save), e.g. to measure memory per key.
+    Fill(FillArgs),
 }
 
 /// The data set.
 #[derive(Args, Clone)]
 struct DatasetArgs {
-    /// Data set size: MiB of values (keys = MiB × 1 MiB ÷ value size).
+    /// Data set size: MiB of values (keys = MiB × 1 MiB ÷ value size; for a container type,
+    /// ÷ members × value size, a set's integer counting 8 bytes and a zset's score 8 more).
     #[arg(long, default_value_t = 256)]
     dataset_mib: u64,
-    /// Bytes per value.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=512 * 1024 * 1024))]
-    value_size: u64,
+    /// Number of keys, instead of the one --dataset-mib gives.
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Bytes per value: a string's value, a hash field's value, a list element, a zset member
+    /// (default 4096 for string, 16 for the containers; unused by set).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=512 * 1024 * 1024))]
+    value_size: Option<u64>,
+    /// What each key holds: string | hash | list | set | zset.
+    #[arg(long = "type", default_value = "string")]
+    data_type: DataType,
+    /// Members per container (default: hash 10 fields, list 100 elements, set 50 integers,
+    /// zset 100 members, all in Redis 7.0's compact encodings).
+    #[arg(long)]
+    members: Option<u64>,
     /// Refill even if DBSIZE already matches (FLUSHALL first).
     #[arg(long)]
     refill: bool,
@@ -133,9 +149,25 @@ struct CompareArgs {
     forkdb_config: Vec<String>,
     #[command(flatten)]
     workload: WorkloadArgs,
-    /// Output directory (compare.md, compare.svg, forkdb/, redis/).
+    /// Which saves to run, comma-separated: fork (forkdb, `--save-cmd`, default BGSAVE),
+    /// forkless (forkdb, BGSAVE FORKLESS, on the same forkdb), redis (redis-server, BGSAVE).
+    #[arg(long, value_delimiter = ',', default_value = "fork,redis")]
+    methods: Vec<Method>,
+    /// Output directory (compare.md, compare.svg, forkdb/, forkdb-forkless/, redis/).
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Args)]
+struct FillArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    addr: String,
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// Seed for values.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -166,9 +198,13 @@ struct SweepArgs {
 }
 
 fn workload(d: &DatasetArgs, pattern: Pattern, rate: Rate, s: &SaveArgs) -> Workload {
+    let shape = d.shape();
     Workload {
         dataset_mib: d.dataset_mib,
-        value_size: d.value_size as usize,
+        value_size: shape.value_size,
+        data_type: shape.ty,
+        members: shape.members,
+        keys: d.keys,
         pattern,
         rate,
         save_delay_us: s.save_delay_us,
@@ -185,9 +221,33 @@ fn workload(d: &DatasetArgs, pattern: Pattern, rate: Rate, s: &SaveArgs) -> Work
     }
 }
 
+impl DatasetArgs {
+    fn shape(&self) -> Shape {
+        Shape::new(
+            self.data_type,
+            self.members,
+            self.value_size.map(|v| v as usize),
+        )
+    }
+}
+
 impl WorkloadArgs {
     fn build(&self) -> Workload {
         workload(&self.dataset, self.pattern, self.rate, &self.save)
+    }
+}
+
+/// Save settings for commands that do not save (`fill`).
+fn default_save() -> SaveArgs {
+    SaveArgs {
+        save_delay_us: None,
+        save_cmd: "BGSAVE".to_owned(),
+        sample_ms: 50,
+        write_ms: None,
+        conns: 4,
+        pipeline: 16,
+        timeout_s: 3600,
+        seed: 1,
     }
 }
 
@@ -203,6 +263,7 @@ fn main() -> ExitCode {
             .map(String::as_str)
             .collect(),
         Cmd::Sweep(a) => a.addr.iter().map(String::as_str).collect(),
+        Cmd::Fill(a) => vec![a.addr.as_str()],
     };
     if let Err(e) = given
         .into_iter()
@@ -224,6 +285,7 @@ fn main() -> ExitCode {
             forkdb_addr: a.forkdb_addr,
             redis_addr: a.redis_addr,
             forkdb_config: a.forkdb_config,
+            methods: a.methods,
             workload: a.workload.build(),
             out: a.out.clone(),
         })
@@ -246,6 +308,21 @@ fn main() -> ExitCode {
                 print!("{md}");
             }
         }),
+        Cmd::Fill(a) => {
+            let w = Workload {
+                seed: a.seed,
+                ..workload(&a.dataset, Pattern::None, Rate::Max, &default_save())
+            };
+            fill::fill_workload(&a.addr, &w).map(|o| {
+                println!(
+                    "{}: {}, {} in {} ms",
+                    a.addr,
+                    w.shape().describe(w.keys()),
+                    if o.filled { "filled" } else { "already there" },
+                    o.fill_ms
+                );
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

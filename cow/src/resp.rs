@@ -229,7 +229,7 @@ pub fn push_get(out: &mut Vec<u8>, i: u64) {
 }
 
 /// Writes `key:<i, 12 digits at least>` into `buf`, returning its length.
-fn write_key(buf: &mut [u8; 24], i: u64) -> usize {
+pub fn write_key(buf: &mut [u8; 24], i: u64) -> usize {
     buf[..4].copy_from_slice(b"key:");
     let mut digits = [0u8; 20];
     let mut n = i;

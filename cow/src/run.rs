@@ -22,6 +22,18 @@
 //! - **writes**: see [`Summary::writes`]; with `--write-ms` ending inside the save it equals
 //!   the server's own count (SNAPSHOT LATEST `writes`), which `tests/agree.rs` checks.
 //!
+//! # A forkless save
+//!
+//! A save command with the word `FORKLESS` (`BGSAVE FORKLESS`) makes no child: a thread of the
+//! server writes the file while the server goes on changing its heap. There is no child to
+//! find and no copy-on-write; the save's cost is the server's own anonymous memory growth
+//! (`Pss_Anon` of the server pid, the same `/proc` reader as for a fork) over its value just
+//! before the save command, so `total` is the server alone and `extra_bytes` compares with a
+//! fork save's directly. The save ends when `INFO persistence` says
+//! `rdb_bgsave_in_progress:0` (polled every 5 ms). `peak_cow_bytes` and `fork_usec` are 0 and
+//! null. A server that refuses the command (`ERR`) fails the run with a message that says it has
+//! no forkless save.
+//!
 //! The server's SNAPSHOT timelines read the same figures with the same code
 //! (`forkdb_snapshot::procfs`).
 //!
@@ -45,6 +57,7 @@ use serde::Serialize;
 use crate::fill::{self, FillPlan};
 use crate::procfs::{self, Basis, Rollup};
 use crate::resp::{key_name, push_command, Conn};
+use crate::types::{DataType, Shape};
 use crate::workload::{self, Pattern, Rate, ValuePool, WriterConfig};
 use crate::{chart, interrupted, MIB};
 
@@ -53,6 +66,12 @@ use crate::{chart, interrupted, MIB};
 pub struct Workload {
     pub dataset_mib: u64,
     pub value_size: usize,
+    /// What each key holds (`--type`); `string` is the tool's original data set.
+    pub data_type: DataType,
+    /// Members per container (1 for a string).
+    pub members: u64,
+    /// `--keys`: the key count, instead of the one `dataset_mib` gives.
+    pub keys: Option<u64>,
     pub pattern: Pattern,
     pub rate: Rate,
     pub save_delay_us: Option<i64>,
@@ -74,14 +93,34 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// `dataset_mib × 1 MiB ÷ value_size` keys.
+    /// `--keys`, else `dataset_mib × 1 MiB ÷` the bytes of one key (its value size for a
+    /// string; see [`Shape::key_bytes`] for a container).
     pub fn keys(&self) -> u64 {
-        self.dataset_mib * MIB / self.value_size as u64
+        self.keys
+            .unwrap_or_else(|| self.dataset_mib * MIB / self.shape().key_bytes().max(1))
     }
 
-    /// Value bytes in the data set (keys × value size).
+    /// Data bytes in the data set (keys × value size for strings).
     pub fn dataset_bytes(&self) -> u64 {
-        self.keys() * self.value_size as u64
+        self.keys() * self.shape().key_bytes()
+    }
+
+    /// The shape of each key.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            ty: self.data_type,
+            members: if self.data_type == DataType::String {
+                1
+            } else {
+                self.members.max(1)
+            },
+            value_size: self.value_size,
+        }
+    }
+
+    /// Whether the save command asks for a forkless save (`BGSAVE FORKLESS`).
+    pub fn forkless(&self) -> bool {
+        is_forkless(&self.save_cmd.join(" "))
     }
 
     /// `forkdb 0.1.0: 32 MiB of 4096 B values (8192 keys), uniform writes at max ops/s`
@@ -93,14 +132,28 @@ impl Workload {
         let writes = match self.pattern {
             _ if self.rate.is_zero() => "no writes (rate 0)".to_owned(),
             Pattern::None => "no writes".to_owned(),
-            Pattern::Reads => format!("uniform reads (GET) at {rate} ops/s"),
-            p => format!("{p} writes at {rate} ops/s"),
+            Pattern::Reads if self.data_type == DataType::String => {
+                format!("uniform reads (GET) at {rate} ops/s")
+            }
+            Pattern::Reads => format!("uniform reads at {rate} ops/s"),
+            p if self.data_type == DataType::String => format!("{p} writes at {rate} ops/s"),
+            p => format!(
+                "{p} writes ({}) at {rate} ops/s",
+                self.data_type.write_commands()
+            ),
         };
+        if self.data_type == DataType::String && self.keys.is_none() {
+            return format!(
+                "{server}: {} MiB of {} B values ({} keys), {writes}",
+                self.dataset_mib,
+                self.value_size,
+                self.keys()
+            );
+        }
         format!(
-            "{server}: {} MiB of {} B values ({} keys), {writes}",
-            self.dataset_mib,
-            self.value_size,
-            self.keys()
+            "{server}: {} ({:.1} MiB of data), {writes}",
+            self.shape().describe(self.keys()),
+            self.dataset_bytes() as f64 / MIB as f64
         )
     }
 }
@@ -110,6 +163,9 @@ impl Workload {
 pub struct Sample {
     /// Milliseconds since the save command's reply.
     pub ms: f64,
+    /// Whether the save was running: the child alive (fork), or `rdb_bgsave_in_progress`
+    /// (forkless).
+    pub saving: bool,
     /// Whether the snapshot child was alive (its figures are 0 when not).
     pub child_alive: bool,
     pub child_pid: Option<u32>,
@@ -141,11 +197,17 @@ pub struct Summary {
     pub dataset_mib: u64,
     pub keys: u64,
     pub value_size: usize,
+    /// `string`, `hash`, `list`, `set` or `zset`.
+    pub data_type: DataType,
+    /// Members per key (1 for a string).
+    pub members: u64,
     pub pattern: Pattern,
     pub rate: Rate,
     pub conns: usize,
     pub pipeline: usize,
     pub save_cmd: String,
+    /// `fork` or `forkless` (from the save command).
+    pub method: &'static str,
     pub save_delay_us: Option<i64>,
     pub sample_ms: u64,
     pub filled: bool,
@@ -248,7 +310,7 @@ pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<
         addr,
         &FillPlan {
             keys,
-            value_size: w.value_size,
+            shape: w.shape(),
             conns: w.fill_conns,
             batch: w.fill_batch,
             refill: w.refill,
@@ -307,6 +369,8 @@ struct Measured {
     save_status: Option<String>,
     new_end: u64,
     writes_within_save: bool,
+    /// The save was forkless (asked for, or the server's default method).
+    forkless: bool,
 }
 
 fn measure(
@@ -317,15 +381,27 @@ fn measure(
     pool: &Arc<ValuePool>,
 ) -> Result<Measured> {
     let keys = w.keys();
+    // The writers' seed moves with the server's count of saves (INFO `rdb_saves`, 0 on a fresh
+    // server, so a first run is what `--seed` alone gives): a second run on the same server
+    // must not repeat the first one's writes, which would set scores and members that are
+    // already there and change nothing.
+    let saves: u64 = ctl
+        .info("persistence")?
+        .get("rdb_saves")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let writers = workload::start_writers(
         addr,
         &WriterConfig {
             pattern: w.pattern,
+            shape: w.shape(),
             rate: w.rate,
             keys,
             conns: w.conns,
             pipeline: w.pipeline,
-            seed: w.seed,
+            seed: w
+                .seed
+                .wrapping_add(saves.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         },
         pool.clone(),
     )?;
@@ -343,9 +419,32 @@ fn measure(
         }
     };
     let t0 = Instant::now();
+    let mut forkless = w.forkless();
     if let Frame::Error(e) = reply {
         writers.abort();
+        if forkless {
+            bail!(
+                "the server refused `{}` ({e}): it has no forkless save. BGSAVE FORKLESS needs a \
+                 forkdb-server with the thread snapshot (redis-server 7.0 has none); use \
+                 `--methods fork,redis` or `--save-cmd BGSAVE` to measure a fork save",
+                w.save_cmd.join(" ")
+            );
+        }
         bail!("{}: {e}", w.save_cmd.join(" "));
+    }
+    // A plain BGSAVE is forkless too where forkdb's `bgsave-default-method` says so: its INFO
+    // names the running save's method (redis-server has no such field).
+    if !forkless {
+        match ctl.info("persistence") {
+            Ok(p) => {
+                forkless =
+                    p.get("rdb_current_bgsave_method").map(String::as_str) == Some("forkless")
+            }
+            Err(e) => {
+                writers.abort();
+                return Err(e.context("INFO persistence after the save command"));
+            }
+        }
     }
     writers.go();
 
@@ -375,7 +474,24 @@ fn measure(
             }
             bail!("the save did not end within {:?}", w.timeout);
         }
-        if child.is_none() {
+        // A forkless save: its end is the server's word; polled here, every 5 ms.
+        let mut forkless_info = None;
+        if forkless {
+            match ctl.info("persistence") {
+                Ok(p) => {
+                    if !in_progress(&p) {
+                        break t0.elapsed();
+                    }
+                    forkless_info = Some(p);
+                }
+                Err(e) => {
+                    bar.finish_and_clear();
+                    abort(writers);
+                    return Err(e.context("INFO persistence during the save"));
+                }
+            }
+        }
+        if child.is_none() && !forkless {
             child = procfs::children(pid)
                 .into_iter()
                 .find(|p| !before.contains(p));
@@ -388,14 +504,22 @@ fn measure(
         if write_deadline.is_some_and(|d| now >= d) {
             if let Some(wr) = writers.take() {
                 let result = wr.finish()?;
-                // Every reply is in: were they all executed before the child's exit?
-                let within = child.is_some_and(procfs::alive);
+                // Every reply is in: were they all executed before the save's end?
+                let within = if forkless {
+                    ctl.info("persistence").is_ok_and(|p| in_progress(&p))
+                } else {
+                    child.is_some_and(procfs::alive)
+                };
                 stopped = Some((result, within));
             }
         }
         if now >= next_sample {
             let mut s = read_sample(basis, pid, child, base_flt, t0, &counters);
-            let in_progress = match ctl.info("persistence") {
+            let info = match forkless_info {
+                Some(p) => Ok(p),
+                None => ctl.info("persistence"),
+            };
+            let in_progress = match info {
                 Ok(p) => {
                     s.keys_processed = p
                         .get("current_save_keys_processed")
@@ -408,6 +532,9 @@ fn measure(
                     return Err(e.context("INFO persistence during the save"));
                 }
             };
+            if forkless {
+                s.saving = in_progress == Some(true);
+            }
             if child.is_some() && !s.child_alive {
                 break t0.elapsed();
             }
@@ -439,6 +566,11 @@ fn measure(
     });
     let persistence = wait_no_save(ctl, Duration::from_secs(30))?;
     let stats = ctl.info("stats")?;
+    let fork_usec = if forkless {
+        None
+    } else {
+        stats.get("latest_fork_usec").and_then(|v| v.parse().ok())
+    };
     Ok(Measured {
         samples,
         base,
@@ -446,12 +578,13 @@ fn measure(
         save_ms: ended_at.as_millis() as u64,
         new_end: writes.new_end,
         writes,
-        fork_usec: stats.get("latest_fork_usec").and_then(|v| v.parse().ok()),
+        fork_usec,
         server_cow: persistence
             .get("rdb_last_cow_size")
             .and_then(|v| v.parse().ok()),
         save_status: persistence.get("rdb_last_bgsave_status").cloned(),
         writes_within_save,
+        forkless,
     })
 }
 
@@ -475,6 +608,7 @@ fn read_sample(
     let c = child_mem.unwrap_or_default();
     Sample {
         ms: (ms * 10.0).round() / 10.0,
+        saving: child_mem.is_some(),
         child_alive: child_mem.is_some(),
         child_pid: child,
         cow_bytes: c.private_dirty,
@@ -508,6 +642,18 @@ fn update_bar(bar: &ProgressBar, s: &Sample) {
         s.total_bytes as f64 / MIB as f64,
         s.writes
     ));
+}
+
+/// Whether `INFO persistence` says a save is running.
+fn in_progress(p: &HashMap<String, String>) -> bool {
+    matches!(p.get("rdb_bgsave_in_progress"), Some(v) if v != "0")
+}
+
+/// Whether a save command asks for a forkless save (its word `FORKLESS`).
+pub fn is_forkless(save_cmd: &str) -> bool {
+    save_cmd
+        .split_whitespace()
+        .any(|w| w.eq_ignore_ascii_case("forkless"))
 }
 
 /// Polls `INFO persistence` until no save is in progress; returns the last reply.
@@ -570,7 +716,7 @@ fn summarize(
     fill: fill::FillOutcome,
 ) -> Summary {
     let baseline = m.basis.single(&m.base);
-    let alive: Vec<&Sample> = m.samples.iter().filter(|s| s.child_alive).collect();
+    let alive: Vec<&Sample> = m.samples.iter().filter(|s| s.saving).collect();
     let during: Vec<&Sample> = if alive.is_empty() {
         m.samples.iter().collect()
     } else {
@@ -589,11 +735,14 @@ fn summarize(
         dataset_mib: w.dataset_mib,
         keys: w.keys(),
         value_size: w.value_size,
+        data_type: w.data_type,
+        members: w.shape().members,
         pattern: w.pattern,
         rate: w.rate,
         conns: w.conns,
         pipeline: w.pipeline,
         save_cmd: w.save_cmd.join(" "),
+        method: if m.forkless { "forkless" } else { "fork" },
         save_delay_us: w.save_delay_us,
         sample_ms: w.sample_ms,
         filled: fill.filled,
@@ -665,10 +814,14 @@ pub fn summary_table(s: &Summary) -> String {
         (
             "data set",
             format!(
-                "{} in {} keys of {} B{}",
+                "{} in {}{}",
                 mib(s.dataset_bytes),
-                s.keys,
-                s.value_size,
+                Shape {
+                    ty: s.data_type,
+                    members: s.members,
+                    value_size: s.value_size,
+                }
+                .describe(s.keys),
                 if s.filled {
                     format!(" (filled in {} ms)", s.fill_ms)
                 } else {

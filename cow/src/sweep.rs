@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::run::{self, Summary, Workload};
 use crate::servers::{self, Flavor, ManagedServer};
+use crate::types::Shape;
 use crate::workload::{Pattern, Rate};
 use crate::MIB;
 
@@ -131,11 +132,15 @@ pub fn markdown(o: &SweepOptions, cells: &[Cell]) -> String {
         return "# sweep\n\nNo cells.\n".to_owned();
     };
     let mut md = format!(
-        "# COW sweep: {}\n\n{} keys of {} B ({:.1} MiB of values), {} connections × pipeline {}, \
+        "# COW sweep: {}\n\n{} ({:.1} MiB of values), {} connections × pipeline {}, \
          save command `{}`{}.\n\n",
         any.server,
-        any.keys,
-        any.value_size,
+        Shape {
+            ty: any.data_type,
+            members: any.members,
+            value_size: any.value_size,
+        }
+        .describe(any.keys),
         any.dataset_bytes as f64 / MIB as f64,
         any.conns,
         any.pipeline,

@@ -3,8 +3,11 @@
 //!
 //! # Writers
 //!
-//! [`start_writers`] runs one thread per connection. Each sends `SET` batches of up to
-//! `pipeline` commands and waits for all replies before the next batch. The latency recorded for
+//! [`start_writers`] runs one thread per connection. Each sends batches of up to `pipeline`
+//! commands (`SET`, or the data type's write: see [`crate::types`]) and waits for all replies
+//! before the next batch. A unit of writing is one command, or two where the type needs a pair
+//! to keep a key's size (a list's LPUSH+LPOP, a set's SREM+SADD); rates and counts are in
+//! commands, and a batch may exceed `pipeline` by the second command of its last pair. The latency recorded for
 //! every command of a batch is the batch's round trip (write of the first byte to the last
 //! reply), i.e. what a client pipelining that deep sees; with a paced rate batches are mostly of
 //! one command, so it is then the plain per-command latency.
@@ -25,7 +28,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde::{Serialize, Serializer};
 
-use crate::resp::{push_get, push_set, Conn};
+use crate::resp::Conn;
+use crate::types::Shape;
 
 /// Which keys the writers touch during the save.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -245,6 +249,8 @@ pub struct WriteCounters {
 /// Settings of one writer fleet.
 pub struct WriterConfig {
     pub pattern: Pattern,
+    /// What each key holds, and so which commands write and read it.
+    pub shape: Shape,
     pub rate: Rate,
     pub keys: u64,
     pub conns: usize,
@@ -259,6 +265,8 @@ type WriterOutcome = Result<(Latencies, Option<String>)>;
 pub struct Writers {
     threads: Vec<JoinHandle<WriterOutcome>>,
     start: Arc<Barrier>,
+    /// Whether [`Writers::go`] has passed the barrier (a second wait would block for ever).
+    released: AtomicBool,
     stop: Arc<AtomicBool>,
     pub counters: Arc<WriteCounters>,
 }
@@ -302,6 +310,7 @@ pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Re
             let job = WriterJob {
                 conn,
                 pattern: cfg.pattern,
+                shape: cfg.shape,
                 keys: cfg.keys,
                 rate: per_conn_rate,
                 pipeline: cfg.pipeline.max(1),
@@ -320,6 +329,7 @@ pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Re
     Ok(Writers {
         threads,
         start,
+        released: AtomicBool::new(false),
         stop,
         counters,
     })
@@ -328,12 +338,15 @@ pub fn start_writers(addr: &str, cfg: &WriterConfig, pool: Arc<ValuePool>) -> Re
 impl Writers {
     /// Releases the writers.
     pub fn go(&self) {
-        self.start.wait();
+        if !self.released.swap(true, Ordering::SeqCst) {
+            self.start.wait();
+        }
     }
 
     /// Stops the writers and collects their results.
     pub fn finish(self) -> Result<WriteResult> {
         self.stop.store(true, Ordering::SeqCst);
+        self.go();
         let mut latencies = Latencies::default();
         let mut first_error = None;
         let mut failure = None;
@@ -361,9 +374,11 @@ impl Writers {
         })
     }
 
-    /// Stops the writers without waiting for the results (error paths).
+    /// Stops the writers without waiting for the results (error paths). Writers still parked
+    /// at the start (the save command failed) are released first, and see `stop` at once.
     pub fn abort(self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.go();
         for t in self.threads {
             let _ = t.join();
         }
@@ -373,6 +388,7 @@ impl Writers {
 struct WriterJob {
     conn: Conn,
     pattern: Pattern,
+    shape: Shape,
     keys: u64,
     /// Commands per second for this connection; `None` = as fast as possible.
     rate: Option<f64>,
@@ -389,6 +405,7 @@ impl WriterJob {
         let mut lat = Latencies::default();
         let mut first_error = None;
         let mut buf = Vec::with_capacity(self.pipeline * (self.pool.value(0).len() + 64));
+        let chunks = self.shape.chunks_per_key();
         let hot_keys = match self.pattern {
             Pattern::Hot(pct) => ((self.keys as f64 * pct / 100.0).ceil() as u64).max(1),
             _ => self.keys,
@@ -412,19 +429,32 @@ impl WriterJob {
                 }
             };
             buf.clear();
-            for _ in 0..n {
+            // Commands in this batch: `n`, or one more when the last unit is a pair; a new
+            // container is all its fill commands.
+            let mut cmds = 0;
+            while cmds < n {
                 let key = match self.pattern {
                     Pattern::None => unreachable!("no writer runs for pattern none"),
                     Pattern::Uniform | Pattern::Hot(_) | Pattern::Reads => self.rng.below(hot_keys),
                     Pattern::New => self.counters.next_new.fetch_add(1, Ordering::Relaxed),
                 };
-                if self.pattern == Pattern::Reads {
-                    push_get(&mut buf, key);
-                } else {
-                    let value = self.pool.value(self.rng.next_u64());
-                    push_set(&mut buf, key, value);
-                }
+                cmds += match self.pattern {
+                    Pattern::Reads => {
+                        self.shape.push_read(&mut buf, key, &mut self.rng);
+                        1
+                    }
+                    Pattern::New => {
+                        for chunk in 0..chunks {
+                            self.shape.push_fill(&mut buf, key, chunk, &self.pool);
+                        }
+                        chunks as usize
+                    }
+                    _ => self
+                        .shape
+                        .push_write(&mut buf, key, &mut self.rng, &self.pool),
+                };
             }
+            let n = cmds;
             let t = Instant::now();
             self.conn.send(&buf)?;
             let (errors, err) = self.conn.read_replies(n)?;
@@ -490,6 +520,7 @@ mod tests {
         for pattern in ["none", "uniform", "hot:1", "new", "reads"] {
             let cfg = WriterConfig {
                 pattern: pattern.parse().unwrap(),
+                shape: Shape::string(16),
                 rate: Rate::PerSec(0.0),
                 keys: 100,
                 conns: 4,
@@ -504,6 +535,7 @@ mod tests {
         // A positive rate does connect: the same call fails.
         let cfg = WriterConfig {
             pattern: Pattern::Uniform,
+            shape: Shape::string(16),
             rate: Rate::PerSec(1.0),
             keys: 100,
             conns: 1,
@@ -511,6 +543,32 @@ mod tests {
             seed: 1,
         };
         assert!(start_writers("127.0.0.1:1", &cfg, Arc::new(ValuePool::new(16, 1))).is_err());
+    }
+
+    /// A failed save command aborts writers that were never released: they must not stay
+    /// parked at the start for ever (the run hung on `BGSAVE FORKLESS` -> `ERR` before).
+    #[test]
+    fn aborting_unreleased_writers_returns() {
+        // Connections succeed on the listen backlog; nothing is ever sent.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let cfg = WriterConfig {
+            pattern: Pattern::Uniform,
+            shape: Shape::string(16),
+            rate: Rate::Max,
+            keys: 100,
+            conns: 3,
+            pipeline: 1,
+            seed: 1,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = start_writers(&addr, &cfg, Arc::new(ValuePool::new(16, 1))).unwrap();
+        std::thread::spawn(move || {
+            w.abort();
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("abort() did not return");
     }
 
     #[test]

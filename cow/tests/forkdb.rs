@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{ratio, run_tool, start_forkdb_with, TempDir};
+use common::{
+    check_container_runs, ratio, run_cli, run_tool, start_forkdb, start_forkdb_with, TempDir,
+};
 
 /// forkdb's copy-on-write reductions, off: the plain fork mechanism.
 const REDUCTIONS_OFF: [&str; 4] = ["--snapshot-child-release", "no", "--inline-values", "no"];
@@ -102,4 +104,131 @@ fn forkdb_reductions_copy_less() {
     let on = extra(&[], "reductions-on");
     let off = extra(&REDUCTIONS_OFF, "reductions-off");
     assert!(on < 0.75 * off, "reductions on: {on} B extra, off: {off} B");
+}
+
+/// `--type hash|list|set|zset` against forkdb-server: the fill, the encodings, and writes
+/// during the save (see `common::check_container_runs`).
+#[test]
+fn forkdb_container_types() {
+    let server = start_forkdb();
+    let tmp = TempDir::new("forkdb-types");
+    check_container_runs(&server.addr, &tmp.0);
+    drop(server);
+}
+
+/// `forkdb-cow compare --methods` on a small hash data set: one table with a column per method
+/// and the ratios, one chart, one directory per run.
+#[test]
+fn compare_methods_table() {
+    let tmp = TempDir::new("compare-methods");
+    let bin = forkdb_tests::server::forkdb_bin();
+    let out = tmp.0.join("cmp");
+    let (status, stdout, stderr) = run_cli(
+        &[
+            "compare",
+            "--forkdb-bin",
+            bin.to_str().unwrap(),
+            "--methods",
+            "redis,fork,forkless",
+            "--type",
+            "hash",
+            "--keys",
+            "3000",
+            "--save-delay-us",
+            "300",
+            "--rate",
+            "2000",
+        ],
+        &out,
+    );
+    assert!(status.success(), "compare failed:\n{stdout}\n{stderr}");
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(
+        md.contains(
+            "| | forkdb 0.1.0 fork | forkdb 0.1.0 forkless | redis 7.0.15 | fork/redis | \
+             forkless/redis | forkless/fork |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("3000 hashes of 10 fields of 16 B"), "{md}");
+    assert!(md.contains("| extra bytes |"), "{md}");
+    // A forkless save has no fork time: shown as `-`, and so are its ratios.
+    assert!(!md.contains("NaN"), "{md}");
+    let svg = std::fs::read_to_string(out.join("compare.svg")).unwrap();
+    for legend in [
+        "forkdb 0.1.0: BGSAVE (fork)",
+        "forkdb 0.1.0: BGSAVE FORKLESS",
+        "redis 7.0.15: BGSAVE (fork)",
+    ] {
+        assert!(svg.contains(legend), "no {legend:?} in compare.svg");
+    }
+    for (dir, method) in [
+        ("forkdb", "fork"),
+        ("forkdb-forkless", "forkless"),
+        ("redis", "fork"),
+    ] {
+        let s = common::check_outputs(&out.join(dir));
+        assert_eq!(s["data_type"], "hash");
+        assert_eq!(s["method"], method, "{dir}");
+        assert_eq!(s["save_status"], "ok", "{dir}");
+    }
+}
+
+/// `--save-cmd "BGSAVE FORKLESS"` against forkdb: no child, so no copy-on-write and no fork
+/// time; the save's samples are the server alone, taken while INFO said the save ran; the
+/// writes all landed during the save; the server says the save was forkless.
+#[test]
+fn forkdb_forkless_save() {
+    use forkdb_cow::resp::Conn;
+    let server = start_forkdb();
+    let tmp = TempDir::new("forkless");
+    let s = run_tool(
+        &server.addr,
+        &[
+            "--type",
+            "zset",
+            "--keys",
+            "3000",
+            "--save-delay-us",
+            "500",
+            "--save-cmd",
+            "BGSAVE FORKLESS",
+            "--rate",
+            "2000",
+            "--write-ms",
+            "500",
+        ],
+        &tmp.0.join("run"),
+    );
+    eprintln!(
+        "forkless: extra {} B, save {} ms, {} writes",
+        s["extra_bytes"], s["save_ms"], s["writes"]
+    );
+    assert_eq!(s["method"], "forkless");
+    assert_eq!(s["save_status"], "ok");
+    assert_eq!(s["peak_cow_bytes"], 0);
+    assert!(s["fork_usec"].is_null());
+    assert_eq!(s["writes_within_save"], true);
+    assert_eq!(s["write_errors"], 0);
+    assert!(s["writes"].as_u64().unwrap() >= 200);
+    // The save lasts at least its keys × delay (1.5 s); it ended when INFO said so.
+    assert!(s["save_ms"].as_u64().unwrap() >= 1400, "{}", s["save_ms"]);
+    let mut csv = csv::Reader::from_path(tmp.0.join("run/samples.csv")).unwrap();
+    let h = csv.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (saving, alive, child_pss) = (col("saving"), col("child_alive"), col("child_pss_bytes"));
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert!(
+        rows.iter().filter(|r| &r[saving] == "true").count() >= 10,
+        "too few samples during the save"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| &r[alive] == "false" && &r[child_pss] == "0"));
+    let mut c = Conn::connect(&server.addr).unwrap();
+    assert_eq!(
+        c.info("persistence").unwrap()["rdb_last_bgsave_method"],
+        "forkless"
+    );
+    drop(server);
 }
