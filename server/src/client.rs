@@ -222,6 +222,8 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Blocked by BLPOP and friends: the task waits on this (see `blocking.rs`).
     pub blocked: Option<crate::blocking::Wait>,
+    /// What REPLCONF told, and whether SYNC/PSYNC made this connection a replica (see `repl`).
+    pub repl: crate::repl::Handshake,
 }
 
 impl Client {
@@ -237,6 +239,7 @@ impl Client {
             watched: Vec::new(),
             close_after_reply: false,
             blocked: None,
+            repl: Default::default(),
         }
     }
 

@@ -92,6 +92,18 @@ pub struct Config {
     pub inline_values: bool,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_obuf_limits: [ObufLimit; 3],
+    /// Replication, master side (see `crate::repl`): the backlog's size in bytes, and how long it
+    /// is kept once the last replica is gone (0: for ever).
+    pub repl_backlog_size: u64,
+    pub repl_backlog_ttl: u64,
+    /// Seconds between the PINGs a master sends down the stream.
+    pub repl_ping_replica_period: u64,
+    /// Seconds without an ACK after which an online replica is dropped.
+    pub repl_timeout: u64,
+    /// Writes are refused with `-NOREPLICAS` unless this many replicas have acked within
+    /// `min-replicas-max-lag` seconds (0: no check).
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
 }
 
 /// The client classes `client-output-buffer-limit` names, in Redis's order (`CLIENT_TYPE_*`).
@@ -230,6 +242,12 @@ impl Default for Config {
             snapshot_child_release: true,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl: 3600,
+            repl_ping_replica_period: 10,
+            repl_timeout: 60,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
         }
     }
 }
@@ -778,6 +796,58 @@ pub static OPTIONS: &[OptSpec] = &[
             c.enable_debug_command = parse_protected_mode(v)?;
             Ok(())
         },
+    },
+    OptSpec {
+        name: "repl-backlog-size",
+        alias: None,
+        flags: 0,
+        get: |c| c.repl_backlog_size.to_string(),
+        set: |c, v| {
+            c.repl_backlog_size = parse_mem(v, 1, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    int_option!(
+        "repl-backlog-ttl",
+        repl_backlog_ttl,
+        u64,
+        0,
+        i32::MAX as i64,
+        0
+    ),
+    OptSpec {
+        alias: Some("repl-ping-slave-period"),
+        ..int_option!(
+            "repl-ping-replica-period",
+            repl_ping_replica_period,
+            u64,
+            1,
+            i32::MAX as i64,
+            0
+        )
+    },
+    int_option!("repl-timeout", repl_timeout, u64, 1, i32::MAX as i64, 0),
+    OptSpec {
+        alias: Some("min-slaves-to-write"),
+        ..int_option!(
+            "min-replicas-to-write",
+            min_replicas_to_write,
+            u64,
+            0,
+            i32::MAX as i64,
+            0
+        )
+    },
+    OptSpec {
+        alias: Some("min-slaves-max-lag"),
+        ..int_option!(
+            "min-replicas-max-lag",
+            min_replicas_max_lag,
+            u64,
+            0,
+            i32::MAX as i64,
+            0
+        )
     },
 ];
 

@@ -172,6 +172,7 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             f!("total_net_input_bytes", st.total_net_input_bytes);
             f!("total_net_output_bytes", st.total_net_output_bytes);
             f!("rejected_connections", st.rejected_connections);
+            crate::repl::stats_fields(srv, s);
             f!("expired_keys", srv.ks.expired_keys);
             f!("evicted_keys", srv.ks.evicted_keys);
             f!("keyspace_hits", srv.ks.keyspace_hits);
@@ -181,14 +182,7 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
         }
         "replication" => {
             s.push_str("# Replication\r\n");
-            f!("role", "master");
-            f!("connected_slaves", 0);
-            f!("master_failover_state", "no-failover");
-            f!("master_replid", srv.run_id);
-            f!("master_replid2", "0000000000000000000000000000000000000000");
-            f!("master_repl_offset", 0);
-            f!("second_repl_offset", -1);
-            f!("repl_backlog_active", 0);
+            crate::repl::info_fields(srv, s);
         }
         "cpu" => {
             s.push_str("# CPU\r\n");

@@ -424,6 +424,10 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                             close = true;
                             break;
                         }
+                        // replication: SYNC/PSYNC made this a replica; see below.
+                        if client.repl.became_replica {
+                            break;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -470,6 +474,12 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         meta.obuf_soft_since.set(None);
         return_reply_buf(wbuf);
         if close || meta.killed.get() {
+            break;
+        }
+        // replication: once the reply to SYNC/PSYNC is out, the socket carries the snapshot
+        // and the command stream (see `repl::conn`) until the replica goes.
+        if client.repl.became_replica {
+            crate::repl::conn::serve_replica(&srv, &mut stream, client.id(), killed.as_mut()).await;
             break;
         }
     }
@@ -569,6 +579,7 @@ async fn cron(srv: Shared) {
             crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
+        crate::repl::cron(s);
         sample_ops(s);
         let used = crate::alloc::used_memory() as u64;
         if used > s.peak_memory.get() {

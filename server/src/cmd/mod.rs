@@ -202,6 +202,12 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return reject_cmd(srv, client, out, spec, &msg, is_exec);
         }
     }
+    // replication: `min-replicas-to-write` (Redis checks it for writes only).
+    if flags & table::WRITE != 0 {
+        if let Some(msg) = crate::repl::deny_write_reason(srv) {
+            return reject_cmd(srv, client, out, spec, msg, is_exec);
+        }
+    }
     // While the data set loads, only commands with Redis's `loading` flag run.
     if srv.persist.loading && !spec.has(table::LOADING) {
         let msg = "LOADING Redis is loading the dataset in memory";
@@ -232,10 +238,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         return;
     }
     call(srv, client, spec, &args, out);
+    // replication: the command's ops (EXEC's, wrapped in MULTI/EXEC) go into the stream.
+    crate::repl::flush(srv, flags & table::WRITE != 0);
     // Keys the command (or EXEC's queue) made ready serve their blocked clients now, before
     // this client's next command (Redis's `handleClientsBlockedOnKeys` after `call()`).
     if srv.ks.blocking.has_ready() {
         crate::blocking::serve_ready(srv);
+        crate::repl::flush(srv, false);
     }
 }
 
@@ -250,6 +259,8 @@ pub fn call(
     let argv_mem: usize = args.iter().map(|a| a.len()).sum();
     client.meta.argv_mem.set(argv_mem);
     let start = Instant::now();
+    // replication: what the command changed is propagated (see `repl::after_call`).
+    let (db_before, dirty_before, reply_start) = (client.db, srv.ks.dirty, out.len());
     let mut cx = Ctx {
         srv,
         client,
@@ -258,6 +269,11 @@ pub fn call(
     };
     (spec.handler)(&mut cx, args);
     let failed = cx.failed;
+    if srv.repl.active() {
+        let changed = crate::repl::changed(spec, dirty_before, srv.ks.dirty, failed);
+        let reply = out.get(reply_start..).unwrap_or(&[]);
+        crate::repl::after_call(srv, db_before, spec, args, reply, changed);
+    }
     let usec = start.elapsed().as_micros() as u64;
     let stat = srv.stats.commands.entry(spec.name).or_default();
     stat.calls += 1;
