@@ -1074,12 +1074,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "Streams every command the server runs, as it runs it."),
     // replication (see `repl`)
     spec!("sync", 1, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT, "server", "1.0.0", repl::sync,
-        summary: "Makes this connection a replica: a snapshot of the data, then every write (used by replicas and redis-cli).",
-        complexity: "O(N) for the snapshot, N being the number of keys; then O(1) per write"),
+        summary: "Makes this connection a replica: a snapshot of the data, then every write (used by replicas and redis-cli)."),
     spec!("psync", -3, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT, "server", "2.8.0", repl::sync,
         args: "replicationid:string offset:integer",
-        summary: "Makes this connection a replica, resuming from the backlog when it holds the offset (used by replicas).",
-        complexity: "O(N) for a full resync, N being the number of keys; O(M) for a partial one, M the bytes resent"),
+        summary: "Makes this connection a replica, resuming from the backlog when it holds the offset (used by replicas)."),
     spec!("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "3.0.0", repl::replconf,
         syscmd: true,
         summary: "Tells the master about a replica before and during replication (used by replicas).",
@@ -1842,9 +1840,11 @@ mod tests {
                 "{}: movablekeys is derived",
                 c.name
             );
-            // Redis documents MONITOR without a complexity, and COMMAND DOCS then omits it.
+            // Redis documents MONITOR, SYNC and PSYNC without a complexity, and COMMAND DOCS
+            // then omits it.
             assert!(
-                !c.summary.is_empty() && (!c.complexity.is_empty() || c.name == "monitor"),
+                !c.summary.is_empty()
+                    && (!c.complexity.is_empty() || matches!(c.name, "monitor" | "sync" | "psync")),
                 "{}: docs",
                 c.name
             );
