@@ -75,6 +75,8 @@ pub struct ClientMeta {
     /// MULTI with Redis's per-argument pointer (`multi-mem`).
     pub argv_mem: Cell<usize>,
     pub multi_mem: Cell<usize>,
+    /// SYNC/PSYNC made this connection a replica (CLIENT LIST's `S` flag and `TYPE replica`).
+    pub replica: Cell<bool>,
 }
 
 impl ClientMeta {
@@ -109,6 +111,7 @@ impl ClientMeta {
             feed_ready: Notify::new(),
             argv_mem: Cell::new(0),
             multi_mem: Cell::new(0),
+            replica: Cell::new(false),
         }
     }
 
@@ -167,6 +170,8 @@ impl ClientMeta {
         let multi = self.multi.get();
         let flags = if self.monitor.get() {
             "O"
+        } else if self.replica.get() {
+            "S"
         } else if self.blocked.get() {
             "b"
         } else if multi >= 0 {

@@ -605,7 +605,8 @@ fn clients_cron(s: &mut Server) {
         let idle = now.duration_since(meta.last_interaction.get());
         // A blocked client waits on its own timeout, not the idle one (Redis's
         // `clientsCronHandleTimeout` skips CLIENT_BLOCKED).
-        if timeout.is_some_and(|t| idle > t) && !meta.blocked.get() {
+        // Nor are replicas timed out (`CLIENT_SLAVE`): replication has its own timeout.
+        if timeout.is_some_and(|t| idle > t) && !meta.blocked.get() && !meta.replica.get() {
             meta.request_kill();
         }
         if idle > QBUF_IDLE_AFTER

@@ -505,3 +505,67 @@ fn a_replica_that_disconnects_during_the_transfer_is_forgotten() {
     assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
     check_rdb(&master.dir.join("dump.rdb"));
 }
+
+/// A plain BGSAVE running when a replica asks is not its snapshot (Redis's rule: it may not
+/// hold what the replica's offset says); a snapshot forked for one replica is shared with a
+/// second that asks while it is written.
+#[test]
+fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
+    let master = Server::forkdb(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    // 200 ms per key, ~3 s a save: time for a second replica to attach to the first's.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "200000"])],
+    );
+    assert_eq!(text(mc.frame(&["BGSAVE"])), "Background saving started");
+    let forks = |mc: &mut Conn| info_field(mc, "stats", "total_forks").unwrap_or_default();
+    assert_eq!(forks(&mut mc), "1");
+
+    let port = master.port.to_string();
+    let a = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "replica A to wait for a snapshot", || {
+        let s = info_field(&mut mc, "replication", "slave0")?;
+        s.contains("state=wait_bgsave").then_some(())
+    });
+    assert_eq!(forks(&mut mc), "1", "the plain BGSAVE is not reused");
+    poll_until(WAIT, "a snapshot forked for replica A", || {
+        (forks(&mut mc) == "2").then_some(())
+    });
+    let b = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "replica B to attach", || {
+        let s = info_field(&mut mc, "replication", "slave1")?;
+        s.contains("state=").then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "B asked while A's snapshot was written"
+    );
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    run(&mut mc, &tricky_writes("during"));
+    let mut ac = a.conn();
+    let mut bc = b.conn();
+    wait_link_up(&mut ac);
+    wait_link_up(&mut bc);
+    wait_caught_up(&mut mc, &mut ac);
+    wait_caught_up(&mut mc, &mut bc);
+    let want = dump(&mut mc);
+    assert_same("replica A", &dump(&mut ac), &want);
+    assert_same("replica B", &dump(&mut bc), &want);
+    assert_eq!(forks(&mut mc), "2", "B used A's snapshot");
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
+    // CLIENT LIST and CLIENT KILL know the replicas.
+    let list = text(mc.frame(&["CLIENT", "LIST", "TYPE", "replica"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.lines().all(|l| l.contains(" flags=S ")), "{list}");
+    assert_eq!(
+        mc.frame(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Frame::Integer(2)
+    );
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+}

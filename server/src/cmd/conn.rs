@@ -216,9 +216,20 @@ pub fn client_list(cx: &mut Ctx, args: &[Bytes]) {
         if is(&args[j], "type") && j + 1 < args.len() {
             let t = String::from_utf8_lossy(&args[j + 1]).to_ascii_lowercase();
             match t.as_str() {
-                "normal" => {}
-                // forkdb has no replicas or pub/sub clients: these types list nobody.
-                "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
+                "normal" | "replica" | "slave" => {
+                    // replication: the class is whether SYNC/PSYNC made it a replica.
+                    let want = t != "normal";
+                    let of: Vec<u64> = cx
+                        .srv
+                        .clients
+                        .values()
+                        .filter(|m| m.replica.get() == want)
+                        .map(|m| m.id)
+                        .collect();
+                    ids = Some(of);
+                }
+                // forkdb has no master link or pub/sub clients: these types list nobody.
+                "master" | "pubsub" => ids = Some(Vec::new()),
                 _ => return cx.err_quoting("ERR Unknown client type '", &args[j + 1], "'"),
             }
             j += 2;
@@ -273,6 +284,7 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
     let mut addr = None;
     let mut laddr = None;
     let mut skipme = true;
+    let mut kill_type: Option<String> = None;
     let mut j = 2;
     while j + 1 < args.len() {
         let val = &args[j + 1];
@@ -301,6 +313,7 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             ) {
                 return cx.err_quoting("ERR Unknown client type '", val, "'");
             }
+            kill_type = Some(t);
         } else if is(&args[j], "user") {
             if val.as_ref() != b"default" {
                 return cx.err_quoting("ERR No such user '", val, "'");
@@ -321,6 +334,11 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             || addr.as_ref().is_some_and(|a| *a != m.addr)
             || laddr.as_ref().is_some_and(|a| *a != m.laddr)
             || (skipme && m.id == me)
+            || kill_type.as_deref().is_some_and(|t| match t {
+                "normal" => m.replica.get(),
+                "replica" | "slave" => !m.replica.get(),
+                _ => true,
+            })
         {
             continue;
         }

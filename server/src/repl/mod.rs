@@ -437,6 +437,7 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         notify: Rc::new(Notify::new()),
     };
     cx.client.repl.became_replica = true;
+    cx.client.meta.replica.set(true);
     let id = cx.client.id();
     if let Some(functions) = cx.client.repl.rdb_filter {
         // A snapshot without keys needs no fork: it is written here, and the replica follows
@@ -550,6 +551,7 @@ fn try_partial(cx: &mut Ctx, replid: &[u8], from: i64) -> bool {
         data.len()
     );
     cx.client.repl.became_replica = true;
+    cx.client.meta.replica.set(true);
     let r = Replica {
         meta: cx.client.meta.clone(),
         state: State::Online,
