@@ -104,6 +104,11 @@ pub struct Config {
     /// `min-replicas-max-lag` seconds (0: no check).
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
+    /// Replication, replica side: the credentials sent to the master, and whether clients may
+    /// write to a replica.
+    pub masterauth: String,
+    pub masteruser: String,
+    pub replica_read_only: bool,
 }
 
 /// The client classes `client-output-buffer-limit` names, in Redis's order (`CLIENT_TYPE_*`).
@@ -248,6 +253,9 @@ impl Default for Config {
             repl_timeout: 60,
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
+            masterauth: String::new(),
+            masteruser: String::new(),
+            replica_read_only: true,
         }
     }
 }
@@ -848,6 +856,30 @@ pub static OPTIONS: &[OptSpec] = &[
             i32::MAX as i64,
             0
         )
+    },
+    OptSpec {
+        name: "masterauth",
+        alias: None,
+        flags: 0,
+        get: |c| c.masterauth.clone(),
+        set: |c, v| {
+            c.masterauth = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "masteruser",
+        alias: None,
+        flags: 0,
+        get: |c| c.masteruser.clone(),
+        set: |c, v| {
+            c.masteruser = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        alias: Some("slave-read-only"),
+        ..bool_option!("replica-read-only", replica_read_only, 0)
     },
 ];
 

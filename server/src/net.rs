@@ -110,6 +110,7 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
         (s.config.bind.clone(), s.config.port)
     };
     let listeners = bind_all(&bind, port)?;
+    crate::repl::set_shared(&srv);
     for l in listeners {
         info!(addr = %l.local_addr().context("local_addr")?, "Listening");
         tokio::task::spawn_local(accept_loop(srv.clone(), l));
@@ -569,7 +570,8 @@ async fn cron(srv: Shared) {
         s.ks.refresh_clock();
         // Expiring keys of a half-loaded data set would skew the load's counts (Redis runs no cron while
         // it loads).
-        if s.active_expire_enabled && !s.persist.loading {
+        // A replica leaves expiry to its master's DELs (Redis runs no active expiry there).
+        if s.active_expire_enabled && !s.persist.loading && s.repl.master.is_none() {
             // A quarter of each period at most, as Redis's slow expire cycle.
             let start = Instant::now();
             let deadline = start + period / 4;

@@ -202,9 +202,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return reject_cmd(srv, client, out, spec, &msg, is_exec);
         }
     }
-    // replication: `min-replicas-to-write` (Redis checks it for writes only).
+    // replication: `min-replicas-to-write` (Redis checks it for writes only), and a read-only
+    // replica's `-READONLY` for every client but its master.
     if flags & table::WRITE != 0 {
         if let Some(msg) = crate::repl::deny_write_reason(srv) {
+            return reject_cmd(srv, client, out, spec, msg, is_exec);
+        }
+        if let Some(msg) = crate::repl::replica::deny_write(srv, client) {
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }

@@ -43,6 +43,7 @@
 //! changes. Every byte fed goes to the backlog and to each replica past WaitBgsaveStart.
 
 pub mod conn;
+pub mod replica;
 pub mod rewrite;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -76,6 +77,8 @@ pub struct Handshake {
     pub rdb_filter: Option<bool>,
     /// Set by SYNC/PSYNC: once its reply is written, the connection is a replica.
     pub became_replica: bool,
+    /// This client is our master's link (replica side): it may write to a read-only replica.
+    pub is_master: bool,
 }
 
 /// Where a replica is in its sync (Redis's `SLAVE_STATE_*`).
@@ -177,9 +180,13 @@ pub struct Repl {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Replica side: the master this server follows (REPLICAOF), and the history and offset
+    /// a reconnection asks to continue from.
+    pub master: Option<replica::Link>,
+    pub cached_master: Option<(String, i64)>,
 }
 
-fn new_replid() -> String {
+pub(crate) fn new_replid() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     (0..40)
@@ -205,8 +212,26 @@ impl Default for Repl {
             sync_full: 0,
             sync_partial_ok: 0,
             sync_partial_err: 0,
+            master: None,
+            cached_master: None,
         }
     }
+}
+
+thread_local! {
+    /// The server, for the tasks replication spawns from a command (REPLICAOF's link task).
+    /// Set once by net.rs; the server has one thread, so this is its only copy.
+    static SHARED: std::cell::RefCell<std::rc::Weak<std::cell::RefCell<Server>>> =
+        const { std::cell::RefCell::new(std::rc::Weak::new()) };
+}
+
+/// Called once by net.rs `run` with the shared server.
+pub fn set_shared(srv: &crate::net::Shared) {
+    SHARED.with(|s| *s.borrow_mut() = Rc::downgrade(srv));
+}
+
+fn shared() -> Option<crate::net::Shared> {
+    SHARED.with(|s| s.borrow().upgrade())
 }
 
 /// `*N\r\n` and each argument as a bulk string: a command as the stream carries it.
@@ -832,6 +857,10 @@ pub fn replconf(cx: &mut Ctx, args: &[Bytes]) {
 
 /// ROLE, for a master: `master`, the offset, and `[ip, port, acked offset]` per online replica.
 pub fn role(cx: &mut Ctx, _args: &[Bytes]) {
+    if let Some(l) = &cx.srv.repl.master {
+        let link = (l.host.clone(), l.port, l.state);
+        return replica::role(cx, (&link.0, link.1, link.2));
+    }
     let list: Vec<(String, u16, i64)> = cx
         .srv
         .repl
@@ -917,7 +946,12 @@ pub fn deny_write_reason(srv: &Server) -> Option<&'static str> {
 /// INFO replication, master side.
 pub fn info_fields(srv: &Server, s: &mut String) {
     let repl = &srv.repl;
-    let _ = write!(s, "role:master\r\n");
+    match &repl.master {
+        Some(link) => replica::info_fields(srv, link, s),
+        None => {
+            let _ = write!(s, "role:master\r\n");
+        }
+    }
     let listed: Vec<&Replica> = repl.replicas.values().filter(|r| !r.hs.rdb_only).collect();
     let _ = write!(s, "connected_slaves:{}\r\n", listed.len());
     if srv.config.min_replicas_to_write > 0 && srv.config.min_replicas_max_lag > 0 {
