@@ -569,3 +569,99 @@ fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
     );
     assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
 }
+
+/// forkdb as a replica of a real redis-server 7.0: full sync, the stream (all types, expiry,
+/// MULTI, SELECT), -READONLY, WAIT on the master counts it, a partial resync after the master
+/// kills the link, and promotion with REPLICAOF NO ONE.
+#[test]
+fn forkdb_follows_a_redis_master() {
+    let master = Server::redis(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("before"));
+    run(&mut mc, &tricky_writes("before"));
+
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    wait_link_up(&mut rc);
+    run(&mut mc, &dataset("after"));
+    run(&mut mc, &tricky_writes("after"));
+    run(
+        &mut mc,
+        &[c(&["SELECT", "3"]), c(&["FLUSHDB"]), c(&["SET", "x", "y"])],
+    );
+    run(&mut mc, &dataset("after-flush"));
+    run(&mut mc, &[c(&["SET", "short", "v", "PX", "300"])]);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same("forkdb after the sync", &dump(&mut rc), &dump(&mut mc));
+
+    // The master's expiry arrives as a DEL.
+    let size_with = text(rc.frame(&["DBSIZE"]));
+    // Not synchronisation: the key's time must pass on the master's clock.
+    std::thread::sleep(Duration::from_millis(350));
+    let gone = mc.frame(&["GET", "short"]);
+    assert!(matches!(gone, Frame::NullBulk | Frame::Null), "{gone:?}");
+    wait_caught_up(&mut mc, &mut rc);
+    let size_without = text(rc.frame(&["DBSIZE"]));
+    assert_eq!(
+        size_without.parse::<i64>().unwrap() + 1,
+        size_with.parse::<i64>().unwrap(),
+        "the expired key's DEL"
+    );
+
+    assert_eq!(
+        rc.frame(&["SET", "mine", "1"]),
+        Frame::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(mc.frame(&["WAIT", "1", "5000"]), Frame::Integer(1));
+    match rc.frame(&["ROLE"]) {
+        Frame::Array(v) => {
+            assert_eq!(v[0], Frame::Bulk(b"slave".to_vec()));
+            assert_eq!(v[3], Frame::Bulk(b"connected".to_vec()));
+        }
+        other => panic!("ROLE: {other:?}"),
+    }
+
+    // The master drops the link; forkdb comes back with PSYNC and continues.
+    assert_eq!(
+        mc.frame(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Frame::Integer(1)
+    );
+    run(&mut mc, &dataset("while-away"));
+    run(&mut mc, &tricky_writes("while-away"));
+    poll_until(WAIT, "the master to take the replica back", || {
+        (info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("1")).then_some(())
+    });
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "forkdb after the partial resync",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "no second full sync"
+    );
+
+    // Promotion: a master again, with the data, taking writes.
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "NO", "ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        info_field(&mut rc, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(rc.frame(&["SET", "mine", "1"]), Frame::Simple("OK".into()));
+    let mut want = dump(&mut mc);
+    want.insert(
+        (0, b"mine".to_vec()),
+        ("string".into(), vec![b"1".to_vec()], -1),
+    );
+    assert_same("forkdb promoted", &dump(&mut rc), &want);
+}

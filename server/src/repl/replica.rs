@@ -479,6 +479,8 @@ async fn stream_commands(
     client.repl.is_master = true;
     let mut parser = RequestParser::new(limits);
     let mut ack = tokio::time::interval(Duration::from_secs(1));
+    // Bytes of the command being parsed, not yet counted in the offset.
+    let mut consumed: i64 = 0;
     let killed = meta.kill.notified();
     tokio::pin!(killed);
     let end = loop {
@@ -497,9 +499,13 @@ async fn stream_commands(
             let mut sink = BytesMut::new();
             loop {
                 let before = buf.len();
-                match parser.parse(&mut buf) {
+                let parsed = parser.parse(&mut buf);
+                // The parser consumes the complete arguments of a command cut across reads:
+                // those bytes count when the command is complete.
+                consumed += (before - buf.len()) as i64;
+                match parsed {
                     Ok(Some(args)) => {
-                        let used = (before - buf.len()) as i64;
+                        let used = std::mem::take(&mut consumed);
                         if args.len() >= 2
                             && crate::cmd::is(&args[0], "replconf")
                             && crate::cmd::is(&args[1], "getack")
