@@ -149,10 +149,10 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64)
             );
-            // Nothing is left out of maxmemory: forkdb has no replica output buffers and no AOF
-            // buffer, the two things Redis subtracts (`freeMemoryGetNotCountedMemory`).
+            // Nothing is left out of maxmemory: forkdb has no AOF buffer, and counts replica
+            // output buffers (Redis subtracts both, `freeMemoryGetNotCountedMemory`).
             f!("mem_not_counted_for_evict", 0);
-            f!("mem_clients_slaves", 0);
+            f!("mem_clients_slaves", crate::repl::replica_buffers(srv));
             // Summed here rather than kept up to date by the cron as Redis does: a few loads
             // per client, no allocation.
             let clients: usize = srv.clients.values().map(|m| m.total_memory()).sum();

@@ -665,3 +665,53 @@ fn forkdb_follows_a_redis_master() {
     );
     assert_same("forkdb promoted", &dump(&mut rc), &want);
 }
+
+/// The master dies while forkdb waits for its snapshot: forkdb keeps the data it had (nothing
+/// is flushed before the whole file is in), leaves no temp file, reports the link down and
+/// keeps serving. Then a master that refuses SYNC on a replica: forkdb does not chain.
+#[test]
+fn forkdb_replica_keeps_its_data_when_the_master_dies_during_the_sync() {
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    run(&mut rc, &dataset("mine"));
+    let want = dump(&mut rc);
+
+    let mut master = Server::redis(&["--rdb-key-save-delay", "200000"]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("theirs"));
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    poll_until(WAIT, "forkdb to wait for the master's snapshot", || {
+        (info_field(&mut rc, "replication", "master_sync_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    master.signal(libc::SIGKILL);
+    poll_until(WAIT, "forkdb to see the link lost", || {
+        (info_field(&mut rc, "replication", "master_sync_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_same("forkdb after its master died", &dump(&mut rc), &want);
+    let temps: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("read the replica's dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    // A replica does not serve replicas of its own (no chained replication yet).
+    let refused = rc.frame(&["PSYNC", "?", "-1"]);
+    assert!(
+        matches!(&refused, Frame::Error(e) if e.contains("chained")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "NO", "ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(rc.frame(&["PING"]), Frame::Simple("PONG".into()));
+}

@@ -426,6 +426,11 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
     if cx.client.repl.became_replica {
         return;
     }
+    if cx.srv.repl.master.is_some() {
+        // A replica's own offset is its master's: serving sub-replicas needs the master's
+        // stream relayed as it is (Redis's chained replication), which forkdb does not do yet.
+        return cx.err("ERR forkdb does not serve replicas while it is itself a replica (chained replication is not supported)");
+    }
     let is_psync = crate::cmd::is(&args[0], "psync");
     let addr = replica_name(&cx.client.meta, &cx.client.repl);
     info!("Replica {addr} asks for synchronization");
@@ -997,6 +1002,15 @@ pub fn info_fields(srv: &Server, s: &mut String) {
             );
         }
     }
+}
+
+/// Bytes waiting in the replicas' output (INFO `mem_clients_slaves`).
+pub fn replica_buffers(srv: &Server) -> usize {
+    srv.repl
+        .replicas
+        .values()
+        .map(|r| r.buf.len() + r.head.len())
+        .sum()
 }
 
 /// INFO stats: the sync counters.
