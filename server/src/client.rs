@@ -77,6 +77,8 @@ pub struct ClientMeta {
     pub multi_mem: Cell<usize>,
     /// SYNC/PSYNC made this connection a replica (CLIENT LIST's `S` flag and `TYPE replica`).
     pub replica: Cell<bool>,
+    /// This is the link to our master (CLIENT LIST's `M` flag and `TYPE master`).
+    pub master_link: Cell<bool>,
 }
 
 impl ClientMeta {
@@ -112,6 +114,7 @@ impl ClientMeta {
             argv_mem: Cell::new(0),
             multi_mem: Cell::new(0),
             replica: Cell::new(false),
+            master_link: Cell::new(false),
         }
     }
 
@@ -172,6 +175,8 @@ impl ClientMeta {
             "O"
         } else if self.replica.get() {
             "S"
+        } else if self.master_link.get() {
+            "M"
         } else if self.blocked.get() {
             "b"
         } else if multi >= 0 {

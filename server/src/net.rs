@@ -608,7 +608,11 @@ fn clients_cron(s: &mut Server) {
         // A blocked client waits on its own timeout, not the idle one (Redis's
         // `clientsCronHandleTimeout` skips CLIENT_BLOCKED).
         // Nor are replicas timed out (`CLIENT_SLAVE`): replication has its own timeout.
-        if timeout.is_some_and(|t| idle > t) && !meta.blocked.get() && !meta.replica.get() {
+        if timeout.is_some_and(|t| idle > t)
+            && !meta.blocked.get()
+            && !meta.replica.get()
+            && !meta.master_link.get()
+        {
             meta.request_kill();
         }
         if idle > QBUF_IDLE_AFTER

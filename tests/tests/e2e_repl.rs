@@ -647,6 +647,27 @@ fn forkdb_follows_a_redis_master() {
         Some("1"),
         "no second full sync"
     );
+    // The same from forkdb's side: CLIENT KILL TYPE master.
+    let list = text(rc.frame(&["CLIENT", "LIST", "TYPE", "master"]));
+    assert!(
+        list.lines().count() == 1 && list.contains(" flags=M "),
+        "{list}"
+    );
+    assert_eq!(
+        rc.frame(&["CLIENT", "KILL", "TYPE", "master"]),
+        Frame::Integer(1)
+    );
+    run(&mut mc, &tricky_writes("killed-here"));
+    poll_until(WAIT, "the second partial resync", || {
+        (info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("2")).then_some(())
+    });
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "forkdb after CLIENT KILL TYPE master",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
 
     // Promotion: a master again, with the data, taking writes.
     assert_eq!(

@@ -216,20 +216,23 @@ pub fn client_list(cx: &mut Ctx, args: &[Bytes]) {
         if is(&args[j], "type") && j + 1 < args.len() {
             let t = String::from_utf8_lossy(&args[j + 1]).to_ascii_lowercase();
             match t.as_str() {
-                "normal" | "replica" | "slave" => {
-                    // replication: the class is whether SYNC/PSYNC made it a replica.
-                    let want = t != "normal";
+                "normal" | "replica" | "slave" | "master" => {
+                    // replication: a replica (SYNC/PSYNC), our master's link, or neither.
                     let of: Vec<u64> = cx
                         .srv
                         .clients
                         .values()
-                        .filter(|m| m.replica.get() == want)
+                        .filter(|m| match t.as_str() {
+                            "normal" => !m.replica.get() && !m.master_link.get(),
+                            "master" => m.master_link.get(),
+                            _ => m.replica.get(),
+                        })
                         .map(|m| m.id)
                         .collect();
                     ids = Some(of);
                 }
-                // forkdb has no master link or pub/sub clients: these types list nobody.
-                "master" | "pubsub" => ids = Some(Vec::new()),
+                // forkdb has no pub/sub clients: this type lists nobody.
+                "pubsub" => ids = Some(Vec::new()),
                 _ => return cx.err_quoting("ERR Unknown client type '", &args[j + 1], "'"),
             }
             j += 2;
@@ -335,8 +338,9 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             || laddr.as_ref().is_some_and(|a| *a != m.laddr)
             || (skipme && m.id == me)
             || kill_type.as_deref().is_some_and(|t| match t {
-                "normal" => m.replica.get(),
+                "normal" => m.replica.get() || m.master_link.get(),
                 "replica" | "slave" => !m.replica.get(),
+                "master" => !m.master_link.get(),
                 _ => true,
             })
         {

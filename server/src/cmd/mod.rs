@@ -191,20 +191,21 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     if srv.config.maxmemory > 0 && !srv.persist.loading && !srv.evict_to_fit() {
         // Over the limit: refuse what may use memory, and anything queued in MULTI (the queue
         // itself grows), but never EXEC of reads, DISCARD, QUIT or RESET (Redis's rule).
-        if flags & table::DENYOOM != 0 || queueing {
+        // replication: the master's stream is never refused (Redis exempts CLIENT_MASTER).
+        if (flags & table::DENYOOM != 0 || queueing) && !client.repl.is_master {
             let msg = "OOM command not allowed when used memory > 'maxmemory'.";
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }
     // Redis refuses PING too while writes are refused, so that health checks notice.
-    if flags & table::WRITE != 0 || spec.name == "ping" {
+    if (flags & table::WRITE != 0 || spec.name == "ping") && !client.repl.is_master {
         if let Some(msg) = srv.deny_write_reason() {
             return reject_cmd(srv, client, out, spec, &msg, is_exec);
         }
     }
     // replication: `min-replicas-to-write` (Redis checks it for writes only), and a read-only
     // replica's `-READONLY` for every client but its master.
-    if flags & table::WRITE != 0 {
+    if flags & table::WRITE != 0 && !client.repl.is_master {
         if let Some(msg) = crate::repl::deny_write_reason(srv) {
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }

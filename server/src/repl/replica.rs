@@ -472,6 +472,7 @@ async fn stream_commands(
             stream.as_raw_fd()
         };
         let meta = Rc::new(ClientMeta::new(id, addr, laddr, fd, false));
+        meta.master_link.set(true);
         s.clients.insert(id, meta.clone());
         (s.protocol_limits(), meta)
     };
@@ -534,6 +535,7 @@ async fn stream_commands(
             r = stream.read_buf(&mut buf) => match r {
                 Ok(0) | Err(_) => break End::Retry("Connection with master lost.".into()),
                 Ok(n) => {
+                    meta.last_interaction.set(Instant::now());
                     let mut s = srv.borrow_mut();
                     s.stats.total_net_input_bytes += n as u64;
                     if let Some(l) = s.repl.master.as_mut() {
