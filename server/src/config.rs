@@ -109,6 +109,8 @@ pub struct Config {
     pub masterauth: String,
     pub masteruser: String,
     pub replica_read_only: bool,
+    /// While the link to the master is down, a replica answers commands (yes) or `-MASTERDOWN`.
+    pub replica_serve_stale_data: bool,
 }
 
 /// The client classes `client-output-buffer-limit` names, in Redis's order (`CLIENT_TYPE_*`).
@@ -256,6 +258,7 @@ impl Default for Config {
             masterauth: String::new(),
             masteruser: String::new(),
             replica_read_only: true,
+            replica_serve_stale_data: true,
         }
     }
 }
@@ -880,6 +883,10 @@ pub static OPTIONS: &[OptSpec] = &[
     OptSpec {
         alias: Some("slave-read-only"),
         ..bool_option!("replica-read-only", replica_read_only, 0)
+    },
+    OptSpec {
+        alias: Some("slave-serve-stale-data"),
+        ..bool_option!("replica-serve-stale-data", replica_serve_stale_data, 0)
     },
 ];
 

@@ -717,6 +717,22 @@ fn forkdb_replica_keeps_its_data_when_the_master_dies_during_the_sync() {
         info_field(&mut rc, "replication", "master_link_status").as_deref(),
         Some("down")
     );
+    // replica-serve-stale-data no: data commands wait for the link.
+    run(
+        &mut rc,
+        &[c(&["CONFIG", "SET", "replica-serve-stale-data", "no"])],
+    );
+    assert_eq!(
+        rc.frame(&["GET", "mine:str"]),
+        Frame::Error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .into()
+        )
+    );
+    run(
+        &mut rc,
+        &[c(&["CONFIG", "SET", "replica-serve-stale-data", "yes"])],
+    );
     assert_same("forkdb after its master died", &dump(&mut rc), &want);
     let temps: Vec<_> = std::fs::read_dir(&replica.dir)
         .expect("read the replica's dir")

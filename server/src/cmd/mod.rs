@@ -213,6 +213,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }
+    if let Some(msg) = crate::repl::replica::deny_stale(srv, spec) {
+        return reject_cmd(srv, client, out, spec, msg, is_exec);
+    }
     // While the data set loads, only commands with Redis's `loading` flag run.
     if srv.persist.loading && !spec.has(table::LOADING) {
         let msg = "LOADING Redis is loading the dataset in memory";

@@ -130,6 +130,19 @@ pub fn deny_write(srv: &Server, client: &Client) -> Option<&'static str> {
         .then_some("READONLY You can't write against a read only replica.")
 }
 
+/// `-MASTERDOWN` for a command without the `stale` flag while the link is down and
+/// `replica-serve-stale-data` is no.
+pub fn deny_stale(srv: &Server, spec: &crate::table::CommandSpec) -> Option<&'static str> {
+    let down = srv
+        .repl
+        .master
+        .as_ref()
+        .is_some_and(|l| l.state != LinkState::Connected);
+    (down && !srv.config.replica_serve_stale_data && !spec.has(crate::table::STALE)).then_some(
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    )
+}
+
 fn current(srv: &Shared, generation: u64) -> bool {
     srv.borrow()
         .repl
