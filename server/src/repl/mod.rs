@@ -1,4 +1,5 @@
-//! Replication, master side, as redis-server 7.0 speaks it (`src/replication.c`).
+//! Replication, as redis-server 7.0 speaks it (`src/replication.c`): this module is the master
+//! side; [`replica`] is the replica side (REPLICAOF and the link to a master).
 //!
 //! # What it owns, and what it may touch
 //!
@@ -9,7 +10,13 @@
 //! Client.repl: Handshake what REPLCONF told before SYNC/PSYNC (port, address, capa, rdb-only)
 //! Keyspace.deleted_queue keys removed by expiry or eviction; `Some` only while replication is
 //!                        active, drained here into DELs
+//! Repl.master            replica side: the link to the master (see `replica`)
 //! ```
+//!
+//! Besides its own files it hooks into: the dispatcher (`cmd/mod.rs`: `after_call`, `flush`,
+//! the `-READONLY` / `-NOREPLICAS` / `-MASTERDOWN` checks), blocking.rs (`after_served`, and
+//! WAIT blocks through it), net.rs (a replica connection is handed to [`conn`]; the cron calls
+//! [`cron`]), persist's `bgsave_done` (one call), INFO, and CLIENT LIST/KILL's client types.
 //!
 //! It reads the keyspace only to rewrite non-deterministic commands (a key's expiry time after
 //! SET EX, see [`rewrite`]); it changes nothing in it. The full sync's snapshot is an ordinary
