@@ -495,6 +495,8 @@ async fn stream_commands(
     let mut ack = tokio::time::interval(Duration::from_secs(1));
     // Bytes of the command being parsed, not yet counted in the offset.
     let mut consumed: i64 = 0;
+    // Bytes of a transaction from MULTI on, counted in the offset at its EXEC.
+    let mut in_multi: i64 = 0;
     let killed = meta.kill.notified();
     tokio::pin!(killed);
     let end = loop {
@@ -519,7 +521,7 @@ async fn stream_commands(
                 consumed += (before - buf.len()) as i64;
                 match parsed {
                     Ok(Some(args)) => {
-                        let used = std::mem::take(&mut consumed);
+                        let used = std::mem::take(&mut consumed) + std::mem::take(&mut in_multi);
                         if args.len() >= 2
                             && crate::cmd::is(&args[0], "replconf")
                             && crate::cmd::is(&args[1], "getack")
@@ -529,7 +531,13 @@ async fn stream_commands(
                             crate::cmd::execute(s, &mut client, args, &mut sink);
                             sink.clear();
                         }
-                        s.repl.offset += used;
+                        // Inside MULTI the offset waits for EXEC (Redis's `commandProcessed`
+                        // skips CLIENT_MULTI): a link lost mid-transaction resends it whole.
+                        if client.multi.is_some() {
+                            in_multi = used;
+                        } else {
+                            s.repl.offset += used;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
