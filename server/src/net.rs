@@ -621,7 +621,12 @@ fn clients_cron(s: &mut Server) {
             meta.resize.notify_one();
         }
         client::peaks_track(unix, meta);
-        if meta.omem() > 0 && !meta.killed.get() && meta.obuf_limit_reached(&obuf_limit, now) {
+        // Replicas answer to the replica class's limit, checked as their stream grows (`repl`).
+        if meta.omem() > 0
+            && !meta.killed.get()
+            && !meta.replica.get()
+            && meta.obuf_limit_reached(&obuf_limit, now)
+        {
             warn!(
                 "Client {} closed for overcoming of output buffer limits.",
                 meta.info_line()

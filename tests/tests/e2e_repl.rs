@@ -331,6 +331,24 @@ fn redis_replica_syncs_follows_and_resyncs_partially() {
     run(&mut mc, &[c(&["SET", "w", "1"])]);
     assert_eq!(mc.frame(&["WAIT", "1", "5000"]), Frame::Integer(1));
     assert_eq!(mc.frame(&["WAIT", "2", "100"]), Frame::Integer(1));
+    // min-replicas-to-write: one good replica is enough for 1, not for 2.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "2"])],
+    );
+    assert_eq!(
+        mc.frame(&["SET", "w", "2"]),
+        Frame::Error("NOREPLICAS Not enough good replicas to write.".into())
+    );
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "1"])],
+    );
+    assert_eq!(mc.frame(&["SET", "w", "3"]), Frame::Simple("OK".into()));
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "0"])],
+    );
     match mc.frame(&["ROLE"]) {
         Frame::Array(v) => {
             assert_eq!(v[0], Frame::Bulk(b"master".to_vec()));
