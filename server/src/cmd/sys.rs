@@ -5,7 +5,9 @@
 //! CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
 //! COMMAND [COUNT | INFO [name ...] | DOCS [name ...] | LIST | HELP]
 //! SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
-//! DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | QUICKLIST-PACKED-THRESHOLD size | HELP
+//! DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | QUICKLIST-PACKED-THRESHOLD size
+//!       | DIGEST | DIGEST-VALUE key [key ...] | PROTOCOL type | SET-SKIP-CHECKSUM-VALIDATION 0|1
+//!       | HELP
 //! ```
 
 use bytes::Bytes;
