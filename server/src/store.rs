@@ -289,6 +289,18 @@ pub struct Entry {
     snap: u16,
 }
 
+/// The largest value of the LRU clock (Redis's `LRU_CLOCK_MAX`, 24 bits).
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+/// Seconds since `lru` on the wrapping LRU clock (Redis's `estimateObjectIdleTime`).
+pub fn idle_secs(clock: u32, lru: u32) -> u32 {
+    if clock >= lru {
+        clock - lru
+    } else {
+        clock + (LRU_CLOCK_MAX - lru)
+    }
+}
+
 /// Redis's `LFU_INIT_VAL`: a new key starts here so it is not evicted before it had a chance.
 pub const LFU_INIT_VAL: u8 = 5;
 
@@ -314,7 +326,7 @@ impl Entry {
         if decay_minutes == 0 {
             return self.freq;
         }
-        let periods = clock.saturating_sub(self.lru) / (60 * decay_minutes);
+        let periods = idle_secs(clock, self.lru) / (60 * decay_minutes);
         self.freq.saturating_sub(periods.min(255) as u8)
     }
 
@@ -386,9 +398,8 @@ pub struct Keyspace {
     pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
-    /// Seconds since start-up, refreshed by the cron (Redis's LRU clock).
+    /// Redis's LRU clock (Unix seconds mod 2^24), refreshed by the cron.
     pub lru_clock: u32,
-    started: std::time::Instant,
     /// True while a snapshot child is alive (unless `snapshot-freeze-access no`): reads and
     /// writes then leave per-key access metadata alone, so they do not dirty shared pages for no
     /// data change (Redis's `lookupKey` does the same); OBJECT IDLETIME/FREQ pause during a save.
@@ -428,7 +439,7 @@ fn access(e: &mut Entry, clock: u32, lfu: Option<LfuParams>) {
 
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
-        Keyspace {
+        let mut ks = Keyspace {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             watched: HashMap::new(),
             dirty_cas: HashSet::new(),
@@ -438,17 +449,21 @@ impl Keyspace {
             keyspace_hits: 0,
             keyspace_misses: 0,
             lru_clock: 0,
-            started: std::time::Instant::now(),
             access_frozen: false,
             blocking: Default::default(),
             lfu: None,
             hooks: write::Hooks::default(),
             deleted_queue: None,
-        }
+        };
+        ks.refresh_clock();
+        ks
     }
 
+    /// Redis's `LRU_CLOCK()`: Unix seconds, modulo 2^24 (it wraps every 194 days; idle times
+    /// are taken across the wrap by [`idle_secs`]). A clock of its own rather than seconds since
+    /// start: RESTORE IDLETIME can set an access time from before the server started.
     pub fn refresh_clock(&mut self) {
-        self.lru_clock = self.started.elapsed().as_secs() as u32;
+        self.lru_clock = ((now_ms() / 1000) as u64 & u64::from(LRU_CLOCK_MAX)) as u32;
     }
 
     /// How many databases there are (`databases`).

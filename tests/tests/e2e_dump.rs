@@ -290,3 +290,27 @@ fn restore_freq_sets_the_lfu_counter_as_redis() {
         assert_eq!(conn.frame(&["OBJECT", "IDLETIME", "k2"]), Frame::Integer(0));
     }
 }
+
+/// IDLETIME back-dates the key's last access by that many seconds, even on a server that
+/// started a moment ago (Redis's LRU clock is wall time, mod 2^24 seconds): the suite's
+/// "RESTORE can set LRU".
+#[test]
+fn restore_idletime_sets_an_access_before_the_server_started() {
+    let payload = b"\x00\x05hello\n\x00cr\xdfve4 \n".as_slice();
+    for server in [Server::redis(&[]), Server::forkdb(&[])] {
+        let mut conn = server.conn();
+        let reply = conn.frame(&[
+            b"RESTORE".as_slice(),
+            b"k",
+            b"0",
+            payload,
+            b"IDLETIME",
+            b"1000",
+        ]);
+        assert_eq!(reply, Frame::Simple("OK".into()));
+        match conn.frame(&["OBJECT", "IDLETIME", "k"]) {
+            Frame::Integer(n) => assert!((1000..=1002).contains(&n), "{}: {n}", server.kind.name()),
+            other => panic!("OBJECT IDLETIME: {other:?}"),
+        }
+    }
+}

@@ -289,7 +289,7 @@ pub fn object_idletime(cx: &mut Ctx, args: &[Bytes]) {
         if cx.srv.ks.lfu.is_some() {
             return cx.err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        let idle = cx.srv.ks.lru_clock.saturating_sub(o.lru);
+        let idle = crate::store::idle_secs(cx.srv.ks.lru_clock, o.lru);
         cx.int(i64::from(idle));
     }
 }

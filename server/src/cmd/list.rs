@@ -413,6 +413,10 @@ pub fn ltrim(cx: &mut Ctx, args: &[Bytes]) {
             w.delete();
         }
         w.count_changes((ltrim + rtrim) as u64);
+    } else {
+        // Redis signals the key modified whatever LTRIM removed (a WATCHer's EXEC fails), and
+        // counts what it removed: nothing here.
+        w.signal_unchanged();
     }
     drop(w);
     cx.ok();

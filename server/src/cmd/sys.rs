@@ -328,7 +328,7 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                     e.value.encoding_name(),
                     e.value.heap_size(),
                     e.lru,
-                    clock.saturating_sub(e.lru)
+                    crate::store::idle_secs(clock, e.lru)
                 )
             }) else {
                 return cx.err("ERR no such key");

@@ -43,7 +43,8 @@ impl Keyspace {
                     } else if policy == "volatile-ttl" {
                         e.expire
                     } else {
-                        i64::from(e.lru)
+                        // The longest idle first, across the clock's wrap.
+                        -i64::from(super::idle_secs(self.lru_clock, e.lru))
                     };
                     if best.as_ref().is_none_or(|b| score < b.2) {
                         best = Some((i, key.clone(), score));

@@ -397,6 +397,7 @@ fn set_overwrites_a_string_in_its_own_buffer() {
 #[test]
 fn no_access_metadata_is_written_while_frozen() {
     let mut ks = Keyspace::new(1);
+    ks.lru_clock = 0;
     seed(&mut ks, 0, b"k", b"v", -1);
     ks.lru_clock = 100;
     ks.access_frozen = true;
@@ -653,4 +654,21 @@ mod forkless {
             assert_eq!(got.borrow().len(), 1, "epoch {}", ks.hooks.epoch);
         }
     }
+}
+
+/// The LRU clock wraps at 2^24 seconds, as Redis's: idle times are taken across the wrap, and
+/// RESTORE IDLETIME can set an access time before the clock's zero (or the server's start).
+#[test]
+fn idle_times_cross_the_clock_wrap() {
+    use super::{idle_secs, LRU_CLOCK_MAX};
+    assert_eq!(idle_secs(100, 40), 60);
+    assert_eq!(idle_secs(10, LRU_CLOCK_MAX - 5), 15);
+    let mut ks = Keyspace::new(1);
+    seed(&mut ks, 0, b"k", b"v", -1);
+    ks.lru_clock = 1000;
+    ks.write(0, b"k").set_access(Some(400), None);
+    assert_eq!(idle_secs(ks.lru_clock, ks.peek(0, b"k").unwrap().lru), 400);
+    ks.write(0, b"k").set_access(Some(5000), None);
+    let idle = idle_secs(ks.lru_clock, ks.peek(0, b"k").unwrap().lru);
+    assert!(idle > LRU_CLOCK_MAX / 2 - 2, "idle {idle}");
 }

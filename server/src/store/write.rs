@@ -403,6 +403,16 @@ impl Slot<'_, '_> {
         }
     }
 
+    /// Tells WATCHers the key was modified, though nothing changed and nothing is counted in
+    /// `dirty`: Redis's `signalModifiedKey` after an LTRIM that removed nothing. No hook runs
+    /// (the entry is as it was).
+    pub fn signal_unchanged(&mut self) {
+        if self.idx.is_some() {
+            self.changed = true;
+            self.cost = 0;
+        }
+    }
+
     /// Stores the integer `n` as INCR does (`int` encoding, digits written in place, TTL kept).
     pub fn set_int(&mut self, n: i64) {
         let mut digits = itoa::Buffer::new();
@@ -441,8 +451,8 @@ impl Slot<'_, '_> {
     }
 
     /// RESTORE's IDLETIME/FREQ (Redis's `objectSetLRUOrLFU`): under an LFU policy `freq`
-    /// becomes the key's counter; otherwise `idle_secs` back-dates its last access (no further
-    /// back than the server's start, where the LRU clock begins). Access metadata only: not a
+    /// becomes the key's counter; otherwise `idle_secs` back-dates its last access on the LRU
+    /// clock (which wraps, as Redis's; see `Keyspace::refresh_clock`). Access metadata only: not a
     /// change of the data, so no `before_write` and no dirty count.
     pub fn set_access(&mut self, idle_secs: Option<u64>, freq: Option<u8>) {
         let (clock, lfu) = (self.ks.lru_clock, self.ks.lfu.is_some());
@@ -455,7 +465,16 @@ impl Slot<'_, '_> {
                 e.lru = clock;
             }
         } else if let Some(idle) = idle_secs {
-            e.lru = clock.saturating_sub(u32::try_from(idle).unwrap_or(u32::MAX));
+            // Redis's `objectSetLRUOrLFU`: an idle time longer than the clock goes back is
+            // set half-way ahead of the clock, which reads as the longest idle time there is.
+            let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+            e.lru = match clock.checked_sub(idle) {
+                Some(at) => at,
+                None => {
+                    ((u64::from(clock) + u64::from(super::LRU_CLOCK_MAX / 2))
+                        % u64::from(super::LRU_CLOCK_MAX)) as u32
+                }
+            };
         }
     }
 
