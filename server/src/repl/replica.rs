@@ -61,6 +61,8 @@ pub struct Link {
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 pub fn replicaof(cx: &mut Ctx, args: &[Bytes]) {
     if crate::cmd::is(&args[1], "no") && crate::cmd::is(&args[2], "one") {
+        // CONFIG GET replicaof (and REWRITE) show the master now followed, as in Redis.
+        cx.srv.config.replicaof = None;
         if let Some(link) = cx.srv.repl.master.take() {
             link.stop.notify_one();
             info!(
@@ -83,6 +85,7 @@ pub fn replicaof(cx: &mut Ctx, args: &[Bytes]) {
             return cx.simple("OK Already connected to specified master");
         }
     }
+    cx.srv.config.replicaof = Some((host.clone(), port));
     start(cx.srv, host.clone(), port);
     info!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",
