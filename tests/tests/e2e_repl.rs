@@ -800,3 +800,42 @@ fn forkdb_started_with_replicaof_follows_the_master() {
         vec![b"replicaof".to_vec(), b"".to_vec()]
     );
 }
+
+/// The replies of the replication commands to bad or simple input are redis-server's, byte for
+/// byte.
+#[test]
+fn replication_command_replies_match_redis() {
+    let redis = Server::redis(&[]);
+    let forkdb = Server::forkdb(&[]);
+    let cases: &[&[&str]] = &[
+        &["REPLCONF", "listening-port", "x"],
+        &["REPLCONF", "foo", "bar"],
+        &["REPLCONF", "a"],
+        &["REPLCONF", "rdb-only", "2"],
+        &[
+            "REPLCONF",
+            "ip-address",
+            "1.2.3.4",
+            "capa",
+            "eof",
+            "capa",
+            "psync2",
+        ],
+        &["WAIT", "-1", "-1"],
+        &["WAIT", "1", "abc"],
+        &["WAIT", "abc", "1"],
+        &["WAIT", "0", "0"],
+        &["REPLICAOF", "localhost", "notaport"],
+        &["PSYNC", "abc", "x"],
+        &["ROLE"],
+    ];
+    for case in cases {
+        let want = redis.conn().cmd(case);
+        let got = forkdb.conn().cmd(case);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{case:?}"
+        );
+    }
+}

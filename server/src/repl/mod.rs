@@ -438,15 +438,19 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         // stream relayed as it is (Redis's chained replication), which forkdb does not do yet.
         return cx.err("ERR forkdb does not serve replicas while it is itself a replica (chained replication is not supported)");
     }
+    if cx.client.repl.rdb_filter.is_some() && !cx.client.repl.capa_eof {
+        return cx.err("ERR Filtered replica requires EOF capability");
+    }
     let is_psync = crate::cmd::is(&args[0], "psync");
     let addr = replica_name(&cx.client.meta, &cx.client.repl);
     info!("Replica {addr} asks for synchronization");
-    if is_psync && !cx.client.repl.rdb_only {
-        let from = crate::util::parse_i64(&args[2]);
-        if let Some(from) = from {
-            if try_partial(cx, &args[1], from) {
-                return;
-            }
+    if is_psync {
+        let Some(from) = crate::util::parse_i64(&args[2]) else {
+            warn!("Replica {addr} asks for synchronization but with a wrong offset");
+            return cx.not_int();
+        };
+        if !cx.client.repl.rdb_only && try_partial(cx, &args[1], from) {
+            return;
         }
         if &args[1][..] != b"?" {
             cx.srv.repl.sync_partial_err += 1;
@@ -858,7 +862,8 @@ pub fn replconf(cx: &mut Ctx, args: &[Bytes]) {
             match crate::util::parse_i64(val) {
                 Some(0) => cx.client.repl.rdb_only = false,
                 Some(1) => cx.client.repl.rdb_only = true,
-                Some(_) | None => return cx.not_int(),
+                Some(_) => return cx.err("ERR value is out of range, value must between 0 and 1"),
+                None => return cx.not_int(),
             }
         } else {
             return cx.err_quoting("ERR Unrecognized REPLCONF option: ", opt, "");

@@ -619,7 +619,13 @@ pub fn role(cx: &mut Ctx, link: (&str, u16, LinkState)) {
         LinkState::Sync => b"sync",
         LinkState::Connected => b"connected",
     });
-    cx.int(cx.srv.repl.offset);
+    // The offset of the master's link, -1 before there is one (Redis's `server.master`).
+    let offset = if state == LinkState::Connected {
+        cx.srv.repl.offset
+    } else {
+        -1
+    };
+    cx.int(offset);
 }
 
 /// INFO replication, replica side (before the fields a master also has).
