@@ -397,6 +397,15 @@ async fn full_sync(
         crate::util::now_ms() / 1000,
         std::process::id()
     ));
+    // Removes the temp file however the transfer ends: an error, or the task dropped mid-way
+    // (REPLICAOF NO ONE or another master while the file comes in).
+    struct RemoveOnDrop<'a>(&'a std::path::Path);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _cleanup = RemoveOnDrop(&tmp);
     let result = async {
         let mut file = std::fs::File::create(&tmp)
             .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
@@ -432,10 +441,7 @@ async fn full_sync(
         Ok(())
     }
     .await;
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    result?;
     let mut s = srv.borrow_mut();
     if s.repl
         .master
