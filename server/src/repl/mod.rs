@@ -86,6 +86,9 @@ pub struct Handshake {
     pub became_replica: bool,
     /// This client is our master's link (replica side): it may write to a read-only replica.
     pub is_master: bool,
+    /// The stream offset after this client's last propagated write (Redis's `c->woff`): what
+    /// its WAIT waits for.
+    pub woff: i64,
 }
 
 /// Where a replica is in its sync (Redis's `SLAVE_STATE_*`).
@@ -905,8 +908,7 @@ pub fn role(cx: &mut Ctx, _args: &[Bytes]) {
 }
 
 /// WAIT numreplicas timeout: blocks until that many replicas acknowledged this connection's
-/// writes (all writes so far: forkdb does not track each client's last offset), or until the
-/// timeout (milliseconds, 0 = none).
+/// writes, or until the timeout (milliseconds, 0 = none).
 pub fn wait(cx: &mut Ctx, args: &[Bytes]) {
     let Some(numreplicas) = crate::cmd::int_arg(cx, &args[1]) else {
         return;
@@ -916,7 +918,7 @@ pub fn wait(cx: &mut Ctx, args: &[Bytes]) {
         Some(t) => t,
         None => return cx.err("ERR timeout is not an integer or out of range"),
     };
-    let offset = cx.srv.repl.offset;
+    let offset = cx.client.repl.woff;
     let n = acked(&cx.srv.repl, offset);
     if n as i64 >= numreplicas || cx.srv.in_exec {
         return cx.int(n as i64);
