@@ -123,6 +123,8 @@ pub struct Config {
     pub replica_read_only: bool,
     /// While the link to the master is down, a replica answers commands (yes) or `-MASTERDOWN`.
     pub replica_serve_stale_data: bool,
+    /// `replicaof host port` at start-up: the master to follow once the data set is loaded.
+    pub replicaof: Option<(String, u16)>,
 }
 
 /// How a background save takes its snapshot.
@@ -294,6 +296,7 @@ impl Default for Config {
             masteruser: String::new(),
             replica_read_only: true,
             replica_serve_stale_data: true,
+            replicaof: None,
         }
     }
 }
@@ -961,6 +964,30 @@ pub static OPTIONS: &[OptSpec] = &[
         alias: Some("slave-serve-stale-data"),
         ..bool_option!("replica-serve-stale-data", replica_serve_stale_data, 0)
     },
+    OptSpec {
+        name: "replicaof",
+        alias: Some("slaveof"),
+        flags: IMMUTABLE,
+        get: |c| match &c.replicaof {
+            Some((host, port)) => format!("{host} {port}"),
+            None => String::new(),
+        },
+        set: |c, v| {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            match parts.as_slice() {
+                [] => c.replicaof = None,
+                [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
+                    c.replicaof = None
+                }
+                [host, port] => {
+                    let port = parse_int(port, 0, 65535).map_err(|_| "Invalid master port")?;
+                    c.replicaof = Some((host.to_string(), port as u16));
+                }
+                _ => return Err("wrong number of arguments".into()),
+            }
+            Ok(())
+        },
+    },
 ];
 
 fn protected_mode_name(m: ProtectedMode) -> &'static str {
@@ -1172,7 +1199,12 @@ pub fn load(args: &[String]) -> Result<Config, ConfigError> {
         };
         let multi = matches!(
             name.as_str(),
-            "save" | "bind" | "oom-score-adj-values" | "client-output-buffer-limit"
+            "save"
+                | "bind"
+                | "oom-score-adj-values"
+                | "client-output-buffer-limit"
+                | "replicaof"
+                | "slaveof"
         );
         if argv.len() < 2 || (!multi && argv.len() != 2) {
             return Err(fail("Bad directive or wrong number of arguments".into()));

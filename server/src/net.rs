@@ -133,6 +133,11 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
                     bail!("{e}");
                 }
                 info!("Ready to accept connections tcp");
+                // replication: `replicaof` in the configuration: follow that master now.
+                let mut s = srv.borrow_mut();
+                if let Some((host, port)) = s.config.replicaof.clone() {
+                    crate::repl::replica::start(&mut s, host, port);
+                }
             }
             _ = notify.notified() => {
                 if srv.borrow().shutdown.is_some() {

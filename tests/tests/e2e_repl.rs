@@ -813,3 +813,72 @@ fn forkdb_replica_keeps_its_data_when_the_master_dies_during_the_sync() {
     );
     assert_eq!(rc.frame(&["PING"]), Frame::Simple("PONG".into()));
 }
+
+/// `--replicaof host port` at start-up: forkdb follows the master once started, and CONFIG GET
+/// replicaof shows it (then nothing after REPLICAOF NO ONE).
+#[test]
+fn forkdb_started_with_replicaof_follows_the_master() {
+    let master = Server::redis(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    let port = master.port.to_string();
+    let replica = Server::forkdb(&["--replicaof", "127.0.0.1", &port]);
+    let mut rc = replica.conn();
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same("forkdb --replicaof", &dump(&mut rc), &dump(&mut mc));
+    assert_eq!(
+        bulks(rc.frame(&["CONFIG", "GET", "replicaof"])),
+        vec![
+            b"replicaof".to_vec(),
+            format!("127.0.0.1 {port}").into_bytes()
+        ]
+    );
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "NO", "ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        bulks(rc.frame(&["CONFIG", "GET", "replicaof"])),
+        vec![b"replicaof".to_vec(), b"".to_vec()]
+    );
+}
+
+/// The replies of the replication commands to bad or simple input are redis-server's, byte for
+/// byte.
+#[test]
+fn replication_command_replies_match_redis() {
+    let redis = Server::redis(&[]);
+    let forkdb = Server::forkdb(&[]);
+    let cases: &[&[&str]] = &[
+        &["REPLCONF", "listening-port", "x"],
+        &["REPLCONF", "foo", "bar"],
+        &["REPLCONF", "a"],
+        &["REPLCONF", "rdb-only", "2"],
+        &[
+            "REPLCONF",
+            "ip-address",
+            "1.2.3.4",
+            "capa",
+            "eof",
+            "capa",
+            "psync2",
+        ],
+        &["WAIT", "-1", "-1"],
+        &["WAIT", "1", "abc"],
+        &["WAIT", "abc", "1"],
+        &["WAIT", "0", "0"],
+        &["REPLICAOF", "localhost", "notaport"],
+        &["PSYNC", "abc", "x"],
+        &["ROLE"],
+    ];
+    for case in cases {
+        let want = redis.conn().cmd(case);
+        let got = forkdb.conn().cmd(case);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{case:?}"
+        );
+    }
+}

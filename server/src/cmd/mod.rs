@@ -246,8 +246,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         return;
     }
     call(srv, client, spec, &args, out);
-    // replication: the command's ops (EXEC's, wrapped in MULTI/EXEC) go into the stream.
+    // replication: the command's ops (EXEC's, wrapped in MULTI/EXEC) go into the stream; WAIT
+    // waits for the offset after this client's last write.
+    let offset_before = srv.repl.offset;
     crate::repl::flush(srv, flags & table::WRITE != 0);
+    if srv.repl.offset != offset_before {
+        client.repl.woff = srv.repl.offset;
+    }
     // Keys the command (or EXEC's queue) made ready serve their blocked clients now, before
     // this client's next command (Redis's `handleClientsBlockedOnKeys` after `call()`).
     if srv.ks.blocking.has_ready() {

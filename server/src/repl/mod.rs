@@ -87,6 +87,9 @@ pub struct Handshake {
     pub became_replica: bool,
     /// This client is our master's link (replica side): it may write to a read-only replica.
     pub is_master: bool,
+    /// The stream offset after this client's last propagated write (Redis's `c->woff`): what
+    /// its WAIT waits for.
+    pub woff: i64,
 }
 
 /// Where a replica is in its sync (Redis's `SLAVE_STATE_*`).
@@ -439,15 +442,19 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         // stream relayed as it is (Redis's chained replication), which forkdb does not do yet.
         return cx.err("ERR forkdb does not serve replicas while it is itself a replica (chained replication is not supported)");
     }
+    if cx.client.repl.rdb_filter.is_some() && !cx.client.repl.capa_eof {
+        return cx.err("ERR Filtered replica requires EOF capability");
+    }
     let is_psync = crate::cmd::is(&args[0], "psync");
     let addr = replica_name(&cx.client.meta, &cx.client.repl);
     info!("Replica {addr} asks for synchronization");
-    if is_psync && !cx.client.repl.rdb_only {
-        let from = crate::util::parse_i64(&args[2]);
-        if let Some(from) = from {
-            if try_partial(cx, &args[1], from) {
-                return;
-            }
+    if is_psync {
+        let Some(from) = crate::util::parse_i64(&args[2]) else {
+            warn!("Replica {addr} asks for synchronization but with a wrong offset");
+            return cx.not_int();
+        };
+        if !cx.client.repl.rdb_only && try_partial(cx, &args[1], from) {
+            return;
         }
         if &args[1][..] != b"?" {
             cx.srv.repl.sync_partial_err += 1;
@@ -859,7 +866,8 @@ pub fn replconf(cx: &mut Ctx, args: &[Bytes]) {
             match crate::util::parse_i64(val) {
                 Some(0) => cx.client.repl.rdb_only = false,
                 Some(1) => cx.client.repl.rdb_only = true,
-                Some(_) | None => return cx.not_int(),
+                Some(_) => return cx.err("ERR value is out of range, value must between 0 and 1"),
+                None => return cx.not_int(),
             }
         } else {
             return cx.err_quoting("ERR Unrecognized REPLCONF option: ", opt, "");
@@ -901,8 +909,7 @@ pub fn role(cx: &mut Ctx, _args: &[Bytes]) {
 }
 
 /// WAIT numreplicas timeout: blocks until that many replicas acknowledged this connection's
-/// writes (all writes so far: forkdb does not track each client's last offset), or until the
-/// timeout (milliseconds, 0 = none).
+/// writes, or until the timeout (milliseconds, 0 = none).
 pub fn wait(cx: &mut Ctx, args: &[Bytes]) {
     let Some(numreplicas) = crate::cmd::int_arg(cx, &args[1]) else {
         return;
@@ -912,7 +919,7 @@ pub fn wait(cx: &mut Ctx, args: &[Bytes]) {
         Some(t) => t,
         None => return cx.err("ERR timeout is not an integer or out of range"),
     };
-    let offset = cx.srv.repl.offset;
+    let offset = cx.client.repl.woff;
     let n = acked(&cx.srv.repl, offset);
     if n as i64 >= numreplicas || cx.srv.in_exec {
         return cx.int(n as i64);

@@ -61,6 +61,8 @@ pub struct Link {
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 pub fn replicaof(cx: &mut Ctx, args: &[Bytes]) {
     if crate::cmd::is(&args[1], "no") && crate::cmd::is(&args[2], "one") {
+        // CONFIG GET replicaof (and REWRITE) show the master now followed, as in Redis.
+        cx.srv.config.replicaof = None;
         if let Some(link) = cx.srv.repl.master.take() {
             link.stop.notify_one();
             info!(
@@ -83,6 +85,7 @@ pub fn replicaof(cx: &mut Ctx, args: &[Bytes]) {
             return cx.simple("OK Already connected to specified master");
         }
     }
+    cx.srv.config.replicaof = Some((host.clone(), port));
     start(cx.srv, host.clone(), port);
     info!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",
@@ -394,6 +397,15 @@ async fn full_sync(
         crate::util::now_ms() / 1000,
         std::process::id()
     ));
+    // Removes the temp file however the transfer ends: an error, or the task dropped mid-way
+    // (REPLICAOF NO ONE or another master while the file comes in).
+    struct RemoveOnDrop<'a>(&'a std::path::Path);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _cleanup = RemoveOnDrop(&tmp);
     let result = async {
         let mut file = std::fs::File::create(&tmp)
             .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
@@ -429,10 +441,7 @@ async fn full_sync(
         Ok(())
     }
     .await;
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    result?;
     let mut s = srv.borrow_mut();
     if s.repl
         .master
@@ -616,7 +625,13 @@ pub fn role(cx: &mut Ctx, link: (&str, u16, LinkState)) {
         LinkState::Sync => b"sync",
         LinkState::Connected => b"connected",
     });
-    cx.int(cx.srv.repl.offset);
+    // The offset of the master's link, -1 before there is one (Redis's `server.master`).
+    let offset = if state == LinkState::Connected {
+        cx.srv.repl.offset
+    } else {
+        -1
+    };
+    cx.int(offset);
 }
 
 /// INFO replication, replica side (before the fields a master also has).
