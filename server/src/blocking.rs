@@ -164,6 +164,11 @@ impl Blocked {
     pub fn count(&self) -> usize {
         self.clients.len()
     }
+
+    /// Whether client `id` is blocked (WAIT's clients, in `repl`).
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.clients.contains_key(&id)
+    }
 }
 
 /// The connection task's side of a blocked client.
@@ -260,8 +265,8 @@ fn unregister(srv: &mut Server, id: u64) -> Option<Entry> {
     Some(e)
 }
 
-/// Ends a client's block with `reply`, waking its task.
-fn finish(srv: &mut Server, id: u64, reply: BytesMut) {
+/// Ends a client's block with `reply`, waking its task (also WAIT's, from `repl`).
+pub fn finish(srv: &mut Server, id: u64, reply: BytesMut) {
     if let Some(e) = unregister(srv, id) {
         srv.blocked.replies.insert(id, reply);
         e.wake.notify_one();
@@ -296,6 +301,7 @@ pub fn serve_ready(srv: &mut Server) {
                 // or the key emptied): Redis skips it and tries the next one.
                 continue;
             }
+            crate::repl::after_served(srv, db, &args, &key, &out);
             srv.stats.total_net_output_bytes += out.len() as u64;
             finish(srv, id, out);
         }

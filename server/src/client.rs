@@ -75,6 +75,10 @@ pub struct ClientMeta {
     /// MULTI with Redis's per-argument pointer (`multi-mem`).
     pub argv_mem: Cell<usize>,
     pub multi_mem: Cell<usize>,
+    /// SYNC/PSYNC made this connection a replica (CLIENT LIST's `S` flag and `TYPE replica`).
+    pub replica: Cell<bool>,
+    /// This is the link to our master (CLIENT LIST's `M` flag and `TYPE master`).
+    pub master_link: Cell<bool>,
 }
 
 impl ClientMeta {
@@ -109,6 +113,8 @@ impl ClientMeta {
             feed_ready: Notify::new(),
             argv_mem: Cell::new(0),
             multi_mem: Cell::new(0),
+            replica: Cell::new(false),
+            master_link: Cell::new(false),
         }
     }
 
@@ -167,6 +173,10 @@ impl ClientMeta {
         let multi = self.multi.get();
         let flags = if self.monitor.get() {
             "O"
+        } else if self.replica.get() {
+            "S"
+        } else if self.master_link.get() {
+            "M"
         } else if self.blocked.get() {
             "b"
         } else if multi >= 0 {
@@ -222,6 +232,8 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Blocked by BLPOP and friends: the task waits on this (see `blocking.rs`).
     pub blocked: Option<crate::blocking::Wait>,
+    /// What REPLCONF told, and whether SYNC/PSYNC made this connection a replica (see `repl`).
+    pub repl: crate::repl::Handshake,
 }
 
 impl Client {
@@ -237,6 +249,7 @@ impl Client {
             watched: Vec::new(),
             close_after_reply: false,
             blocked: None,
+            repl: Default::default(),
         }
     }
 

@@ -66,6 +66,9 @@ pub struct Config {
     /// 0 = no limit. Over the limit, writes that may grow memory evict or fail per the policy.
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// `sanitize-dump-payload` (no|yes|clients): accepted and reported; forkdb validates every
+    /// RESTORE payload and RDB value in depth whatever it says (as Redis does with `yes`).
+    pub sanitize_dump_payload: &'static str,
     pub enable_debug_command: ProtectedMode,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
@@ -101,6 +104,25 @@ pub struct Config {
     /// forkdb's own: bytes of entries the forkless walk may have queued for the writer thread
     /// before it waits (the write path may queue up to twice this before a write waits).
     pub bgsave_forkless_queue_bytes: u64,
+    /// Replication, master side (see `crate::repl`): the backlog's size in bytes, and how long it
+    /// is kept once the last replica is gone (0: for ever).
+    pub repl_backlog_size: u64,
+    pub repl_backlog_ttl: u64,
+    /// Seconds between the PINGs a master sends down the stream.
+    pub repl_ping_replica_period: u64,
+    /// Seconds without an ACK after which an online replica is dropped.
+    pub repl_timeout: u64,
+    /// Writes are refused with `-NOREPLICAS` unless this many replicas have acked within
+    /// `min-replicas-max-lag` seconds (0: no check).
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    /// Replication, replica side: the credentials sent to the master, and whether clients may
+    /// write to a replica.
+    pub masterauth: String,
+    pub masteruser: String,
+    pub replica_read_only: bool,
+    /// While the link to the master is down, a replica answers commands (yes) or `-MASTERDOWN`.
+    pub replica_serve_stale_data: bool,
 }
 
 /// How a background save takes its snapshot.
@@ -244,6 +266,7 @@ impl Default for Config {
             disable_thp: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            sanitize_dump_payload: "no",
             enable_debug_command: ProtectedMode::No,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -261,6 +284,16 @@ impl Default for Config {
             bgsave_forkless_queue_bytes: 2 * 1024 * 1024,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl: 3600,
+            repl_ping_replica_period: 10,
+            repl_timeout: 60,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            masterauth: String::new(),
+            masteruser: String::new(),
+            replica_read_only: true,
+            replica_serve_stale_data: true,
         }
     }
 }
@@ -701,6 +734,16 @@ pub static OPTIONS: &[OptSpec] = &[
         },
     },
     OptSpec {
+        name: "sanitize-dump-payload",
+        alias: None,
+        flags: 0,
+        get: |c| c.sanitize_dump_payload.to_string(),
+        set: |c, v| {
+            c.sanitize_dump_payload = parse_enum(v, &["no", "yes", "clients"])?;
+            Ok(())
+        },
+    },
+    OptSpec {
         name: "maxmemory-clients",
         alias: None,
         flags: 0,
@@ -837,6 +880,86 @@ pub static OPTIONS: &[OptSpec] = &[
             c.enable_debug_command = parse_protected_mode(v)?;
             Ok(())
         },
+    },
+    OptSpec {
+        name: "repl-backlog-size",
+        alias: None,
+        flags: 0,
+        get: |c| c.repl_backlog_size.to_string(),
+        set: |c, v| {
+            c.repl_backlog_size = parse_mem(v, 1, i64::MAX as u64)?;
+            Ok(())
+        },
+    },
+    int_option!(
+        "repl-backlog-ttl",
+        repl_backlog_ttl,
+        u64,
+        0,
+        i32::MAX as i64,
+        0
+    ),
+    OptSpec {
+        alias: Some("repl-ping-slave-period"),
+        ..int_option!(
+            "repl-ping-replica-period",
+            repl_ping_replica_period,
+            u64,
+            1,
+            i32::MAX as i64,
+            0
+        )
+    },
+    int_option!("repl-timeout", repl_timeout, u64, 1, i32::MAX as i64, 0),
+    OptSpec {
+        alias: Some("min-slaves-to-write"),
+        ..int_option!(
+            "min-replicas-to-write",
+            min_replicas_to_write,
+            u64,
+            0,
+            i32::MAX as i64,
+            0
+        )
+    },
+    OptSpec {
+        alias: Some("min-slaves-max-lag"),
+        ..int_option!(
+            "min-replicas-max-lag",
+            min_replicas_max_lag,
+            u64,
+            0,
+            i32::MAX as i64,
+            0
+        )
+    },
+    OptSpec {
+        name: "masterauth",
+        alias: None,
+        flags: 0,
+        get: |c| c.masterauth.clone(),
+        set: |c, v| {
+            c.masterauth = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        name: "masteruser",
+        alias: None,
+        flags: 0,
+        get: |c| c.masteruser.clone(),
+        set: |c, v| {
+            c.masteruser = v.to_string();
+            Ok(())
+        },
+    },
+    OptSpec {
+        alias: Some("slave-read-only"),
+        ..bool_option!("replica-read-only", replica_read_only, 0)
+    },
+    OptSpec {
+        alias: Some("slave-serve-stale-data"),
+        ..bool_option!("replica-serve-stale-data", replica_serve_stale_data, 0)
     },
 ];
 

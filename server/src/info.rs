@@ -149,16 +149,17 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used.max(1) as f64)
             );
-            // What Redis subtracts are replica output buffers and the AOF buffer
-            // (`freeMemoryGetNotCountedMemory`); forkdb leaves out the entries a forkless save
-            // has queued for its writer (see `Server::evict_to_fit`).
+            // Redis subtracts replica output buffers and the AOF buffer
+            // (`freeMemoryGetNotCountedMemory`). forkdb has no AOF buffer and counts replica
+            // output buffers; it leaves out the entries a forkless save has queued for its
+            // writer (see `Server::evict_to_fit`).
             let queued = srv
                 .persist
                 .forkless
                 .as_ref()
                 .map_or(0, |r| r.queue.figures().0);
             f!("mem_not_counted_for_evict", queued);
-            f!("mem_clients_slaves", 0);
+            f!("mem_clients_slaves", crate::repl::replica_buffers(srv));
             // Summed here rather than kept up to date by the cron as Redis does: a few loads
             // per client, no allocation.
             let clients: usize = srv.clients.values().map(|m| m.total_memory()).sum();
@@ -178,23 +179,19 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             f!("total_net_input_bytes", st.total_net_input_bytes);
             f!("total_net_output_bytes", st.total_net_output_bytes);
             f!("rejected_connections", st.rejected_connections);
+            crate::repl::stats_fields(srv, s);
             f!("expired_keys", srv.ks.expired_keys);
             f!("evicted_keys", srv.ks.evicted_keys);
             f!("keyspace_hits", srv.ks.keyspace_hits);
             f!("keyspace_misses", srv.ks.keyspace_misses);
             crate::persist::stats_fields(srv, s);
+            // forkdb has no MIGRATE, so never a cached socket (the suite reads the field).
+            f!("migrate_cached_sockets", 0);
             f!("total_error_replies", st.total_error_replies);
         }
         "replication" => {
             s.push_str("# Replication\r\n");
-            f!("role", "master");
-            f!("connected_slaves", 0);
-            f!("master_failover_state", "no-failover");
-            f!("master_replid", srv.run_id);
-            f!("master_replid2", "0000000000000000000000000000000000000000");
-            f!("master_repl_offset", 0);
-            f!("second_repl_offset", -1);
-            f!("repl_backlog_active", 0);
+            crate::repl::info_fields(srv, s);
         }
         "cpu" => {
             s.push_str("# CPU\r\n");

@@ -30,6 +30,8 @@
 //! - [`load`]: loading the RDB file (start-up: a loader thread feeds the server's thread, which
 //!   answers `-LOADING` meanwhile; DEBUG RELOAD: in one go).
 //! - [`net`]: accepting connections, reading, pipelining, writing replies.
+//! - [`repl`]: replication with Redis: as master (SYNC/PSYNC, the backlog, the command stream to
+//!   replicas) and as replica (REPLICAOF, the link to a master).
 //! - [`table`]: the command table (name, arity, flags, key positions) that dispatch and `COMMAND` use.
 //! - [`cmd`]: one module per command family; each handler appends its reply to the output buffer.
 //! - [`glob`]: Redis's glob dialect for KEYS, SCAN MATCH and CONFIG GET.
@@ -45,6 +47,7 @@ pub mod info;
 pub mod load;
 pub mod net;
 pub mod persist;
+pub mod repl;
 pub mod server;
 pub mod store;
 pub mod strbuf;

@@ -110,6 +110,7 @@ pub async fn run(srv: Shared) -> anyhow::Result<()> {
         (s.config.bind.clone(), s.config.port)
     };
     let listeners = bind_all(&bind, port)?;
+    crate::repl::set_shared(&srv);
     for l in listeners {
         info!(addr = %l.local_addr().context("local_addr")?, "Listening");
         tokio::task::spawn_local(accept_loop(srv.clone(), l));
@@ -425,6 +426,10 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                             close = true;
                             break;
                         }
+                        // replication: SYNC/PSYNC made this a replica; see below.
+                        if client.repl.became_replica {
+                            break;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -471,6 +476,12 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         meta.obuf_soft_since.set(None);
         return_reply_buf(wbuf);
         if close || meta.killed.get() {
+            break;
+        }
+        // replication: once the reply to SYNC/PSYNC is out, the socket carries the snapshot
+        // and the command stream (see `repl::conn`) until the replica goes.
+        if client.repl.became_replica {
+            crate::repl::conn::serve_replica(&srv, &mut stream, client.id(), killed.as_mut()).await;
             break;
         }
     }
@@ -560,7 +571,8 @@ async fn cron(srv: Shared) {
         s.ks.refresh_clock();
         // Expiring keys of a half-loaded data set would skew the load's counts (Redis runs no cron while
         // it loads).
-        if s.active_expire_enabled && !s.persist.loading {
+        // A replica leaves expiry to its master's DELs (Redis runs no active expiry there).
+        if s.active_expire_enabled && !s.persist.loading && s.repl.master.is_none() {
             // A quarter of each period at most, as Redis's slow expire cycle.
             let start = Instant::now();
             let deadline = start + period / 4;
@@ -570,6 +582,7 @@ async fn cron(srv: Shared) {
             crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
+        crate::repl::cron(s);
         sample_ops(s);
         let used = crate::alloc::used_memory() as u64;
         if used > s.peak_memory.get() {
@@ -595,7 +608,12 @@ fn clients_cron(s: &mut Server) {
         let idle = now.duration_since(meta.last_interaction.get());
         // A blocked client waits on its own timeout, not the idle one (Redis's
         // `clientsCronHandleTimeout` skips CLIENT_BLOCKED).
-        if timeout.is_some_and(|t| idle > t) && !meta.blocked.get() {
+        // Nor are replicas timed out (`CLIENT_SLAVE`): replication has its own timeout.
+        if timeout.is_some_and(|t| idle > t)
+            && !meta.blocked.get()
+            && !meta.replica.get()
+            && !meta.master_link.get()
+        {
             meta.request_kill();
         }
         if idle > QBUF_IDLE_AFTER
@@ -604,7 +622,12 @@ fn clients_cron(s: &mut Server) {
             meta.resize.notify_one();
         }
         client::peaks_track(unix, meta);
-        if meta.omem() > 0 && !meta.killed.get() && meta.obuf_limit_reached(&obuf_limit, now) {
+        // Replicas answer to the replica class's limit, checked as their stream grows (`repl`).
+        if meta.omem() > 0
+            && !meta.killed.get()
+            && !meta.replica.get()
+            && meta.obuf_limit_reached(&obuf_limit, now)
+        {
             warn!(
                 "Client {} closed for overcoming of output buffer limits.",
                 meta.info_line()

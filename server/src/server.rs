@@ -80,6 +80,8 @@ pub struct Server {
     pub blocked: crate::blocking::Blocked,
     /// MONITOR, SLOWLOG, LATENCY and the latency histograms (see `diag`).
     pub diag: crate::diag::Diag,
+    /// Replication, master side (see `repl`).
+    pub repl: crate::repl::Repl,
 }
 
 impl Server {
@@ -118,6 +120,7 @@ impl Server {
             timeline_notify: Rc::new(tokio::sync::Notify::new()),
             blocked: Default::default(),
             diag: crate::diag::Diag::default(),
+            repl: crate::repl::Repl::default(),
         }
     }
 

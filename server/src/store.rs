@@ -399,6 +399,10 @@ pub struct Keyspace {
     hooks: write::Hooks,
     /// Keys clients are blocked on, and those made ready (see `blocking.rs`).
     pub blocking: crate::blocking::BlockingKeys,
+    /// Keys deleted by expiry or eviction, queued while replication needs them (`Some`): the
+    /// replication stream carries each as a DEL (`crate::repl` drains the queue). `None` when
+    /// nothing listens, so that expiry costs nothing more then.
+    pub deleted_queue: Option<Vec<(usize, Bytes)>>,
 }
 
 /// A client watching a key, and whether the key was already expired when it did.
@@ -439,6 +443,7 @@ impl Keyspace {
             blocking: Default::default(),
             lfu: None,
             hooks: write::Hooks::default(),
+            deleted_queue: None,
         }
     }
 

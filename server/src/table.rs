@@ -371,6 +371,7 @@ macro_rules! spec {
     };
 }
 
+use crate::repl;
 #[allow(unused_imports)]
 use cmd::{
     bitmap, command, conn, diag, dump, expire, hash, keys, list, multi, save, set, sort, string,
@@ -547,6 +548,15 @@ static COMMAND_SUBS: &[CommandSpec] = &[
         args: "?FILTERBY=filterby:(MODULE=module-name:string|ACLCAT=category:string|PATTERN=pattern:pattern)",
         summary: "Lists the names of the commands, optionally filtered.",
         complexity: "O(N), N being the number of commands this server has"),
+    spec!("command|getkeys", -4, LOADING | STALE, "server", "2.8.13", command::command_getkeys,
+        acl: "connection",
+        summary: "Lists the keys a full command names.",
+        complexity: "O(N), N being the number of arguments of the command"),
+    spec!("command|getkeysandflags", -4, LOADING | STALE, "server", "7.0.0",
+        command::command_getkeysandflags,
+        acl: "connection",
+        summary: "Lists the keys a full command names, each with its access flags.",
+        complexity: "O(N), N being the number of arguments of the command"),
     spec!("command|help", 2, LOADING | STALE, "server", "5.0.0", command::command_help,
         acl: "connection",
         summary: "Lists the COMMAND subcommands and what they do.",
@@ -1071,6 +1081,35 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(1)"),
     spec!("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, "server", "1.0.0", diag::monitor,
         summary: "Streams every command the server runs, as it runs it."),
+    // replication (see `repl`)
+    spec!("sync", 1, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT, "server", "1.0.0", repl::sync,
+        summary: "Makes this connection a replica: a snapshot of the data, then every write (used by replicas and redis-cli)."),
+    spec!("psync", -3, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT, "server", "2.8.0", repl::sync,
+        args: "replicationid:string offset:integer",
+        summary: "Makes this connection a replica, resuming from the backlog when it holds the offset (used by replicas)."),
+    spec!("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, "server", "3.0.0", repl::replconf,
+        syscmd: true,
+        summary: "Tells the master about a replica before and during replication (used by replicas).",
+        complexity: "O(1)"),
+    spec!("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "5.0.0", repl::replica::replicaof,
+        args: "args:(host-port:{host:string port:integer}|no-one:{NO ONE})",
+        summary: "Makes this server a replica of another, or (NO ONE) a master again.",
+        complexity: "O(1)"),
+    spec!("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, "server", "1.0.0", repl::replica::replicaof,
+        args: "args:(host-port:{host:string port:integer}|no-one:{NO ONE})",
+        deprecated_since: "5.0.0", replaced_by: "`REPLICAOF`",
+        summary: "Makes this server a replica of another, or (NO ONE) a master again.",
+        complexity: "O(1)"),
+    spec!("role", 1, NOSCRIPT | LOADING | STALE | FAST, "server", "2.8.12", repl::role,
+        acl: "admin dangerous",
+        summary: "Replies with this server's replication role, offset and replicas.",
+        complexity: "O(1)"),
+    spec!("wait", 3, NOSCRIPT, "generic", "3.0.0", repl::wait,
+        acl: "connection",
+        tips: "request_policy:all_shards response_policy:agg_min",
+        args: "numreplicas:integer timeout:integer",
+        summary: "Blocks until the given number of replicas acknowledged every write made so far, or the timeout (ms) passes.",
+        complexity: "O(1)"),
     spec!("slowlog", -2, 0, "server", "2.2.12", sys::container,
         subcommands: SLOWLOG_SUBS,
         summary: "Holds the commands of the slow log.",
@@ -1819,9 +1858,11 @@ mod tests {
                 "{}: movablekeys is derived",
                 c.name
             );
-            // Redis documents MONITOR without a complexity, and COMMAND DOCS then omits it.
+            // Redis documents MONITOR, SYNC and PSYNC without a complexity, and COMMAND DOCS
+            // then omits it.
             assert!(
-                !c.summary.is_empty() && (!c.complexity.is_empty() || c.name == "monitor"),
+                !c.summary.is_empty()
+                    && (!c.complexity.is_empty() || matches!(c.name, "monitor" | "sync" | "psync")),
                 "{}: docs",
                 c.name
             );

@@ -238,6 +238,8 @@ pub const SUPPORTED_SUBCOMMANDS: &[&str] = &[
     "command|count",
     "command|info",
     "command|docs",
+    "command|getkeys",
+    "command|getkeysandflags",
     "slowlog|get",
     "slowlog|len",
     "slowlog|reset",

@@ -3,6 +3,7 @@
 //! ```text
 //! COMMAND | COMMAND COUNT | COMMAND INFO [name ...] | COMMAND DOCS [name ...]
 //! COMMAND LIST [FILTERBY MODULE m|ACLCAT c|PATTERN p] | COMMAND HELP
+//! COMMAND GETKEYS command [arg ...] | COMMAND GETKEYSANDFLAGS command [arg ...]
 //! ```
 
 use bytes::Bytes;
@@ -452,8 +453,218 @@ pub fn command_help(cx: &mut Ctx, _args: &[Bytes]) {
             "    Return documentation details about multiple Redis commands.",
             "    If no command names are given, documentation details for all",
             "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
+}
+
+/// COMMAND GETKEYS command [arg ...]
+pub fn command_getkeys(cx: &mut Ctx, args: &[Bytes]) {
+    getkeys(cx, args, false);
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...]
+pub fn command_getkeysandflags(cx: &mut Ctx, args: &[Bytes]) {
+    getkeys(cx, args, true);
+}
+
+/// Redis 7.0's `getKeysSubcommandImpl`: find the command (or `container sub`), check it has
+/// keys and its arity, then locate the keys from its key specs, falling back to the command's
+/// own rules (Redis's `getkeys_proc`) where the specs cannot say.
+fn getkeys(cx: &mut Ctx, args: &[Bytes], with_flags: bool) {
+    let argv = &args[2..];
+    let found =
+        table::lookup(&argv[0]).and_then(|c| match (c.subcommands.is_empty(), argv.get(1)) {
+            (false, Some(sub)) => table::lookup_sub(c, sub),
+            _ => Some(c),
+        });
+    let Some(spec) = found else {
+        return cx.err("ERR Invalid command specified");
+    };
+    if spec.keys.is_empty() {
+        return cx.err("ERR The command has no key arguments");
+    }
+    if !table::arity_ok(spec.arity, argv.len()) {
+        return cx.err("ERR Invalid number of arguments specified for command");
+    }
+    let keys = match keys_from_specs(spec, argv) {
+        Some(keys) => keys,
+        None => keys_by_rule(spec, argv),
+    };
+    if keys.is_empty() && spec.flags & table::NO_MANDATORY_KEYS == 0 {
+        return cx.err("ERR Invalid arguments specified for command");
+    }
+    let items = keys
+        .into_iter()
+        .map(|(pos, flags)| {
+            let key = Frame::Bulk(argv[pos].clone());
+            if with_flags {
+                Frame::Array(vec![
+                    key,
+                    status_set(flags.split(' ').filter(|f| !f.is_empty())),
+                ])
+            } else {
+                key
+            }
+        })
+        .collect();
+    cx.frame(&Frame::Array(items));
+}
+
+/// Redis 7.0's `getKeysUsingKeySpecs`: (argument index, flags) of each key, None when a spec
+/// cannot locate its keys (an `unknown` spec, a bad key count, keys past the arguments).
+fn keys_from_specs(spec: &CommandSpec, argv: &[Bytes]) -> Option<Vec<(usize, &'static str)>> {
+    if spec
+        .keys
+        .iter()
+        .any(|k| k.flags.split(' ').any(|f| f == "variable_flags"))
+    {
+        // Redis prefers the command's own rule when the flags depend on the arguments.
+        return None;
+    }
+    let argc = argv.len() as i64;
+    let mut out = Vec::new();
+    for k in spec.keys {
+        if k.unknown {
+            return None;
+        }
+        let mut first = i64::from(k.index);
+        let (last, step) = match k.keynum {
+            Some(kn) => {
+                if i64::from(kn.keynumidx) >= argc - first {
+                    return None;
+                }
+                let n = argv[(first + i64::from(kn.keynumidx)) as usize].as_ref();
+                let n = std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|s| crate::util::parse_i64(s.as_bytes()))
+                    .filter(|n| *n >= 0)?;
+                first += i64::from(kn.firstkey);
+                (first + n - 1, i64::from(k.keystep))
+            }
+            None if k.lastkey >= 0 => (first + i64::from(k.lastkey), i64::from(k.keystep)),
+            None => (argc + i64::from(k.lastkey), i64::from(k.keystep)),
+        };
+        if last >= argc || last < first || first >= argc || step < 1 {
+            return None;
+        }
+        let mut i = first;
+        while i <= last {
+            out.push((i as usize, k.flags));
+            i += step;
+        }
+    }
+    Some(out)
+}
+
+/// The command's own key rules, Redis 7.0's `getkeys_proc`s, for what the key specs leave open:
+/// SORT's STORE, SET's and BITFIELD's flags, and a key count the specs reject.
+fn keys_by_rule(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, &'static str)> {
+    let argc = argv.len();
+    match spec.name {
+        // sortROGetKeys
+        "sort_ro" => vec![(1, "RO access")],
+        // sortGetKeys: the sorted key, and the last STORE's destination (LIMIT, GET and BY
+        // arguments skipped, so a key named "store" after GET is not taken for the option).
+        "sort" => {
+            let mut store = None;
+            let mut i = 2;
+            while i < argc {
+                if is(&argv[i], "limit") {
+                    i += 2;
+                } else if is(&argv[i], "get") || is(&argv[i], "by") {
+                    i += 1;
+                } else if is(&argv[i], "store") && i + 1 < argc {
+                    store = Some(i + 1);
+                }
+                i += 1;
+            }
+            let mut keys = vec![(1, "RO access")];
+            keys.extend(store.map(|p| (p, "OW update")));
+            keys
+        }
+        // setGetKeys: GET makes SET read the old value.
+        "set" => {
+            let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+            vec![(1, if get { "RW access update" } else { "OW update" })]
+        }
+        // bitfieldGetKeys: read-only while every operation is a complete GET or OVERFLOW.
+        "bitfield" => {
+            let mut readonly = true;
+            let mut i = 2;
+            while i < argc {
+                let rem = argc - i - 1;
+                if is(&argv[i], "get") && rem >= 2 {
+                    i += 2;
+                } else if is(&argv[i], "overflow") && rem >= 1 {
+                    i += 1;
+                } else {
+                    readonly = false;
+                    break;
+                }
+                i += 1;
+            }
+            vec![(
+                1,
+                if readonly {
+                    "RO access"
+                } else {
+                    "RW access update"
+                },
+            )]
+        }
+        _ => keynum_rule(spec, argv),
+    }
+}
+
+/// Redis's `genericGetKeys` for the commands with a key count (ZUNIONSTORE, SINTERCARD, LMPOP,
+/// BLMPOP, ...): the count read as `atoi` reads it, the keys with no flags, then the
+/// destination; nothing when the count is out of range.
+fn keynum_rule(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, &'static str)> {
+    let Some(k) = spec.keys.iter().find(|k| k.keynum.is_some()) else {
+        return Vec::new();
+    };
+    let Some(kn) = k.keynum else {
+        return Vec::new();
+    };
+    let count_at = (k.index + kn.keynumidx) as usize;
+    let first = (k.index + kn.firstkey) as usize;
+    let step = k.keystep.max(1) as usize;
+    let Some(count) = argv.get(count_at) else {
+        return Vec::new();
+    };
+    let num = atoi(count);
+    if num < 1 || num as usize > argv.len().saturating_sub(first) / step {
+        return Vec::new();
+    }
+    let mut keys: Vec<(usize, &'static str)> =
+        (0..num as usize).map(|i| (first + i * step, "")).collect();
+    if let Some(dest) = spec.keys.iter().find(|d| d.keynum.is_none() && !d.unknown) {
+        keys.push((dest.index as usize, ""));
+    }
+    keys
+}
+
+/// C's `atoi`: optional blanks and sign, then leading digits; 0 when there are none.
+pub(super) fn atoi(s: &[u8]) -> i64 {
+    let s = s.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for &d in digits.iter().take_while(|d| d.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
 }
 
 #[cfg(test)]

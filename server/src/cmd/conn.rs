@@ -216,9 +216,23 @@ pub fn client_list(cx: &mut Ctx, args: &[Bytes]) {
         if is(&args[j], "type") && j + 1 < args.len() {
             let t = String::from_utf8_lossy(&args[j + 1]).to_ascii_lowercase();
             match t.as_str() {
-                "normal" => {}
-                // forkdb has no replicas or pub/sub clients: these types list nobody.
-                "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
+                "normal" | "replica" | "slave" | "master" => {
+                    // replication: a replica (SYNC/PSYNC), our master's link, or neither.
+                    let of: Vec<u64> = cx
+                        .srv
+                        .clients
+                        .values()
+                        .filter(|m| match t.as_str() {
+                            "normal" => !m.replica.get() && !m.master_link.get(),
+                            "master" => m.master_link.get(),
+                            _ => m.replica.get(),
+                        })
+                        .map(|m| m.id)
+                        .collect();
+                    ids = Some(of);
+                }
+                // forkdb has no pub/sub clients: this type lists nobody.
+                "pubsub" => ids = Some(Vec::new()),
                 _ => return cx.err_quoting("ERR Unknown client type '", &args[j + 1], "'"),
             }
             j += 2;
@@ -273,6 +287,7 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
     let mut addr = None;
     let mut laddr = None;
     let mut skipme = true;
+    let mut kill_type: Option<String> = None;
     let mut j = 2;
     while j + 1 < args.len() {
         let val = &args[j + 1];
@@ -301,6 +316,7 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             ) {
                 return cx.err_quoting("ERR Unknown client type '", val, "'");
             }
+            kill_type = Some(t);
         } else if is(&args[j], "user") {
             if val.as_ref() != b"default" {
                 return cx.err_quoting("ERR No such user '", val, "'");
@@ -321,6 +337,12 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             || addr.as_ref().is_some_and(|a| *a != m.addr)
             || laddr.as_ref().is_some_and(|a| *a != m.laddr)
             || (skipme && m.id == me)
+            || kill_type.as_deref().is_some_and(|t| match t {
+                "normal" => m.replica.get() || m.master_link.get(),
+                "replica" | "slave" => !m.replica.get(),
+                "master" => !m.master_link.get(),
+                _ => true,
+            })
         {
             continue;
         }
@@ -341,7 +363,8 @@ pub fn help_reply(cx: &mut Ctx, command: &str, lines: &[&str]) {
     ))];
     items.extend(lines.iter().map(|l| Frame::Simple(l.to_string())));
     items.push(Frame::Simple("HELP".into()));
-    items.push(Frame::Simple("    Print this help.".into()));
+    // Redis 7.0.15's addReplyHelp says "Prints" (so do all its HELP replies).
+    items.push(Frame::Simple("    Prints this help.".into()));
     cx.frame(&Frame::Array(items));
 }
 

@@ -16,7 +16,7 @@
 use bytes::Bytes;
 use forkdb_protocol::Frame;
 
-use super::conn::verbatim;
+use super::conn::{help_reply, verbatim};
 use super::{int_arg, is};
 use crate::server::Ctx;
 use crate::util::parse_i64;
@@ -25,18 +25,6 @@ use crate::util::parse_i64;
 /// and entry) and the key's own allocation header.
 pub const ENTRY_OVERHEAD: usize =
     std::mem::size_of::<crate::store::Entry>() + std::mem::size_of::<Bytes>() + 16;
-
-/// These three commands end their help with "Prints this help." (the shared helper's
-/// suffix says "Print").
-fn help_reply(cx: &mut Ctx, command: &str, lines: &[&str]) {
-    let mut items = vec![Frame::Simple(format!(
-        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ))];
-    items.extend(lines.iter().map(|l| Frame::Simple(l.to_string())));
-    items.push(Frame::Simple("HELP".into()));
-    items.push(Frame::Simple("    Prints this help.".into()));
-    cx.frame(&Frame::Array(items));
-}
 
 // ---- MONITOR ----
 

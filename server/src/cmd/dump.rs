@@ -5,6 +5,8 @@
 //! conversion of a read value into the keyspace's types is the loader's
 //! ([`crate::load::container_value`]), and RESTORE writes through the keyspace's write path.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 use forkdb_snapshot::{decode_payload, DumpPayload, QuicklistNode};
 
@@ -110,7 +112,7 @@ pub fn restore(cx: &mut Ctx, args: &[Bytes]) {
     if ttl < 0 {
         return cx.err("ERR Invalid TTL value, must be >= 0");
     }
-    let value = match decode_payload(&args[3]) {
+    let value = match decode_checked(&args[3]) {
         Ok(v) => v,
         Err(forkdb_snapshot::DumpError::Footer) => {
             return cx.err("ERR DUMP payload version or checksum are wrong")
@@ -139,4 +141,27 @@ pub fn restore(cx: &mut Ctx, args: &[Bytes]) {
     }
     drop(w);
     cx.ok();
+}
+
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION: Redis's `server.skip_checksum_validation`, a process
+/// global that only that test knob sets (the suite restores payloads with a damaged CRC to
+/// reach the value checks); the server has one thread, so `Relaxed`.
+static SKIP_CHECKSUM: AtomicBool = AtomicBool::new(false);
+
+pub fn set_skip_checksum_validation(on: bool) {
+    SKIP_CHECKSUM.store(on, Ordering::Relaxed);
+}
+
+/// `decode_payload`, or with the checksum validation skipped (Redis's `verifyDumpPayload` then
+/// checks the version only): the payload is copied with its CRC recomputed, so the value is
+/// read and validated exactly as always. The copy is made only while the knob is on.
+fn decode_checked(payload: &[u8]) -> Result<forkdb_snapshot::Value, forkdb_snapshot::DumpError> {
+    if !SKIP_CHECKSUM.load(Ordering::Relaxed) || payload.len() < 10 {
+        return decode_payload(payload);
+    }
+    let mut fixed = payload.to_vec();
+    let body = fixed.len() - 8;
+    let crc = forkdb_snapshot::crc64(&fixed[..body]);
+    fixed[body..].copy_from_slice(&crc.to_le_bytes());
+    decode_payload(&fixed)
 }

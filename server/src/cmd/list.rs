@@ -294,8 +294,9 @@ pub fn lset(cx: &mut Ctx, args: &[Bytes]) {
                 drop(w);
                 return cx.err("ERR index out of range");
             }
+            let fill = cx.srv.config.list_max_listpack_size;
             if let Ok(Some(l)) = w.list_mut() {
-                l.set(idx, &args[3]);
+                l.set(idx, &args[3], fill);
             }
         }
     }

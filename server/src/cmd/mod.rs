@@ -191,16 +191,30 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
     if srv.config.maxmemory > 0 && !srv.persist.loading && !srv.evict_to_fit() {
         // Over the limit: refuse what may use memory, and anything queued in MULTI (the queue
         // itself grows), but never EXEC of reads, DISCARD, QUIT or RESET (Redis's rule).
-        if flags & table::DENYOOM != 0 || queueing {
+        // replication: the master's stream is never refused (Redis exempts CLIENT_MASTER).
+        if (flags & table::DENYOOM != 0 || queueing) && !client.repl.is_master {
             let msg = "OOM command not allowed when used memory > 'maxmemory'.";
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }
     // Redis refuses PING too while writes are refused, so that health checks notice.
-    if flags & table::WRITE != 0 || spec.name == "ping" {
+    if (flags & table::WRITE != 0 || spec.name == "ping") && !client.repl.is_master {
         if let Some(msg) = srv.deny_write_reason() {
             return reject_cmd(srv, client, out, spec, &msg, is_exec);
         }
+    }
+    // replication: `min-replicas-to-write` (Redis checks it for writes only), and a read-only
+    // replica's `-READONLY` for every client but its master.
+    if flags & table::WRITE != 0 && !client.repl.is_master {
+        if let Some(msg) = crate::repl::deny_write_reason(srv) {
+            return reject_cmd(srv, client, out, spec, msg, is_exec);
+        }
+        if let Some(msg) = crate::repl::replica::deny_write(srv, client) {
+            return reject_cmd(srv, client, out, spec, msg, is_exec);
+        }
+    }
+    if let Some(msg) = crate::repl::replica::deny_stale(srv, spec) {
+        return reject_cmd(srv, client, out, spec, msg, is_exec);
     }
     // While the data set loads, only commands with Redis's `loading` flag run.
     if srv.persist.loading && !spec.has(table::LOADING) {
@@ -232,10 +246,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         return;
     }
     call(srv, client, spec, &args, out);
+    // replication: the command's ops (EXEC's, wrapped in MULTI/EXEC) go into the stream.
+    crate::repl::flush(srv, flags & table::WRITE != 0);
     // Keys the command (or EXEC's queue) made ready serve their blocked clients now, before
     // this client's next command (Redis's `handleClientsBlockedOnKeys` after `call()`).
     if srv.ks.blocking.has_ready() {
         crate::blocking::serve_ready(srv);
+        crate::repl::flush(srv, false);
     }
 }
 
@@ -250,6 +267,8 @@ pub fn call(
     let argv_mem: usize = args.iter().map(|a| a.len()).sum();
     client.meta.argv_mem.set(argv_mem);
     let start = Instant::now();
+    // replication: what the command changed is propagated (see `repl::after_call`).
+    let (db_before, dirty_before, reply_start) = (client.db, srv.ks.dirty, out.len());
     let mut cx = Ctx {
         srv,
         client,
@@ -258,6 +277,11 @@ pub fn call(
     };
     (spec.handler)(&mut cx, args);
     let failed = cx.failed;
+    if srv.repl.active() {
+        let changed = crate::repl::changed(spec, dirty_before, srv.ks.dirty, failed);
+        let reply = out.get(reply_start..).unwrap_or(&[]);
+        crate::repl::after_call(srv, db_before, spec, args, reply, changed);
+    }
     let usec = start.elapsed().as_micros() as u64;
     let stat = srv.stats.commands.entry(spec.name).or_default();
     stat.calls += 1;

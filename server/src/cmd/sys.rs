@@ -5,7 +5,7 @@
 //! CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
 //! COMMAND [COUNT | INFO [name ...] | DOCS [name ...] | LIST | HELP]
 //! SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
-//! DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | HELP
+//! DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | QUICKLIST-PACKED-THRESHOLD size | HELP
 //! ```
 
 use bytes::Bytes;
@@ -261,6 +261,58 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 Err(e) => cx.err(&format!("ERR can't start a thread: {e}")),
             }
         }
+        ("quicklist-packed-threshold", 3) => {
+            let sz = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(crate::util::parse_memory);
+            match sz {
+                Some(sz) if crate::types::list::set_packed_threshold(sz) => cx.ok(),
+                _ => cx.err("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
+            }
+        }
+        ("protocol", 3) => debug_protocol(cx, &args[2]),
+        ("digest", 2) => {
+            let mut fin = [0u8; 20];
+            for (db, d) in cx.srv.ks.databases() {
+                if d.is_empty() {
+                    continue;
+                }
+                // The db id goes in, so the same data in another db digests differently.
+                mix_digest(&mut fin, &(db as u32).to_be_bytes());
+                for (key, value, expire) in d.iter() {
+                    let mut dg = [0u8; 20];
+                    mix_digest(&mut dg, key);
+                    object_digest(&mut dg, value, expire.is_some());
+                    xor_digest(&mut fin, &dg);
+                }
+            }
+            cx.simple(&hex20(&fin));
+        }
+        ("digest-value", _) => {
+            let db = cx.db();
+            let out: Vec<String> = args[2..]
+                .iter()
+                .map(|k| {
+                    let mut dg = [0u8; 20];
+                    // `peek`, as Redis's dictFind: a logically expired key still digests.
+                    if let Some(e) = cx.srv.ks.peek(db, k) {
+                        object_digest(&mut dg, &e.value, e.expire >= 0);
+                    }
+                    hex20(&dg)
+                })
+                .collect();
+            cx.array(out.len());
+            for d in &out {
+                cx.simple(d);
+            }
+        }
+        ("set-skip-checksum-validation", 3) => {
+            // Redis reads the flag with atoi. Only RESTORE honours it here: forkdb's RDB loader
+            // always checks the file's checksum.
+            let on = super::command::atoi(&args[2]) != 0;
+            super::dump::set_skip_checksum_validation(on);
+            cx.ok();
+        }
         ("set-active-expire", 3) => {
             cx.srv.active_expire_enabled = args[2].as_ref() != b"0";
             cx.ok();
@@ -294,10 +346,23 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                 "    it is used instead of the 'key' prefix. These are not propagated to",
                 "    replicas. Cluster slots are not respected so keys not belonging to the",
                 "    current node can be created in cluster mode.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+                "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
                 "RELOAD",
                 "    Save the RDB on disk and reload it back to memory.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -313,4 +378,136 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
         ),
         _ => cx.err_quoting("ERR unknown subcommand '", &args[1], "'. Try DEBUG HELP."),
     }
+}
+
+/// Redis's `xorDigest` (debug.c): XORs the SHA-1 of `data` into `digest`, so that unordered
+/// elements (set members, hash fields) digest the same in any order.
+fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+    let hash = sha1_smol::Sha1::from(data).digest().bytes();
+    for (d, h) in digest.iter_mut().zip(hash) {
+        *d ^= h;
+    }
+}
+
+/// Redis's `mixDigest`: `xorDigest`, then the digest becomes the SHA-1 of itself, so that
+/// order matters (list elements, a member before its score).
+fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+    xor_digest(digest, data);
+    *digest = sha1_smol::Sha1::from(&digest[..]).digest().bytes();
+}
+
+fn mix_elem(digest: &mut [u8; 20], e: &forkdb_snapshot::blob::Elem<'_>) {
+    match e {
+        forkdb_snapshot::blob::Elem::Str(s) => mix_digest(digest, s),
+        forkdb_snapshot::blob::Elem::Int(n) => {
+            mix_digest(digest, itoa::Buffer::new().format(*n).as_bytes())
+        }
+    }
+}
+
+/// Redis 7.0's `xorObjectDigest`: the type, the value element by element (the way each type
+/// mixes is Redis's, so DEBUG DIGEST-VALUE answers the same hex as redis-server for the same
+/// value), and a mark when the key has a TTL.
+fn object_digest(digest: &mut [u8; 20], value: &crate::store::Value, has_expire: bool) {
+    use crate::store::Value;
+    // Redis's OBJ_STRING .. OBJ_HASH type codes, in network order.
+    let type_code: u32 = match value {
+        Value::Str { .. } => 0,
+        Value::List(_) => 1,
+        Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
+        Value::Hash(_) => 4,
+    };
+    mix_digest(digest, &type_code.to_be_bytes());
+    match value {
+        Value::Str { data, .. } => mix_digest(digest, data),
+        Value::List(l) => l.iter().for_each(|e| mix_elem(digest, &e)),
+        Value::Set(s) => s.iter().for_each(|e| match e {
+            forkdb_snapshot::blob::Elem::Str(m) => xor_digest(digest, m),
+            forkdb_snapshot::blob::Elem::Int(n) => {
+                xor_digest(digest, itoa::Buffer::new().format(n).as_bytes())
+            }
+        }),
+        Value::ZSet(z) => {
+            for (m, score) in z.iter() {
+                let mut ele = [0u8; 20];
+                mix_elem(&mut ele, &m);
+                // 7.0 spells the score with `%.17g`.
+                mix_digest(&mut ele, forkdb_protocol::format_double(score).as_bytes());
+                xor_digest(digest, &ele);
+            }
+        }
+        Value::Hash(h) => {
+            for (f, v) in h.pairs() {
+                let mut ele = [0u8; 20];
+                mix_elem(&mut ele, &f);
+                mix_elem(&mut ele, &v);
+                xor_digest(digest, &ele);
+            }
+        }
+    }
+    if has_expire {
+        xor_digest(digest, b"!!expire!!");
+    }
+}
+
+fn hex20(d: &[u8; 20]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// DEBUG PROTOCOL <type>: Redis 7.0's fixed test value of each reply type, for clients (and the
+/// suite) to check how they parse RESP3 and its RESP2 downgrades.
+fn debug_protocol(cx: &mut Ctx, name: &[u8]) {
+    let name = crate::util::lower(name);
+    let bulk = |s: &str| Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let ints = || (0..3).map(Frame::Integer).collect::<Vec<_>>();
+    let f = match name.as_str() {
+        "string" => bulk("Hello World"),
+        "integer" => Frame::Integer(12345),
+        // Redis's literal 3.141, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
+        "double" => Frame::Double(3.141),
+        "bignum" => Frame::BigNumber("1234567999999999999999999999999999999".into()),
+        "null" => Frame::Null,
+        "array" => Frame::Array(ints()),
+        "set" => Frame::Set(ints()),
+        "map" => Frame::Map(
+            (0..3)
+                .map(|j| (Frame::Integer(j), Frame::Boolean(j == 1)))
+                .collect(),
+        ),
+        "attrib" => {
+            if cx.resp3() {
+                // An attribute (`|`) is no reply of its own, so `Frame` has no variant for it:
+                // it is written as is, and the real reply follows.
+                cx.out.extend_from_slice(
+                    b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n",
+                );
+            }
+            bulk("Some real reply following the attribute")
+        }
+        "push" => {
+            if !cx.resp3() {
+                return cx.err("ERR RESP2 is not supported by this command");
+            }
+            cx.frame(&Frame::Push(vec![
+                bulk("server-cpu-usage"),
+                Frame::Integer(42),
+            ]));
+            bulk("Some real reply following the push reply")
+        }
+        "true" => Frame::Boolean(true),
+        "false" => Frame::Boolean(false),
+        "verbatim" => Frame::Verbatim(
+            "txt".into(),
+            Bytes::from_static(b"This is a verbatim\nstring"),
+        ),
+        _ => {
+            return cx.err(
+                "ERR Wrong protocol type name. Please use one of the following: \
+                 string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            )
+        }
+    };
+    cx.frame(&f);
 }

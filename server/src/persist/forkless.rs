@@ -690,6 +690,7 @@ impl Server {
                 self.remove_temp_file(&run.tmp);
                 self.timelines.end("err");
                 self.timelines.set_failure(e.step.name(), e.errno());
+                crate::repl::bgsave_done(self, false);
                 return;
             }
             Some(Err(_)) | None => {
@@ -701,6 +702,8 @@ impl Server {
             }
         };
         self.timelines.end(status);
+        // Replicas waiting for this snapshot get its file (or the failure), as after a fork.
+        crate::repl::bgsave_done(self, status == "ok");
     }
 }
 

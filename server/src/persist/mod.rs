@@ -650,6 +650,7 @@ impl Server {
             _ => "err",
         };
         self.timelines.end(status);
+        crate::repl::bgsave_done(self, exit == ChildExit::Ok);
         if let (false, Some((step, errno))) = (run.killed_by_us, run.failure) {
             self.timelines.set_failure(step.name(), errno);
         }

@@ -59,6 +59,9 @@ impl Keyspace {
             };
             self.slot_at(db, &key, Some(idx), 0).delete();
             self.evicted_keys += 1;
+            if let Some(q) = self.deleted_queue.as_mut() {
+                q.push((db, bytes::Bytes::copy_from_slice(&key)));
+            }
         }
         true
     }

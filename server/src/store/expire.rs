@@ -36,6 +36,9 @@ impl Keyspace {
     fn expire_at_index(&mut self, db: usize, key: &[u8], idx: usize) {
         self.slot_at(db, key, Some(idx), 0).delete();
         self.expired_keys += 1;
+        if let Some(q) = self.deleted_queue.as_mut() {
+            q.push((db, bytes::Bytes::copy_from_slice(key)));
+        }
     }
 
     /// A uniformly random live key, deleting expired ones met on the way.

@@ -22,14 +22,41 @@
 //! `Slot::list_mut` (the write path).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use forkdb_snapshot::blob::listpack::{self, Listpack, Where};
 use forkdb_snapshot::blob::{BlobError, Elem};
 
-/// 7.0's `packed_threshold`: an element this large gets a plain node of its own.
+/// 7.0's default `packed_threshold`: an element this large gets a plain node of its own.
 pub const PACKED_THRESHOLD: usize = 1 << 30;
+/// 7.0's largest threshold (`quicklistisSetPackedThreshold`): just under the 4 GiB a
+/// listpack can hold.
+const PACKED_THRESHOLD_MAX: u64 = (1 << 32) - (1 << 20);
+
+/// The current `packed_threshold`. Redis keeps it in a process global that only DEBUG
+/// QUICKLIST-PACKED-THRESHOLD changes (tests use it to make plain nodes of small elements);
+/// an atomic is the safe Rust form of that global. The server has one thread, so `Relaxed`.
+static PACKED: AtomicUsize = AtomicUsize::new(PACKED_THRESHOLD);
+
+fn packed_threshold() -> usize {
+    PACKED.load(Ordering::Relaxed)
+}
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD (7.0's `quicklistisSetPackedThreshold`): 0 restores the
+/// default; false (nothing changed) above [`PACKED_THRESHOLD_MAX`]. Lists already built keep
+/// their nodes, as in Redis.
+pub fn set_packed_threshold(sz: u64) -> bool {
+    if sz > PACKED_THRESHOLD_MAX {
+        return false;
+    }
+    let sz = if sz == 0 { PACKED_THRESHOLD as u64 } else { sz };
+    PACKED.store(sz as usize, Ordering::Relaxed);
+    true
+}
 /// 7.0's `SIZE_SAFETY_LIMIT`: a node limited by count still stays within 8 KiB.
 const SIZE_SAFETY_LIMIT: usize = 8192;
+/// 7.0.15's `SIZE_ESTIMATE_OVERHEAD` (see [`allow_insert`]).
+const SIZE_ESTIMATE_OVERHEAD: usize = 8;
 /// 7.0's `optimization_level`: the byte limits of fill -1 ..= -5.
 const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 
@@ -77,7 +104,7 @@ impl Node {
     }
 
     fn single(e: &[u8]) -> Node {
-        if e.len() >= PACKED_THRESHOLD {
+        if e.len() >= packed_threshold() {
             Node::Plain(e.into())
         } else {
             let mut lp = Listpack::new();
@@ -113,19 +140,18 @@ fn within_limits(sz: usize, count: usize, fill: i64, merge: bool) -> bool {
 /// 7.0's `_quicklistNodeAllowInsert`: may `node` take one more element of `sz` bytes?
 fn allow_insert(node: Option<&Node>, fill: i64, sz: usize) -> bool {
     let Some(node) = node else { return false };
-    if node.is_plain() || sz >= PACKED_THRESHOLD {
+    if node.is_plain() || sz >= packed_threshold() {
         return false;
     }
-    // The overestimate 7.0 inherited from the ziplist: previous-length and encoding bytes.
-    let mut overhead = if sz < 254 { 1 } else { 5 };
-    overhead += if sz < 64 {
-        1
-    } else if sz < 16384 {
-        2
-    } else {
-        5
-    };
-    within_limits(node.bytes() + sz + overhead, node.len(), fill, false)
+    // 7.0.15's `SIZE_ESTIMATE_OVERHEAD`: a flat 8 bytes for the new entry's encoding and
+    // back-length (the older ziplist-based estimate, 2 to 10 bytes by size, lets a node of
+    // short elements take two or three more than redis-server's, so DUMP and RDB bytes differ).
+    within_limits(
+        node.bytes() + sz + SIZE_ESTIMATE_OVERHEAD,
+        node.len(),
+        fill,
+        false,
+    )
 }
 
 /// 7.0's `_quicklistNodeAllowMerge`.
@@ -323,44 +349,52 @@ impl List {
         Some(self.ql.nodes[ni].get(off))
     }
 
-    /// Replaces the element at `index` (LSET). False when out of range. Like 7.0's
-    /// `quicklistReplaceEntry`, a packed node is changed in place whatever its new size.
-    pub fn set(&mut self, index: i64, e: &[u8]) -> bool {
+    /// Replaces the element at `index` (LSET). False when out of range. As 7.0's
+    /// `quicklistReplaceEntry`: a packed node takes a small element in place whatever its new
+    /// size; a large one (`packed_threshold`) goes in a plain node of its own, splitting the
+    /// packed node around the replaced element; a plain node takes a large element in place,
+    /// and a small one is inserted after it (`_quicklistInsert`: into the next node when that
+    /// has room, else in a new node) before the plain node is deleted.
+    pub fn set(&mut self, index: i64, e: &[u8], fill: i64) -> bool {
         let Some((ni, off)) = self.locate(index) else {
             return false;
         };
-        let node = &mut self.ql.nodes[ni];
-        match node {
-            Node::Packed(lp) if e.len() < PACKED_THRESHOLD => {
+        let large = e.len() >= packed_threshold();
+        let nodes = &mut self.ql.nodes;
+        match &mut nodes[ni] {
+            Node::Packed(lp) if !large => {
                 if let Some(p) = lp.seek(off as i64) {
                     let _ = lp.replace(p, e);
                 }
             }
             Node::Packed(lp) => {
-                // A huge element: 7.0 splits the node around a plain one; here it becomes
-                // a plain node between the two halves.
-                let (a, b) = split_lp(lp, off);
-                let mut mid = vec![Node::Plain(e.into())];
-                if !b.is_empty() {
-                    mid.push(Node::Packed(b));
+                // Nodes [0, off) | plain e | (off, end]; an empty side is no node.
+                let (a, mut b) = split_lp(lp, off);
+                if let Some(p) = b.first() {
+                    b.delete(p);
                 }
-                let a_empty = a.is_empty();
-                *node = Node::Packed(a);
-                let at = if a_empty {
-                    self.ql.nodes.remove(ni);
-                    ni
-                } else {
-                    ni + 1
-                };
-                for (k, n) in mid.into_iter().enumerate() {
-                    self.ql.nodes.insert(at + k, n);
+                let mut new = Vec::with_capacity(3);
+                if !a.is_empty() {
+                    new.push(Node::Packed(a));
+                }
+                new.push(Node::Plain(e.into()));
+                if !b.is_empty() {
+                    new.push(Node::Packed(b));
+                }
+                nodes.remove(ni);
+                for (k, n) in new.into_iter().enumerate() {
+                    nodes.insert(ni + k, n);
                 }
             }
-            Node::Plain(b) => {
-                if e.len() >= PACKED_THRESHOLD {
-                    *b = e.into();
+            Node::Plain(b) if large => *b = e.into(),
+            Node::Plain(_) => {
+                if allow_insert(nodes.get(ni + 1), fill, e.len()) {
+                    if let Some(Node::Packed(next)) = nodes.get_mut(ni + 1) {
+                        let _ = next.prepend(e);
+                    }
+                    nodes.remove(ni);
                 } else {
-                    *node = Node::single(e);
+                    nodes[ni] = Node::single(e);
                 }
             }
         }
@@ -427,10 +461,10 @@ impl List {
         let prev = ni.checked_sub(1).and_then(|i| ql.nodes.get(i));
         let avail_next = at_tail && allow_insert(next, fill, sz);
         let avail_prev = at_head && allow_insert(prev, fill, sz);
-        let has_next = next.is_some();
-        let has_prev = prev.is_some();
-        if sz >= PACKED_THRESHOLD || ql.nodes[ni].is_plain() {
-            // A plain element or a plain neighbour: its own node, splitting a packed one.
+        if sz >= packed_threshold() {
+            // A large element: a plain node of its own, splitting a packed node (a small one
+            // next to a plain node takes the general path below, where the plain node counts
+            // as full).
             let new = Node::single(e);
             if let Node::Packed(lp) = &mut ql.nodes[ni] {
                 if (after && !at_tail) || (!after && !at_head) {
@@ -460,7 +494,8 @@ impl List {
             if let Some(Node::Packed(lp)) = ql.nodes.get_mut(ni - 1) {
                 let _ = lp.append(e);
             }
-        } else if (at_tail && has_next && !avail_next) || (at_head && has_prev && !avail_prev) {
+        } else if (at_tail && !avail_next) || (at_head && !avail_prev) {
+            // At an end of a full node whose neighbour on that side (if any) is full too.
             ql.nodes
                 .insert(if after { ni + 1 } else { ni }, Node::single(e));
         } else {
@@ -821,8 +856,8 @@ mod tests {
     #[test]
     fn set_remove_trim() {
         let mut l = List::from_elems(["a", "b", "a", "c", "a"].iter().map(|s| s.as_bytes()), 2);
-        assert!(l.set(1, b"B"));
-        assert!(!l.set(5, b"x"));
+        assert!(l.set(1, b"B", -2));
+        assert!(!l.set(5, b"x", -2));
         assert_eq!(l.remove(-1, b"a"), 1);
         assert_eq!(items(&l).len(), 4);
         assert_eq!(l.remove(0, b"a"), 2);

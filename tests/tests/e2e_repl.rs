@@ -1,0 +1,815 @@
+//! Replication with real Redis peers, forkdb as the master: `redis-cli --rdb` and
+//! `redis-cli --replica` against forkdb, a real redis-server 7.0 replica (`--replicaof`) that
+//! syncs, follows writes made during and after the sync, resyncs partially from the backlog
+//! after its link is killed, and is counted by WAIT; and the faults: a replica that goes during
+//! the transfer, a replica too slow for its output buffer limit.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use forkdb_tests::server::{redis_check_rdb_bin, redis_cli_bin, run_with_deadline, TempDir};
+use forkdb_tests::{poll_until, Conn, Frame, Server};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn text(f: Frame) -> String {
+    match f {
+        Frame::Simple(s) => s,
+        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        Frame::Integer(n) => n.to_string(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn bulks(f: Frame) -> Vec<Vec<u8>> {
+    match f {
+        Frame::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Frame::Bulk(b) => b,
+                other => panic!("not a bulk string: {other:?}"),
+            })
+            .collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+/// Runs each command, asserting none fails.
+fn run(conn: &mut Conn, cmds: &[Vec<String>]) {
+    for c in cmds {
+        let reply = conn.frame(c);
+        assert!(!matches!(reply, Frame::Error(_)), "{c:?} failed: {reply:?}");
+    }
+}
+
+fn c(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every type, small and large encodings, TTLs, in databases 0 and 3; `tag` names the keys.
+fn dataset(tag: &str) -> Vec<Vec<String>> {
+    let k = |name: &str| format!("{tag}:{name}");
+    let mut cmds = vec![
+        c(&["SELECT", "0"]),
+        c(&["SET", &k("str"), "hello"]),
+        c(&["SET", &k("int"), "12345"]),
+        c(&["SET", &k("ttl"), "v", "EX", "5000"]),
+        c(&["HSET", &k("hash"), "a", "1", "b", "two"]),
+        c(&["SADD", &k("intset"), "1", "2", "3"]),
+        c(&["SADD", &k("set"), "x", "y", "z"]),
+        c(&["ZADD", &k("zset"), "1", "a", "2.5", "b"]),
+        c(&["RPUSH", &k("list"), "a", "b", "c"]),
+        c(&["PEXPIRE", &k("list"), "9000000"]),
+    ];
+    let mut big_hash = c(&["HSET", &k("bighash")]);
+    let mut big_set = c(&["SADD", &k("bigset")]);
+    let mut big_zset = c(&["ZADD", &k("bigzset")]);
+    let mut big_list = c(&["RPUSH", &k("biglist")]);
+    for i in 0..300 {
+        big_hash.extend([format!("f{i}"), format!("v{i}")]);
+        big_set.push(format!("m{i}"));
+        big_zset.extend([i.to_string(), format!("m{i}")]);
+        big_list.push(format!("e{i}"));
+    }
+    cmds.extend([big_hash, big_set, big_zset, big_list]);
+    cmds.extend([
+        c(&["SELECT", "3"]),
+        c(&["SET", &k("db3"), "three", "PX", "7000000"]),
+        c(&["HSET", &k("db3hash"), "f", "v"]),
+        c(&["SELECT", "0"]),
+    ]);
+    cmds
+}
+
+/// Writes whose replay on a replica gives the same data only as Redis rewrites them: relative
+/// TTLs, random pops, float sums, MULTI, blocking pops served at once.
+fn tricky_writes(tag: &str) -> Vec<Vec<String>> {
+    let k = |name: &str| format!("{tag}:{name}");
+    vec![
+        c(&["SELECT", "0"]),
+        c(&["SET", &k("ex"), "1", "EX", "1000"]),
+        c(&["SETEX", &k("setex"), "1000", "v"]),
+        c(&["SET", &k("exp"), "v"]),
+        c(&["EXPIRE", &k("exp"), "2000"]),
+        c(&["INCRBYFLOAT", &k("float"), "1.1"]),
+        c(&["INCRBYFLOAT", &k("float"), "2.2"]),
+        c(&["HINCRBYFLOAT", &k("hf"), "f", "0.5"]),
+        c(&["SADD", &k("pop"), "a", "b", "c", "d", "e", "f"]),
+        c(&["SPOP", &k("pop")]),
+        c(&["SPOP", &k("pop"), "2"]),
+        c(&["RPUSH", &k("bl"), "1", "2", "3"]),
+        c(&["BLPOP", &k("bl"), "0"]),
+        c(&["ZADD", &k("bz"), "1", "a", "2", "b"]),
+        c(&["BZPOPMAX", &k("bz"), "0"]),
+        c(&["LMPOP", "1", &k("bl"), "RIGHT", "COUNT", "1"]),
+        c(&["MULTI"]),
+        c(&["INCR", &k("m1")]),
+        c(&["SELECT", "3"]),
+        c(&["LPUSH", &k("m2"), "x"]),
+        c(&["EXEC"]),
+        c(&["SELECT", "0"]),
+        c(&["GETEX", &k("str"), "PX", "300000"]),
+        c(&["DEL", &k("int")]),
+    ]
+}
+
+/// (db, key) → (type, content as sorted or ordered lines, PEXPIRETIME).
+type Dump = BTreeMap<(u32, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
+
+fn dump(conn: &mut Conn) -> Dump {
+    let mut out = Dump::new();
+    for db in [0u32, 3] {
+        assert_eq!(text(conn.frame(&["SELECT", &db.to_string()])), "OK");
+        for key in bulks(conn.frame(&["KEYS", "*"])) {
+            let k = key.as_slice();
+            let kind = text(conn.frame(&[b"TYPE".as_slice(), k]));
+            let mut content = match kind.as_str() {
+                "string" => vec![text(conn.frame(&[b"GET".as_slice(), k])).into_bytes()],
+                "hash" => bulks(conn.frame(&[b"HGETALL".as_slice(), k]))
+                    .chunks(2)
+                    .map(|p| [p[0].as_slice(), b"=", p[1].as_slice()].concat())
+                    .collect(),
+                "set" => bulks(conn.frame(&[b"SMEMBERS".as_slice(), k])),
+                "zset" => bulks(conn.frame(&[b"ZRANGE".as_slice(), k, b"0", b"-1", b"WITHSCORES"])),
+                "list" => bulks(conn.frame(&[b"LRANGE".as_slice(), k, b"0", b"-1"])),
+                other => panic!("unexpected type {other}"),
+            };
+            if kind == "hash" || kind == "set" {
+                content.sort();
+            }
+            let at = match conn.frame(&[b"PEXPIRETIME".as_slice(), k]) {
+                Frame::Integer(n) => n,
+                other => panic!("PEXPIRETIME gave {other:?}"),
+            };
+            out.insert((db, key.clone()), (kind, content, at));
+        }
+    }
+    assert_eq!(text(conn.frame(&["SELECT", "0"])), "OK");
+    out
+}
+
+#[track_caller]
+fn assert_same(what: &str, got: &Dump, want: &Dump) {
+    let mut diffs = Vec::new();
+    for (k, w) in want {
+        match got.get(k) {
+            None => diffs.push(format!("missing {k:?}")),
+            Some(g) if g != w => diffs.push(format!("{k:?}: got {g:?}, want {w:?}")),
+            Some(_) => {}
+        }
+    }
+    for k in got.keys().filter(|k| !want.contains_key(*k)) {
+        diffs.push(format!("extra {k:?}"));
+    }
+    assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
+}
+
+/// The value of `field` in INFO `section`.
+fn info_field(conn: &mut Conn, section: &str, field: &str) -> Option<String> {
+    let info = text(conn.frame(&["INFO", section]));
+    let prefix = format!("{field}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+}
+
+fn wait_link_up(replica: &mut Conn) {
+    poll_until(WAIT, "master_link_status:up", || {
+        (info_field(replica, "replication", "master_link_status").as_deref() == Some("up"))
+            .then_some(())
+    });
+}
+
+/// Waits until the replica has processed everything the master has fed so far.
+fn wait_caught_up(master: &mut Conn, replica: &mut Conn) {
+    poll_until(WAIT, "the replica to reach the master's offset", || {
+        let m = info_field(master, "replication", "master_repl_offset")?;
+        let r = info_field(replica, "replication", "slave_repl_offset")?;
+        (m == r).then_some(())
+    });
+}
+
+/// Polls `f` every 10 ms until it is true or `timeout` passes; returns the last answer (the
+/// caller asserts, after cleaning up what it started).
+fn poll_until_or_deadline(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn check_rdb(path: &Path) -> String {
+    let mut cmd = Command::new(redis_check_rdb_bin());
+    cmd.arg(path);
+    let out = run_with_deadline(cmd, None, WAIT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "redis-check-rdb {}: {stdout}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn redis_cli_rdb_gets_a_snapshot_redis_loads() {
+    let master = Server::forkdb(&[]);
+    let mut conn = master.conn();
+    run(&mut conn, &dataset("d"));
+    let want = dump(&mut conn);
+
+    let dir = TempDir::new("repl-cli-rdb");
+    let file = dir.path().join("dump.rdb");
+    let mut cmd = Command::new(redis_cli_bin());
+    cmd.args(["-h", "127.0.0.1", "-p", &master.port.to_string(), "--rdb"])
+        .arg(&file);
+    let out = run_with_deadline(cmd, None, WAIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "redis-cli --rdb: {stderr}");
+    assert!(
+        stderr.contains("Transfer finished with success"),
+        "{stderr}"
+    );
+    let report = check_rdb(&file);
+    assert!(
+        report.contains(&format!("{} keys read", want.len())),
+        "{report}"
+    );
+
+    // The file holds the data: redis-server loads it with the same content and TTLs.
+    let redis = Server::redis(&["--dir", dir.path().to_str().expect("utf-8")]);
+    let mut rc = redis.conn();
+    poll_until(WAIT, "the load", || {
+        (info_field(&mut rc, "persistence", "loading").as_deref() == Some("0")).then_some(())
+    });
+    assert_same(
+        "redis-server loading redis-cli --rdb's file",
+        &dump(&mut rc),
+        &want,
+    );
+    // rdb-only: the connection was not kept as a replica.
+    assert_eq!(
+        info_field(&mut conn, "replication", "connected_slaves").as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn redis_replica_syncs_follows_and_resyncs_partially() {
+    let master = Server::forkdb(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("before"));
+    // A slow child (100 ms per key, 1.4 s in all): the writes below land while it writes.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "100000"])],
+    );
+
+    let replica = Server::redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut rc = replica.conn();
+    poll_until(WAIT, "the sync's snapshot to start", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    run(&mut mc, &dataset("during"));
+    run(&mut mc, &tricky_writes("during"));
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "the writes were meant to land during the snapshot"
+    );
+    let slave0 = info_field(&mut mc, "replication", "slave0").unwrap_or_default();
+    assert!(slave0.contains("state=wait_bgsave"), "{slave0}");
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+
+    wait_link_up(&mut rc);
+    run(&mut mc, &dataset("after"));
+    run(&mut mc, &tricky_writes("after"));
+    run(
+        &mut mc,
+        &[c(&["FLUSHDB"]), c(&["SELECT", "3"]), c(&["SET", "x", "y"])],
+    );
+    run(&mut mc, &dataset("after-flush"));
+
+    // An expiry on the master reaches the replica as a DEL: its DBSIZE (which counts keys
+    // that are logically expired but not deleted) drops.
+    run(&mut mc, &[c(&["SET", "short", "v", "PX", "300"])]);
+    wait_caught_up(&mut mc, &mut rc);
+    let size_with = text(rc.frame(&["DBSIZE"]));
+    // Not synchronisation: the key's time must pass on the master's clock.
+    std::thread::sleep(Duration::from_millis(350));
+    let gone = mc.frame(&["GET", "short"]);
+    assert!(matches!(gone, Frame::NullBulk | Frame::Null), "{gone:?}");
+    wait_caught_up(&mut mc, &mut rc);
+    let size_without = text(rc.frame(&["DBSIZE"]));
+    assert_eq!(
+        size_without.parse::<i64>().unwrap() + 1,
+        size_with.parse::<i64>().unwrap(),
+        "the expired key's DEL"
+    );
+
+    assert_same("the replica after the sync", &dump(&mut rc), &dump(&mut mc));
+    let slave0 = info_field(&mut mc, "replication", "slave0").unwrap_or_default();
+    assert!(slave0.contains("state=online"), "{slave0}");
+    assert!(
+        slave0.contains(&format!("port={}", replica.port)),
+        "{slave0}"
+    );
+    // WAIT counts it.
+    run(&mut mc, &[c(&["SET", "w", "1"])]);
+    assert_eq!(mc.frame(&["WAIT", "1", "5000"]), Frame::Integer(1));
+    assert_eq!(mc.frame(&["WAIT", "2", "100"]), Frame::Integer(1));
+    // min-replicas-to-write: one good replica is enough for 1, not for 2.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "2"])],
+    );
+    assert_eq!(
+        mc.frame(&["SET", "w", "2"]),
+        Frame::Error("NOREPLICAS Not enough good replicas to write.".into())
+    );
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "1"])],
+    );
+    assert_eq!(mc.frame(&["SET", "w", "3"]), Frame::Simple("OK".into()));
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "min-replicas-to-write", "0"])],
+    );
+    match mc.frame(&["ROLE"]) {
+        Frame::Array(v) => {
+            assert_eq!(v[0], Frame::Bulk(b"master".to_vec()));
+            assert!(matches!(&v[2], Frame::Array(r) if r.len() == 1), "{v:?}");
+        }
+        other => panic!("ROLE: {other:?}"),
+    }
+
+    // The link dies; the replica comes back with PSYNC and gets the backlog.
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        rc.frame(&["CLIENT", "KILL", "TYPE", "master"]),
+        Frame::Integer(1)
+    );
+    run(&mut mc, &dataset("while-away"));
+    run(&mut mc, &tricky_writes("while-away"));
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "the replica after the partial resync",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "no second full sync"
+    );
+    assert!(replica
+        .log()
+        .contains("Successful partial resynchronization with master"));
+}
+
+/// A full sync from a forkless snapshot (`bgsave-default-method forkless`): the writer thread's
+/// file is what the replica loads, and the writes made while the walk went on reach it through
+/// the stream, not twice and not missing.
+#[test]
+fn redis_replica_syncs_from_a_forkless_snapshot() {
+    let master = Server::forkdb(&["--bgsave-default-method", "forkless"]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("before"));
+    // A slow walk (50 ms per key): the writes below land while it goes on.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "50000"])],
+    );
+    let replica = Server::redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut rc = replica.conn();
+    poll_until(WAIT, "the sync's snapshot to start", || {
+        (info_field(&mut mc, "persistence", "rdb_current_bgsave_method").as_deref()
+            == Some("forkless"))
+        .then_some(())
+    });
+    run(&mut mc, &dataset("before"));
+    run(&mut mc, &tricky_writes("before"));
+    run(&mut mc, &dataset("during"));
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "the writes were meant to land during the snapshot"
+    );
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    wait_link_up(&mut rc);
+    run(&mut mc, &dataset("after"));
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "the replica after a forkless sync",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_last_bgsave_method").as_deref(),
+        Some("forkless")
+    );
+}
+
+/// The stream as redis-cli --replica prints it: SET EX rewritten to SET PXAT, SPOP to SREM,
+/// MULTI/EXEC around a transaction, SELECT when the database changes. (The master's PINGs
+/// may follow.)
+#[test]
+fn redis_cli_replica_prints_the_rewritten_stream() {
+    let master = Server::forkdb(&[]);
+    let mut mc = master.conn();
+    // redis-cli --replica runs until killed: its output goes to a file, read as it grows, and
+    // the process is killed (by its pid) at the end.
+    let dir = TempDir::new("repl-cli-replica");
+    let out_path = dir.path().join("stream.txt");
+    let out_file = fs::File::create(&out_path).expect("create the output file");
+    let mut cli = Command::new(redis_cli_bin())
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &master.port.to_string(),
+            "--replica",
+        ])
+        .stdin(Stdio::null())
+        .stdout(out_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-cli --replica");
+    poll_until(WAIT, "redis-cli to attach", || {
+        (info_field(&mut mc, "replication", "connected_slaves").as_deref() == Some("1"))
+            .then_some(())
+    });
+    run(
+        &mut mc,
+        &[
+            c(&["SET", "k", "v", "EX", "100"]),
+            c(&["SADD", "s", "only"]),
+            c(&["SPOP", "s"]),
+            c(&["MULTI"]),
+            c(&["SET", "a", "1"]),
+            c(&["SELECT", "2"]),
+            c(&["SET", "b", "2"]),
+            c(&["EXEC"]),
+        ],
+    );
+    run(&mut mc, &[c(&["SELECT", "0"])]);
+    let expire = match mc.frame(&["PEXPIRETIME", "k"]) {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let want = format!(
+        "\"SELECT\",\"0\"\n\"SET\",\"k\",\"v\",\"PXAT\",\"{expire}\"\n\"SADD\",\"s\",\"only\"\n\"SREM\",\"s\",\"only\"\n\"MULTI\"\n\"SET\",\"a\",\"1\"\n\"SELECT\",\"2\"\n\"SET\",\"b\",\"2\"\n\"EXEC\"\n"
+    );
+    let mut got = String::new();
+    let seen = poll_until_or_deadline(WAIT, || {
+        got = fs::read_to_string(&out_path).unwrap_or_default();
+        got.contains(&want)
+    });
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert!(seen, "got:\n{got}\nwant the end:\n{want}");
+}
+
+/// A replica that reads nothing: its pending stream passes the replica output buffer limit
+/// and the master drops it rather than grow.
+#[test]
+fn a_slow_replica_is_dropped_at_its_output_buffer_limit() {
+    let master = Server::forkdb(&["--client-output-buffer-limit", "replica 1mb 0 0"]);
+    let mut mc = master.conn();
+    let mut fake = master.conn();
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    poll_until(WAIT, "the replica to be online", || {
+        let s = info_field(&mut mc, "replication", "slave0")?;
+        s.contains("state=online").then_some(())
+    });
+    // 32 MiB through the stream; the socket buffers take a few, the rest waits in the replica's
+    // output buffer until it passes 1 MiB.
+    let value = "x".repeat(64 * 1024);
+    for i in 0..512 {
+        let reply = mc.frame(&["SET", &format!("k{}", i % 8), &value]);
+        assert_eq!(reply, Frame::Simple("OK".into()));
+        if info_field(&mut mc, "replication", "connected_slaves").as_deref() == Some("0") {
+            break;
+        }
+    }
+    poll_until(WAIT, "the slow replica to be dropped", || {
+        (info_field(&mut mc, "replication", "connected_slaves").as_deref() == Some("0"))
+            .then_some(())
+    });
+    assert!(
+        master.log().contains("overcoming of output buffer limits"),
+        "{}",
+        master.log()
+    );
+    assert!(
+        fake.wait_closed(WAIT).is_some(),
+        "the replica's connection is closed"
+    );
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+/// A replica that goes while its snapshot is written is forgotten; the save still ends well
+/// and the master serves on.
+#[test]
+fn a_replica_that_disconnects_during_the_transfer_is_forgotten() {
+    let master = Server::forkdb(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "20000"])],
+    );
+    let mut fake = master.conn();
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    let line = fake.read_reply().expect("+FULLRESYNC");
+    assert!(line.starts_with(b"+FULLRESYNC "), "{line:?}");
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1")
+    );
+    drop(fake);
+    poll_until(WAIT, "the replica to be forgotten", || {
+        (info_field(&mut mc, "replication", "connected_slaves").as_deref() == Some("0"))
+            .then_some(())
+    });
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    poll_until(WAIT, "the save to end", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+    check_rdb(&master.dir.join("dump.rdb"));
+}
+
+/// A plain BGSAVE running when a replica asks is not its snapshot (Redis's rule: it may not
+/// hold what the replica's offset says); a snapshot forked for one replica is shared with a
+/// second that asks while it is written.
+#[test]
+fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
+    let master = Server::forkdb(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    // 200 ms per key, ~3 s a save: time for a second replica to attach to the first's.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "200000"])],
+    );
+    assert_eq!(text(mc.frame(&["BGSAVE"])), "Background saving started");
+    let forks = |mc: &mut Conn| info_field(mc, "stats", "total_forks").unwrap_or_default();
+    assert_eq!(forks(&mut mc), "1");
+
+    let port = master.port.to_string();
+    let a = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "replica A to wait for a snapshot", || {
+        let s = info_field(&mut mc, "replication", "slave0")?;
+        s.contains("state=wait_bgsave").then_some(())
+    });
+    assert_eq!(forks(&mut mc), "1", "the plain BGSAVE is not reused");
+    poll_until(WAIT, "a snapshot forked for replica A", || {
+        (forks(&mut mc) == "2").then_some(())
+    });
+    let b = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "replica B to attach", || {
+        let s = info_field(&mut mc, "replication", "slave1")?;
+        s.contains("state=").then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "B asked while A's snapshot was written"
+    );
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    run(&mut mc, &tricky_writes("during"));
+    let mut ac = a.conn();
+    let mut bc = b.conn();
+    wait_link_up(&mut ac);
+    wait_link_up(&mut bc);
+    wait_caught_up(&mut mc, &mut ac);
+    wait_caught_up(&mut mc, &mut bc);
+    let want = dump(&mut mc);
+    assert_same("replica A", &dump(&mut ac), &want);
+    assert_same("replica B", &dump(&mut bc), &want);
+    assert_eq!(forks(&mut mc), "2", "B used A's snapshot");
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
+    // CLIENT LIST and CLIENT KILL know the replicas.
+    let list = text(mc.frame(&["CLIENT", "LIST", "TYPE", "replica"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.lines().all(|l| l.contains(" flags=S ")), "{list}");
+    assert_eq!(
+        mc.frame(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Frame::Integer(2)
+    );
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+/// forkdb as a replica of a real redis-server 7.0: full sync, the stream (all types, expiry,
+/// MULTI, SELECT), -READONLY, WAIT on the master counts it, a partial resync after the master
+/// kills the link, and promotion with REPLICAOF NO ONE.
+#[test]
+fn forkdb_follows_a_redis_master() {
+    let master = Server::redis(&[]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("before"));
+    run(&mut mc, &tricky_writes("before"));
+
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    wait_link_up(&mut rc);
+    run(&mut mc, &dataset("after"));
+    run(&mut mc, &tricky_writes("after"));
+    run(
+        &mut mc,
+        &[c(&["SELECT", "3"]), c(&["FLUSHDB"]), c(&["SET", "x", "y"])],
+    );
+    run(&mut mc, &dataset("after-flush"));
+    run(&mut mc, &[c(&["SET", "short", "v", "PX", "300"])]);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same("forkdb after the sync", &dump(&mut rc), &dump(&mut mc));
+
+    // The master's expiry arrives as a DEL.
+    let size_with = text(rc.frame(&["DBSIZE"]));
+    // Not synchronisation: the key's time must pass on the master's clock.
+    std::thread::sleep(Duration::from_millis(350));
+    let gone = mc.frame(&["GET", "short"]);
+    assert!(matches!(gone, Frame::NullBulk | Frame::Null), "{gone:?}");
+    wait_caught_up(&mut mc, &mut rc);
+    let size_without = text(rc.frame(&["DBSIZE"]));
+    assert_eq!(
+        size_without.parse::<i64>().unwrap() + 1,
+        size_with.parse::<i64>().unwrap(),
+        "the expired key's DEL"
+    );
+
+    assert_eq!(
+        rc.frame(&["SET", "mine", "1"]),
+        Frame::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(mc.frame(&["WAIT", "1", "5000"]), Frame::Integer(1));
+    match rc.frame(&["ROLE"]) {
+        Frame::Array(v) => {
+            assert_eq!(v[0], Frame::Bulk(b"slave".to_vec()));
+            assert_eq!(v[3], Frame::Bulk(b"connected".to_vec()));
+        }
+        other => panic!("ROLE: {other:?}"),
+    }
+
+    // The master drops the link; forkdb comes back with PSYNC and continues.
+    assert_eq!(
+        mc.frame(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Frame::Integer(1)
+    );
+    run(&mut mc, &dataset("while-away"));
+    run(&mut mc, &tricky_writes("while-away"));
+    poll_until(WAIT, "the master to take the replica back", || {
+        (info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("1")).then_some(())
+    });
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "forkdb after the partial resync",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "no second full sync"
+    );
+    // The same from forkdb's side: CLIENT KILL TYPE master.
+    let list = text(rc.frame(&["CLIENT", "LIST", "TYPE", "master"]));
+    assert!(
+        list.lines().count() == 1 && list.contains(" flags=M "),
+        "{list}"
+    );
+    assert_eq!(
+        rc.frame(&["CLIENT", "KILL", "TYPE", "master"]),
+        Frame::Integer(1)
+    );
+    run(&mut mc, &tricky_writes("killed-here"));
+    poll_until(WAIT, "the second partial resync", || {
+        (info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("2")).then_some(())
+    });
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_same(
+        "forkdb after CLIENT KILL TYPE master",
+        &dump(&mut rc),
+        &dump(&mut mc),
+    );
+
+    // Promotion: a master again, with the data, taking writes.
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "NO", "ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        info_field(&mut rc, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(rc.frame(&["SET", "mine", "1"]), Frame::Simple("OK".into()));
+    let mut want = dump(&mut mc);
+    want.insert(
+        (0, b"mine".to_vec()),
+        ("string".into(), vec![b"1".to_vec()], -1),
+    );
+    assert_same("forkdb promoted", &dump(&mut rc), &want);
+}
+
+/// The master dies while forkdb waits for its snapshot: forkdb keeps the data it had (nothing
+/// is flushed before the whole file is in), leaves no temp file, reports the link down and
+/// keeps serving. Then a master that refuses SYNC on a replica: forkdb does not chain.
+#[test]
+fn forkdb_replica_keeps_its_data_when_the_master_dies_during_the_sync() {
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    run(&mut rc, &dataset("mine"));
+    let want = dump(&mut rc);
+
+    let mut master = Server::redis(&["--rdb-key-save-delay", "200000"]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("theirs"));
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    poll_until(WAIT, "forkdb to wait for the master's snapshot", || {
+        (info_field(&mut rc, "replication", "master_sync_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    master.signal(libc::SIGKILL);
+    poll_until(WAIT, "forkdb to see the link lost", || {
+        (info_field(&mut rc, "replication", "master_sync_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    // replica-serve-stale-data no: data commands wait for the link.
+    run(
+        &mut rc,
+        &[c(&["CONFIG", "SET", "replica-serve-stale-data", "no"])],
+    );
+    assert_eq!(
+        rc.frame(&["GET", "mine:str"]),
+        Frame::Error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .into()
+        )
+    );
+    run(
+        &mut rc,
+        &[c(&["CONFIG", "SET", "replica-serve-stale-data", "yes"])],
+    );
+    assert_same("forkdb after its master died", &dump(&mut rc), &want);
+    let temps: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("read the replica's dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    // A replica does not serve replicas of its own (no chained replication yet).
+    let refused = rc.frame(&["PSYNC", "?", "-1"]);
+    assert!(
+        matches!(&refused, Frame::Error(e) if e.contains("chained")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "NO", "ONE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(rc.frame(&["PING"]), Frame::Simple("PONG".into()));
+}
