@@ -247,7 +247,7 @@ pub struct Summary {
     pub writes_within_save: bool,
     pub write_errors: u64,
     pub first_write_error: Option<String>,
-    /// writes ÷ save time.
+    /// writes ÷ the time they ran (the save's, or `write_ms` if shorter).
     pub write_rate_achieved: f64,
     pub write_p50_us: Option<u64>,
     pub write_p99_us: Option<u64>,
@@ -725,7 +725,9 @@ fn summarize(
     let max = |f: fn(&Sample) -> u64| during.iter().map(|s| f(s)).max().unwrap_or(0);
     let peak_total = max(|s| s.total_bytes).max(if during.is_empty() { baseline } else { 0 });
     let mut lat = m.writes.latencies.clone();
-    let secs = (m.save_ms as f64 / 1000.0).max(1e-3);
+    // The writers' time: the save's, or `write_ms` when they stopped before its end.
+    let write_ms = w.write_ms.map_or(m.save_ms, |ms| ms.min(m.save_ms));
+    let secs = (write_ms as f64 / 1000.0).max(1e-3);
     Summary {
         label: label.to_owned(),
         server: server.to_owned(),
