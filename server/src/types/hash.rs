@@ -131,7 +131,7 @@ impl Hash {
     /// Bytes this value holds on the heap (for memory estimates).
     pub fn heap_size(&self) -> usize {
         match &self.0 {
-            Repr::Listpack(lp) => lp.total_bytes(),
+            Repr::Listpack(lp) => lp.capacity(),
             Repr::Table(t) => t.heap_size(),
         }
     }

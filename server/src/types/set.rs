@@ -131,7 +131,7 @@ impl Set {
     /// longer than the inline size have their own buffers.
     pub fn heap_size(&self) -> usize {
         match &self.repr {
-            Repr::Intset(is) => is.as_bytes().len(),
+            Repr::Intset(is) => is.capacity(),
             Repr::Table(t) => {
                 let entry = std::mem::size_of::<Member>() + std::mem::size_of::<usize>();
                 let index = t.capacity() * (std::mem::size_of::<usize>() + 1);

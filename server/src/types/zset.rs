@@ -634,7 +634,7 @@ impl ZSet {
     /// Bytes this value holds on the heap (for memory estimates).
     pub fn heap_size(&self) -> usize {
         match &self.0 {
-            Repr::Listpack(lp) => lp.total_bytes(),
+            Repr::Listpack(lp) => lp.capacity(),
             Repr::Big(b) => b.heap_size(),
         }
     }

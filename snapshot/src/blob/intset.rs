@@ -44,9 +44,35 @@ use super::{read_le, sign_extend, BlobError, BlobKind};
 pub const HEADER_SIZE: usize = 8;
 
 /// A valid intset, owning its bytes. See the [module docs](self).
-#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Intset {
+    /// The intset (its size follows from its header), then spare capacity up to its size class:
+    /// an element added or removed within the class moves bytes inside this buffer and writes
+    /// nothing else (not even this handle, which sits in the keyspace entry: rewriting it, even
+    /// with the same pointer, would copy the entry's page under a snapshot child).
     bytes: Box<[u8]>,
+}
+
+impl Clone for Intset {
+    /// An exact copy, without the spare capacity.
+    fn clone(&self) -> Self {
+        Intset {
+            bytes: self.as_bytes().into(),
+        }
+    }
+}
+
+impl PartialEq for Intset {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Intset {}
+
+impl std::hash::Hash for Intset {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
 }
 
 impl Default for Intset {
@@ -158,12 +184,26 @@ impl Intset {
 
     /// The intset's bytes, exactly what an RDB file holds for it.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.bytes[..self.byte_len()]
     }
 
-    /// The bytes, given up.
+    /// The bytes, given up (exactly the intset, without spare capacity).
     pub fn into_bytes(self) -> Box<[u8]> {
-        self.bytes
+        if self.bytes.len() == self.byte_len() {
+            self.bytes
+        } else {
+            self.as_bytes().into()
+        }
+    }
+
+    /// Size in bytes of the intset itself.
+    fn byte_len(&self) -> usize {
+        HEADER_SIZE + self.len() * self.encoding()
+    }
+
+    /// Bytes held, spare capacity included (for memory accounting).
+    pub fn capacity(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Bytes per element: 2, 4 or 8.
@@ -241,17 +281,17 @@ impl Intset {
         let venc = value_encoding(v);
         if venc > cur {
             // A value wider than every element is below or above all of them.
-            let mut v8 = std::mem::take(&mut self.bytes).into_vec();
-            v8.reserve_exact(HEADER_SIZE + (len + 1) * venc - v8.len());
-            v8.resize(HEADER_SIZE + (len + 1) * venc, 0);
+            let need = HEADER_SIZE + (len + 1) * venc;
+            if need > self.bytes.len() {
+                super::realloc_to_class(&mut self.bytes, need);
+            }
             let prepend = usize::from(v < 0);
             // Back to front, so no element is overwritten before it is read.
             for i in (0..len).rev() {
-                let x = get_encoded(&v8, i, cur);
-                set_encoded(&mut v8, i + prepend, venc, x);
+                let x = get_encoded(&self.bytes, i, cur);
+                set_encoded(&mut self.bytes, i + prepend, venc, x);
             }
-            set_encoded(&mut v8, if prepend == 1 { 0 } else { len }, venc, v);
-            self.bytes = v8.into_boxed_slice();
+            set_encoded(&mut self.bytes, if prepend == 1 { 0 } else { len }, venc, v);
             self.set_header(venc, len + 1);
             return Ok(true);
         }
@@ -259,13 +299,14 @@ impl Intset {
             Ok(_) => return Ok(false),
             Err(pos) => pos,
         };
-        let mut v8 = std::mem::take(&mut self.bytes).into_vec();
-        v8.reserve_exact(cur);
-        v8.resize(HEADER_SIZE + (len + 1) * cur, 0);
+        let need = HEADER_SIZE + (len + 1) * cur;
+        if need > self.bytes.len() {
+            super::realloc_to_class(&mut self.bytes, need);
+        }
         let at = HEADER_SIZE + pos * cur;
-        v8.copy_within(at..HEADER_SIZE + len * cur, at + cur);
-        set_encoded(&mut v8, pos, cur, v);
-        self.bytes = v8.into_boxed_slice();
+        self.bytes
+            .copy_within(at..HEADER_SIZE + len * cur, at + cur);
+        set_encoded(&mut self.bytes, pos, cur, v);
         self.set_header(cur, len + 1);
         Ok(true)
     }
@@ -281,12 +322,15 @@ impl Intset {
             return false;
         };
         let len = self.len();
-        let mut v8 = std::mem::take(&mut self.bytes).into_vec();
         let at = HEADER_SIZE + pos * enc;
-        v8.copy_within(at + enc..HEADER_SIZE + len * enc, at);
-        v8.truncate(HEADER_SIZE + (len - 1) * enc);
-        self.bytes = v8.into_boxed_slice();
+        self.bytes
+            .copy_within(at + enc..HEADER_SIZE + len * enc, at);
         self.set_header(enc, len - 1);
+        let (need, cap) = (HEADER_SIZE + (len - 1) * enc, self.bytes.len());
+        if need < cap / 2 && cap > 128 {
+            // Well under its class: a smaller buffer, as a shrinking realloc would.
+            super::realloc_to_class(&mut self.bytes, need);
+        }
         true
     }
 
@@ -423,5 +467,42 @@ mod tests {
         let mut huge = good.clone();
         huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(Intset::validate(&huge).is_err());
+    }
+
+    /// Random adds and removes (upgrades included) against a sorted model: the intset stays
+    /// valid on its exact bytes and holds the model, within a buffer of its size's class.
+    #[test]
+    fn mutations_match_a_model_across_size_classes() {
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        let op = (
+            any::<bool>(),
+            prop_oneof![-300i64..300, any::<i32>().prop_map(i64::from), any::<i64>()],
+        );
+        let mut runner = TestRunner::default();
+        runner
+            .run(&proptest::collection::vec(op, 1..300), |ops| {
+                let mut is = Intset::new();
+                let mut model = std::collections::BTreeSet::new();
+                for (add, v) in ops {
+                    if add {
+                        prop_assert_eq!(is.insert(v).unwrap(), model.insert(v));
+                    } else {
+                        prop_assert_eq!(is.remove(v), model.remove(&v));
+                    }
+                    if !model.is_empty() {
+                        // (An empty intset is valid in memory, not in a file: Redis's rule.)
+                        prop_assert_eq!(Intset::validate(is.as_bytes()).unwrap(), model.len());
+                    }
+                    prop_assert!(is.capacity() >= is.as_bytes().len());
+                    let got: Vec<i64> = is.iter().collect();
+                    let want: Vec<i64> = model.iter().copied().collect();
+                    prop_assert_eq!(got, want);
+                    let exact = is.clone().into_bytes();
+                    prop_assert_eq!(exact.as_ref(), is.as_bytes());
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }
