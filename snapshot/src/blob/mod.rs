@@ -244,6 +244,41 @@ pub(crate) fn sign_extend(v: u64, bits: u32) -> i64 {
     ((v << shift) as i64) >> shift
 }
 
+/// The capacity a blob of `n` bytes is given when it must grow: what fills an allocator chunk
+/// of a size class. Chunks go in 16-byte steps up to 128 bytes, then eight classes per doubling
+/// (jemalloc, Redis's allocator, has four: with four, 100k lists of 100 short items took 9% more
+/// memory than exact sizes, with eight 4%, for the same copy-on-write, measured); glibc's chunk
+/// of C bytes holds C - 8, so the capacity is the class minus 8 and the chunk is exactly the
+/// class (no byte more than glibc's own rounding up to 128, and no second rounding above). A change that stays within its class moves
+/// bytes inside the buffer and writes nothing else: see the listpack module's "Memory and fork".
+pub(crate) fn size_class(n: usize) -> usize {
+    const CHUNK_HEADER: usize = 8;
+    let chunk = n + CHUNK_HEADER;
+    let chunk = if chunk <= 128 {
+        chunk.next_multiple_of(16).max(32)
+    } else {
+        chunk.next_multiple_of((chunk.next_power_of_two() / 16).max(16))
+    };
+    chunk - CHUNK_HEADER
+}
+
+/// Gives `buf` the capacity of `n` bytes' class, keeping its bytes (those that fit): one
+/// `realloc`, which the allocator does in place when it can (building a new buffer and freeing
+/// the old one instead left a trail of freed chunks behind every container that grew: lists
+/// filled element by element took 9% more RSS, measured).
+pub(crate) fn realloc_to_class(buf: &mut Box<[u8]>, n: usize) {
+    let cap = size_class(n);
+    let mut v = std::mem::take(buf).into_vec();
+    if cap > v.len() {
+        v.reserve_exact(cap - v.len());
+        v.resize(cap, 0);
+    } else {
+        v.truncate(cap);
+        v.shrink_to_fit();
+    }
+    *buf = v.into_boxed_slice();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,39 +333,4 @@ mod tests {
         assert_eq!(sign_extend(0xff_ffff, 24), -1);
         assert_eq!(sign_extend(u64::MAX, 64), -1);
     }
-}
-
-/// The capacity a blob of `n` bytes is given when it must grow: what fills an allocator chunk
-/// of a size class. Chunks go in 16-byte steps up to 128 bytes, then eight classes per doubling
-/// (jemalloc, Redis's allocator, has four: with four, 100k lists of 100 short items took 9% more
-/// memory than exact sizes, with eight 4%, for the same copy-on-write, measured); glibc's chunk
-/// of C bytes holds C - 8, so the capacity is the class minus 8 and the chunk is exactly the
-/// class (no byte more than glibc's own rounding up to 128, and no second rounding above). A change that stays within its class moves
-/// bytes inside the buffer and writes nothing else: see the listpack module's "Memory and fork".
-pub(crate) fn size_class(n: usize) -> usize {
-    const CHUNK_HEADER: usize = 8;
-    let chunk = n + CHUNK_HEADER;
-    let chunk = if chunk <= 128 {
-        chunk.next_multiple_of(16).max(32)
-    } else {
-        chunk.next_multiple_of((chunk.next_power_of_two() / 16).max(16))
-    };
-    chunk - CHUNK_HEADER
-}
-
-/// Gives `buf` the capacity of `n` bytes' class, keeping its bytes (those that fit): one
-/// `realloc`, which the allocator does in place when it can (building a new buffer and freeing
-/// the old one instead left a trail of freed chunks behind every container that grew: lists
-/// filled element by element took 9% more RSS, measured).
-pub(crate) fn realloc_to_class(buf: &mut Box<[u8]>, n: usize) {
-    let cap = size_class(n);
-    let mut v = std::mem::take(buf).into_vec();
-    if cap > v.len() {
-        v.reserve_exact(cap - v.len());
-        v.resize(cap, 0);
-    } else {
-        v.truncate(cap);
-        v.shrink_to_fit();
-    }
-    *buf = v.into_boxed_slice();
 }
