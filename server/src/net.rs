@@ -516,10 +516,21 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
 async fn timeline_sampler(srv: Shared) {
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
-    let notify = srv.borrow().timeline_notify.clone();
+    let (notify, readings) = {
+        let s = srv.borrow();
+        s.timelines
+            .set_interval(Duration::from_millis(s.config.snapshot_sample_interval));
+        (s.timeline_notify.clone(), s.timelines.ready.clone())
+    };
     loop {
         notify.notified().await;
-        let Some((pid, fd)) = srv.borrow().snapshot_report_fd() else {
+        let (report, threaded) = {
+            let s = srv.borrow();
+            s.timelines
+                .set_interval(Duration::from_millis(s.config.snapshot_sample_interval));
+            (s.snapshot_report_fd(), s.timelines.threaded())
+        };
+        let Some((pid, fd)) = report else {
             continue;
         };
         // SAFETY: `fd` is an OwnedFd, so its descriptor stays valid and the same while the
@@ -530,12 +541,14 @@ async fn timeline_sampler(srv: Shared) {
             s.timelines
                 .next_wait(Duration::from_millis(s.config.snapshot_sample_interval))
         };
-        // The save's first sample was taken at the fork.
+        // Without a sampler thread, the save's first sample was taken at the fork, and this
+        // task paces the next ones; with one, it takes in each reading the thread announces.
         let mut next = tokio::time::Instant::now() + interval();
         loop {
             let pipe_event = match &pipe {
                 Some(p) => tokio::select! {
-                    _ = tokio::time::sleep_until(next) => false,
+                    _ = readings.notified(), if threaded => false,
+                    _ = tokio::time::sleep_until(next), if !threaded => false,
                     ready = p.readable() => match ready {
                         // Cleared before the reports are read, so one arriving after that read
                         // wakes us again.
@@ -544,7 +557,11 @@ async fn timeline_sampler(srv: Shared) {
                     },
                 },
                 None => {
-                    tokio::time::sleep_until(next).await;
+                    if threaded {
+                        readings.notified().await;
+                    } else {
+                        tokio::time::sleep_until(next).await;
+                    }
                     false
                 }
             };
