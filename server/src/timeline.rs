@@ -31,17 +31,32 @@
 //! parent's figures, faults and writes are read then. `writes` of a save is therefore exactly
 //! the write commands executed between the fork and the moment the server saw the child's exit.
 //!
-//! Reading another process's `smaps_rollup` walks its page tables (a sample, two rollups of a
-//! 40 MiB server and its child, took 1 to 2 ms of CPU in a debug build, measured), so sampling is duty-cycled: the next sample waits at least the interval,
-//! and at least [`DUTY_FACTOR`] times the thread CPU time the last one took (5%). CPU time, not
-//! wall time: on a busy machine the thread is preempted in the middle of a read, and a 1 ms read
-//! that took 16 ms of wall time used to push the next sample 1.6 s away. Timing figures
-//! (`ms_to_half_peak`) are interpolated between samples, and `max_sample_gap_ms` says how far
-//! apart the samples were: the resolution of those figures.
+//! Reading a process's `smaps_rollup` walks its page tables: about 10 ms of CPU for a 512 MiB
+//! server, and as much again for its child (measured, release build), a time that grows with
+//! the data set. Done on the server's thread, each sample stopped every client for that long:
+//! at 20 000 writes/s during a save of 512 MiB of 4 KiB values, those stops were what set the
+//! write p99 (see docs/cow.md, "Write latency during a save"). So the readings are taken by a
+//! **sampler thread** that lives only while the child does: started right after the fork (never
+//! before it: the fork needs the process to have one thread) and joined when the save ends,
+//! before the server can fork again. It only reads `/proc` and hands each reading over a
+//! channel; the server's thread adds the keys and write count of that moment when it takes the
+//! reading in (woken through [`Timelines::ready`]). If the thread cannot be started, the server's
+//! thread samples itself, as before.
+//!
+//! Sampling is duty-cycled: the next reading waits at least the interval, and at least
+//! [`DUTY_FACTOR`] times the thread CPU time the last one took (5%): off the server's thread it
+//! still takes a core's time away from the server and its child. CPU time, not wall time: on a
+//! busy machine the thread is preempted in the middle of a read, and a 1 ms read that took 16 ms
+//! of wall time used to push the next sample 1.6 s away. Timing figures (`ms_to_half_peak`) are
+//! interpolated between samples, and `max_sample_gap_ms` says how far apart the samples were:
+//! the resolution of those figures.
 //!
 //! The last [`KEEP`] saves are kept.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use forkdb_snapshot::fork::{thread_cpu_time, Report};
@@ -203,12 +218,117 @@ impl SaveRecord {
 }
 
 /// The history and the sampling clock.
-#[derive(Default)]
 pub struct Timelines {
     pub history: VecDeque<SaveRecord>,
     next_id: u64,
-    /// Thread CPU time the last sample took.
+    /// Thread CPU time the last sample taken on the server's thread took.
     last_cost: Duration,
+    /// `snapshot-sample-interval` in ms, as the sampler thread reads it before each wait.
+    interval_ms: Arc<AtomicU64>,
+    /// Notified by the sampler thread after each reading it sends.
+    pub ready: Arc<tokio::sync::Notify>,
+    sampler: Option<SamplerThread>,
+}
+
+impl Default for Timelines {
+    fn default() -> Self {
+        Timelines {
+            history: VecDeque::new(),
+            next_id: 0,
+            last_cost: Duration::ZERO,
+            interval_ms: Arc::new(AtomicU64::new(100)),
+            ready: Arc::new(tokio::sync::Notify::new()),
+            sampler: None,
+        }
+    }
+}
+
+/// What the sampler thread read for one sample: the memory figures and the fault count, with
+/// the instant they were read.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    parent: Rollup,
+    child: Rollup,
+    minflt: u64,
+}
+
+/// The sampler thread's niceness (the server's is 0): at +10 it gets about a tenth of a core
+/// it shares with the server, twice what its 5% duty cycle needs.
+const SAMPLER_NICE: libc::c_int = 10;
+
+/// The running save's sampler thread.
+struct SamplerThread {
+    /// Set (and the condvar notified) to end the thread.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    readings: mpsc::Receiver<Reading>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SamplerThread {
+    fn request_stop(&self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
+    }
+}
+
+/// The sampler thread's loop: reads the child's and this process's memory until stopped.
+///
+/// Runs beside the server's thread, so it uses no server state, only `/proc` (allocation-free
+/// reads) and the channel.
+fn run_sampler(
+    child_pid: u32,
+    interval_ms: Arc<AtomicU64>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    tx: mpsc::Sender<Reading>,
+    ready: Arc<tokio::sync::Notify>,
+) {
+    let stopped = || *stop.0.lock().unwrap_or_else(PoisonError::into_inner);
+    // Below the server's thread and the child when they share a core: a reading can wait a
+    // little, a client should not. Niceness is per thread on Linux; raising it needs no
+    // privilege, and a failure only leaves the thread at the server's priority.
+    // SAFETY: plain syscalls on this thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, SAMPLER_NICE);
+    }
+    loop {
+        let cpu = thread_cpu_time();
+        // A child that has exited but is not reaped yet has no memory left to read (its rollup
+        // is empty); the save's last sample then comes from its last report.
+        if let Some(child) = procfs::rollup(child_pid).filter(|c| c.rss > 0) {
+            let at = Instant::now();
+            if stopped() {
+                return;
+            }
+            let parent = procfs::self_rollup().unwrap_or_default();
+            let minflt = own_minor_faults();
+            if tx
+                .send(Reading {
+                    at,
+                    parent,
+                    child,
+                    minflt,
+                })
+                .is_err()
+            {
+                return;
+            }
+            ready.notify_one();
+        }
+        let cost = thread_cpu_time().saturating_sub(cpu);
+        let wait =
+            Duration::from_millis(interval_ms.load(Ordering::Relaxed)).max(cost * DUTY_FACTOR);
+        let (lock, cv) = &*stop;
+        let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = cv
+            .wait_timeout_while(guard, wait, |stopped| !*stopped)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *guard {
+            return;
+        }
+    }
 }
 
 /// Minor faults of this process so far.
@@ -262,6 +382,7 @@ impl Timelines {
             writes_at_fork: writes,
             base_bytes: 0,
         });
+        self.start_sampler(child_pid);
     }
 
     /// Opens the record of a forkless save that just started (no fork: `fork_usec` 0, no
@@ -277,7 +398,7 @@ impl Timelines {
         );
         if let Some(rec) = self.history.back_mut() {
             rec.method = "forkless";
-            let own = procfs::self_rollup().unwrap_or_default();
+            let own = procfs::self_status_memory().unwrap_or_default();
             rec.basis = Basis::of(&own);
             rec.base_bytes = rec.basis.single(&own);
         }
@@ -300,13 +421,14 @@ impl Timelines {
         if rec.status != "running" {
             return;
         }
-        let own = procfs::self_rollup().unwrap_or_default();
+        // From /proc/self/status, not smaps_rollup: read on the server's thread, it must be
+        // cheap (see `procfs::self_status_memory`); with no child, RssAnon is the anonymous PSS.
+        let own = procfs::self_status_memory().unwrap_or_default();
         let now = rec.basis.single(&own);
         rec.samples.push(Sample {
             us: rec.started.elapsed().as_micros() as u64,
             cow_bytes: now.saturating_sub(rec.base_bytes),
             parent_rss: own.rss,
-            parent_pss: own.pss.unwrap_or(0),
             parent_pss_anon: own.pss_anon.unwrap_or(0),
             total_bytes: now,
             keys,
@@ -320,8 +442,97 @@ impl Timelines {
         self.last_cost = thread_cpu_time().saturating_sub(cpu);
     }
 
-    /// Takes one sample of the running save. `keys` is what the child last reported.
+    /// Sets `snapshot-sample-interval`; the running sampler thread uses it from its next wait.
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms
+            .store(interval.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether a sampler thread takes the running save's readings (else the server's thread
+    /// samples, paced by [`Timelines::next_wait`]).
+    pub fn threaded(&self) -> bool {
+        self.sampler.is_some()
+    }
+
+    /// Starts the sampler thread of a save whose child was just forked. Its first reading is
+    /// the save's first sample.
+    fn start_sampler(&mut self, child_pid: i32) {
+        self.stop_sampler();
+        // A forkless save has no child (pid 0): the server samples itself (`sample_forkless`).
+        let Some(pid) = u32::try_from(child_pid).ok().filter(|&p| p > 0) else {
+            return;
+        };
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let (tx, rx) = mpsc::channel();
+        let (interval, stop2, ready) = (self.interval_ms.clone(), stop.clone(), self.ready.clone());
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-sampler".into())
+            // Its stack holds the /proc read buffers; the default 2 MiB is far more than needed.
+            .stack_size(256 * 1024)
+            .spawn(move || run_sampler(pid, interval, stop2, tx, ready));
+        match spawned {
+            Ok(handle) => {
+                self.sampler = Some(SamplerThread {
+                    stop,
+                    readings: rx,
+                    handle: Some(handle),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "can't start the snapshot sampler thread; sampling on the main thread");
+            }
+        }
+    }
+
+    /// Stops and joins the sampler thread, and waits (briefly) until the kernel no longer counts
+    /// it: `pthread_join` returns once the thread has released its memory map, a moment before
+    /// its exit is complete, and a fork in that moment would see two threads and be refused.
+    fn stop_sampler(&mut self) {
+        let Some(mut t) = self.sampler.take() else {
+            return;
+        };
+        t.request_stop();
+        let Some(handle) = t.handle.take() else {
+            return;
+        };
+        let before = forkdb_snapshot::fork::thread_count();
+        let _ = handle.join();
+        let Some(before) = before else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while forkdb_snapshot::fork::thread_count().is_some_and(|n| n >= before)
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Takes in the readings the sampler thread sent, as samples with `keys` and `writes`.
+    fn take_readings(&mut self, keys: u64, writes: u64) {
+        let Some(t) = &self.sampler else {
+            return;
+        };
+        let Some(rec) = self.history.back_mut() else {
+            return;
+        };
+        while let Ok(r) = t.readings.try_recv() {
+            if rec.status != "running" || rec.exit_sampled() {
+                continue;
+            }
+            let us = r.at.saturating_duration_since(rec.started).as_micros() as u64;
+            push_reading(rec, keys, writes, us, &r.parent, &r.child, r.minflt, false);
+        }
+    }
+
+    /// Takes one sample of the running save. `keys` is what the child last reported. With a
+    /// sampler thread, takes in the readings it sent since the last call (none right after the
+    /// fork: the thread's first reading is the save's first sample).
     pub fn sample(&mut self, keys: u64, writes: u64) {
+        if self.threaded() {
+            self.take_readings(keys, writes);
+            return;
+        }
         let cpu = thread_cpu_time();
         let Some(rec) = self.history.back_mut() else {
             return;
@@ -343,6 +554,11 @@ impl Timelines {
     /// now, the child's from `last_report` (its last words, sent right before it exited; the
     /// previous sample's where there is none). Taken once.
     pub fn sample_at_exit(&mut self, keys: u64, writes: u64, last_report: Option<&Report>) {
+        // Readings taken while the child lived come first; the thread has nothing more to read.
+        self.take_readings(keys, writes);
+        if let Some(t) = &self.sampler {
+            t.request_stop();
+        }
         let Some(rec) = self.history.back_mut() else {
             return;
         };
@@ -369,7 +585,9 @@ impl Timelines {
     }
 
     /// Closes the running record with the save's outcome (after [`Timelines::sample_at_exit`]).
+    /// The sampler thread is joined here: the save is over, and the server may fork again.
     pub fn end(&mut self, status: &'static str) {
+        self.stop_sampler();
         if let Some(rec) = self.history.back_mut() {
             if rec.status == "running" {
                 rec.status = status;
@@ -401,12 +619,29 @@ impl Timelines {
 
 /// Appends a sample with the parent's figures read now and the child's given.
 fn push(rec: &mut SaveRecord, keys: u64, writes: u64, child: &Rollup, at_child_exit: bool) {
+    let us = rec.started.elapsed().as_micros() as u64;
     let parent = procfs::self_rollup().unwrap_or_default();
+    let minflt = own_minor_faults();
+    push_reading(rec, keys, writes, us, &parent, child, minflt, at_child_exit);
+}
+
+/// Appends a sample of figures already read (`us` after the fork).
+#[allow(clippy::too_many_arguments)]
+fn push_reading(
+    rec: &mut SaveRecord,
+    keys: u64,
+    writes: u64,
+    us: u64,
+    parent: &Rollup,
+    child: &Rollup,
+    minflt: u64,
+    at_child_exit: bool,
+) {
     if rec.samples.is_empty() {
-        rec.basis = Basis::of(&parent);
+        rec.basis = Basis::of(parent);
     }
     rec.samples.push(Sample {
-        us: rec.started.elapsed().as_micros() as u64,
+        us,
         cow_bytes: child.private_dirty,
         parent_rss: parent.rss,
         child_rss: child.rss,
@@ -414,9 +649,9 @@ fn push(rec: &mut SaveRecord, keys: u64, writes: u64, child: &Rollup, at_child_e
         child_pss: child.pss.unwrap_or(0),
         parent_pss_anon: parent.pss_anon.unwrap_or(0),
         child_pss_anon: child.pss_anon.unwrap_or(0),
-        total_bytes: rec.basis.pair(&parent, Some(child)),
+        total_bytes: rec.basis.pair(parent, Some(child)),
         keys,
-        minor_faults: own_minor_faults().saturating_sub(rec.minflt_before_fork),
+        minor_faults: minflt.saturating_sub(rec.minflt_before_fork),
         writes: writes.saturating_sub(rec.writes_at_fork),
         at_child_exit,
         ..Sample::default()

@@ -234,3 +234,57 @@ fn tiny_save_reports_consistent_figures() {
     );
     assert_eq!(info("snapshot_last_pages_copied"), "", "renamed");
 }
+
+/// The names of the server's threads (`/proc/<pid>/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_sampler_thread_lives_only_while_the_child_does() {
+    // The save's /proc readings are taken by a thread of their own, so that they do not stop
+    // the clients (docs/cow.md). The server forks only when it has one thread: the sampler
+    // must be gone as soon as the save has ended, or the next BGSAVE would be refused.
+    let server = Server::forkdb(&[
+        "--rdb-key-save-delay",
+        "2000",
+        "--snapshot-sample-interval",
+        "20",
+    ]);
+    let mut conn = server.conn();
+    fill(&mut conn, 200, 5000);
+    conn.assert_cmd(&["BGSAVE"], b"+Background saving started\r\n");
+    poll_until(SAVE_TIMEOUT, "the sampler thread to start", || {
+        thread_names(server.pid)
+            .iter()
+            .any(|n| n.starts_with("snapshot-sampl"))
+            .then_some(())
+    });
+    poll_until(SAVE_TIMEOUT, "the save to end", || {
+        (info_field(&mut conn, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    let names = thread_names(server.pid);
+    assert_eq!(names.len(), 1, "threads after the save: {names:?}");
+    let latest = as_map(conn.frame(&["SNAPSHOT", "LATEST"]));
+    assert!(
+        int_field(&latest, "samples") >= 3,
+        "the thread's readings became samples: {latest:?}"
+    );
+
+    // Back to back, with no pause between the end of one save and the next BGSAVE: none is
+    // refused for a thread still counted.
+    conn.assert_cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"], b"+OK\r\n");
+    for _ in 0..20 {
+        bgsave_and_wait(&mut conn);
+    }
+    assert_eq!(
+        info_field(&mut conn, "persistence", "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+}
