@@ -465,6 +465,8 @@ fn redis_cli_replica_prints_the_rewritten_stream() {
         &mut mc,
         &[
             c(&["SET", "k", "v", "EX", "100"]),
+            // A PXAT given in lower case reaches the stream as `PXAT`, as 7.0.15's.
+            c(&["SET", "k2", "v", "pxat", "4102444800000"]),
             c(&["SADD", "s", "only"]),
             c(&["SPOP", "s"]),
             c(&["MULTI"]),
@@ -480,7 +482,7 @@ fn redis_cli_replica_prints_the_rewritten_stream() {
         other => panic!("{other:?}"),
     };
     let want = format!(
-        "\"SELECT\",\"0\"\n\"SET\",\"k\",\"v\",\"PXAT\",\"{expire}\"\n\"SADD\",\"s\",\"only\"\n\"SREM\",\"s\",\"only\"\n\"MULTI\"\n\"SET\",\"a\",\"1\"\n\"SELECT\",\"2\"\n\"SET\",\"b\",\"2\"\n\"EXEC\"\n"
+        "\"SELECT\",\"0\"\n\"SET\",\"k\",\"v\",\"PXAT\",\"{expire}\"\n\"SET\",\"k2\",\"v\",\"PXAT\",\"4102444800000\"\n\"SADD\",\"s\",\"only\"\n\"SREM\",\"s\",\"only\"\n\"MULTI\"\n\"SET\",\"a\",\"1\"\n\"SELECT\",\"2\"\n\"SET\",\"b\",\"2\"\n\"EXEC\"\n"
     );
     let mut got = String::new();
     let seen = poll_until_or_deadline(WAIT, || {

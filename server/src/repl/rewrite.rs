@@ -60,11 +60,13 @@ pub fn rewrite(srv: &Server, db: usize, name: &str, args: &[Bytes], reply: &[u8]
     let one = |argv: Vec<Bytes>| vec![(db, argv)];
     let same = || vec![(db, args.to_vec())];
     match name {
-        // SET with EX/PX/EXAT → SET key value PXAT ms (t_string.c, setGenericCommand).
+        // SET with EX/PX/EXAT/PXAT → SET key value PXAT ms (t_string.c, setGenericCommand:
+        // 7.0.15 rewrites a PXAT too, so the stream always says `PXAT`, as the suite's
+        // "All TTL in commands are propagated as absolute timestamp" expects).
         "set" => {
             let relative = args[3..]
                 .iter()
-                .any(|a| is(a, "ex") || is(a, "px") || is(a, "exat"));
+                .any(|a| is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"));
             match (relative, expire_of(srv, db, &args[1])) {
                 (true, Some(at)) if at >= 0 => one(vec![
                     b("SET"),
