@@ -884,3 +884,29 @@ fn replication_command_replies_match_redis() {
         );
     }
 }
+
+/// A write to a key whose time has passed (no active expiry on the master) deletes it first,
+/// and the replica gets that DEL before the write, as Redis's `expireIfNeeded` propagates it:
+/// without it the replica would append to the old list, which it keeps with its old TTL.
+#[test]
+fn a_write_to_an_expired_key_reaches_the_replica_after_its_del() {
+    let master = Server::forkdb(&["--enable-debug-command", "yes"]);
+    let mut mc = master.conn();
+    run(&mut mc, &[c(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])]);
+    let replica = Server::redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut rc = replica.conn();
+    wait_link_up(&mut rc);
+    run(
+        &mut mc,
+        &[c(&["RPUSH", "l", "old"]), c(&["PEXPIRE", "l", "50"])],
+    );
+    // Not synchronisation: the key's time must pass on the master's clock.
+    std::thread::sleep(Duration::from_millis(80));
+    run(&mut mc, &[c(&["RPUSH", "l", "new"])]);
+    wait_caught_up(&mut mc, &mut rc);
+    assert_eq!(
+        bulks(rc.frame(&["LRANGE", "l", "0", "-1"])),
+        vec![b"new".to_vec()]
+    );
+    assert_eq!(rc.frame(&["PTTL", "l"]), Frame::Integer(-1));
+}

@@ -32,8 +32,10 @@ impl Keyspace {
         true
     }
 
-    /// Deletes the expired entry at `idx` through the write path (hook, delete, WATCH).
-    fn expire_at_index(&mut self, db: usize, key: &[u8], idx: usize) {
+    /// Deletes the expired entry at `idx` through the write path (hook, delete, WATCH), and
+    /// queues its DEL for replication. Every expiry goes through here: active, lazy on a read,
+    /// lazy on a write (`Keyspace::write`).
+    pub(super) fn expire_at_index(&mut self, db: usize, key: &[u8], idx: usize) {
         self.slot_at(db, key, Some(idx), 0).delete();
         self.expired_keys += 1;
         if let Some(q) = self.deleted_queue.as_mut() {

@@ -552,8 +552,7 @@ impl Keyspace {
                 .get_index(i)
                 .is_some_and(|(_, e)| e.expire >= 0 && e.is_expired(crate::util::now_ms()));
             if now_expired {
-                self.slot_at(db, key, Some(i), 0).delete();
-                self.expired_keys += 1;
+                self.expire_at_index(db, key, i);
                 idx = None;
             } else if record_access && !self.access_frozen {
                 let (clock, lfu) = (self.lru_clock, self.lfu);
