@@ -226,6 +226,9 @@ pub struct Client {
     pub multi_error: bool,
     /// The flags of every queued command, OR-ed: EXEC is checked with them (MISCONF, OOM).
     pub multi_flags: u32,
+    /// The flags every queued command lacks, OR-ed (Redis's `mstate.cmd_inv_flags`): EXEC on a
+    /// stale replica is refused if any queued command lacks `stale`.
+    pub multi_inv_flags: u32,
     /// WATCHed keys: (db, key). Whether each was already expired is kept by the keyspace.
     pub watched: Vec<(usize, Bytes)>,
     /// Reply, then close (QUIT, protocol errors).
@@ -246,6 +249,7 @@ impl Client {
             multi: None,
             multi_error: false,
             multi_flags: 0,
+            multi_inv_flags: 0,
             watched: Vec::new(),
             close_after_reply: false,
             blocked: None,

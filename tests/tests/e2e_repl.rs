@@ -910,3 +910,43 @@ fn a_write_to_an_expired_key_reaches_the_replica_after_its_del() {
     );
     assert_eq!(rc.frame(&["PTTL", "l"]), Frame::Integer(-1));
 }
+
+/// EXEC on a replica whose link went down after the commands were queued: refused with
+/// EXECABORT naming MASTERDOWN when a queued command may not run on stale data (GET, PING),
+/// run when they all may (Redis's `cmd_inv_flags` check), on both servers alike.
+#[test]
+fn exec_is_refused_when_the_replica_goes_stale_after_queueing() {
+    let nowhere = forkdb_tests::server::free_port().to_string();
+    for server in [Server::redis(&[]), Server::forkdb(&[])] {
+        let mut c1 = server.conn();
+        let mut c2 = server.conn();
+        run(
+            &mut c1,
+            &[c(&["CONFIG", "SET", "replica-serve-stale-data", "no"])],
+        );
+        run(&mut c1, &[c(&["SET", "xx", "1"])]);
+        for queued in [&["GET", "xx"][..], &["PING"][..]] {
+            run(&mut c1, &[c(&["MULTI"])]);
+            assert_eq!(c1.frame(queued), Frame::Simple("QUEUED".into()));
+            run(&mut c2, &[c(&["REPLICAOF", "127.0.0.1", &nowhere])]);
+            match c1.frame(&["EXEC"]) {
+                Frame::Error(e) => assert!(
+                    e.starts_with("EXECABORT") && e.contains("MASTERDOWN"),
+                    "{}: {e}",
+                    server.kind.name()
+                ),
+                other => panic!("{}: EXEC gave {other:?}", server.kind.name()),
+            }
+            run(&mut c2, &[c(&["REPLICAOF", "NO", "ONE"])]);
+        }
+        run(&mut c1, &[c(&["MULTI"])]);
+        c1.frame(&["INFO", "server"]);
+        run(&mut c2, &[c(&["REPLICAOF", "127.0.0.1", &nowhere])]);
+        assert!(
+            matches!(c1.frame(&["EXEC"]), Frame::Array(_)),
+            "{}: INFO is allowed on stale data",
+            server.kind.name()
+        );
+        run(&mut c2, &[c(&["REPLICAOF", "NO", "ONE"])]);
+    }
+}

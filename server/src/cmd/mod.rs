@@ -213,7 +213,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
     }
-    if let Some(msg) = crate::repl::replica::deny_stale(srv, spec) {
+    // A stale replica refuses what lacks the `stale` flag; EXEC, what it would run.
+    let stale_ok =
+        spec.has(table::STALE) && !(is_exec && client.multi_inv_flags & table::STALE != 0);
+    if let Some(msg) = crate::repl::replica::deny_stale(srv, stale_ok) {
         return reject_cmd(srv, client, out, spec, msg, is_exec);
     }
     // While the data set loads, only commands with Redis's `loading` flag run.
@@ -240,6 +243,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
             // would otherwise keep alive until EXEC.
             queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
             client.multi_flags |= spec.flags;
+            client.multi_inv_flags |= !spec.flags;
             client.meta.multi.set(queue.len() as i64);
         }
         out.extend_from_slice(b"+QUEUED\r\n");

@@ -27,6 +27,7 @@ pub fn discard_state(cx: &mut Ctx) {
     cx.client.multi = None;
     cx.client.multi_error = false;
     cx.client.multi_flags = 0;
+    cx.client.multi_inv_flags = 0;
     cx.client.meta.multi.set(-1);
 }
 

@@ -135,13 +135,13 @@ pub fn deny_write(srv: &Server, client: &Client) -> Option<&'static str> {
 
 /// `-MASTERDOWN` for a command without the `stale` flag while the link is down and
 /// `replica-serve-stale-data` is no.
-pub fn deny_stale(srv: &Server, spec: &crate::table::CommandSpec) -> Option<&'static str> {
+pub fn deny_stale(srv: &Server, stale_ok: bool) -> Option<&'static str> {
     let down = srv
         .repl
         .master
         .as_ref()
         .is_some_and(|l| l.state != LinkState::Connected);
-    (down && !srv.config.replica_serve_stale_data && !spec.has(crate::table::STALE)).then_some(
+    (down && !srv.config.replica_serve_stale_data && !stale_ok).then_some(
         "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
     )
 }
