@@ -439,6 +439,21 @@ pub unsafe fn spawn(
     options: SpawnOptions,
     body: impl FnOnce(&mut Reporter) -> Result<(), SaveError>,
 ) -> io::Result<Child> {
+    spawn_keeping(options, None, body)
+}
+
+/// [`spawn`], with one more inherited descriptor left open in the child: `keep`, the write end
+/// of the pipe a diskless sync's snapshot goes into (the parent relays it to the replicas; the
+/// child never sees a client socket). The caller closes its own copy after the fork, so that
+/// the reader sees end of file when the child is done or gone.
+///
+/// # Safety
+/// As [`spawn`]; `body` may use `keep` (and only it, of what the caller opened).
+pub unsafe fn spawn_keeping(
+    options: SpawnOptions,
+    keep: Option<RawFd>,
+    body: impl FnOnce(&mut Reporter) -> Result<(), SaveError>,
+) -> io::Result<Child> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 fills the array; CLOEXEC so a later exec of anything does not inherit it.
     if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
@@ -456,7 +471,7 @@ pub unsafe fn spawn(
         // Child. Nothing here may return to the caller.
         IN_SNAPSHOT_CHILD.store(true, Ordering::Relaxed);
         let wr_fd = wr.as_raw_fd();
-        close_inherited_fds(wr_fd);
+        close_inherited_fds([wr_fd, keep.unwrap_or(wr_fd)]);
         // The read end is closed already (by number): its OwnedFd must not close it again.
         std::mem::forget(rd);
         if !die_with_parent(parent) {
@@ -495,22 +510,27 @@ pub unsafe fn spawn(
     })
 }
 
-/// Closes every descriptor from 3 up except `keep` (the report pipe), as Redis's
+/// Closes every descriptor from 3 up except the two in `keep` (the report pipe, and the
+/// snapshot pipe of a diskless sync, or the report pipe twice), as Redis's
 /// `closeChildUnusedResourceAfterFork` closes the listeners: the listening sockets, the
 /// clients' sockets, tokio's epoll and eventfd, the log file. Without allocating.
-fn close_inherited_fds(keep: RawFd) {
-    let keep = keep.max(0) as libc::c_uint;
-    let mut ranges = [
-        (3, keep.saturating_sub(1)),
-        (keep.saturating_add(1), libc::c_uint::MAX),
-    ];
-    if keep < 3 {
-        ranges = [(3, libc::c_uint::MAX), (1, 0)];
+fn close_inherited_fds(keep: [RawFd; 2]) {
+    let (a, b) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+    // The gaps around the kept descriptors, from 3 up: [3, a-1], [a+1, b-1], [b+1, max].
+    let mut ranges = [(0i64, -1i64); 3];
+    let mut next = 3i64;
+    for (slot, k) in [i64::from(a), i64::from(b)].into_iter().enumerate() {
+        if k >= next {
+            ranges[slot] = (next, k - 1);
+            next = k + 1;
+        }
     }
+    ranges[2] = (next, i64::from(libc::c_uint::MAX));
     for (first, last) in ranges {
         if first > last {
             continue;
         }
+        let (first, last) = (first as libc::c_uint, last as libc::c_uint);
         // SAFETY: close_range closes descriptors this process owns; nothing in the child uses
         // them afterwards. The raw syscall works with any libc (glibc's wrapper needs 2.34).
         let rc = unsafe {

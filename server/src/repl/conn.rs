@@ -28,8 +28,12 @@ const FILE_CHUNK: usize = 64 * 1024;
 
 enum Next {
     Write(BytesMut),
+    /// A piece of a diskless transfer (see `diskless`).
+    Stream(Bytes),
     File(std::fs::File, u64),
-    Wait { keepalive: bool },
+    Wait {
+        keepalive: bool,
+    },
     Close,
 }
 
@@ -58,18 +62,27 @@ pub async fn serve_replica(
                 None => Next::Close,
                 Some(r) if r.meta.killed.get() => Next::Close,
                 Some(r) if !r.head.is_empty() => Next::Write(std::mem::take(&mut r.head)),
+                Some(r) if !r.stream.is_empty() => match r.stream.pop_front() {
+                    Some(b) => {
+                        r.stream_len -= b.len();
+                        Next::Stream(b)
+                    }
+                    None => Next::Close,
+                },
                 Some(r) if r.rdb.is_some() => match r.rdb.take() {
                     Some((f, len)) => Next::File(f, len),
                     None => Next::Close,
                 },
                 Some(r) if r.state == State::Online && r.hs.rdb_only => Next::Close,
-                Some(r) if r.state == State::Online && !r.buf.is_empty() => {
+                Some(r) if r.state == State::Online && !r.buf.is_empty() && !r.wait_ack => {
                     let b = std::mem::take(&mut r.buf);
                     r.meta.obuf_pending.set(b.len());
                     Next::Write(b)
                 }
+                // No newline inside a diskless transfer: it would be part of the snapshot.
                 Some(r) => Next::Wait {
-                    keepalive: matches!(r.state, State::WaitBgsaveStart | State::WaitBgsaveEnd),
+                    keepalive: r.state == State::WaitBgsaveStart
+                        || (r.state == State::WaitBgsaveEnd && r.diskless.is_none()),
                 },
             }
         };
@@ -81,6 +94,14 @@ pub async fn serve_replica(
                 }
                 if let Some(r) = srv.borrow().repl.replicas.get(&id) {
                     r.meta.obuf_pending.set(r.buf.len());
+                }
+            }
+            Next::Stream(b) => {
+                // The relay waits for room in the replicas' queues.
+                srv.borrow().repl.relay_wake.notify_one();
+                if !write_all(srv, stream, &b, killed.as_mut()).await {
+                    warn!("Diskless rdb transfer: connection to the replica lost");
+                    break;
                 }
             }
             Next::File(f, len) => {
