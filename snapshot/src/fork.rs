@@ -1017,6 +1017,45 @@ mod tests {
         assert!(client.peer_addr().is_ok());
     }
 
+    /// A diskless sync's child keeps the snapshot pipe's write end (and only it, of what the
+    /// parent opened), writes the stream into it with `save_to_pipe`, and its end of file
+    /// reaches the parent.
+    #[test]
+    fn child_keeps_the_snapshot_pipe() {
+        if !in_own_process("fork::tests::child_keeps_the_snapshot_pipe") {
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lfd = listener.as_raw_fd();
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both were just created; nothing else owns them.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (rd_fd, wr_fd) = (rd.as_raw_fd(), wr.as_raw_fd());
+        // SAFETY: the child only calls fcntl and writes to the kept pipe.
+        let mut child = unsafe {
+            spawn_keeping(no_oom_adj(), Some(wr_fd), move |_| {
+                if libc::fcntl(lfd, libc::F_GETFD) != -1 || libc::fcntl(rd_fd, libc::F_GETFD) != -1
+                {
+                    return Err(SaveError {
+                        step: Step::Open,
+                        source: io::Error::from_raw_os_error(libc::EEXIST),
+                    });
+                }
+                let out = OwnedFd::from_raw_fd(wr_fd);
+                crate::file::save_to_pipe(out, |w| io::Write::write_all(w, b"the stream"))
+            })
+        }
+        .unwrap();
+        drop(wr);
+        let mut got = Vec::new();
+        io::Read::read_to_end(&mut std::fs::File::from(rd), &mut got).unwrap();
+        assert_eq!(child.wait().unwrap(), ChildExit::Ok, "{:?}", child.drain());
+        assert_eq!(got, b"the stream");
+        assert!(listener.local_addr().is_ok());
+    }
+
     /// A child whose parent is killed dies with it (PR_SET_PDEATHSIG), instead of running on
     /// as an orphan.
     #[test]

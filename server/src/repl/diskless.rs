@@ -148,7 +148,7 @@ async fn relay(srv: Shared, pipe: OwnedFd, id: u64) {
     };
     let mut buf = vec![0u8; RELAY_CHUNK];
     loop {
-        {
+        let full = {
             let mut s = srv.borrow_mut();
             if !is_current(&s, id) {
                 // The save ended badly and its replicas were dropped (`save_done`).
@@ -156,16 +156,20 @@ async fn relay(srv: Shared, pipe: OwnedFd, id: u64) {
             }
             let (n, full) = targets(&s, id);
             if n == 0 {
-                warn!("Diskless rdb transfer, last replica dropped, killing fork child.");
+                if s.child_active() {
+                    warn!("Diskless rdb transfer, last replica dropped, killing fork child.");
+                } else {
+                    warn!("Diskless rdb transfer, last replica dropped, cancelling the forkless save.");
+                }
                 return abort(&mut s, id);
             }
-            if full {
-                drop(s);
-                // Woken when a replica writes some of its queue or leaves; the timeout only
-                // bounds the wait should a wake-up be lost.
-                let _ = tokio::time::timeout(Duration::from_millis(100), wake.notified()).await;
-                continue;
-            }
+            full
+        };
+        if full {
+            // Woken when a replica writes some of its queue or leaves; the timeout only
+            // bounds the wait should a wake-up be lost.
+            let _ = tokio::time::timeout(Duration::from_millis(100), wake.notified()).await;
+            continue;
         }
         let mut guard = tokio::select! {
             ready = pipe.readable() => match ready {
