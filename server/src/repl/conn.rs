@@ -103,6 +103,9 @@ pub async fn serve_replica(
                     warn!("Diskless rdb transfer: connection to the replica lost");
                     break;
                 }
+                if let Some(r) = srv.borrow_mut().repl.replicas.get_mut(&id) {
+                    r.stream_progress = std::time::Instant::now();
+                }
             }
             Next::File(f, len) => {
                 if !send_file(srv, stream, f, len, killed.as_mut()).await {

@@ -79,6 +79,7 @@ pub(super) fn start(srv: &mut Server) {
         if r.state == State::WaitBgsaveStart {
             r.state = State::WaitBgsaveEnd;
             r.diskless = Some(id);
+            r.stream_progress = Instant::now();
             r.buf.clear();
             setup_full_resync(r, &replid, offset);
             let _ = std::fmt::Write::write_fmt(
@@ -200,6 +201,10 @@ async fn relay(srv: Shared, pipe: OwnedFd, id: u64) {
         let chunk = Bytes::copy_from_slice(&buf[..n]);
         for r in s.repl.replicas.values_mut() {
             if r.diskless == Some(id) && r.state == State::WaitBgsaveEnd {
+                if r.stream.is_empty() {
+                    // Its timeout counts from when it has something to take.
+                    r.stream_progress = Instant::now();
+                }
                 r.stream_len += chunk.len();
                 r.stream.push_back(chunk.clone());
                 r.notify.notify_one();

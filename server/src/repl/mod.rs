@@ -141,6 +141,10 @@ pub struct Replica {
     pub wait_ack: bool,
     /// When it started waiting for a snapshot (`repl-diskless-sync-delay` counts from here).
     pub wait_since: Instant,
+    /// Diskless: when its task last wrote a piece of the snapshot (Redis's
+    /// `repl_last_partial_write`): a replica that takes nothing for `repl-timeout` is dropped,
+    /// or it would hold the whole transfer.
+    pub stream_progress: Instant,
     pub ack_offset: i64,
     pub ack_time: Instant,
     /// The offset its snapshot is at (`+FULLRESYNC <replid> <offset>`).
@@ -505,6 +509,7 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         stream_len: 0,
         wait_ack: false,
         wait_since: now,
+        stream_progress: now,
         ack_offset: 0,
         ack_time: now,
         initial_offset: 0,
@@ -647,6 +652,7 @@ fn try_partial(cx: &mut Ctx, replid: &[u8], from: i64) -> bool {
         stream_len: 0,
         wait_ack: false,
         wait_since: Instant::now(),
+        stream_progress: Instant::now(),
         ack_offset: from - 1,
         ack_time: Instant::now(),
         initial_offset: from - 1,
@@ -831,6 +837,21 @@ pub fn cron(srv: &mut Server) {
         .collect();
     for id in silent {
         warn!("Disconnecting timedout replica (streaming sync)");
+        srv.repl.drop_replica(id);
+    }
+    let stuck: Vec<u64> = srv
+        .repl
+        .replicas
+        .iter()
+        .filter(|(_, r)| {
+            r.diskless.is_some()
+                && !r.stream.is_empty()
+                && now.duration_since(r.stream_progress) > timeout
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for id in stuck {
+        warn!("Disconnecting timedout replica (full sync)");
         srv.repl.drop_replica(id);
     }
     if !srv.save_in_progress() {
