@@ -2,8 +2,9 @@
 //!
 //! The task writes, in order: what [`Replica::head`](super::Replica) holds (`+FULLRESYNC`,
 //! `+CONTINUE`), a newline each second while the snapshot is prepared (Redis's keepalive), the
-//! snapshot file as `$<len>\r\n` and its bytes, then the stream buffered for the replica and
-//! what is fed after. It reads the replica's `REPLCONF ACK <offset>`. It touches the server
+//! snapshot file as `$<len>\r\n` and its bytes (or, diskless, the pieces of the snapshot the
+//! relay queued in `Replica::stream`, with no newline among them), then the stream buffered
+//! for the replica and what is fed after. It reads the replica's `REPLCONF ACK <offset>`. It touches the server
 //! only through `Server.repl` (and the byte counters), borrowing it between awaits.
 //!
 //! The file is read with plain blocking reads on the server's thread, 64 KiB at a time between

@@ -22,7 +22,9 @@
 //! SET EX, see [`rewrite`]); it changes nothing in it. The full sync's snapshot is an ordinary
 //! BGSAVE (`Server::bgsave_start`, with `bgsave-default-method`: a fork, or a forkless save whose
 //! file is the same); persistence tells [`bgsave_done`] when it ends, and the
-//! replica's connection task sends the file it wrote. The fork child never sees a replica.
+//! replica's connection task sends the file it wrote. With `repl-diskless-sync` (and replicas
+//! that announced `capa eof`) the same save writes into a pipe instead, which [`diskless`]
+//! relays to the replicas as an `$EOF:` transfer. The fork child never sees a replica.
 //!
 //! # A replica's life
 //!
@@ -31,8 +33,10 @@
 //! PSYNC replid offset ─► partial: +CONTINUE, the backlog from `offset`, Online
 //!                     └► full: WaitBgsaveStart ─(fork)─► +FULLRESYNC replid offset, WaitBgsaveEnd
 //!                          (the stream from `offset` accumulates in the replica's buffer)
-//!      bgsave_done ─► SendBulk: the task writes `$len` and the file ─► Online: the buffer, then
-//!      the stream as it is fed
+//!      disk:     bgsave_done ─► SendBulk: the task writes `$len` and the file ─► Online: the
+//!                buffer, then the stream as it is fed
+//!      diskless: `$EOF:<mark>`, the pipe's bytes as the relay queues them; end of file and
+//!                bgsave_done(ok) ─► `<mark>`, Online; the buffer once the replica ACKs
 //! ```
 //!
 //! The connection becomes a replica after the reply to SYNC/PSYNC is written: net.rs then hands
