@@ -709,6 +709,18 @@ impl Server {
                 self.persist.last_save_ok = true;
                 "ok"
             }
+            Some(Ok(Err(e))) if run.to_socket => {
+                let err = super::strerror(e.errno());
+                warn!(
+                    step = e.step.name(),
+                    errno = e.errno(),
+                    "Diskless transfer: writing the RDB into the pipe failed: {err}"
+                );
+                warn!("Background transfer error");
+                self.timelines.end("err");
+                crate::repl::bgsave_done(self, false);
+                return;
+            }
             Some(Ok(Err(e))) => {
                 let line = super::save_error_line(
                     e.step,

@@ -671,8 +671,23 @@ impl Server {
         match exit {
             // A diskless sync's stream saved nothing on disk (Redis's
             // `backgroundSaveDoneHandlerSocket`): `dirty` and LASTSAVE stay.
+            // Nor does its failure make writes fail with MISCONF: no file was at stake (Redis
+            // leaves `lastbgsave_status` alone there too); the replicas retry.
             ChildExit::Ok if run.to_socket => {
                 info!("Background RDB transfer terminated with success");
+            }
+            ChildExit::Failed(code) if run.to_socket => {
+                if let Some((step, errno)) = run.failure {
+                    let err = strerror(errno);
+                    warn!(
+                        step = step.name(),
+                        errno, "Diskless transfer: writing the RDB into the pipe failed: {err}"
+                    );
+                }
+                warn!(code, "Background transfer error");
+            }
+            ChildExit::Signaled(sig) if run.to_socket => {
+                warn!("Background transfer terminated by signal {sig}");
             }
             ChildExit::Ok => {
                 info!("Background saving terminated with success");

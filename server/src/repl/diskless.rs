@@ -216,11 +216,28 @@ async fn relay(srv: Shared, pipe: OwnedFd, id: u64) {
 /// Stops the sync: the save is killed (its end, `save_done(false)`, drops what replicas are
 /// left).
 fn abort(srv: &mut Server, id: u64) {
-    if !is_current(srv, id) {
-        return;
+    match srv.repl.diskless.as_ref() {
+        Some(d) if d.id == id && d.ok.is_some() => {
+            // The save has ended already, the stream is lost all the same: nothing will call
+            // `save_done` again, so the sync ends here.
+            srv.repl.diskless = None;
+            let ids: Vec<u64> = srv
+                .repl
+                .replicas
+                .iter()
+                .filter(|(_, r)| r.diskless == Some(id))
+                .map(|(id, _)| *id)
+                .collect();
+            for rid in ids {
+                srv.repl.drop_replica(rid);
+            }
+        }
+        Some(d) if d.id == id => {
+            srv.kill_child();
+            srv.forkless_cancel();
+        }
+        _ => {}
     }
-    srv.kill_child();
-    srv.forkless_cancel();
 }
 
 /// The save ended (persist's `bgsave_done`, through `repl::bgsave_done`).
