@@ -64,6 +64,9 @@ pub struct Queue {
     queued: AtomicUsize,
     /// The walk waits above this; the write path above twice this.
     cap: usize,
+    /// A diskless sync's save: the write path never waits for the writer (see
+    /// [`Producer::wait_for_room`]).
+    no_stall: bool,
     /// The save was cancelled: the writer stops and renames nothing.
     cancel: AtomicBool,
     /// The writer has ended (done, failed or cancelled): nobody waits for it any more.
@@ -84,10 +87,11 @@ pub struct Queue {
 }
 
 impl Queue {
-    fn new(cap: usize) -> Queue {
+    fn new(cap: usize, no_stall: bool) -> Queue {
         Queue {
             queued: AtomicUsize::new(0),
             cap,
+            no_stall,
             cancel: AtomicBool::new(false),
             writer_done: AtomicBool::new(false),
             space: tokio::sync::Notify::new(),
@@ -219,9 +223,17 @@ impl Producer {
     /// either: past `2 × cap` (plus the entry it just sent, so that one large value is not
     /// waited for whole) it waits here until the writer has taken enough. The only place a
     /// command waits on the writer thread; each wait is counted.
+    ///
+    /// Not for a diskless sync's save: its writer writes into a pipe that only this thread
+    /// (the replication relay, on the event loop) reads, so a write waiting here for the
+    /// writer would wait for ever. There the write path queues what it must without waiting:
+    /// the queue's bound holds for the walk only, and a write flood grows it.
     fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
+        if q.no_stall {
+            return;
+        }
         let limit = 2 * q.cap + item_bytes;
         if q.queued.load(Ordering::Relaxed) + self.chunk.size() <= limit {
             return;
@@ -477,7 +489,7 @@ impl Server {
         }
         self.persist.last_bgsave_try = Some(Instant::now());
         let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
-        let queue = Arc::new(Queue::new(cap));
+        let queue = Arc::new(Queue::new(cap, pipe.is_some()));
         let (tx, rx) = mpsc::channel();
         let (back_tx, back_rx) = mpsc::channel();
         let sizes = self
