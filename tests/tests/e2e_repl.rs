@@ -728,6 +728,59 @@ fn diskless_replica_killed_mid_transfer(method: &str) {
     assert_transfer_kind(&next, true);
 }
 
+/// A forkless diskless save whose replica reads nothing: the relay stops reading the pipe,
+/// the writer thread blocks on it, the walk's queue fills. Writes to keys the walk has not
+/// reached are still served: the write path may not wait for a writer that only the event
+/// loop (the relay) can unblock.
+#[test]
+fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
+    let master = Server::forkdb(&with(
+        DISKLESS,
+        &[
+            "--bgsave-default-method",
+            "forkless",
+            "--bgsave-forkless-queue-bytes",
+            "262144",
+            "--rdbcompression",
+            "no",
+        ],
+    ));
+    let mut mc = master.conn();
+    // 32 MiB: more than the relay's queue, the pipe and the sockets' buffers hold.
+    let value = "v".repeat(64 * 1024);
+    for i in 0..512 {
+        assert_eq!(
+            mc.frame(&["SET", &format!("k{i}"), &value]),
+            Frame::Simple("OK".into())
+        );
+    }
+    let mut fake = master.conn();
+    assert_eq!(
+        fake.frame(&["REPLCONF", "capa", "eof"]),
+        Frame::Simple("OK".into())
+    );
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    poll_until(WAIT, "the save to start", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    // Every key is overwritten; those the walk has not written yet go to the queue first.
+    // (Each reply comes within the connection's read timeout, or the test fails.)
+    let other = "w".repeat(64 * 1024);
+    for i in (0..512).rev() {
+        assert_eq!(
+            mc.frame(&["SET", &format!("k{i}"), &other]),
+            Frame::Simple("OK".into())
+        );
+    }
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+    drop(fake);
+    poll_until(WAIT, "the save to stop", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+}
+
 /// `repl-diskless-sync-delay` holds the fork so that replicas arriving meanwhile share one
 /// transfer; `repl-diskless-sync-max-replicas` forks as soon as that many wait.
 #[test]
