@@ -112,6 +112,12 @@ pub struct Config {
     pub repl_ping_replica_period: u64,
     /// Seconds without an ACK after which an online replica is dropped.
     pub repl_timeout: u64,
+    /// Full syncs stream the snapshot to replicas that can read it (`capa eof`) through a pipe
+    /// rather than a file; the fork waits `repl-diskless-sync-delay` seconds for more replicas,
+    /// or until `repl-diskless-sync-max-replicas` wait (0: no such limit). Redis 7.0's defaults.
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay: u64,
+    pub repl_diskless_sync_max_replicas: u64,
     /// Writes are refused with `-NOREPLICAS` unless this many replicas have acked within
     /// `min-replicas-max-lag` seconds (0: no check).
     pub min_replicas_to_write: u64,
@@ -290,6 +296,9 @@ impl Default for Config {
             repl_backlog_ttl: 3600,
             repl_ping_replica_period: 10,
             repl_timeout: 60,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: 5,
+            repl_diskless_sync_max_replicas: 0,
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             masterauth: String::new(),
@@ -914,6 +923,23 @@ pub static OPTIONS: &[OptSpec] = &[
         )
     },
     int_option!("repl-timeout", repl_timeout, u64, 1, i32::MAX as i64, 0),
+    bool_option!("repl-diskless-sync", repl_diskless_sync, 0),
+    int_option!(
+        "repl-diskless-sync-delay",
+        repl_diskless_sync_delay,
+        u64,
+        0,
+        i32::MAX as i64,
+        0
+    ),
+    int_option!(
+        "repl-diskless-sync-max-replicas",
+        repl_diskless_sync_max_replicas,
+        u64,
+        0,
+        i32::MAX as i64,
+        0
+    ),
     OptSpec {
         alias: Some("min-slaves-to-write"),
         ..int_option!(

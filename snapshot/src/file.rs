@@ -276,6 +276,31 @@ pub fn save_atomically_checked(
     Ok(())
 }
 
+/// The diskless variant of [`save_atomically`]: `write` fills the pipe `out` (its write end)
+/// through the same kind of `BufWriter`, and the pipe is closed at the end (the reader sees end
+/// of file). No file, no fsync, no rename: the reader (the server's event loop, which relays the
+/// bytes to replicas, Redis's `rdbSaveToSlavesSockets`) decides what a complete stream is, from
+/// how the writer ended. A reader that went away makes the writes fail with `EPIPE` (the child
+/// ignores SIGPIPE, Rust programs too), step "write". For a forked child as the rest of this
+/// module: no allocation but the buffer.
+pub fn save_to_pipe(
+    out: OwnedFd,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<(), SaveError> {
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, File::from(out));
+    let written = write(&mut out).map_err(SaveError::at(Step::Write));
+    let written = written.and_then(|()| out.flush().map_err(SaveError::at(Step::Flush)));
+    // Not flushed again on drop after a failure (see `write_and_rename`).
+    let (file, _) = out.into_parts();
+    written?;
+    let fd = file.into_raw_fd();
+    // SAFETY: we own `fd` and close it once.
+    if unsafe { libc::close(fd) } != 0 {
+        return Err(SaveError::last_os_error(Step::Close));
+    }
+    Ok(())
+}
+
 fn write_and_rename(
     dir_fd: &OwnedFd,
     tmp: &CStr,

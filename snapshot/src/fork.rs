@@ -439,6 +439,21 @@ pub unsafe fn spawn(
     options: SpawnOptions,
     body: impl FnOnce(&mut Reporter) -> Result<(), SaveError>,
 ) -> io::Result<Child> {
+    spawn_keeping(options, None, body)
+}
+
+/// [`spawn`], with one more inherited descriptor left open in the child: `keep`, the write end
+/// of the pipe a diskless sync's snapshot goes into (the parent relays it to the replicas; the
+/// child never sees a client socket). The caller closes its own copy after the fork, so that
+/// the reader sees end of file when the child is done or gone.
+///
+/// # Safety
+/// As [`spawn`]; `body` may use `keep` (and only it, of what the caller opened).
+pub unsafe fn spawn_keeping(
+    options: SpawnOptions,
+    keep: Option<RawFd>,
+    body: impl FnOnce(&mut Reporter) -> Result<(), SaveError>,
+) -> io::Result<Child> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 fills the array; CLOEXEC so a later exec of anything does not inherit it.
     if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
@@ -456,7 +471,7 @@ pub unsafe fn spawn(
         // Child. Nothing here may return to the caller.
         IN_SNAPSHOT_CHILD.store(true, Ordering::Relaxed);
         let wr_fd = wr.as_raw_fd();
-        close_inherited_fds(wr_fd);
+        close_inherited_fds([wr_fd, keep.unwrap_or(wr_fd)]);
         // The read end is closed already (by number): its OwnedFd must not close it again.
         std::mem::forget(rd);
         if !die_with_parent(parent) {
@@ -495,22 +510,27 @@ pub unsafe fn spawn(
     })
 }
 
-/// Closes every descriptor from 3 up except `keep` (the report pipe), as Redis's
+/// Closes every descriptor from 3 up except the two in `keep` (the report pipe, and the
+/// snapshot pipe of a diskless sync, or the report pipe twice), as Redis's
 /// `closeChildUnusedResourceAfterFork` closes the listeners: the listening sockets, the
 /// clients' sockets, tokio's epoll and eventfd, the log file. Without allocating.
-fn close_inherited_fds(keep: RawFd) {
-    let keep = keep.max(0) as libc::c_uint;
-    let mut ranges = [
-        (3, keep.saturating_sub(1)),
-        (keep.saturating_add(1), libc::c_uint::MAX),
-    ];
-    if keep < 3 {
-        ranges = [(3, libc::c_uint::MAX), (1, 0)];
+fn close_inherited_fds(keep: [RawFd; 2]) {
+    let (a, b) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+    // The gaps around the kept descriptors, from 3 up: [3, a-1], [a+1, b-1], [b+1, max].
+    let mut ranges = [(0i64, -1i64); 3];
+    let mut next = 3i64;
+    for (slot, k) in [i64::from(a), i64::from(b)].into_iter().enumerate() {
+        if k >= next {
+            ranges[slot] = (next, k - 1);
+            next = k + 1;
+        }
     }
+    ranges[2] = (next, i64::from(libc::c_uint::MAX));
     for (first, last) in ranges {
         if first > last {
             continue;
         }
+        let (first, last) = (first as libc::c_uint, last as libc::c_uint);
         // SAFETY: close_range closes descriptors this process owns; nothing in the child uses
         // them afterwards. The raw syscall works with any libc (glibc's wrapper needs 2.34).
         let rc = unsafe {
@@ -995,6 +1015,45 @@ mod tests {
         // The parent's descriptors are untouched.
         assert!(listener.local_addr().is_ok());
         assert!(client.peer_addr().is_ok());
+    }
+
+    /// A diskless sync's child keeps the snapshot pipe's write end (and only it, of what the
+    /// parent opened), writes the stream into it with `save_to_pipe`, and its end of file
+    /// reaches the parent.
+    #[test]
+    fn child_keeps_the_snapshot_pipe() {
+        if !in_own_process("fork::tests::child_keeps_the_snapshot_pipe") {
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lfd = listener.as_raw_fd();
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both were just created; nothing else owns them.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (rd_fd, wr_fd) = (rd.as_raw_fd(), wr.as_raw_fd());
+        // SAFETY: the child only calls fcntl and writes to the kept pipe.
+        let mut child = unsafe {
+            spawn_keeping(no_oom_adj(), Some(wr_fd), move |_| {
+                if libc::fcntl(lfd, libc::F_GETFD) != -1 || libc::fcntl(rd_fd, libc::F_GETFD) != -1
+                {
+                    return Err(SaveError {
+                        step: Step::Open,
+                        source: io::Error::from_raw_os_error(libc::EEXIST),
+                    });
+                }
+                let out = OwnedFd::from_raw_fd(wr_fd);
+                crate::file::save_to_pipe(out, |w| io::Write::write_all(w, b"the stream"))
+            })
+        }
+        .unwrap();
+        drop(wr);
+        let mut got = Vec::new();
+        io::Read::read_to_end(&mut std::fs::File::from(rd), &mut got).unwrap();
+        assert_eq!(child.wait().unwrap(), ChildExit::Ok, "{:?}", child.drain());
+        assert_eq!(got, b"the stream");
+        assert!(listener.local_addr().is_ok());
     }
 
     /// A child whose parent is killed dies with it (PR_SET_PDEATHSIG), instead of running on

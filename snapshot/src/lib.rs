@@ -89,7 +89,8 @@ pub use encode::{
 };
 pub use error::RdbError;
 pub use file::{
-    save_atomically, save_atomically_checked, temp_file_name, SaveError, Step, TempName,
+    save_atomically, save_atomically_checked, save_to_pipe, temp_file_name, SaveError, Step,
+    TempName,
 };
 pub use lzf::LzfCompressor;
 pub use value::{Hash, List, ListNode, Set, Value, ZSet};

@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
-use forkdb_tests::server::{redis_check_rdb_bin, redis_cli_bin, run_with_deadline, TempDir};
+use forkdb_tests::server::{
+    proc_alive, redis_check_rdb_bin, redis_cli_bin, run_with_deadline, TempDir,
+};
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -209,6 +211,39 @@ fn poll_until_or_deadline(timeout: Duration, mut f: impl FnMut() -> bool) -> boo
     }
 }
 
+/// The master's settings for a disk-based full sync, and for a diskless one (no delay, so a
+/// test does not wait Redis's default 5 s for more replicas).
+const DISK: &[&str] = &["--repl-diskless-sync", "no"];
+const DISKLESS: &[&str] = &[
+    "--repl-diskless-sync",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+
+/// What a redis-server 7.0 replica logs for the transfer it received: an `$EOF:` stream
+/// (diskless master) or `$<len>` (disk).
+const EOF_TRANSFER_LINE: &str =
+    "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk";
+
+#[track_caller]
+fn assert_transfer_kind(replica: &Server, diskless: bool) {
+    let log = replica.log();
+    if diskless {
+        assert!(log.contains(EOF_TRANSFER_LINE), "{log}");
+    } else {
+        assert!(
+            !log.contains(EOF_TRANSFER_LINE) && log.contains("bytes from master to disk"),
+            "{log}"
+        );
+    }
+}
+
+/// `args` and `more`, for `Server::forkdb`.
+fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(more).copied().collect()
+}
+
 fn check_rdb(path: &Path) -> String {
     let mut cmd = Command::new(redis_check_rdb_bin());
     cmd.arg(path);
@@ -223,9 +258,15 @@ fn check_rdb(path: &Path) -> String {
     stdout
 }
 
+/// redis-cli --rdb announces `capa eof`: a diskless master streams it the snapshot.
 #[test]
 fn redis_cli_rdb_gets_a_snapshot_redis_loads() {
-    let master = Server::forkdb(&[]);
+    cli_rdb(DISK);
+    cli_rdb(DISKLESS);
+}
+
+fn cli_rdb(mode: &[&str]) {
+    let master = Server::forkdb(mode);
     let mut conn = master.conn();
     run(&mut conn, &dataset("d"));
     let want = dump(&mut conn);
@@ -264,11 +305,31 @@ fn redis_cli_rdb_gets_a_snapshot_redis_loads() {
         info_field(&mut conn, "replication", "connected_slaves").as_deref(),
         Some("0")
     );
+    let target = if mode == DISKLESS {
+        "replicas sockets"
+    } else {
+        "disk"
+    };
+    let log = master.log();
+    assert!(
+        log.contains(&format!("Starting BGSAVE for SYNC with target: {target}")),
+        "{log}"
+    );
 }
 
 #[test]
 fn redis_replica_syncs_follows_and_resyncs_partially() {
-    let master = Server::forkdb(&[]);
+    syncs_follows_and_resyncs_partially(DISK);
+}
+
+/// The same with a diskless master: the fork child writes into a pipe the master relays.
+#[test]
+fn redis_replica_syncs_diskless_follows_and_resyncs_partially() {
+    syncs_follows_and_resyncs_partially(DISKLESS);
+}
+
+fn syncs_follows_and_resyncs_partially(mode: &[&str]) {
+    let master = Server::forkdb(mode);
     let mut mc = master.conn();
     run(&mut mc, &dataset("before"));
     // A slow child (100 ms per key, 1.4 s in all): the writes below land while it writes.
@@ -387,6 +448,7 @@ fn redis_replica_syncs_follows_and_resyncs_partially() {
     assert!(replica
         .log()
         .contains("Successful partial resynchronization with master"));
+    assert_transfer_kind(&replica, mode == DISKLESS);
 }
 
 /// A full sync from a forkless snapshot (`bgsave-default-method forkless`): the writer thread's
@@ -394,7 +456,17 @@ fn redis_replica_syncs_follows_and_resyncs_partially() {
 /// the stream, not twice and not missing.
 #[test]
 fn redis_replica_syncs_from_a_forkless_snapshot() {
-    let master = Server::forkdb(&["--bgsave-default-method", "forkless"]);
+    forkless_sync(DISK);
+}
+
+/// Diskless with the forkless method: the writer thread feeds the pipe the master relays.
+#[test]
+fn redis_replica_syncs_diskless_from_a_forkless_snapshot() {
+    forkless_sync(DISKLESS);
+}
+
+fn forkless_sync(mode: &[&str]) {
+    let master = Server::forkdb(&with(mode, &["--bgsave-default-method", "forkless"]));
     let mut mc = master.conn();
     run(&mut mc, &dataset("before"));
     // A slow walk (50 ms per key): the writes below land while it goes on.
@@ -430,6 +502,7 @@ fn redis_replica_syncs_from_a_forkless_snapshot() {
         info_field(&mut mc, "persistence", "rdb_last_bgsave_method").as_deref(),
         Some("forkless")
     );
+    assert_transfer_kind(&replica, mode == DISKLESS);
 }
 
 /// The stream as redis-cli --replica prints it: SET EX rewritten to SET PXAT, SPOP to SREM,
@@ -569,12 +642,196 @@ fn a_replica_that_disconnects_during_the_transfer_is_forgotten() {
     check_rdb(&master.dir.join("dump.rdb"));
 }
 
+/// A diskless replica killed while the snapshot streams to it: it was the sync's last replica,
+/// so the save is stopped (the fork child killed and reaped, the forkless writer thread
+/// ended), INFO shows no save running and no failed one, and the master serves on, and syncs
+/// the next replica.
+#[test]
+fn a_diskless_replica_killed_mid_transfer_stops_the_fork_child() {
+    diskless_replica_killed_mid_transfer("fork");
+}
+
+#[test]
+fn a_diskless_replica_killed_mid_transfer_ends_the_forkless_writer() {
+    diskless_replica_killed_mid_transfer("forkless");
+}
+
+/// The threads of process `pid`, from /proc.
+fn thread_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+fn diskless_replica_killed_mid_transfer(method: &str) {
+    let master = Server::forkdb(&with(DISKLESS, &["--bgsave-default-method", method]));
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    let threads_before = thread_count(master.pid);
+    // 3 s per key, 14 keys: the save would run longer than WAIT, so only its being stopped
+    // ends it in time; the replica is killed in its first seconds.
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "3000000"])],
+    );
+    let mut replica = Server::redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    poll_until(WAIT, "the replica to receive the stream", || {
+        replica.log().contains(EOF_TRANSFER_LINE).then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1")
+    );
+    let children = master.child_pids();
+    if method == "fork" {
+        assert_eq!(children.len(), 1, "the snapshot child: {children:?}");
+    } else {
+        assert!(children.is_empty(), "{children:?}");
+        assert!(
+            thread_count(master.pid) > threads_before,
+            "the writer thread runs"
+        );
+    }
+    replica.signal(libc::SIGKILL);
+    assert!(replica.wait_exit(WAIT).is_some(), "the replica exits");
+
+    poll_until(WAIT, "the save to stop", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    poll_until(WAIT, "the child to be gone", || {
+        children.iter().all(|&p| !proc_alive(p)).then_some(())
+    });
+    poll_until(WAIT, "the writer thread to end", || {
+        (thread_count(master.pid) == threads_before).then_some(())
+    });
+    let log = master.log();
+    assert!(
+        log.contains("Diskless rdb transfer, last replica dropped"),
+        "{log}"
+    );
+    // Stopped on purpose: not a failed save (which would refuse writes with MISCONF).
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+    assert_eq!(
+        info_field(&mut mc, "replication", "connected_slaves").as_deref(),
+        Some("0")
+    );
+    assert_eq!(mc.frame(&["SET", "after", "1"]), Frame::Simple("OK".into()));
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+
+    // The next replica gets a whole sync.
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    let next = Server::redis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut nc = next.conn();
+    wait_link_up(&mut nc);
+    wait_caught_up(&mut mc, &mut nc);
+    assert_same("the next replica", &dump(&mut nc), &dump(&mut mc));
+    assert_transfer_kind(&next, true);
+}
+
+/// A forkless diskless save whose replica reads nothing: the relay stops reading the pipe,
+/// the writer thread blocks on it, the walk's queue fills. Writes to keys the walk has not
+/// reached are still served: the write path may not wait for a writer that only the event
+/// loop (the relay) can unblock.
+#[test]
+fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
+    let master = Server::forkdb(&with(
+        DISKLESS,
+        &[
+            "--bgsave-default-method",
+            "forkless",
+            "--bgsave-forkless-queue-bytes",
+            "262144",
+            "--rdbcompression",
+            "no",
+        ],
+    ));
+    let mut mc = master.conn();
+    // 32 MiB: more than the relay's queue, the pipe and the sockets' buffers hold.
+    let value = "v".repeat(64 * 1024);
+    for i in 0..512 {
+        assert_eq!(
+            mc.frame(&["SET", &format!("k{i}"), &value]),
+            Frame::Simple("OK".into())
+        );
+    }
+    let mut fake = master.conn();
+    assert_eq!(
+        fake.frame(&["REPLCONF", "capa", "eof"]),
+        Frame::Simple("OK".into())
+    );
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    poll_until(WAIT, "the save to start", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    // Every key is overwritten; those the walk has not written yet go to the queue first.
+    // (Each reply comes within the connection's read timeout, or the test fails.)
+    let other = "w".repeat(64 * 1024);
+    for i in (0..512).rev() {
+        assert_eq!(
+            mc.frame(&["SET", &format!("k{i}"), &other]),
+            Frame::Simple("OK".into())
+        );
+    }
+    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+    drop(fake);
+    poll_until(WAIT, "the save to stop", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+}
+
+/// `repl-diskless-sync-delay` holds the fork so that replicas arriving meanwhile share one
+/// transfer; `repl-diskless-sync-max-replicas` forks as soon as that many wait.
+#[test]
+fn diskless_replicas_share_one_transfer_after_the_delay() {
+    let master = Server::forkdb(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "3600",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+    ]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    let forks = |mc: &mut Conn| info_field(mc, "stats", "total_forks").unwrap_or_default();
+    let port = master.port.to_string();
+    let a = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "replica A to wait for a snapshot", || {
+        let s = info_field(&mut mc, "replication", "slave0")?;
+        s.contains("state=wait_bgsave").then_some(())
+    });
+    assert!(master.log().contains("Delay next BGSAVE for diskless SYNC"));
+    // A waits (the delay is an hour): a second of the cron's checks forks nothing.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(forks(&mut mc), "0", "no fork before the second replica");
+    let b = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    let mut ac = a.conn();
+    let mut bc = b.conn();
+    wait_link_up(&mut ac);
+    wait_link_up(&mut bc);
+    run(&mut mc, &tricky_writes("after"));
+    wait_caught_up(&mut mc, &mut ac);
+    wait_caught_up(&mut mc, &mut bc);
+    let want = dump(&mut mc);
+    assert_same("replica A", &dump(&mut ac), &want);
+    assert_same("replica B", &dump(&mut bc), &want);
+    assert_eq!(forks(&mut mc), "1", "one transfer for both");
+    assert_transfer_kind(&a, true);
+    assert_transfer_kind(&b, true);
+}
+
 /// A plain BGSAVE running when a replica asks is not its snapshot (Redis's rule: it may not
 /// hold what the replica's offset says); a snapshot forked for one replica is shared with a
 /// second that asks while it is written.
 #[test]
 fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
-    let master = Server::forkdb(&[]);
+    // On disk: a diskless transfer cannot be joined once it has started (see
+    // `diskless_replicas_share_one_transfer_after_the_delay`).
+    let master = Server::forkdb(DISK);
     let mut mc = master.conn();
     run(&mut mc, &dataset("d"));
     // 200 ms per key, ~3 s a save: time for a second replica to attach to the first's.

@@ -64,6 +64,9 @@ pub struct Queue {
     queued: AtomicUsize,
     /// The walk waits above this; the write path above twice this.
     cap: usize,
+    /// A diskless sync's save: the write path never waits for the writer (see
+    /// [`Producer::wait_for_room`]).
+    no_stall: bool,
     /// The save was cancelled: the writer stops and renames nothing.
     cancel: AtomicBool,
     /// The writer has ended (done, failed or cancelled): nobody waits for it any more.
@@ -84,10 +87,11 @@ pub struct Queue {
 }
 
 impl Queue {
-    fn new(cap: usize) -> Queue {
+    fn new(cap: usize, no_stall: bool) -> Queue {
         Queue {
             queued: AtomicUsize::new(0),
             cap,
+            no_stall,
             cancel: AtomicBool::new(false),
             writer_done: AtomicBool::new(false),
             space: tokio::sync::Notify::new(),
@@ -219,9 +223,17 @@ impl Producer {
     /// either: past `2 × cap` (plus the entry it just sent, so that one large value is not
     /// waited for whole) it waits here until the writer has taken enough. The only place a
     /// command waits on the writer thread; each wait is counted.
+    ///
+    /// Not for a diskless sync's save: its writer writes into a pipe that only this thread
+    /// (the replication relay, on the event loop) reads, so a write waiting here for the
+    /// writer would wait for ever. There the write path queues what it must without waiting:
+    /// the queue's bound holds for the walk only, and a write flood grows it.
     fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
+        if q.no_stall {
+            return;
+        }
         let limit = 2 * q.cap + item_bytes;
         if q.queued.load(Ordering::Relaxed) + self.chunk.size() <= limit {
             return;
@@ -299,84 +311,102 @@ struct WriterJob {
     functions: Vec<bytes::Bytes>,
     /// Per database at the start: (keys, keys with an expire), the RESIZEDB hint.
     sizes: Vec<(u64, u64)>,
+    /// A diskless sync: the write end of the pipe the stream goes into, instead of the file
+    /// (the event loop relays it to the replicas).
+    pipe: Option<std::os::fd::OwnedFd>,
 }
 
 /// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
 /// the queue. Records come in no fixed database order (the write path sends a key of any
 /// database), so the writer selects a database whenever the next record's differs.
 fn writer_main(
-    job: WriterJob,
+    mut job: WriterJob,
     rx: mpsc::Receiver<Msg>,
     back: mpsc::Sender<Chunk>,
     q: Arc<Queue>,
 ) -> Result<(), SaveError> {
     block_sigxfsz();
-    let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
-    let tmp: &std::ffi::OsStr = job.tmp.as_ref();
-    let cancelled = || io::Error::other("the forkless save was cancelled");
-    let result = snap::save_atomically_checked(
-        &job.dir,
-        dbfilename,
-        tmp,
-        || !q.cancel.load(Ordering::Acquire),
-        |out| {
-            let mut aux = AuxFields::new(crate::REDIS_VERSION);
-            aux.used_mem = job.used_mem;
-            let mut w = RdbWriter::new(out, job.options, &aux)?;
-            for code in &job.functions {
-                w.function(code)?;
-            }
-            let mut current: Option<u32> = None;
-            let mut announced = vec![false; job.sizes.len()];
-            loop {
-                if q.cancel.load(Ordering::Acquire) {
-                    return Err(cancelled());
-                }
-                let (chunk, bytes) = match rx.recv() {
-                    Ok(Msg::Chunk(chunk, bytes)) => (chunk, bytes),
-                    Ok(Msg::End) => break,
-                    Err(_) => return Err(cancelled()),
-                };
-                for it in &chunk.items {
-                    if current != Some(it.db) {
-                        let db = it.db as usize;
-                        match announced.get_mut(db) {
-                            Some(seen @ false) => {
-                                *seen = true;
-                                let (keys, expires) = job.sizes[db];
-                                w.select_db(it.db, keys, expires)?;
-                            }
-                            _ => w.switch_db(it.db)?,
-                        }
-                        current = Some(it.db);
-                    }
-                    let expire = (it.expire >= 0).then_some(it.expire);
-                    let key = &chunk.bytes[it.key.clone()];
-                    match &it.value {
-                        ItemValue::Str(r) => {
-                            w.record_string(key, &chunk.bytes[r.clone()], expire)?
-                        }
-                        ItemValue::Other(v) => super::write_value(&mut w, key, v, expire)?,
-                    }
-                    q.written.fetch_add(1, Ordering::Relaxed);
-                }
-                // Containers' copies are freed here, on the writer's time, not the event
-                // loop's; the buffer goes back to be filled again.
-                if q.pooled.load(Ordering::Relaxed) < POOL_MAX {
-                    if let Some(chunk) = chunk.recycle() {
-                        q.pooled.fetch_add(1, Ordering::Relaxed);
-                        let _ = back.send(chunk);
-                    }
-                }
-                q.queued.fetch_sub(bytes, Ordering::Relaxed);
-                q.wake();
-            }
-            w.finish().map(|_| ())
-        },
-    );
+    let pipe = job.pipe.take();
+    let result = match pipe {
+        // The same records into the pipe: the diskless sync's stream.
+        Some(pipe) => snap::save_to_pipe(pipe, |out| write_records(&job, &rx, &back, &q, out)),
+        None => {
+            let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
+            let tmp: &std::ffi::OsStr = job.tmp.as_ref();
+            snap::save_atomically_checked(
+                &job.dir,
+                dbfilename,
+                tmp,
+                || !q.cancel.load(Ordering::Acquire),
+                |out| write_records(&job, &rx, &back, &q, out),
+            )
+        }
+    };
     q.writer_done.store(true, Ordering::Release);
     q.wake();
     result
+}
+
+/// The RDB stream from the queue's entries into `out` (the temp file, or a diskless sync's
+/// pipe).
+fn write_records<W: io::Write>(
+    job: &WriterJob,
+    rx: &mpsc::Receiver<Msg>,
+    back: &mpsc::Sender<Chunk>,
+    q: &Queue,
+    out: W,
+) -> io::Result<()> {
+    let cancelled = || io::Error::other("the forkless save was cancelled");
+    let mut aux = AuxFields::new(crate::REDIS_VERSION);
+    aux.used_mem = job.used_mem;
+    let mut w = RdbWriter::new(out, job.options, &aux)?;
+    for code in &job.functions {
+        w.function(code)?;
+    }
+    let mut current: Option<u32> = None;
+    let mut announced = vec![false; job.sizes.len()];
+    loop {
+        if q.cancel.load(Ordering::Acquire) {
+            return Err(cancelled());
+        }
+        let (chunk, bytes) = match rx.recv() {
+            Ok(Msg::Chunk(chunk, bytes)) => (chunk, bytes),
+            Ok(Msg::End) => break,
+            Err(_) => return Err(cancelled()),
+        };
+        for it in &chunk.items {
+            if current != Some(it.db) {
+                let db = it.db as usize;
+                match announced.get_mut(db) {
+                    Some(seen @ false) => {
+                        *seen = true;
+                        let (keys, expires) = job.sizes[db];
+                        w.select_db(it.db, keys, expires)?;
+                    }
+                    _ => w.switch_db(it.db)?,
+                }
+                current = Some(it.db);
+            }
+            let expire = (it.expire >= 0).then_some(it.expire);
+            let key = &chunk.bytes[it.key.clone()];
+            match &it.value {
+                ItemValue::Str(r) => w.record_string(key, &chunk.bytes[r.clone()], expire)?,
+                ItemValue::Other(v) => super::write_value(&mut w, key, v, expire)?,
+            }
+            q.written.fetch_add(1, Ordering::Relaxed);
+        }
+        // Containers' copies are freed here, on the writer's time, not the event
+        // loop's; the buffer goes back to be filled again.
+        if q.pooled.load(Ordering::Relaxed) < POOL_MAX {
+            if let Some(chunk) = chunk.recycle() {
+                q.pooled.fetch_add(1, Ordering::Relaxed);
+                let _ = back.send(chunk);
+            }
+        }
+        q.queued.fetch_sub(bytes, Ordering::Relaxed);
+        q.wake();
+    }
+    w.finish().map(|_| ())
 }
 
 /// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ in the writing thread, and
@@ -411,6 +441,8 @@ pub struct ForklessRun {
     next_sample: Instant,
     /// Entries the write path sent early, as counted when the walk ended.
     early_at_walk_end: u64,
+    /// A diskless sync's save: the stream went into a pipe, nothing was saved on disk.
+    to_socket: bool,
 }
 
 impl ForklessRun {
@@ -448,13 +480,16 @@ impl Server {
 
     /// BGSAVE FORKLESS: starts the walk and the writer thread. The file will hold the data as
     /// it is at this instant.
-    pub fn bgsave_forkless_start(&mut self) -> Result<(), String> {
+    pub fn bgsave_forkless_start(
+        &mut self,
+        pipe: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(), String> {
         if self.save_in_progress() {
             return Err("Background save already in progress".into());
         }
         self.persist.last_bgsave_try = Some(Instant::now());
         let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
-        let queue = Arc::new(Queue::new(cap));
+        let queue = Arc::new(Queue::new(cap, pipe.is_some()));
         let (tx, rx) = mpsc::channel();
         let (back_tx, back_rx) = mpsc::channel();
         let sizes = self
@@ -471,7 +506,9 @@ impl Server {
             used_mem,
             functions: self.persist.functions.clone(),
             sizes,
+            pipe,
         };
+        let to_socket = job.pipe.is_some();
         let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("forkdb-save".into())
@@ -509,6 +546,7 @@ impl Server {
             tmp: temp_name(),
             next_sample: Instant::now(),
             early_at_walk_end: 0,
+            to_socket,
         });
         self.persist.forkless_notify.notify_one();
         Ok(())
@@ -662,6 +700,13 @@ impl Server {
                 self.remove_temp_file(&run.tmp);
                 "cancelled"
             }
+            Some(Ok(Ok(()))) if run.to_socket => {
+                info!(
+                    keys = run.keys_processed(),
+                    "Background RDB transfer terminated with success"
+                );
+                "ok"
+            }
             Some(Ok(Ok(()))) => {
                 info!(
                     keys = run.keys_processed(),
@@ -675,6 +720,18 @@ impl Server {
                 self.last_save_unix = now_ms() / 1000;
                 self.persist.last_save_ok = true;
                 "ok"
+            }
+            Some(Ok(Err(e))) if run.to_socket => {
+                let err = super::strerror(e.errno());
+                warn!(
+                    step = e.step.name(),
+                    errno = e.errno(),
+                    "Diskless transfer: writing the RDB into the pipe failed: {err}"
+                );
+                warn!("Background transfer error");
+                self.timelines.end("err");
+                crate::repl::bgsave_done(self, false);
+                return;
             }
             Some(Ok(Err(e))) => {
                 let line = super::save_error_line(

@@ -47,6 +47,8 @@ pub struct Running {
     killed_by_us: bool,
     /// The step and errno of the child's failure report, if it sent one.
     failure: Option<(Step, i32)>,
+    /// A diskless sync's child: it writes into a pipe the replication relays, not a file.
+    to_socket: bool,
     /// The child's latest report: its memory as it exits, for the timeline's last sample.
     last_report: Option<fork::Report>,
 }
@@ -224,6 +226,9 @@ struct ChildJob {
     key_delay_us: i64,
     /// `snapshot-child-release`: give back the pages of values already written.
     release: bool,
+    /// A diskless sync: the write end of the pipe to write into instead of the file (kept open
+    /// in the child by `fork::spawn_keeping`).
+    pipe: Option<std::os::fd::RawFd>,
 }
 
 /// Gives back to the kernel the whole pages inside a value, in the child, once written (Redis 7
@@ -250,8 +255,33 @@ fn child_save(
     job: &ChildJob,
     reporter: &mut fork::Reporter,
 ) -> Result<(), SaveError> {
-    let tmp = snap::TempName::for_pid(std::process::id());
     let delay = key_delay(job.key_delay_us);
+    if let Some(fd) = job.pipe {
+        // SAFETY: the pipe's write end, left open in this child for it alone
+        // (`spawn_keeping`); closed once, by `save_to_pipe`.
+        let out = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        return snap::save_to_pipe(out, |out| {
+            let after_key = |value: &Value| {
+                if let (true, Value::Str { data, .. }) = (job.release, value) {
+                    release_pages(data);
+                }
+                reporter.key_done();
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
+            };
+            write_rdb(
+                ks,
+                &job.functions,
+                job.options,
+                job.used_mem,
+                out,
+                after_key,
+            )
+            .map(|_| ())
+        });
+    }
+    let tmp = snap::TempName::for_pid(std::process::id());
     // An orphan (the server was killed and maybe restarted) must not put this older snapshot
     // over a file saved since: asked right before the rename.
     let parent_alive = reporter.parent_check();
@@ -334,16 +364,44 @@ impl Server {
     /// A background save with the given method.
     pub fn bgsave_start_with(&mut self, method: SaveMethod) -> Result<(), String> {
         match method {
-            SaveMethod::Fork => self.bgsave_fork_start(),
-            SaveMethod::Forkless => self.bgsave_forkless_start(),
+            SaveMethod::Fork => self.bgsave_fork_start(None),
+            SaveMethod::Forkless => self.bgsave_forkless_start(None),
         }
+    }
+
+    /// A background save with `bgsave-default-method` into a pipe instead of the file, for a
+    /// diskless sync (Redis's `rdbSaveToSlavesSockets`): returns the pipe's read end,
+    /// non-blocking, which gives the RDB stream and then end of file. How the save ended
+    /// (whether the stream is whole) comes as for any save, through `repl::bgsave_done`.
+    pub fn bgsave_start_to_pipe(&mut self) -> Result<std::os::fd::OwnedFd, String> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills the array; the result is checked. CLOEXEC: an exec'd program
+        // must not hold the write end (the reader would never see end of file).
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(format!("Can't save in background: pipe: {e}"));
+        }
+        // SAFETY: both descriptors were just created and nothing else owns them.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: fcntl on our own descriptor. The event loop reads it without blocking.
+        unsafe {
+            let flags = libc::fcntl(rd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        match self.config.bgsave_default_method {
+            SaveMethod::Fork => self.bgsave_fork_start(Some(wr))?,
+            SaveMethod::Forkless => self.bgsave_forkless_start(Some(wr))?,
+        }
+        Ok(rd)
     }
 
     /// BGSAVE FORK: forks a child that writes the keyspace as it is at this instant.
     ///
     /// Called from a command handler, i.e. on the thread that owns the keyspace, between two
     /// commands: no mutation is half done and no lock is held, which is what makes the fork safe.
-    fn bgsave_fork_start(&mut self) -> Result<(), String> {
+    fn bgsave_fork_start(&mut self, pipe: Option<std::os::fd::OwnedFd>) -> Result<(), String> {
+        use std::os::fd::AsRawFd;
         if self.save_in_progress() {
             return Err("Background save already in progress".into());
         }
@@ -371,6 +429,7 @@ impl Server {
             functions: self.persist.functions.clone(),
             key_delay_us: self.config.rdb_key_save_delay,
             release: self.config.snapshot_child_release,
+            pipe: pipe.as_ref().map(|p| p.as_raw_fd()),
         };
         let options = SpawnOptions {
             oom_score_adj: Some(self.config.oom_score_adj_values[2]),
@@ -386,8 +445,13 @@ impl Server {
         let result = match self.persist.inject_fork_errno.take() {
             Some(errno) => Err(io::Error::from_raw_os_error(errno)),
             // SAFETY: this is the only thread (see the crate docs), and we are between commands.
-            None => unsafe { fork::spawn(options, |reporter| child_save(ks, &job, reporter)) },
+            None => unsafe {
+                fork::spawn_keeping(options, job.pipe, |reporter| child_save(ks, &job, reporter))
+            },
         };
+        // The parent's copy of the write end: closed, so that the child's end (or its exit)
+        // is what ends the stream.
+        drop(pipe);
         match result {
             Ok(child) => {
                 // Redis counts a save when it starts (`rdb_saves`), whether or not it succeeds.
@@ -412,6 +476,7 @@ impl Server {
                     killed_by_us: false,
                     failure: None,
                     last_report: None,
+                    to_socket: job.pipe.is_some(),
                 });
                 self.persist.bgsave_scheduled = false;
                 self.ks.access_frozen = self.config.snapshot_freeze_access;
@@ -604,6 +669,26 @@ impl Server {
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
         self.persist.last_cow_size = run.cow_peak;
         match exit {
+            // A diskless sync's stream saved nothing on disk (Redis's
+            // `backgroundSaveDoneHandlerSocket`): `dirty` and LASTSAVE stay.
+            // Nor does its failure make writes fail with MISCONF: no file was at stake (Redis
+            // leaves `lastbgsave_status` alone there too); the replicas retry.
+            ChildExit::Ok if run.to_socket => {
+                info!("Background RDB transfer terminated with success");
+            }
+            ChildExit::Failed(code) if run.to_socket => {
+                if let Some((step, errno)) = run.failure {
+                    let err = strerror(errno);
+                    warn!(
+                        step = step.name(),
+                        errno, "Diskless transfer: writing the RDB into the pipe failed: {err}"
+                    );
+                }
+                warn!(code, "Background transfer error");
+            }
+            ChildExit::Signaled(sig) if run.to_socket => {
+                warn!("Background transfer terminated by signal {sig}");
+            }
             ChildExit::Ok => {
                 info!("Background saving terminated with success");
                 self.ks.dirty = self.ks.dirty.saturating_sub(run.dirty_before);

@@ -2,8 +2,9 @@
 //!
 //! The task writes, in order: what [`Replica::head`](super::Replica) holds (`+FULLRESYNC`,
 //! `+CONTINUE`), a newline each second while the snapshot is prepared (Redis's keepalive), the
-//! snapshot file as `$<len>\r\n` and its bytes, then the stream buffered for the replica and
-//! what is fed after. It reads the replica's `REPLCONF ACK <offset>`. It touches the server
+//! snapshot file as `$<len>\r\n` and its bytes (or, diskless, the pieces of the snapshot the
+//! relay queued in `Replica::stream`, with no newline among them), then the stream buffered
+//! for the replica and what is fed after. It reads the replica's `REPLCONF ACK <offset>`. It touches the server
 //! only through `Server.repl` (and the byte counters), borrowing it between awaits.
 //!
 //! The file is read with plain blocking reads on the server's thread, 64 KiB at a time between
@@ -28,8 +29,12 @@ const FILE_CHUNK: usize = 64 * 1024;
 
 enum Next {
     Write(BytesMut),
+    /// A piece of a diskless transfer (see `diskless`).
+    Stream(Bytes),
     File(std::fs::File, u64),
-    Wait { keepalive: bool },
+    Wait {
+        keepalive: bool,
+    },
     Close,
 }
 
@@ -58,18 +63,27 @@ pub async fn serve_replica(
                 None => Next::Close,
                 Some(r) if r.meta.killed.get() => Next::Close,
                 Some(r) if !r.head.is_empty() => Next::Write(std::mem::take(&mut r.head)),
+                Some(r) if !r.stream.is_empty() => match r.stream.pop_front() {
+                    Some(b) => {
+                        r.stream_len -= b.len();
+                        Next::Stream(b)
+                    }
+                    None => Next::Close,
+                },
                 Some(r) if r.rdb.is_some() => match r.rdb.take() {
                     Some((f, len)) => Next::File(f, len),
                     None => Next::Close,
                 },
                 Some(r) if r.state == State::Online && r.hs.rdb_only => Next::Close,
-                Some(r) if r.state == State::Online && !r.buf.is_empty() => {
+                Some(r) if r.state == State::Online && !r.buf.is_empty() && !r.wait_ack => {
                     let b = std::mem::take(&mut r.buf);
                     r.meta.obuf_pending.set(b.len());
                     Next::Write(b)
                 }
+                // No newline inside a diskless transfer: it would be part of the snapshot.
                 Some(r) => Next::Wait {
-                    keepalive: matches!(r.state, State::WaitBgsaveStart | State::WaitBgsaveEnd),
+                    keepalive: r.state == State::WaitBgsaveStart
+                        || (r.state == State::WaitBgsaveEnd && r.diskless.is_none()),
                 },
             }
         };
@@ -81,6 +95,17 @@ pub async fn serve_replica(
                 }
                 if let Some(r) = srv.borrow().repl.replicas.get(&id) {
                     r.meta.obuf_pending.set(r.buf.len());
+                }
+            }
+            Next::Stream(b) => {
+                // The relay waits for room in the replicas' queues.
+                srv.borrow().repl.relay_wake.notify_one();
+                if !write_all(srv, stream, &b, killed.as_mut()).await {
+                    warn!("Diskless rdb transfer: connection to the replica lost");
+                    break;
+                }
+                if let Some(r) = srv.borrow_mut().repl.replicas.get_mut(&id) {
+                    r.stream_progress = std::time::Instant::now();
                 }
             }
             Next::File(f, len) => {

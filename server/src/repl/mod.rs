@@ -22,7 +22,9 @@
 //! SET EX, see [`rewrite`]); it changes nothing in it. The full sync's snapshot is an ordinary
 //! BGSAVE (`Server::bgsave_start`, with `bgsave-default-method`: a fork, or a forkless save whose
 //! file is the same); persistence tells [`bgsave_done`] when it ends, and the
-//! replica's connection task sends the file it wrote. The fork child never sees a replica.
+//! replica's connection task sends the file it wrote. With `repl-diskless-sync` (and replicas
+//! that announced `capa eof`) the same save writes into a pipe instead, which [`diskless`]
+//! relays to the replicas as an `$EOF:` transfer. The fork child never sees a replica.
 //!
 //! # A replica's life
 //!
@@ -31,8 +33,10 @@
 //! PSYNC replid offset ─► partial: +CONTINUE, the backlog from `offset`, Online
 //!                     └► full: WaitBgsaveStart ─(fork)─► +FULLRESYNC replid offset, WaitBgsaveEnd
 //!                          (the stream from `offset` accumulates in the replica's buffer)
-//!      bgsave_done ─► SendBulk: the task writes `$len` and the file ─► Online: the buffer, then
-//!      the stream as it is fed
+//!      disk:     bgsave_done ─► SendBulk: the task writes `$len` and the file ─► Online: the
+//!                buffer, then the stream as it is fed
+//!      diskless: `$EOF:<mark>`, the pipe's bytes as the relay queues them; end of file and
+//!                bgsave_done(ok) ─► `<mark>`, Online; the buffer once the replica ACKs
 //! ```
 //!
 //! The connection becomes a replica after the reply to SYNC/PSYNC is written: net.rs then hands
@@ -51,6 +55,7 @@
 //! changes. Every byte fed goes to the backlog and to each replica past WaitBgsaveStart.
 
 pub mod conn;
+pub mod diskless;
 pub mod replica;
 pub mod rewrite;
 
@@ -127,6 +132,23 @@ pub struct Replica {
     pub buf: BytesMut,
     /// The snapshot to send (SendBulk): the file, opened when the save ended, and its size.
     pub rdb: Option<(std::fs::File, u64)>,
+    /// The diskless sync (its id) whose stream this replica receives, while it does.
+    pub diskless: Option<u64>,
+    /// Diskless: snapshot bytes the relay read from the pipe, to write before anything else
+    /// but `head` (the relay reads no more while a replica has `diskless::RELAY_MAX_QUEUED`
+    /// here).
+    pub stream: VecDeque<Bytes>,
+    pub stream_len: usize,
+    /// Diskless: the snapshot is sent, the stream waits for the replica's first ACK (Redis's
+    /// `repl_start_cmd_stream_on_ack`): a replica reading an `$EOF:` transfer cannot tell
+    /// where the snapshot ends if the stream's bytes follow in the same read.
+    pub wait_ack: bool,
+    /// When it started waiting for a snapshot (`repl-diskless-sync-delay` counts from here).
+    pub wait_since: Instant,
+    /// Diskless: when its task last wrote a piece of the snapshot (Redis's
+    /// `repl_last_partial_write`): a replica that takes nothing for `repl-timeout` is dropped,
+    /// or it would hold the whole transfer.
+    pub stream_progress: Instant,
     pub ack_offset: i64,
     pub ack_time: Instant,
     /// The offset its snapshot is at (`+FULLRESYNC <replid> <offset>`).
@@ -195,6 +217,11 @@ pub struct Repl {
     /// a reconnection asks to continue from.
     pub master: Option<replica::Link>,
     pub cached_master: Option<(String, i64)>,
+    /// The running diskless sync, if the replication save streams into a pipe.
+    diskless: Option<diskless::Sync>,
+    diskless_next_id: u64,
+    /// Wakes the diskless relay: a replica wrote some of its queue, or left.
+    pub relay_wake: Rc<Notify>,
 }
 
 pub(crate) fn new_replid() -> String {
@@ -225,6 +252,9 @@ impl Default for Repl {
             sync_partial_err: 0,
             master: None,
             cached_master: None,
+            diskless: None,
+            diskless_next_id: 0,
+            relay_wake: Rc::new(Notify::new()),
         }
     }
 }
@@ -316,6 +346,8 @@ impl Repl {
         if self.replicas.is_empty() {
             self.no_replicas_since = Some(Instant::now());
         }
+        // The relay re-counts the replicas of its sync (none left: the save is stopped).
+        self.relay_wake.notify_one();
     }
 
     fn create_backlog(&mut self, size: u64) {
@@ -476,6 +508,12 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         head: BytesMut::new(),
         buf: BytesMut::new(),
         rdb: None,
+        diskless: None,
+        stream: VecDeque::new(),
+        stream_len: 0,
+        wait_ack: false,
+        wait_since: now,
+        stream_progress: now,
         ack_offset: 0,
         ack_time: now,
         initial_offset: 0,
@@ -517,7 +555,7 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         }
         return;
     }
-    if cx.srv.repl.rdb_child && cx.srv.save_in_progress() {
+    if cx.srv.repl.rdb_child && cx.srv.repl.diskless.is_none() && cx.srv.save_in_progress() {
         // A snapshot for replication is being written: attach to it, taking the stream a
         // replica waiting on it has buffered since (Redis's "Waiting for end of BGSAVE").
         let peer = cx
@@ -534,9 +572,17 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
             info!("Waiting for end of BGSAVE for SYNC");
         }
     }
+    let delayed = r.state == State::WaitBgsaveStart
+        && cx.srv.config.repl_diskless_sync
+        && r.hs.capa_eof
+        && cx.srv.config.repl_diskless_sync_delay > 0;
     cx.srv.repl.replicas.insert(id, r);
     cx.srv.repl.no_replicas_since = None;
-    if !cx.srv.save_in_progress() {
+    if delayed {
+        // The cron forks once the delay has passed (or enough replicas wait), so that
+        // replicas arriving meanwhile share one transfer (Redis's syncCommand).
+        info!("Delay next BGSAVE for diskless SYNC");
+    } else if !cx.srv.save_in_progress() {
         start_bgsave_for_replication(cx.srv);
     }
 }
@@ -605,6 +651,12 @@ fn try_partial(cx: &mut Ctx, replid: &[u8], from: i64) -> bool {
         head,
         buf: BytesMut::from(&data[..]),
         rdb: None,
+        diskless: None,
+        stream: VecDeque::new(),
+        stream_len: 0,
+        wait_ack: false,
+        wait_since: Instant::now(),
+        stream_progress: Instant::now(),
         ack_offset: from - 1,
         ack_time: Instant::now(),
         initial_offset: from - 1,
@@ -617,15 +669,51 @@ fn try_partial(cx: &mut Ctx, replid: &[u8], from: i64) -> bool {
     true
 }
 
-/// Forks the snapshot for every replica waiting for one (Redis's `startBgsaveForReplication`).
-fn start_bgsave_for_replication(srv: &mut Server) {
-    if !srv
+/// The cron's check for replicas waiting for a snapshot (Redis 7.0's
+/// `replicationStartPendingFork`): on disk, at once; diskless, once the one that waited
+/// longest has waited `repl-diskless-sync-delay`, or when `repl-diskless-sync-max-replicas`
+/// wait.
+fn start_pending_fork(srv: &mut Server, now: Instant) {
+    let waiting: Vec<&Replica> = srv
         .repl
         .replicas
         .values()
-        .any(|r| r.state == State::WaitBgsaveStart)
-    {
+        .filter(|r| r.state == State::WaitBgsaveStart)
+        .collect();
+    if waiting.is_empty() {
         return;
+    }
+    let max_idle = waiting
+        .iter()
+        .map(|r| now.duration_since(r.wait_since))
+        .max()
+        .unwrap_or_default();
+    let c = &srv.config;
+    let max = c.repl_diskless_sync_max_replicas;
+    if !c.repl_diskless_sync
+        || (max > 0 && waiting.len() as u64 >= max)
+        || max_idle >= Duration::from_secs(c.repl_diskless_sync_delay)
+    {
+        start_bgsave_for_replication(srv);
+    }
+}
+
+/// Forks the snapshot for every replica waiting for one (Redis's `startBgsaveForReplication`):
+/// into a pipe when `repl-diskless-sync` is on and every one of them reads `$EOF:` transfers
+/// (`capa eof`), else into the file.
+fn start_bgsave_for_replication(srv: &mut Server) {
+    let mut waiting = srv
+        .repl
+        .replicas
+        .values()
+        .filter(|r| r.state == State::WaitBgsaveStart)
+        .peekable();
+    if waiting.peek().is_none() {
+        return;
+    }
+    let all_eof = waiting.all(|r| r.hs.capa_eof);
+    if srv.config.repl_diskless_sync && all_eof {
+        return diskless::start(srv);
     }
     info!("Starting BGSAVE for SYNC with target: disk");
     // The fork happens inside bgsave_start, with no command in between: the snapshot is the
@@ -668,7 +756,7 @@ fn start_bgsave_for_replication(srv: &mut Server) {
 
 /// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
 /// stream) and its task closes the connection when `head` is empty.
-fn close_after_head(srv: &mut Server, id: u64) {
+pub(crate) fn close_after_head(srv: &mut Server, id: u64) {
     if let Some(r) = srv.repl.replicas.get_mut(&id) {
         r.hs.rdb_only = true;
         r.state = State::Online;
@@ -682,6 +770,9 @@ fn close_after_head(srv: &mut Server, id: u64) {
 pub fn bgsave_done(srv: &mut Server, ok: bool) {
     if !std::mem::take(&mut srv.repl.rdb_child) {
         return;
+    }
+    if srv.repl.diskless.is_some() {
+        return diskless::save_done(srv, ok);
     }
     let path = srv.config.dir.join(&srv.config.dbfilename);
     let ids: Vec<u64> = srv
@@ -752,8 +843,23 @@ pub fn cron(srv: &mut Server) {
         warn!("Disconnecting timedout replica (streaming sync)");
         srv.repl.drop_replica(id);
     }
+    let stuck: Vec<u64> = srv
+        .repl
+        .replicas
+        .iter()
+        .filter(|(_, r)| {
+            r.diskless.is_some()
+                && !r.stream.is_empty()
+                && now.duration_since(r.stream_progress) > timeout
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for id in stuck {
+        warn!("Disconnecting timedout replica (full sync)");
+        srv.repl.drop_replica(id);
+    }
     if !srv.save_in_progress() {
-        start_bgsave_for_replication(srv);
+        start_pending_fork(srv, now);
     }
     let ttl = srv.config.repl_backlog_ttl;
     if let (Some(since), true) = (srv.repl.no_replicas_since, srv.repl.replicas.is_empty()) {
@@ -786,6 +892,14 @@ pub fn ack(srv: &mut Server, id: u64, offset: i64) {
             r.ack_offset = offset;
         }
         r.ack_time = Instant::now();
+        if std::mem::take(&mut r.wait_ack) {
+            // Loaded: the stream it buffered since the snapshot may go now.
+            info!(
+                "Synchronization with replica {} succeeded",
+                replica_name(&r.meta, &r.hs)
+            );
+            r.notify.notify_one();
+        }
     }
     if !srv.repl.waiters.is_empty() {
         serve_waiters(srv, Instant::now());
@@ -1024,7 +1138,7 @@ pub fn replica_buffers(srv: &Server) -> usize {
     srv.repl
         .replicas
         .values()
-        .map(|r| r.buf.len() + r.head.len())
+        .map(|r| r.buf.len() + r.head.len() + r.stream_len)
         .sum()
 }
 
