@@ -66,6 +66,17 @@ pub fn text(f: Frame) -> String {
     }
 }
 
+/// The `temp-*.rdb` files in `dir`, sorted.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Polls INFO persistence until no save runs, and returns the section as it was then.
 pub fn wait_save_done(conn: &mut Conn) -> Info {
     poll_until(WAIT, "rdb_bgsave_in_progress:0", || {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use forkdb_tests::resp::{encode_command, show};
 use forkdb_tests::server::{proc_stat, redis_check_rdb_bin, run_with_deadline, ProcStat, TempDir};
+use forkdb_tests::snapshot::temp_files;
 use forkdb_tests::{forkdb_target, poll_until, Conn, Frame, Kind, Server};
 
 const SAVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,16 +90,6 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-fn temp_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// Waits until the server has one child and it has created `dir/temp-<its pid>.rdb`.

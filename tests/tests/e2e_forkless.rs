@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use forkdb_tests::resp::{encode_command, show};
 use forkdb_tests::server::TempDir;
 use forkdb_tests::snapshot::{
-    assert_same, check_rdb, dump, field, info, num, text, wait_loaded, wait_save_done, Dump, WAIT,
+    assert_same, check_rdb, dump, field, info, num, temp_files, text, wait_loaded, wait_save_done,
+    Dump, WAIT,
 };
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
@@ -55,17 +56,6 @@ fn run(conn: &mut Conn, cmd: &[&str]) -> Frame {
         Frame::Error(e) => panic!("{cmd:?}: {e}"),
         f => f,
     }
-}
-
-/// The `temp-*.rdb` files in `dir`.
-fn temp_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// A server of either kind that loads a copy of `file`, and its data set.

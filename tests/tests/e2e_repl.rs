@@ -4,7 +4,6 @@
 //! after its link is killed, and is counted by WAIT; and the faults: a replica that goes during
 //! the transfer, a replica too slow for its output buffer limit.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +14,7 @@ use std::time::Instant;
 use forkdb_tests::server::{
     proc_alive, redis_check_rdb_bin, redis_cli_bin, run_with_deadline, TempDir,
 };
+use forkdb_tests::snapshot::{assert_same, Dump};
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -120,55 +120,9 @@ fn tricky_writes(tag: &str) -> Vec<Vec<String>> {
     ]
 }
 
-/// (db, key) → (type, content as sorted or ordered lines, PEXPIRETIME).
-type Dump = BTreeMap<(u32, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
-
+/// Every key of databases 0 and 3 (where the data sets write): type, encoding, content, TTL.
 fn dump(conn: &mut Conn) -> Dump {
-    let mut out = Dump::new();
-    for db in [0u32, 3] {
-        assert_eq!(text(conn.frame(&["SELECT", &db.to_string()])), "OK");
-        for key in bulks(conn.frame(&["KEYS", "*"])) {
-            let k = key.as_slice();
-            let kind = text(conn.frame(&[b"TYPE".as_slice(), k]));
-            let mut content = match kind.as_str() {
-                "string" => vec![text(conn.frame(&[b"GET".as_slice(), k])).into_bytes()],
-                "hash" => bulks(conn.frame(&[b"HGETALL".as_slice(), k]))
-                    .chunks(2)
-                    .map(|p| [p[0].as_slice(), b"=", p[1].as_slice()].concat())
-                    .collect(),
-                "set" => bulks(conn.frame(&[b"SMEMBERS".as_slice(), k])),
-                "zset" => bulks(conn.frame(&[b"ZRANGE".as_slice(), k, b"0", b"-1", b"WITHSCORES"])),
-                "list" => bulks(conn.frame(&[b"LRANGE".as_slice(), k, b"0", b"-1"])),
-                other => panic!("unexpected type {other}"),
-            };
-            if kind == "hash" || kind == "set" {
-                content.sort();
-            }
-            let at = match conn.frame(&[b"PEXPIRETIME".as_slice(), k]) {
-                Frame::Integer(n) => n,
-                other => panic!("PEXPIRETIME gave {other:?}"),
-            };
-            out.insert((db, key.clone()), (kind, content, at));
-        }
-    }
-    assert_eq!(text(conn.frame(&["SELECT", "0"])), "OK");
-    out
-}
-
-#[track_caller]
-fn assert_same(what: &str, got: &Dump, want: &Dump) {
-    let mut diffs = Vec::new();
-    for (k, w) in want {
-        match got.get(k) {
-            None => diffs.push(format!("missing {k:?}")),
-            Some(g) if g != w => diffs.push(format!("{k:?}: got {g:?}, want {w:?}")),
-            Some(_) => {}
-        }
-    }
-    for k in got.keys().filter(|k| !want.contains_key(*k)) {
-        diffs.push(format!("extra {k:?}"));
-    }
-    assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
+    forkdb_tests::snapshot::dump(conn, [0, 3])
 }
 
 /// The value of `field` in INFO `section`.
@@ -1002,7 +956,7 @@ fn forkdb_follows_a_redis_master() {
     let mut want = dump(&mut mc);
     want.insert(
         (0, b"mine".to_vec()),
-        ("string".into(), vec![b"1".to_vec()], -1),
+        ("string".into(), "int".into(), vec![b"1".to_vec()], -1),
     );
     assert_same("forkdb promoted", &dump(&mut rc), &want);
 }

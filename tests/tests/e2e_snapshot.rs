@@ -22,16 +22,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkdb_tests::resp::{encode_command, show, show_short};
-use forkdb_tests::server::{
-    proc_alive, proc_stat, redis_check_rdb_bin, run_with_deadline, start_expecting_failure,
-    ProcStat, TempDir,
-};
+use forkdb_tests::server::{proc_alive, proc_stat, start_expecting_failure, ProcStat, TempDir};
+use forkdb_tests::snapshot::{check_rdb, field, info, num, temp_files, wait_save_done, Info};
 use forkdb_tests::{forkdb_target, poll_until, Conn, Frame, Kind, Server};
 
 /// How long a save may take before a test gives up on it.
@@ -64,33 +61,6 @@ fn heavy() -> MutexGuard<'static, ()> {
 
 fn is_forkdb() -> bool {
     forkdb_target() == Kind::Forkdb
-}
-
-type Info = BTreeMap<String, String>;
-
-fn info(conn: &mut Conn, section: &str) -> Info {
-    let text = conn
-        .frame(&["INFO", section])
-        .as_text()
-        .unwrap_or_else(|| panic!("INFO {section} is not a bulk string"));
-    text.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-#[track_caller]
-fn field<'a>(info: &'a Info, name: &str) -> &'a str {
-    info.get(name)
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("no {name} in INFO: {info:?}"))
-}
-
-#[track_caller]
-fn num(info: &Info, name: &str) -> u64 {
-    let v = field(info, name);
-    v.parse()
-        .unwrap_or_else(|_| panic!("{name}:{v} is not a non-negative integer"))
 }
 
 fn int(frame: Frame) -> i64 {
@@ -157,14 +127,6 @@ fn key_n(i: usize) -> Vec<u8> {
     format!("k:{i}").into_bytes()
 }
 
-/// Polls INFO persistence until no save runs, and returns the section as it was then.
-fn wait_save_done(conn: &mut Conn) -> Info {
-    poll_until(SAVE_TIMEOUT, "rdb_bgsave_in_progress:0", || {
-        let p = info(conn, "persistence");
-        (field(&p, "rdb_bgsave_in_progress") == "0").then_some(p)
-    })
-}
-
 #[track_caller]
 fn bgsave(conn: &mut Conn) {
     conn.assert_cmd(&["BGSAVE"], b"+Background saving started\r\n");
@@ -179,17 +141,6 @@ fn bgsave_ok(conn: &mut Conn) -> Info {
     assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "{p:?}");
     assert_eq!(num(&p, "rdb_saves"), before + 1, "rdb_saves after a BGSAVE");
     p
-}
-
-/// The `temp-*.rdb` files in `dir`.
-fn temp_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("temp-") && n.ends_with(".rdb"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// Waits until the server has exactly one child and it is writing `dir/temp-<its pid>.rdb`.
@@ -235,21 +186,6 @@ fn wait_gone(pid: u32, stat: ProcStat, what: &str) {
         };
         gone.then_some(())
     });
-}
-
-/// `redis-check-rdb FILE` must accept the file.
-fn check_rdb(path: &Path) {
-    let mut cmd = Command::new(redis_check_rdb_bin());
-    cmd.arg(path);
-    let out = run_with_deadline(cmd, None, Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "redis-check-rdb {} failed ({}):\n{}{}",
-        path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Starts a redis-server that loads `file` and waits until it has.

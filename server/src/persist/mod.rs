@@ -255,31 +255,11 @@ fn child_save(
     job: &ChildJob,
     reporter: &mut fork::Reporter,
 ) -> Result<(), SaveError> {
-    let delay = key_delay(job.key_delay_us);
     if let Some(fd) = job.pipe {
         // SAFETY: the pipe's write end, left open in this child for it alone
         // (`spawn_keeping`); closed once, by `save_to_pipe`.
         let out = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        return snap::save_to_pipe(out, |out| {
-            let after_key = |value: &Value| {
-                if let (true, Value::Str { data, .. }) = (job.release, value) {
-                    release_pages(data);
-                }
-                reporter.key_done();
-                if let Some(d) = delay {
-                    std::thread::sleep(d);
-                }
-            };
-            write_rdb(
-                ks,
-                &job.functions,
-                job.options,
-                job.used_mem,
-                out,
-                after_key,
-            )
-            .map(|_| ())
-        });
+        return snap::save_to_pipe(out, |out| child_write(ks, job, reporter, out));
     }
     let tmp = snap::TempName::for_pid(std::process::id());
     // An orphan (the server was killed and maybe restarted) must not put this older snapshot
@@ -287,27 +267,40 @@ fn child_save(
     let parent_alive = reporter.parent_check();
     let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
     snap::save_atomically_checked(&job.dir, dbfilename, tmp.as_os_str(), parent_alive, |out| {
-        let after_key = |value: &Value| {
-            // Only a string's own buffer is released: a container's pages hold allocator
-            // metadata of other allocations too (see `release_pages`).
-            if let (true, Value::Str { data, .. }) = (job.release, value) {
-                release_pages(data);
-            }
-            reporter.key_done();
-            if let Some(d) = delay {
-                std::thread::sleep(d);
-            }
-        };
-        write_rdb(
-            ks,
-            &job.functions,
-            job.options,
-            job.used_mem,
-            out,
-            after_key,
-        )
-        .map(|_| ())
+        child_write(ks, job, reporter, out)
     })
+}
+
+/// The child's serializer, into the temp file or a diskless sync's pipe: after each key it
+/// reports progress, gives back the pages of a string it has written, and sleeps
+/// `rdb-key-save-delay`.
+fn child_write<W: io::Write>(
+    ks: &Keyspace,
+    job: &ChildJob,
+    reporter: &mut fork::Reporter,
+    out: W,
+) -> io::Result<()> {
+    let delay = key_delay(job.key_delay_us);
+    let after_key = |value: &Value| {
+        // Only a string's own buffer is released: a container's pages hold allocator
+        // metadata of other allocations too (see `release_pages`).
+        if let (true, Value::Str { data, .. }) = (job.release, value) {
+            release_pages(data);
+        }
+        reporter.key_done();
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+    };
+    write_rdb(
+        ks,
+        &job.functions,
+        job.options,
+        job.used_mem,
+        out,
+        after_key,
+    )
+    .map(|_| ())
 }
 
 /// `strerror(errno)`: the text Redis puts in its log lines (io::Error's Display adds
