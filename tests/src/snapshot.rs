@@ -56,12 +56,13 @@ pub fn bulks(f: Frame) -> Vec<Vec<u8>> {
     }
 }
 
-/// A simple or bulk string reply as text.
+/// A simple or bulk string reply (or an integer) as text.
 #[track_caller]
 pub fn text(f: Frame) -> String {
     match f {
         Frame::Simple(s) => s,
         Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        Frame::Integer(n) => n.to_string(),
         other => panic!("not text: {other:?}"),
     }
 }

@@ -14,32 +14,10 @@ use std::time::Instant;
 use forkdb_tests::server::{
     proc_alive, redis_check_rdb_bin, redis_cli_bin, run_with_deadline, TempDir,
 };
-use forkdb_tests::snapshot::{assert_same, Dump};
+use forkdb_tests::snapshot::{assert_same, bulks, text, Dump};
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn text(f: Frame) -> String {
-    match f {
-        Frame::Simple(s) => s,
-        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-        Frame::Integer(n) => n.to_string(),
-        other => panic!("not text: {other:?}"),
-    }
-}
-
-fn bulks(f: Frame) -> Vec<Vec<u8>> {
-    match f {
-        Frame::Array(items) => items
-            .into_iter()
-            .map(|i| match i {
-                Frame::Bulk(b) => b,
-                other => panic!("not a bulk string: {other:?}"),
-            })
-            .collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
 
 /// Runs each command, asserting none fails.
 fn run(conn: &mut Conn, cmds: &[Vec<String>]) {
