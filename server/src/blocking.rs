@@ -184,6 +184,44 @@ pub fn deny_blocking(cx: &Ctx) -> bool {
     cx.srv.in_exec
 }
 
+/// What a blocking command sees on a key before it may block: whether the key holds something
+/// to serve ([`WrongType`] for a key of another type).
+pub type ReadyFn = fn(&mut Ctx, usize, &[u8]) -> Result<bool, crate::store::WrongType>;
+
+/// How every blocking command starts (Redis's `blpopCommand` and its kin): the first of `keys`
+/// that `ready` finds something in is served now by `serve_now` (with its index); a key of the
+/// wrong type answers WRONGTYPE; with nothing to serve, a client that may not block (inside
+/// MULTI) gets `denied`, and any other blocks on `keys` until `serve` can serve it.
+#[allow(clippy::too_many_arguments)]
+pub fn serve_or_block(
+    cx: &mut Ctx,
+    keys: &[Bytes],
+    deadline: Option<tokio::time::Instant>,
+    args: &[Bytes],
+    ready: ReadyFn,
+    serve_now: impl FnOnce(&mut Ctx, usize),
+    denied: fn(&mut Ctx),
+    serve: ServeFn,
+) {
+    let db = cx.db();
+    let mut first = None;
+    for (i, k) in keys.iter().enumerate() {
+        match ready(cx, db, k) {
+            Err(crate::store::WrongType) => return cx.wrongtype(),
+            Ok(true) => {
+                first = Some(i);
+                break;
+            }
+            Ok(false) => {}
+        }
+    }
+    match first {
+        Some(i) => serve_now(cx, i),
+        None if deny_blocking(cx) => denied(cx),
+        None => block(cx, keys, deadline, args, serve, null_array_reply),
+    }
+}
+
 /// Parses a blocking command's timeout in seconds (Redis 7.0's `getTimeoutFromObjectOrReply`
 /// with `UNIT_SECONDS`): a float, 0 = forever. Returns the deadline (None: forever), or
 /// replies with Redis's error.

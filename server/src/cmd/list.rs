@@ -639,18 +639,6 @@ pub fn lmpop(cx: &mut Ctx, args: &[Bytes]) {
     }
 }
 
-/// The key-type check of a blocking pop: WRONGTYPE for the first key of another type met
-/// before a non-empty list (Redis checks keys in order and stops at the first non-empty one).
-fn first_ready(cx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, WrongType> {
-    let db = cx.db();
-    for (i, k) in keys.iter().enumerate() {
-        if list_state(cx, db, k)? {
-            return Ok(Some(i));
-        }
-    }
-    Ok(None)
-}
-
 /// Whether `key` holds a non-empty list, looked up as Redis's `lookupKeyWrite` does (lazy
 /// expiry, no hit/miss statistics): the check before a command that may change the key.
 fn list_state(cx: &mut Ctx, db: usize, key: &[u8]) -> Result<bool, WrongType> {
@@ -658,27 +646,25 @@ fn list_state(cx: &mut Ctx, db: usize, key: &[u8]) -> Result<bool, WrongType> {
     Ok(w.get_list()?.is_some_and(|l| !l.is_empty()))
 }
 
-fn bpop_generic(cx: &mut Ctx, args: &[Bytes], end: End) {
+/// BLPOP/BRPOP (the end comes from the command's name, in `serve_pop`).
+fn bpop_generic(cx: &mut Ctx, args: &[Bytes]) {
     let Some(deadline) = blocking::parse_timeout(cx, &args[args.len() - 1]) else {
         return;
     };
     let keys = &args[1..args.len() - 1];
-    match first_ready(cx, keys) {
-        Err(WrongType) => cx.wrongtype(),
-        Ok(Some(i)) => {
-            serve_pop(cx, args, &keys[i]);
-        }
-        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
-        Ok(None) => blocking::block(
-            cx,
-            keys,
-            deadline,
-            args,
-            serve_pop,
-            blocking::null_array_reply,
-        ),
-    }
-    let _ = end;
+    let serve_now = |cx: &mut Ctx, i: usize| {
+        serve_pop(cx, args, &keys[i]);
+    };
+    blocking::serve_or_block(
+        cx,
+        keys,
+        deadline,
+        args,
+        list_state,
+        serve_now,
+        |cx: &mut Ctx| cx.null_array(),
+        serve_pop,
+    );
 }
 
 /// Serves BLPOP/BRPOP from `key`: `[key, element]`.
@@ -700,11 +686,11 @@ fn serve_pop(cx: &mut Ctx, args: &[Bytes], key: &[u8]) -> bool {
 }
 
 pub fn blpop(cx: &mut Ctx, args: &[Bytes]) {
-    bpop_generic(cx, args, End::Head);
+    bpop_generic(cx, args);
 }
 
 pub fn brpop(cx: &mut Ctx, args: &[Bytes]) {
-    bpop_generic(cx, args, End::Tail);
+    bpop_generic(cx, args);
 }
 
 pub fn blmpop(cx: &mut Ctx, args: &[Bytes]) {
@@ -715,21 +701,19 @@ pub fn blmpop(cx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     let keys = &args[m.keys.clone()];
-    match first_ready(cx, keys) {
-        Err(WrongType) => cx.wrongtype(),
-        Ok(Some(i)) => {
-            mpop_keys(cx, &keys[i..=i], m.end, m.count);
-        }
-        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
-        Ok(None) => blocking::block(
-            cx,
-            keys,
-            deadline,
-            args,
-            serve_mpop,
-            blocking::null_array_reply,
-        ),
-    }
+    let serve_now = |cx: &mut Ctx, i: usize| {
+        mpop_keys(cx, &keys[i..=i], m.end, m.count);
+    };
+    blocking::serve_or_block(
+        cx,
+        keys,
+        deadline,
+        args,
+        list_state,
+        serve_now,
+        |cx: &mut Ctx| cx.null_array(),
+        serve_mpop,
+    );
 }
 
 /// Serves BLMPOP from `key`.
@@ -757,22 +741,20 @@ fn blmove_generic(cx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout_idx:
     let Some(deadline) = blocking::parse_timeout(cx, &args[timeout_idx]) else {
         return;
     };
-    match first_ready(cx, &args[1..2]) {
-        Err(WrongType) => cx.wrongtype(),
-        Ok(Some(_)) => {
-            let m = lmove_core(cx, &args[1], &args[2], from, to);
-            lmove_reply(cx, m);
-        }
-        Ok(None) if blocking::deny_blocking(cx) => cx.null(),
-        Ok(None) => blocking::block(
-            cx,
-            &args[1..2],
-            deadline,
-            args,
-            serve_move,
-            blocking::null_array_reply,
-        ),
-    }
+    let serve_now = |cx: &mut Ctx, _: usize| {
+        let m = lmove_core(cx, &args[1], &args[2], from, to);
+        lmove_reply(cx, m);
+    };
+    blocking::serve_or_block(
+        cx,
+        &args[1..2],
+        deadline,
+        args,
+        list_state,
+        serve_now,
+        |cx: &mut Ctx| cx.null(),
+        serve_move,
+    );
 }
 
 /// Serves BLMOVE/BRPOPLPUSH from `key` (its source).

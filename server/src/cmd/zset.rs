@@ -928,19 +928,6 @@ pub fn zmpop(cx: &mut Ctx, args: &[Bytes]) {
     zpop_generic(cx, &args[m.keys], m.max, m.count, true, true);
 }
 
-/// The first of `keys` holding a non-empty sorted set, looked up as Redis's `lookupKeyWrite`
-/// (lazy expiry); WRONGTYPE for a key of another type met before it
-/// (`blockingGenericZpopCommand` checks keys in order).
-fn first_ready(cx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, WrongType> {
-    let db = cx.db();
-    for (i, k) in keys.iter().enumerate() {
-        if zset_ready(cx, db, k)? {
-            return Ok(Some(i));
-        }
-    }
-    Ok(None)
-}
-
 fn zset_ready(cx: &mut Ctx, db: usize, key: &[u8]) -> Result<bool, WrongType> {
     let w = cx.srv.ks.write(db, key);
     Ok(w.get_zset()?.is_some_and(|z| !z.is_empty()))
@@ -952,22 +939,20 @@ fn bzpop_min_max(cx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     let keys = &args[1..args.len() - 1];
-    match first_ready(cx, keys) {
-        Err(WrongType) => cx.wrongtype(),
-        Ok(Some(i)) => {
-            serve_bzpop(cx, args, &keys[i]);
-        }
-        // Redis's CLIENT_DENY_BLOCKING (inside MULTI): answered as a timeout.
-        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
-        Ok(None) => blocking::block(
-            cx,
-            keys,
-            deadline,
-            args,
-            serve_bzpop,
-            blocking::null_array_reply,
-        ),
-    }
+    let serve_now = |cx: &mut Ctx, i: usize| {
+        serve_bzpop(cx, args, &keys[i]);
+    };
+    // Inside MULTI (Redis's CLIENT_DENY_BLOCKING) the answer is a timeout's.
+    blocking::serve_or_block(
+        cx,
+        keys,
+        deadline,
+        args,
+        zset_ready,
+        serve_now,
+        |cx: &mut Ctx| cx.null_array(),
+        serve_bzpop,
+    );
 }
 
 /// Serves BZPOPMIN/BZPOPMAX from `key` (Redis's `serveClientBlockedOnSortedSet`).
@@ -998,19 +983,19 @@ pub fn bzmpop(cx: &mut Ctx, args: &[Bytes]) {
         return;
     };
     let keys = &args[m.keys];
-    match first_ready(cx, keys) {
-        Err(WrongType) => cx.wrongtype(),
-        Ok(Some(i)) => zpop_generic(cx, &keys[i..=i], m.max, m.count, true, true),
-        Ok(None) if blocking::deny_blocking(cx) => cx.null_array(),
-        Ok(None) => blocking::block(
-            cx,
-            keys,
-            deadline,
-            args,
-            serve_bzmpop,
-            blocking::null_array_reply,
-        ),
-    }
+    let serve_now = |cx: &mut Ctx, i: usize| {
+        zpop_generic(cx, &keys[i..=i], m.max, m.count, true, true);
+    };
+    blocking::serve_or_block(
+        cx,
+        keys,
+        deadline,
+        args,
+        zset_ready,
+        serve_now,
+        |cx: &mut Ctx| cx.null_array(),
+        serve_bzmpop,
+    );
 }
 
 /// Serves BZMPOP from `key`; its arguments were validated when the client blocked.
