@@ -484,9 +484,7 @@ impl Timelines {
         }
     }
 
-    /// Stops and joins the sampler thread, and waits (briefly) until the kernel no longer counts
-    /// it: `pthread_join` returns once the thread has released its memory map, a moment before
-    /// its exit is complete, and a fork in that moment would see two threads and be refused.
+    /// Stops and joins the sampler thread (`fork::join_settled`: the next fork sees one thread).
     fn stop_sampler(&mut self) {
         let Some(mut t) = self.sampler.take() else {
             return;
@@ -495,17 +493,7 @@ impl Timelines {
         let Some(handle) = t.handle.take() else {
             return;
         };
-        let before = forkdb_snapshot::fork::thread_count();
-        let _ = handle.join();
-        let Some(before) = before else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_millis(100);
-        while forkdb_snapshot::fork::thread_count().is_some_and(|n| n >= before)
-            && Instant::now() < deadline
-        {
-            std::thread::yield_now();
-        }
+        let _ = forkdb_snapshot::fork::join_settled(handle);
     }
 
     /// Takes in the readings the sampler thread sent, as samples with `keys` and `writes`.

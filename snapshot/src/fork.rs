@@ -107,6 +107,22 @@ pub fn thread_count() -> Option<u64> {
     procfs::self_stat().map(|s| s.num_threads)
 }
 
+/// Joins a helper thread (a save's writer or sampler) and waits, up to 100 ms, until the kernel
+/// no longer counts it: `pthread_join` returns once the thread has released its memory map, a
+/// moment before its exit is complete, and a `fork()` in that moment would see two threads and
+/// be refused. Returns the thread's result.
+pub fn join_settled<T>(handle: std::thread::JoinHandle<T>) -> std::thread::Result<T> {
+    let before = thread_count();
+    let result = handle.join();
+    if let Some(before) = before {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        while thread_count().is_some_and(|n| n >= before) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+    result
+}
+
 /// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`; zero if unavailable).
 /// What a periodic /proc read costs the process, unlike wall time, which also counts the time
 /// the thread was preempted: the duty cycles of the child's reports and of the server's

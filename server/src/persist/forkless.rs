@@ -27,9 +27,9 @@
 //! copy of a 100 MiB string, a deep copy of a hash of a million fields (measured in docs/cow.md,
 //! "Process or thread").
 //!
-//! Threads and fork: the writer thread exists only while a forkless save runs (it is joined when
-//! the save ends), and a fork save is refused while a save of either kind runs; `bgsave_start`
-//! checks the thread count before every `fork()`.
+//! Threads and fork: the writer thread exists only while a forkless save runs (it is joined, with
+//! `fork::join_settled`, when the save ends), and a fork save is refused while a save of either
+//! kind runs; `bgsave_start` checks the thread count before every `fork()`.
 
 use std::io;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use forkdb_snapshot::{self as snap, AuxFields, RdbWriter, SaveError, SaveOptions};
+use forkdb_snapshot::{self as snap, fork, AuxFields, RdbWriter, SaveError, SaveOptions};
 use tracing::{info, warn};
 
 use crate::config::SaveMethod;
@@ -498,10 +498,11 @@ impl Server {
             .map(|(_, db)| (db.len() as u64, db.expires_len() as u64))
             .collect();
         let used_mem = crate::alloc::used_memory() as u64;
+        let tmp = temp_name();
         let job = WriterJob {
             dir: self.config.dir.clone(),
             dbfilename: self.config.dbfilename.clone(),
-            tmp: temp_name(),
+            tmp: tmp.clone(),
             options: self.save_options(),
             used_mem,
             functions: self.persist.functions.clone(),
@@ -543,7 +544,7 @@ impl Server {
             thread: Some(thread),
             walk_done: false,
             cancelled: false,
-            tmp: temp_name(),
+            tmp,
             next_sample: Instant::now(),
             early_at_walk_end: 0,
             to_socket,
@@ -649,48 +650,37 @@ impl Server {
         }
     }
 
+    /// A sample of the running forkless save's timeline (SNAPSHOT SAMPLES), and the time of the
+    /// next one.
     fn sample_forkless_timeline(&mut self) {
-        let interval = Duration::from_millis(self.config.snapshot_sample_interval);
-        let Some(run) = self.persist.forkless.as_mut() else {
+        let Some(run) = self.persist.forkless.as_ref() else {
             return;
         };
         let (queued, _, _, stall_us) = run.queue.figures();
         let keys = run.keys_processed();
         let early = self.forkless_early();
-        let Some(run) = self.persist.forkless.as_mut() else {
-            return;
-        };
         self.timelines
             .sample_forkless(keys, self.stats.write_commands, queued, early, stall_us);
-        run.next_sample = Instant::now() + self.timelines.next_wait(interval);
+        let interval = Duration::from_millis(self.config.snapshot_sample_interval);
+        let next = Instant::now() + self.timelines.next_wait(interval);
+        if let Some(run) = self.persist.forkless.as_mut() {
+            run.next_sample = next;
+        }
     }
 
     /// The writer thread has ended: join it and record how the save ended (Redis's
     /// `backgroundSaveDoneHandler`, for a thread).
     fn forkless_finish(&mut self) {
-        let early = self.forkless_early();
-        let stalls_seen = match self.persist.forkless.as_ref() {
-            Some(run) => run.queue.figures(),
-            None => return,
-        };
         // The final sample, before the walk's state is dropped.
-        if let Some(run) = self.persist.forkless.as_ref() {
-            let (queued, _, _, stall_us) = stalls_seen;
-            let keys = run.keys_processed();
-            self.timelines.sample_forkless(
-                keys,
-                self.stats.write_commands,
-                queued,
-                early,
-                stall_us,
-            );
-        }
+        self.sample_forkless_timeline();
+        let early = self.forkless_early();
         let Some(mut run) = self.persist.forkless.take() else {
             return;
         };
         // The writer may have ended first (an I/O error): the walk ends with it.
         drop(self.ks.forkless_end());
-        let joined = run.thread.take().map(JoinHandle::join);
+        // Joined until the kernel counts it no more: a fork may follow at once.
+        let joined = run.thread.take().map(fork::join_settled);
         self.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
         self.persist.last_method = Some(SaveMethod::Forkless);
         let (_, peak_queued, stalls, stall_us) = run.queue.figures();

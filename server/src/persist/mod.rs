@@ -400,7 +400,7 @@ impl Server {
         }
         // fork() copies only this thread: a lock another thread holds (malloc's, stdout's, a
         // Mutex) would stay locked forever in the child. Checked before every fork.
-        match settled_thread_count() {
+        match fork::thread_count() {
             Some(1) => {}
             Some(n) => {
                 self.persist.last_save_ok = false;
@@ -1042,22 +1042,6 @@ impl Server {
                     warn!("{e}");
                 }
             }
-        }
-    }
-}
-
-/// The process's thread count, for the check before `fork()`. A forkless save's writer thread
-/// has been joined when its save ends, but the kernel may count it for a moment after the join
-/// returns (the joiner is woken as the thread releases its memory, before it is reaped): a count
-/// above 1 is read again for up to 20 ms before the fork is refused.
-fn settled_thread_count() -> Option<u64> {
-    let deadline = Instant::now() + Duration::from_millis(20);
-    loop {
-        match fork::thread_count() {
-            Some(n) if n > 1 && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            other => return other,
         }
     }
 }
