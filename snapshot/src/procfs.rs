@@ -63,16 +63,9 @@ impl Rollup {
             return;
         };
         let (name, rest) = line.split_at(colon);
-        let mut words = rest[1..]
-            .split(|&c| c == b' ' || c == b'\t')
-            .filter(|w| !w.is_empty());
-        let (Some(num), Some(b"kB")) = (words.next(), words.next()) else {
+        let Some(bytes) = kb_field(&rest[1..]) else {
             return;
         };
-        let Some(kb) = parse_u64(num) else {
-            return;
-        };
-        let bytes = kb.saturating_mul(1024);
         let add = |f: &mut u64| *f = f.saturating_add(bytes);
         let add_opt = |f: &mut Option<u64>| *f = Some(f.unwrap_or(0).saturating_add(bytes));
         match name {
@@ -108,6 +101,17 @@ pub fn self_rollup() -> Option<Rollup> {
     )
 }
 
+/// The bytes of a `/proc` field's value written as `<number> kB` (after the name's colon).
+fn kb_field(value: &[u8]) -> Option<u64> {
+    let mut words = value
+        .split(|&c| c == b' ' || c == b'\t')
+        .filter(|w| !w.is_empty());
+    let (Some(num), Some(b"kB")) = (words.next(), words.next()) else {
+        return None;
+    };
+    parse_u64(num).map(|kb| kb.saturating_mul(1024))
+}
+
 /// This process's memory from `/proc/self/status`: `VmRSS` as `rss`, `RssAnon` as `pss_anon`
 /// (the same figure while no other process shares the anonymous pages: no fork child lives).
 /// The kernel fills it from counters, where `smaps_rollup` walks every page table entry (10 ms
@@ -124,16 +128,10 @@ pub fn self_status_memory() -> Option<Rollup> {
         } else {
             return;
         };
-        let mut words = field
-            .split(|&c| c == b' ' || c == b'\t')
-            .filter(|w| !w.is_empty());
-        if let (Some(num), Some(b"kB")) = (words.next(), words.next()) {
-            if let Some(kb) = parse_u64(num) {
-                let bytes = kb.saturating_mul(1024);
-                match name {
-                    0 => r.rss = bytes,
-                    _ => r.pss_anon = Some(bytes),
-                }
+        if let Some(bytes) = kb_field(field) {
+            match name {
+                0 => r.rss = bytes,
+                _ => r.pss_anon = Some(bytes),
             }
         }
     });
