@@ -47,6 +47,18 @@ pub(crate) fn write_double(d: f64, out: &mut String) {
         return;
     }
 
+    // Integral scores (the common case: ZADD/ZINCRBY with integers) below 10^17 have at most
+    // 17 significant digits, so %.17g prints them exactly, as integers: no exponent formatting
+    // and no allocations. (Every f64 of that size converts to i64 exactly.)
+    if d.trunc() == d && d.abs() < 1e17 {
+        let _ = write!(out, "{}", d as i64);
+        return;
+    }
+    write_double_general(d, out);
+}
+
+/// The general case of [`write_double`]: from the correctly rounded 17-digit exponent form.
+fn write_double_general(d: f64, out: &mut String) {
     // "d.dddddddddddddddde<exp>", 17 significant digits, correctly rounded.
     let mut sci = String::with_capacity(32);
     // Writing to a String cannot fail.
@@ -106,6 +118,35 @@ fn push_ascii(out: &mut String, digits: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::format_double;
+
+    /// The integer fast path spells every integral value as the general %.17g path does,
+    /// near the 10^17 boundary, around 2^53 and across magnitudes.
+    #[test]
+    fn integer_fast_path_matches_general_form() {
+        let mut cases: Vec<f64> = vec![1.0, -1.0, 9.0, 10.0, 12345.0, -987654321.0];
+        for e in 0..17 {
+            let p = 10f64.powi(e);
+            cases.extend([p, p - 1.0, p + 1.0, -p, 3.0 * p]);
+        }
+        let two53 = 2f64.powi(53);
+        cases.extend([
+            two53,
+            two53 - 1.0,
+            two53 + 2.0,
+            -two53,
+            99_999_999_999_999_984.0,
+        ]);
+        for d in cases {
+            if d.abs() >= 1e17 {
+                continue;
+            }
+            let mut general = String::new();
+            super::write_double_general(d, &mut general);
+            assert_eq!(format_double(d), general, "for {d:?}");
+        }
+        // At 10^17 and above the exponent form applies.
+        assert_eq!(format_double(1e17), "1e+17");
+    }
 
     /// Expected texts are what redis-server 7.0.15 replied to `ZSCORE` (RESP2 bulk and RESP3
     /// double alike) after `ZADD z <input> m`.

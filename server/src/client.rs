@@ -237,6 +237,10 @@ pub struct Client {
     pub blocked: Option<crate::blocking::Wait>,
     /// What REPLCONF told, and whether SYNC/PSYNC made this connection a replica (see `repl`).
     pub repl: crate::repl::Handshake,
+    /// While the network layer runs one read's commands: the clock reading that ends the last
+    /// command's time and starts the next one's (see `cmd::call`), so that a pipeline of N
+    /// commands reads the clock N + 1 times rather than 2N. `None` outside such a batch.
+    pub batch_clock: Option<std::time::Instant>,
 }
 
 impl Client {
@@ -254,6 +258,7 @@ impl Client {
             close_after_reply: false,
             blocked: None,
             repl: Default::default(),
+            batch_clock: None,
         }
     }
 

@@ -419,6 +419,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             parser.set_limits(s.protocol_limits());
             let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
             let obuf_limited = obuf_limit.hard > 0 || obuf_limit.soft > 0;
+            client.batch_clock = Some(Instant::now());
             loop {
                 // blocking: a blocked client's further input waits until it is unblocked.
                 if client.blocked.is_some() {
@@ -463,6 +464,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
                     }
                 }
             }
+            client.batch_clock = None;
             if buf.len() as u64 > s.config.client_query_buffer_limit {
                 warn!(client = %meta.addr, qbuf = buf.len(), "Closing client that reached max query buffer length");
                 close = true;

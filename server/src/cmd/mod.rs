@@ -275,7 +275,11 @@ pub fn call(
 ) {
     let argv_mem: usize = args.iter().map(|a| a.len()).sum();
     client.meta.argv_mem.set(argv_mem);
-    let start = Instant::now();
+    // Within a batch of pipelined commands the previous command's end is this one's start
+    // (its time then includes its parsing, well under a microsecond); a call nested in EXEC,
+    // or outside a batch, reads the clock itself.
+    let chained = client.batch_clock.take();
+    let start = chained.unwrap_or_else(Instant::now);
     // replication: what the command changed is propagated (see `repl::after_call`).
     let (db_before, dirty_before, reply_start) = (client.db, srv.ks.dirty, out.len());
     let mut cx = Ctx {
@@ -291,7 +295,11 @@ pub fn call(
         let reply = out.get(reply_start..).unwrap_or(&[]);
         crate::repl::after_call(srv, db_before, spec, args, reply, changed);
     }
-    let usec = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    if chained.is_some() {
+        client.batch_clock = Some(end);
+    }
+    let usec = end.duration_since(start).as_micros() as u64;
     let stat = srv.stats.commands.entry(spec.name).or_default();
     stat.calls += 1;
     stat.usec += usec;
