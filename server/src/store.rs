@@ -55,7 +55,7 @@
 //! While a snapshot child lives (`access_frozen`) no access metadata is written, and
 //! [`Keyspace::reserve_headroom`] grows the tables before the fork rather than under the child.
 
-mod dict;
+pub(crate) mod dict;
 mod evict;
 mod expire;
 mod key;

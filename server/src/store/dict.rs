@@ -19,12 +19,18 @@
 //! `realloc` moves a large vector by remapping its pages, not copying them). That is 12 to 17
 //! bytes a key less for the bucket and the index, and up to 75 % of the vector's spare room.
 //!
-//! A database holds at most `u32::MAX` keys: 256 GiB of table entries alone, more than a
-//! forkdb server addresses in practice; an insert past it aborts with a message saying so.
+//! A table holds at most `u32::MAX` entries (a database that many keys, a set that many
+//! members): 100 GiB and more of table entries alone, more than a forkdb server addresses in
+//! practice; an insert past it aborts with a message saying so.
 //!
-//! Hashing: SipHash-1-3 with a random key per table set (std's `RandomState`), as the keyspace
-//! had before, for the reason Redis's dict uses SipHash: keys come from clients. Both tables of
-//! a database share one hasher, so a lookup of a key with a TTL hashes it once for both.
+//! Hashing: the keyspace's tables use SipHash-1-3 with a random key per database (std's
+//! `RandomState`, the default), as the keyspace had before, for the reason Redis's dict uses
+//! SipHash: keys come from clients. Both tables of a database share one hasher, so a lookup of a
+//! key with a TTL hashes it once for both.
+//!
+//! Large sets (`types/set.rs`) use the same table with no value (`Table<(), foldhash>`): the
+//! same layout saves them the same bytes per member. It is a container, not the keyspace: a
+//! set reaches no database through it.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -36,42 +42,88 @@ use super::Key;
 /// From this length on the dense vector grows by a quarter when full (below it, as `Vec` does).
 const QUARTER_GROWTH_FROM: usize = 1024;
 
-pub(super) struct Table<V> {
+#[derive(Clone)]
+pub(crate) struct Table<V, S = RandomState> {
     entries: Vec<(Key, V)>,
     /// Positions in `entries`, hashed by key.
     index: HashTable<u32>,
-    hasher: RandomState,
+    hasher: S,
 }
 
-impl<V> Table<V> {
-    pub(super) fn with_hasher(hasher: RandomState) -> Table<V> {
+impl<V, S> std::fmt::Debug for Table<V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl<V, S: BuildHasher> Table<V, S> {
+    pub(crate) fn with_hasher(hasher: S) -> Table<V, S> {
+        Table::with_capacity_and_hasher(0, hasher)
+    }
+
+    pub(crate) fn with_capacity_and_hasher(n: usize, hasher: S) -> Table<V, S> {
         Table {
-            entries: Vec::new(),
-            index: HashTable::new(),
+            entries: Vec::with_capacity(n),
+            index: HashTable::with_capacity(n),
             hasher,
         }
     }
 
-    pub(super) fn hash(&self, key: &[u8]) -> u64 {
+    /// Bytes on the heap: the vector's capacity, the index, the keys' own buffers (O(n)).
+    pub(crate) fn heap_size(&self) -> usize {
+        let spilled: usize = self
+            .entries
+            .iter()
+            .filter(|(k, _)| k.spilled())
+            .map(|(k, _)| k.len())
+            .sum();
+        self.entries.capacity() * std::mem::size_of::<(Key, V)>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + spilled
+    }
+
+    /// Gives back what a table that shrank no longer needs.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.shrink_to(entries.len(), |&i| {
+            hasher.hash_one(entries[i as usize].0.as_slice())
+        });
+    }
+
+    /// The dense vector's capacity (tests of the growth policy).
+    #[cfg(test)]
+    pub(crate) fn vec_capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// The entries in table order.
+    pub(crate) fn entries(&self) -> &[(Key, V)] {
+        &self.entries
+    }
+
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Entries the table holds without growing its vector or its index.
-    pub(super) fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.entries.capacity().min(self.index.capacity())
     }
 
     /// Room for `additional` more entries without growing (the vector exactly, the index to its
     /// next power of two).
-    pub(super) fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.reserve(additional, |&i| {
@@ -80,51 +132,51 @@ impl<V> Table<V> {
     }
 
     /// The position of `key`, whose hash is `hash`.
-    pub(super) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.index
             .find(hash, |&i| entries[i as usize].0.as_slice() == key)
             .map(|&i| i as usize)
     }
 
-    pub(super) fn index_of(&self, key: &[u8]) -> Option<usize> {
+    pub(crate) fn index_of(&self, key: &[u8]) -> Option<usize> {
         self.find(self.hash(key), key)
     }
 
-    pub(super) fn contains_key(&self, key: &[u8]) -> bool {
+    pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
         self.index_of(key).is_some()
     }
 
-    pub(super) fn get(&self, key: &[u8]) -> Option<&V> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
         self.index_of(key).map(|i| &self.entries[i].1)
     }
 
-    pub(super) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         self.index_of(key).map(|i| &mut self.entries[i].1)
     }
 
-    pub(super) fn get_index(&self, i: usize) -> Option<(&Key, &V)> {
+    pub(crate) fn get_index(&self, i: usize) -> Option<(&Key, &V)> {
         self.entries.get(i).map(|(k, v)| (k, v))
     }
 
-    pub(super) fn get_index_mut(&mut self, i: usize) -> Option<(&Key, &mut V)> {
+    pub(crate) fn get_index_mut(&mut self, i: usize) -> Option<(&Key, &mut V)> {
         self.entries.get_mut(i).map(|(k, v)| (&*k, v))
     }
 
-    pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &V)> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &V)> + '_ {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
         self.entries.iter_mut().map(|(_, v)| v)
     }
 
     /// Adds `key` (hash `hash`), which must be absent. Returns its position (the last).
-    pub(super) fn insert_new(&mut self, hash: u64, key: Key, value: V) -> usize {
+    pub(crate) fn insert_new(&mut self, hash: u64, key: Key, value: V) -> usize {
         let i = self.entries.len();
         let Ok(pos) = u32::try_from(i) else {
-            // See the module docs: 2^32 keys in one database are far past any real server.
-            eprintln!("forkdb: a database cannot hold more than {} keys", u32::MAX);
+            // See the module docs: 2^32 entries in one table are far past any real server.
+            eprintln!("forkdb: a table cannot hold more than {} entries", u32::MAX);
             std::process::abort();
         };
         if i >= QUARTER_GROWTH_FROM && i == self.entries.capacity() {
@@ -138,19 +190,23 @@ impl<V> Table<V> {
         i
     }
 
-    /// Sets `key` to `value`, adding it if absent.
-    pub(super) fn insert(&mut self, key: &[u8], value: V) {
+    /// Sets `key` to `value`, adding it if absent. Returns true if it was added.
+    pub(crate) fn insert(&mut self, key: &[u8], value: V) -> bool {
         let hash = self.hash(key);
         match self.find(hash, key) {
-            Some(i) => self.entries[i].1 = value,
+            Some(i) => {
+                self.entries[i].1 = value;
+                false
+            }
             None => {
                 self.insert_new(hash, Key::from_slice(key), value);
+                true
             }
         }
     }
 
     /// Removes the entry at `i`; the last entry moves into its place (see the module docs).
-    pub(super) fn swap_remove_index(&mut self, i: usize) -> Option<(Key, V)> {
+    pub(crate) fn swap_remove_index(&mut self, i: usize) -> Option<(Key, V)> {
         let last = self.entries.len().checked_sub(1)?;
         let key = &self.entries.get(i)?.0;
         let hash = self.hasher.hash_one(key.as_slice());
@@ -167,13 +223,13 @@ impl<V> Table<V> {
     }
 
     /// Removes `key`, returning its value.
-    pub(super) fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
+    pub(crate) fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
         let i = self.index_of(key)?;
         self.swap_remove_index(i).map(|(_, v)| v)
     }
 
     /// Removes the last entry.
-    pub(super) fn pop(&mut self) -> Option<(Key, V)> {
+    pub(crate) fn pop(&mut self) -> Option<(Key, V)> {
         let last = self.entries.len().checked_sub(1)?;
         self.swap_remove_index(last)
     }

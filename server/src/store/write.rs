@@ -172,7 +172,9 @@ fn set_ttl(expires: &mut Table<i64>, entry: &mut Entry, key: &[u8], at: i64) {
         match expires.get_mut(key) {
             Some(cur) if *cur == at => {}
             Some(cur) => *cur = at,
-            None => expires.insert(key, at),
+            None => {
+                expires.insert(key, at);
+            }
         }
         if !entry.ttl {
             entry.ttl = true;
