@@ -30,15 +30,23 @@
 //!
 //! # Layout, and the rules snapshots rely on
 //!
-//! Each database is an [`IndexMap`]: a hash table for lookups plus a dense vector of entries. The
-//! dense vector gives O(1) uniform random picks (RANDOMKEY, active-expiry sampling) and a SCAN
-//! cursor that stays valid across inserts and deletes: SCAN walks indices downwards, and a delete
-//! only ever moves the *last* entry into the hole, so an entry not yet visited stays below the cursor.
+//! Each database is a table (`store/dict.rs`): a hash index of positions plus a dense vector of
+//! (key, entry). The dense vector gives O(1) uniform random picks (RANDOMKEY, active-expiry
+//! sampling) and a SCAN cursor that stays valid across inserts and deletes: SCAN walks indices
+//! downwards, and a delete only ever moves the *last* entry into the hole, so an entry not yet
+//! visited stays below the cursor.
 //!
-//! Keys with a time to live are also listed in `expires`, so active expiry samples only those.
+//! Keys with a time to live have their expiry in a second table, `expires` (key → ms), as in
+//! Redis: active expiry samples only those, and a key without a TTL pays nothing for it (its
+//! entry's `ttl` flag says whether to look).
 //!
-//! Keys and string values are [`SmallVec`]s: up to 24 bytes live inside the entry itself, in the
-//! dense entry vector, and only longer ones have a heap buffer. That saves a heap allocation and
+//! What a key costs the tables (pinned by a test): a 24-byte [`Key`] and a 40-byte [`Entry`]
+//! (a 32-byte [`Value`], the access metadata, the snapshot epoch, the TTL flag) in the dense
+//! vector, and 5 bytes per index slot. Redis spends a dictEntry (24), an robj (16), the key's
+//! sds and a bucket pointer or two.
+//!
+//! Keys up to 23 bytes and string values up to 29 live inside the entry itself, in the dense
+//! entry vector, and only longer ones have a heap buffer. That saves a heap allocation and
 //! a cache miss per short key, and it matters for snapshots: overwriting a short value writes
 //! only the entry's page, where a separately allocated value would also dirty the pages of the
 //! new and the freed allocation, pages the parent shares with the snapshot child
@@ -47,8 +55,10 @@
 //! While a snapshot child lives (`access_frozen`) no access metadata is written, and
 //! [`Keyspace::reserve_headroom`] grows the tables before the fork rather than under the child.
 
+pub(crate) mod dict;
 mod evict;
 mod expire;
+mod key;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -58,11 +68,10 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use indexmap::{IndexMap, IndexSet};
-use smallvec::SmallVec;
 
 use crate::util::{now_ms, parse_i64};
 
+pub use key::{Key, KEY_INLINE};
 pub use snapshot::{SnapSink, WalkStep};
 pub use write::{DbEvent, RenameOutcome, Slot};
 
@@ -79,9 +88,6 @@ const EMBSTR_LIMIT: usize = 44;
 
 pub use crate::strbuf::{Str, INLINE, INLINE_VALUES};
 
-/// A key: inline up to [`INLINE`] bytes.
-pub type Key = SmallVec<[u8; INLINE]>;
-
 /// The reply for a command on a key of another type (Redis's `shared.wrongtypeerr`).
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -97,7 +103,10 @@ pub use crate::types::{Hash, List, Set, ZSet};
 /// (a test pins `size_of::<Value>()`).
 #[derive(Debug, Clone)]
 pub enum Value {
-    Str { data: Str, enc: StrEnc },
+    /// A string; its encoding travels in the [`Str`] (see `strbuf`: that keeps `Value` at 32 bytes).
+    Str {
+        data: Str,
+    },
     List(List),
     Hash(Hash),
     Set(Set),
@@ -184,24 +193,21 @@ impl Value {
     /// A string as SET stores it.
     pub fn string(data: &[u8]) -> Value {
         Value::Str {
-            data: Str::from_slice(data),
-            enc: set_encoding(data),
+            data: Str::new(data, set_encoding(data)),
         }
     }
 
     /// A string built by APPEND or SETRANGE: always `raw` in Redis.
     pub fn raw(data: Vec<u8>) -> Value {
         Value::Str {
-            data: Str::from_vec(data),
-            enc: StrEnc::Raw,
+            data: Str::from_vec(data, StrEnc::Raw),
         }
     }
 
     /// The result of INCR and friends: an `int`.
     pub fn int(n: i64) -> Value {
         Value::Str {
-            data: Str::from_slice(itoa::Buffer::new().format(n).as_bytes()),
-            enc: StrEnc::Int,
+            data: Str::new(itoa::Buffer::new().format(n).as_bytes(), StrEnc::Int),
         }
     }
 
@@ -213,8 +219,7 @@ impl Value {
             StrEnc::Raw
         };
         Value::Str {
-            data: Str::from_vec(data),
-            enc,
+            data: Str::from_vec(data, enc),
         }
     }
 
@@ -238,7 +243,7 @@ impl Value {
 
     pub fn encoding_name(&self) -> &'static str {
         match self {
-            Value::Str { enc, .. } => match enc {
+            Value::Str { data } => match data.enc() {
                 StrEnc::Int => "int",
                 StrEnc::Embstr => "embstr",
                 StrEnc::Raw => "raw",
@@ -253,8 +258,9 @@ impl Value {
     /// Is this one of the integers Redis shares between keys (0..10000, OBJECT REFCOUNT)?
     pub fn is_shared_int(&self) -> bool {
         match self {
-            Value::Str { data, enc } => {
-                *enc == StrEnc::Int && parse_i64(data).is_some_and(|n| (0..10000).contains(&n))
+            Value::Str { data } => {
+                data.enc() == StrEnc::Int
+                    && parse_i64(data).is_some_and(|n| (0..10000).contains(&n))
             }
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => false,
         }
@@ -272,21 +278,52 @@ impl Value {
     }
 }
 
-/// One key's value and metadata. Outside this module only `&Entry` is ever handed out: every
-/// change goes through the write path.
+/// One key's value and metadata, as its table holds it: 40 bytes, beside a 24-byte [`Key`] (a
+/// test pins both). The TTL is not here: like Redis, the store keeps it in the database's
+/// `expires` table, and `ttl` says whether to look there, so that a key without one costs
+/// nothing for it. Outside this module entries are read as an [`EntryRef`]: every change goes
+/// through the write path.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
+    /// Last access, in seconds of the server's LRU clock (OBJECT IDLETIME).
+    pub lru: u32,
+    /// Snapshot epoch: equal to a running forkless save's epoch once this entry is written to
+    /// that save's file, or if it was created after the save started (see `store/snapshot.rs`).
+    snap: u16,
+    /// Logarithmic access counter, kept when an LFU maxmemory-policy is selected (OBJECT FREQ).
+    pub freq: u8,
+    /// The key has a TTL: its absolute expiry is in the database's `expires` table.
+    ttl: bool,
+}
+
+/// An entry as lookups hand it out: its value by reference, its TTL looked up beside it.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    pub value: &'a Value,
     /// Absolute expiry in ms since the epoch, or -1 for none.
     pub expire: i64,
     /// Last access, in seconds of the server's LRU clock (OBJECT IDLETIME).
     pub lru: u32,
-    /// Logarithmic access counter, kept when an LFU maxmemory-policy is selected (OBJECT FREQ).
+    /// Logarithmic access counter (OBJECT FREQ).
     pub freq: u8,
-    /// Snapshot epoch: equal to a running forkless save's epoch once this entry is written to
-    /// that save's file, or if it was created after the save started (see `store/snapshot.rs`).
-    /// Sits in what was padding: an entry is no larger for it.
-    snap: u16,
+}
+
+impl EntryRef<'_> {
+    /// The LFU counter after decay (see [`Entry::lfu_decayed`]).
+    pub fn lfu_decayed(&self, clock: u32, decay_minutes: u32) -> u8 {
+        lfu_decayed(self.freq, self.lru, clock, decay_minutes)
+    }
+}
+
+/// The LFU counter `freq`, last touched at `lru`, after decay: one step per `decay_minutes`
+/// since then (Redis's `LFUDecrAndReturn`).
+fn lfu_decayed(freq: u8, lru: u32, clock: u32, decay_minutes: u32) -> u8 {
+    if decay_minutes == 0 {
+        return freq;
+    }
+    let periods = idle_secs(clock, lru) / (60 * decay_minutes);
+    freq.saturating_sub(periods.min(255) as u8)
 }
 
 /// The largest value of the LRU clock (Redis's `LRU_CLOCK_MAX`, 24 bits).
@@ -305,29 +342,22 @@ pub fn idle_secs(clock: u32, lru: u32) -> u32 {
 pub const LFU_INIT_VAL: u8 = 5;
 
 impl Entry {
-    /// A new entry, as a new key gets it: accessed now, LFU counter at its initial value.
-    fn new(value: Value, expire: i64, lru: u32) -> Entry {
+    /// A new entry, as a new key gets it: accessed now, LFU counter at its initial value. Its
+    /// TTL, if any, goes in with it (`Slot::insert`).
+    fn new(value: Value, lru: u32) -> Entry {
         Entry {
             value,
-            expire,
             lru,
             freq: LFU_INIT_VAL,
             snap: 0,
+            ttl: false,
         }
-    }
-
-    fn is_expired(&self, now: i64) -> bool {
-        self.expire >= 0 && self.expire <= now
     }
 
     /// The LFU counter after decay: one step per `decay_minutes` since the last access
     /// (Redis's `LFUDecrAndReturn`).
     pub fn lfu_decayed(&self, clock: u32, decay_minutes: u32) -> u8 {
-        if decay_minutes == 0 {
-            return self.freq;
-        }
-        let periods = idle_secs(clock, self.lru) / (60 * decay_minutes);
-        self.freq.saturating_sub(periods.min(255) as u8)
+        lfu_decayed(self.freq, self.lru, clock, decay_minutes)
     }
 
     /// Records an access: decay, then Redis's `LFULogIncr` (the counter grows ever more slowly).
@@ -344,18 +374,55 @@ impl Entry {
     }
 }
 
-type Dict = IndexMap<Key, Entry, RandomState>;
-
 /// One database. Its tables are private to the store.
-#[derive(Default)]
 pub struct Db {
-    dict: Dict,
-    expires: IndexSet<Key, RandomState>,
+    /// Key → entry.
+    dict: dict::Table<Entry>,
+    /// Key → absolute expiry in ms, for the keys whose entry says `ttl` (Redis's
+    /// `db->expires`); active expiry and the volatile eviction policies sample it. Hashed as
+    /// `dict` (one hasher), so one hash of a key serves both.
+    expires: dict::Table<i64>,
     /// Sum of remaining TTLs is not kept; Redis's avg_ttl is an estimate from active expiry samples.
     avg_ttl: i64,
 }
 
+impl Default for Db {
+    fn default() -> Db {
+        let hasher = RandomState::new();
+        Db {
+            dict: dict::Table::with_hasher(hasher.clone()),
+            expires: dict::Table::with_hasher(hasher),
+            avg_ttl: 0,
+        }
+    }
+}
+
 impl Db {
+    /// The expiry of `entry`, whose key is `key` (-1: none).
+    fn expire_of(&self, key: &[u8], entry: &Entry) -> i64 {
+        if entry.ttl {
+            self.expires.get(key).copied().unwrap_or(-1)
+        } else {
+            -1
+        }
+    }
+
+    /// Has the key's time passed at `now`? Reads `expires` only for an entry with a TTL.
+    fn is_expired(&self, key: &[u8], entry: &Entry, now: i64) -> bool {
+        entry.ttl && self.expires.get(key).is_some_and(|&at| at <= now)
+    }
+
+    /// The entry at `idx` as lookups hand it out.
+    fn entry_ref(&self, idx: usize) -> Option<EntryRef<'_>> {
+        let (k, e) = self.dict.get_index(idx)?;
+        Some(EntryRef {
+            value: &e.value,
+            expire: self.expire_of(k, e),
+            lru: e.lru,
+            freq: e.freq,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.dict.len()
     }
@@ -378,9 +445,10 @@ impl Db {
     /// Nothing is copied: the fork child walks this, and a copy would dirty shared pages.
     /// Logically expired entries are included (the RDB writer writes them; the loader drops them).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &Value, Option<i64>)> + '_ {
-        self.dict
-            .iter()
-            .map(|(k, e)| (k, &e.value, (e.expire >= 0).then_some(e.expire)))
+        self.dict.iter().map(|(k, e)| {
+            let expire = self.expire_of(k, e);
+            (k, &e.value, (expire >= 0).then_some(expire))
+        })
     }
 }
 
@@ -482,7 +550,7 @@ impl Keyspace {
     }
 
     /// Looks a key up for reading: lazy expiry, hit/miss statistics, access time.
-    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
         let Some(idx) = self.live_index(db, key) else {
             self.keyspace_misses += 1;
             return None;
@@ -501,7 +569,7 @@ impl Keyspace {
 
     /// Looks a key up as a command that writes does before deciding (Redis's `lookupKeyWrite`):
     /// lazy expiry and access time, no statistics. TOUCH uses it too.
-    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
         let idx = self.live_index(db, key)?;
         self.accessed(db, idx)
     }
@@ -518,28 +586,29 @@ impl Keyspace {
     }
 
     /// Reads without lazy expiry or statistics, only skipping logically expired entries.
-    pub fn peek(&self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let now = now_ms();
-        self.dbs[db].dict.get(key).filter(|e| !e.is_expired(now))
+    pub fn peek(&self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
+        let d = &self.dbs[db];
+        let e = d.entry_ref(d.dict.index_of(key)?)?;
+        (e.expire < 0 || e.expire > now_ms()).then_some(e)
     }
 
     /// The entry at `idx`, with its access recorded unless a snapshot child lives.
-    fn accessed(&mut self, db: usize, idx: usize) -> Option<&Entry> {
+    fn accessed(&mut self, db: usize, idx: usize) -> Option<EntryRef<'_>> {
         let (clock, lfu, touch) = (self.lru_clock, self.lfu, !self.access_frozen);
-        let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
         if touch {
+            let (_, e) = self.dbs[db].dict.get_index_mut(idx)?;
             access(e, clock, lfu);
         }
-        Some(e)
+        self.dbs[db].entry_ref(idx)
     }
 
     /// The live keys of `db` that `keep` accepts (KEYS).
     pub fn keys_matching(&self, db: usize, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Key> {
         let now = now_ms();
-        self.dbs[db]
-            .dict
+        let d = &self.dbs[db];
+        d.dict
             .iter()
-            .filter(|(k, e)| !e.is_expired(now) && keep(k))
+            .filter(|(k, e)| !d.is_expired(k, e, now) && keep(k))
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -602,7 +671,8 @@ impl Keyspace {
             return;
         }
         let now = now_ms();
-        let expired_in = |d: &Db, key: &[u8]| d.dict.get(key).is_some_and(|e| e.is_expired(now));
+        let expired_in =
+            |d: &Db, key: &[u8]| d.dict.get(key).is_some_and(|e| d.is_expired(key, e, now));
         for ((wdb, key), list) in self.watched.iter_mut() {
             if *wdb != db {
                 continue;
@@ -642,7 +712,7 @@ impl Keyspace {
             // Once in 65535 saves the epochs wrap: an entry last stamped 65535 saves ago would
             // look written. Restamping every entry to 0 first costs one pass, that rarely.
             for db in &mut self.dbs {
-                for (_, e) in db.dict.iter_mut() {
+                for e in db.dict.values_mut() {
                     e.snap = 0;
                 }
             }
@@ -717,8 +787,9 @@ impl Keyspace {
         while upper > 0 && visited < count {
             upper -= 1;
             visited += 1;
-            if let Some((k, e)) = self.dbs[db].dict.get_index(upper as usize) {
-                if e.is_expired(now) {
+            let d = &self.dbs[db];
+            if let Some((k, e)) = d.dict.get_index(upper as usize) {
+                if d.is_expired(k, e, now) {
                     expired.push(k.clone());
                 } else if keep(k, e) {
                     out.push(k.clone());

@@ -3,11 +3,17 @@
 //! Three layouts, chosen by length when the value is built:
 //!
 //! ```text
-//! len <= 24            inline in the table entry             overwrite = the entry's page only
-//! 24 < len < 4096      heap buffer (the global allocator)    overwritten in place when it fits
+//! len <= 29            inline in the table entry             overwrite = the entry's page only
+//! 29 < len < 4096      heap buffer (the global allocator)    overwritten in place when it fits
 //! len >= 4096          whole pages, when rounding up to     a 4 KiB value is exactly one page
 //!                      pages wastes at most 1/8 (else heap)
 //! ```
+//!
+//! A `Str` is 32 bytes and carries the string's OBJECT ENCODING ([`StrEnc`]) itself: the
+//! variant's tag, the encoding and the inline length take three bytes, and 29 bytes of value fit
+//! beside them. `Value`'s other variants are small handles that rustc places after the tag, whose
+//! unused values then tell `Value`'s variants apart: `Value` is 32 bytes too, and every key's
+//! table entry with it (a test in `store` pins the sizes).
 //!
 //! Why page alignment for large values: a 4096-byte buffer from malloc starts a few bytes into a
 //! page and so straddles two; every write to it after a fork copies two pages, and the snapshot
@@ -26,10 +32,10 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use smallvec::SmallVec;
+use crate::store::StrEnc;
 
-/// Bytes kept inline.
-pub const INLINE: usize = 24;
+/// Bytes of a string value kept inline, in the table entry.
+pub const INLINE: usize = 29;
 /// From this length on, values are page-aligned.
 pub const PAGED_MIN: usize = 4096;
 const PAGE: usize = 4096;
@@ -42,130 +48,203 @@ fn compact_layout() -> bool {
     INLINE_VALUES.load(Ordering::Relaxed)
 }
 
-/// A string value's bytes.
-pub enum Str {
-    Small(SmallVec<[u8; INLINE]>),
-    Paged(PageBuf),
+/// A string value's bytes and its encoding (see the module docs for the layout).
+pub struct Str(Repr);
+
+enum Repr {
+    /// The first `len` (<= [`INLINE`]) bytes of `bytes`; the rest is stale or zero.
+    Inline {
+        enc: StrEnc,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    /// A heap buffer; its spare capacity lets a value be overwritten in place.
+    Heap {
+        enc: StrEnc,
+        buf: Vec<u8>,
+    },
+    Paged {
+        enc: StrEnc,
+        buf: PageBuf,
+    },
+}
+
+fn inline(data: &[u8], enc: StrEnc) -> Repr {
+    let mut bytes = [0; INLINE];
+    bytes[..data.len()].copy_from_slice(data);
+    Repr::Inline {
+        enc,
+        len: data.len() as u8,
+        bytes,
+    }
 }
 
 impl Str {
-    pub fn from_slice(data: &[u8]) -> Str {
-        if !compact_layout() {
-            // A capacity above the inline size keeps even a short value on the heap.
-            let mut v = Vec::with_capacity(data.len().max(INLINE + 1));
-            v.extend_from_slice(data);
-            return Str::Small(SmallVec::from_vec(v));
-        }
-        if paged(data.len()) {
-            Str::Paged(PageBuf::from_slice(data))
+    /// `data` with encoding `enc`, laid out by its length.
+    pub fn new(data: &[u8], enc: StrEnc) -> Str {
+        Str(if !compact_layout() {
+            Repr::Heap {
+                enc,
+                buf: data.to_vec(),
+            }
+        } else if paged(data.len()) {
+            Repr::Paged {
+                enc,
+                buf: PageBuf::from_slice(data),
+            }
+        } else if data.len() <= INLINE {
+            inline(data, enc)
         } else {
-            Str::Small(SmallVec::from_slice(data))
+            Repr::Heap {
+                enc,
+                buf: data.to_vec(),
+            }
+        })
+    }
+
+    /// As [`Str::new`], keeping `data`'s buffer when the value goes on the heap.
+    pub fn from_vec(data: Vec<u8>, enc: StrEnc) -> Str {
+        if compact_layout() && (paged(data.len()) || data.len() <= INLINE) {
+            Str::new(&data, enc)
+        } else {
+            Str(Repr::Heap { enc, buf: data })
         }
     }
 
-    pub fn from_vec(data: Vec<u8>) -> Str {
-        if compact_layout() && paged(data.len()) {
-            Str::Paged(PageBuf::from_slice(&data))
-        } else if compact_layout() || data.len() > INLINE {
-            Str::Small(SmallVec::from_vec(data))
-        } else {
-            Str::from_slice(&data)
+    /// The encoding OBJECT ENCODING reports.
+    pub fn enc(&self) -> StrEnc {
+        match &self.0 {
+            Repr::Inline { enc, .. } | Repr::Heap { enc, .. } | Repr::Paged { enc, .. } => *enc,
+        }
+    }
+
+    /// Sets the encoding, writing it only if it changes (an untouched entry is a page a
+    /// snapshot child does not need copied).
+    pub fn set_enc(&mut self, new: StrEnc) {
+        match &mut self.0 {
+            Repr::Inline { enc, .. } | Repr::Heap { enc, .. } | Repr::Paged { enc, .. } => {
+                if *enc != new {
+                    *enc = new;
+                }
+            }
         }
     }
 
     /// Writes `new` over the current bytes without a new allocation, if the buffer suits it:
     /// inline into inline, or into a heap buffer it fills at least half of (a big buffer is not
-    /// kept for a small value). Returns false, changing nothing, otherwise.
+    /// kept for a small value). Returns false, changing nothing, otherwise. The encoding is
+    /// left as it is.
     pub fn overwrite(&mut self, new: &[u8]) -> bool {
         if !compact_layout() {
             return false;
         }
-        let same_len = same_len_in_place(new.len(), self);
-        if let (Str::Small(v), true) = (&mut *self, same_len) {
-            // Same length: write the bytes only. Clearing and extending would also write the
-            // length field, which lives in the table entry: a heap value's overwrite would then
-            // dirty the entry's page too, and under a snapshot child every dirtied page is a copy.
-            v.as_mut_slice().copy_from_slice(new);
-            return true;
-        }
-        match self {
-            Str::Small(v) if new.len() <= INLINE => {
-                if v.spilled() {
-                    return false;
+        match &mut self.0 {
+            Repr::Inline { len, bytes, .. } if new.len() <= INLINE => {
+                bytes[..new.len()].copy_from_slice(new);
+                // Same length: the bytes only (fields are written only when they change).
+                if usize::from(*len) != new.len() {
+                    *len = new.len() as u8;
                 }
-                v.clear();
-                v.extend_from_slice(new);
                 true
             }
-            Str::Small(v) => {
-                let cap = v.capacity();
-                // A value that would get whole pages is not squeezed into a heap buffer.
-                if !v.spilled() || paged(new.len()) || new.len() > cap || new.len() < cap / 2 {
-                    return false;
-                }
-                v.clear();
-                v.extend_from_slice(new);
+            Repr::Inline { .. } => false,
+            Repr::Heap { buf, .. } if buf.len() == new.len() && !paged(new.len()) => {
+                // Same length: write the bytes only. Clearing and extending would also write the
+                // length field, which lives in the table entry: a heap value's overwrite would
+                // then dirty the entry's page too, and under a snapshot child every dirtied page
+                // is a copy.
+                buf.copy_from_slice(new);
                 true
             }
-            Str::Paged(p) => p.overwrite(new),
+            Repr::Heap { buf, .. } => {
+                let cap = buf.capacity();
+                // A value that would get whole pages is not squeezed into a heap buffer, and
+                // one that fits inline goes inline.
+                if new.len() <= INLINE || paged(new.len()) || new.len() > cap || new.len() < cap / 2
+                {
+                    return false;
+                }
+                buf.clear();
+                buf.extend_from_slice(new);
+                true
+            }
+            Repr::Paged { buf, .. } => buf.overwrite(new),
         }
     }
 
     /// The bytes, to change in place (SETBIT, BITFIELD, SETRANGE). Only the store's write path
     /// calls this, after the `before_write` hook.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        match self {
-            Str::Small(v) => v.as_mut_slice(),
-            Str::Paged(p) => p.as_mut_slice(),
+        match &mut self.0 {
+            Repr::Inline { len, bytes, .. } => &mut bytes[..usize::from(*len)],
+            Repr::Heap { buf, .. } => buf,
+            Repr::Paged { buf, .. } => buf.as_mut_slice(),
         }
     }
 
     /// Pads the value with zero bytes to `len` (nothing if it is that long already), as Redis's
     /// `sdsgrowzero`. The bytes stay where they are while the buffer has room; a value that grows
-    /// to a page or more moves to whole pages when [`Str::from_slice`] would give it pages, so
+    /// to a page or more moves to whole pages when [`Str::new`] would give it pages, so
     /// a grown bitmap is laid out as one built at its final size (page-aligned).
     pub fn grow_zeroed(&mut self, len: usize) {
         if len <= self.len() {
             return;
         }
-        match self {
-            Str::Paged(p) if len <= p.cap => p.grow_in_place(len),
-            Str::Paged(p) => {
+        let enc = self.enc();
+        match &mut self.0 {
+            Repr::Paged { buf, .. } if len <= buf.cap => buf.grow_in_place(len),
+            Repr::Paged { buf, .. } => {
                 // Grow by at least an eighth, the waste `paged` accepts, so that a bitmap
                 // growing a byte at a time is copied O(log n) times, not once per page.
-                let pages = len.div_ceil(PAGE).max(p.cap / PAGE + p.cap / PAGE / 8);
-                let mut new = PageBuf::with_pages(p.as_slice(), pages);
+                let pages = len.div_ceil(PAGE).max(buf.cap / PAGE + buf.cap / PAGE / 8);
+                let mut new = PageBuf::with_pages(buf.as_slice(), pages);
                 new.grow_in_place(len);
-                *p = new;
+                *buf = new;
             }
-            Str::Small(v) if compact_layout() && paged(len) => {
-                let mut new = PageBuf::with_pages(&v[..], len.div_ceil(PAGE));
+            _ if compact_layout() && paged(len) => {
+                let mut new = PageBuf::with_pages(self, len.div_ceil(PAGE));
                 new.grow_in_place(len);
-                *self = Str::Paged(new);
+                self.0 = Repr::Paged { enc, buf: new };
             }
-            Str::Small(v) => v.resize(len, 0),
+            Repr::Inline {
+                len: cur, bytes, ..
+            } if len <= INLINE => {
+                // The bytes past the length may be stale (a shorter value was written over).
+                bytes[usize::from(*cur)..len].fill(0);
+                *cur = len as u8;
+            }
+            Repr::Inline { .. } => {
+                let mut buf = self.to_vec();
+                buf.resize(len, 0);
+                self.0 = Repr::Heap { enc, buf };
+            }
+            Repr::Heap { buf, .. } => buf.resize(len, 0),
         }
     }
 
     /// The whole pages inside the value, if it has a heap buffer: what a snapshot child may give
     /// back once the value is written out.
     pub fn releasable_pages(&self) -> Option<(usize, usize)> {
-        let (ptr, len) = match self {
-            Str::Small(v) if v.spilled() => (v.as_ptr() as usize, v.len()),
-            Str::Paged(p) => (p.ptr.as_ptr() as usize, p.len),
-            Str::Small(_) => return None,
+        let (ptr, len) = match &self.0 {
+            Repr::Heap { buf, .. } => (buf.as_ptr() as usize, buf.len()),
+            Repr::Paged { buf, .. } => (buf.ptr.as_ptr() as usize, buf.len),
+            Repr::Inline { .. } => return None,
         };
         let start = ptr.next_multiple_of(PAGE);
         let end = (ptr + len) / PAGE * PAGE;
         (end > start).then(|| (start, end - start))
     }
-}
 
-/// Is `s` exactly `len` bytes long, in a buffer `overwrite` may reuse as it is?
-fn same_len_in_place(len: usize, s: &Str) -> bool {
-    match s {
-        Str::Small(v) => v.len() == len && (v.spilled() || len <= INLINE) && !paged(len),
-        Str::Paged(_) => false,
+    /// Is the value held inline, in the entry? (Tests.)
+    #[cfg(test)]
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
+    }
+
+    /// Is the value held in whole pages? (Tests.)
+    #[cfg(test)]
+    pub(crate) fn is_paged(&self) -> bool {
+        matches!(self.0, Repr::Paged { .. })
     }
 }
 
@@ -179,22 +258,28 @@ impl std::ops::Deref for Str {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match self {
-            Str::Small(v) => v,
-            Str::Paged(p) => p.as_slice(),
+        match &self.0 {
+            Repr::Inline { len, bytes, .. } => &bytes[..usize::from(*len)],
+            Repr::Heap { buf, .. } => buf,
+            Repr::Paged { buf, .. } => buf.as_slice(),
         }
     }
 }
 
 impl Clone for Str {
     fn clone(&self) -> Str {
-        Str::from_slice(self)
+        Str::new(self, self.enc())
     }
 }
 
 impl std::fmt::Debug for Str {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Str({:?})", String::from_utf8_lossy(self))
+        write!(
+            f,
+            "Str({:?}, {:?})",
+            String::from_utf8_lossy(self),
+            self.enc()
+        )
     }
 }
 
@@ -384,48 +469,74 @@ pub mod pages {
 mod tests {
     use super::*;
 
+    fn raw(data: &[u8]) -> Str {
+        Str::new(data, StrEnc::Raw)
+    }
+
     #[test]
     fn layouts_by_length() {
-        assert!(matches!(Str::from_slice(b"short"), Str::Small(ref v) if !v.spilled()));
-        assert!(matches!(Str::from_slice(&[1; 100]), Str::Small(ref v) if v.spilled()));
-        let big = Str::from_slice(&[7; 4096]);
-        assert!(matches!(big, Str::Paged(_)));
+        assert!(raw(b"short").is_inline());
+        assert!(raw(&[1; INLINE]).is_inline());
+        assert!(!raw(&[1; INLINE + 1]).is_inline());
+        assert!(!raw(&[1; 100]).is_inline());
+        let big = raw(&[7; 4096]);
+        assert!(big.is_paged());
         assert_eq!(&big[..], &[7u8; 4096][..]);
         assert_eq!(
             big.releasable_pages().map(|(_, n)| n),
             Some(4096),
             "exactly one page"
         );
-        assert_eq!(Str::from_slice(&[1; 100]).releasable_pages(), None);
+        assert_eq!(raw(&[1; 100]).releasable_pages(), None);
+        assert_eq!(std::mem::size_of::<Str>(), 32);
+    }
+
+    #[test]
+    fn encoding_travels_with_the_bytes() {
+        let mut s = Str::new(b"12", StrEnc::Int);
+        assert_eq!(s.enc(), StrEnc::Int);
+        assert!(s.overwrite(b"abc"));
+        assert_eq!(s.enc(), StrEnc::Int, "overwrite leaves the encoding");
+        s.set_enc(StrEnc::Embstr);
+        assert_eq!((&s[..], s.enc()), (&b"abc"[..], StrEnc::Embstr));
+        let c = Str::from_vec(vec![5; 100], StrEnc::Raw).clone();
+        assert_eq!((&c[..], c.enc()), (&[5u8; 100][..], StrEnc::Raw));
+        s.grow_zeroed(40);
+        assert_eq!(s.enc(), StrEnc::Embstr, "grown to the heap, same encoding");
     }
 
     #[test]
     fn pool_reuses_freed_blocks() {
-        let a = Str::from_slice(&[1; 4096]);
+        let a = raw(&[1; 4096]);
         let addr = a.as_ptr();
         drop(a);
-        let b = Str::from_slice(&[2; 4096]);
+        let b = raw(&[2; 4096]);
         assert_eq!(b.as_ptr(), addr, "a freed page is handed out again");
-        let big = Str::from_slice(&vec![3u8; 40 * 4096]);
+        let big = raw(&vec![3u8; 40 * 4096]);
         assert_eq!(big.len(), 40 * 4096);
     }
 
     #[test]
     fn grow_zeroed_keeps_bytes_and_pages() {
-        let mut s = Str::from_slice(b"ab");
+        let mut s = raw(b"ab");
         s.grow_zeroed(10);
         assert_eq!(&s[..], b"ab\0\0\0\0\0\0\0\0");
         s.as_mut_slice()[9] = 1;
+        // Stale inline bytes are cleared when the value grows back over them.
+        assert!(s.overwrite(b"xyz"));
+        s.grow_zeroed(12);
+        assert_eq!(&s[..], b"xyz\0\0\0\0\0\0\0\0\0");
+        s.as_mut_slice()[9] = 1;
+        s.grow_zeroed(100);
+        assert!(!s.is_inline() && !s.is_paged());
+        assert_eq!(&s[..10], b"xyz\0\0\0\0\0\0\x01");
         s.grow_zeroed(8000);
-        assert!(
-            matches!(s, Str::Paged(_)),
-            "a value grown to pages is page-aligned"
-        );
+        assert!(s.is_paged(), "a value grown to pages is page-aligned");
         assert_eq!(s.as_ptr() as usize % PAGE, 0);
-        assert_eq!(&s[..10], b"ab\0\0\0\0\0\0\0\x01");
+        assert_eq!(&s[..10], b"xyz\0\0\0\0\0\0\x01");
         assert!(s[10..].iter().all(|&b| b == 0));
         // Stale bytes past the length are cleared when the value grows back over them.
-        let mut p = Str::from_slice(&[9; 8000]);
+        let mut p = raw(&[9; 8000]);
         assert!(p.overwrite(&[1; 4500]));
         p.grow_zeroed(7000);
         assert!(p[4500..].iter().all(|&b| b == 0));
@@ -441,11 +552,11 @@ mod tests {
     #[test]
     fn overwrite_in_place_only_when_it_fits() {
         assert!(
-            matches!(Str::from_slice(&[1; 5000]), Str::Small(_)),
+            !raw(&[1; 5000]).is_paged(),
             "8 KiB for 5000 B: too much waste"
         );
-        let mut s = Str::from_slice(&[1; 8000]);
-        assert!(matches!(s, Str::Paged(_)));
+        let mut s = raw(&[1; 8000]);
+        assert!(s.is_paged());
         assert!(s.overwrite(&[2; 4500]));
         assert_eq!(&s[..], &[2u8; 4500][..]);
         assert!(!s.overwrite(&[3; 9000]), "too big for the buffer");
@@ -453,9 +564,16 @@ mod tests {
             !s.overwrite(&[3; 10]),
             "too small to keep a 5000-byte buffer for"
         );
-        let mut small = Str::from_slice(b"abc");
+        let mut small = raw(b"abc");
         assert!(small.overwrite(b"defgh"));
         assert_eq!(&small[..], b"defgh");
+        assert!(!small.overwrite(&[1; INLINE + 1]), "no longer inline");
+        let mut heap = raw(&[1; 100]);
+        let addr = heap.as_ptr();
+        assert!(heap.overwrite(&[2; 100]));
+        assert!(heap.overwrite(&[3; 60]));
+        assert_eq!((heap.as_ptr(), &heap[..]), (addr, &[3u8; 60][..]));
+        assert!(!heap.overwrite(b"short"), "a short value goes inline");
         let c = s.clone();
         assert_eq!(&c[..], &s[..]);
     }

@@ -58,7 +58,7 @@ pub fn dump(cx: &mut Ctx, args: &[Bytes]) {
     let compression = cx.srv.config.rdbcompression;
     let out = match cx.srv.ks.get(db, &args[1]) {
         None => return cx.null(),
-        Some(e) => payload(&e.value, compression),
+        Some(e) => payload(e.value, compression),
     };
     match out {
         Ok(bytes) => cx.bulk(&bytes),

@@ -90,7 +90,7 @@ fn sort_generic(cx: &mut Ctx, args: &[Bytes], readonly: bool) {
     let db = cx.db();
     let ks = &mut cx.srv.ks;
     // The elements, in the order the "don't sort" cases need (a sorted set by rank).
-    let (kind, mut elems): (Kind, Vec<Vec<u8>>) = match ks.get(db, &args[1]).map(|e| &e.value) {
+    let (kind, mut elems): (Kind, Vec<Vec<u8>>) = match ks.get(db, &args[1]).map(|e| e.value) {
         None => (Kind::List, Vec::new()),
         Some(Value::List(l)) => (Kind::List, l.iter().map(|e| e.to_vec()).collect()),
         Some(Value::Set(s)) => (Kind::Set, s.iter().map(|e| e.to_vec()).collect()),

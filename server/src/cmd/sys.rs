@@ -298,7 +298,7 @@ pub fn debug(cx: &mut Ctx, args: &[Bytes]) {
                     let mut dg = [0u8; 20];
                     // `peek`, as Redis's dictFind: a logically expired key still digests.
                     if let Some(e) = cx.srv.ks.peek(db, k) {
-                        object_digest(&mut dg, &e.value, e.expire >= 0);
+                        object_digest(&mut dg, e.value, e.expire >= 0);
                     }
                     hex20(&dg)
                 })

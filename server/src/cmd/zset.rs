@@ -1212,7 +1212,7 @@ fn zsetop(
         .iter()
         .zip(&weights)
         .map(|(k, &w)| {
-            let src = match ks.peek(db, k).map(|e| &e.value) {
+            let src = match ks.peek(db, k).map(|e| e.value) {
                 Some(Value::ZSet(z)) => Src::Z(z),
                 Some(Value::Set(s)) => Src::S(s),
                 _ => Src::Missing,

@@ -30,7 +30,7 @@ impl Keyspace {
                 for _ in 0..SAMPLES.min(n) {
                     let idx = rng.gen_range(0..n);
                     let key = if volatile {
-                        db.expires.get_index(idx)
+                        db.expires.get_index(idx).map(|(k, _)| k)
                     } else {
                         db.dict.get_index(idx).map(|(k, _)| k)
                     };
@@ -41,7 +41,7 @@ impl Keyspace {
                     } else if let Some(p) = self.lfu {
                         i64::from(e.lfu_decayed(self.lru_clock, p.decay_minutes))
                     } else if policy == "volatile-ttl" {
-                        e.expire
+                        db.expire_of(key, e)
                     } else {
                         // The longest idle first, across the clock's wrap.
                         -i64::from(super::idle_secs(self.lru_clock, e.lru))

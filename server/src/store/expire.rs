@@ -12,8 +12,16 @@ impl Keyspace {
     /// The index of a live entry: one hash of the key, and the clock is read only for keys
     /// that have a TTL. An expired entry is deleted on the way (lazy expiry).
     pub(super) fn live_index(&mut self, db: usize, key: &[u8]) -> Option<usize> {
-        let (idx, _, e) = self.dbs[db].dict.get_full(key)?;
-        if e.expire >= 0 && e.expire <= now_ms() {
+        let d = &self.dbs[db];
+        let hash = d.dict.hash(key);
+        let idx = d.dict.find(hash, key)?;
+        let ttl = d.dict.get_index(idx).is_some_and(|(_, e)| e.ttl);
+        if ttl
+            && d.expires
+                .find(hash, key)
+                .and_then(|i| d.expires.get_index(i))
+                .is_some_and(|(_, &at)| at <= now_ms())
+        {
             self.expire_at_index(db, key, idx);
             return None;
         }
@@ -22,10 +30,15 @@ impl Keyspace {
 
     /// Deletes `key` if its time has passed. Returns true if it was deleted.
     pub(super) fn expire_if_needed(&mut self, db: usize, key: &[u8], now: i64) -> bool {
-        let Some((idx, _, e)) = self.dbs[db].dict.get_full(key) else {
+        let d = &self.dbs[db];
+        let Some(idx) = d.dict.index_of(key) else {
             return false;
         };
-        if !e.is_expired(now) {
+        let expired = d
+            .dict
+            .get_index(idx)
+            .is_some_and(|(k, e)| d.is_expired(k, e, now));
+        if !expired {
             return false;
         }
         self.expire_at_index(db, key, idx);
@@ -54,7 +67,7 @@ impl Keyspace {
             }
             let i = rng.gen_range(0..d.dict.len());
             let (k, e) = d.dict.get_index(i)?;
-            if e.is_expired(now) {
+            if d.is_expired(k, e, now) {
                 let k = k.clone();
                 self.expire_at_index(db, &k, i);
                 continue;
@@ -83,13 +96,13 @@ impl Keyspace {
             let take = SAMPLE.min(n);
             for _ in 0..take {
                 let i = rng.gen_range(0..n);
-                let Some(k) = self.dbs[db].expires.get_index(i) else {
+                // `expires` holds exactly the keys whose entry has a TTL.
+                let Some((k, &expire)) = self.dbs[db].expires.get_index(i) else {
                     continue;
                 };
-                let expire = self.dbs[db].dict.get(k).map(|e| e.expire).unwrap_or(-1);
-                if expire >= 0 && expire <= now {
+                if expire <= now {
                     expired_keys.push(k.clone());
-                } else if expire >= 0 {
+                } else {
                     ttl_sum += expire - now;
                     ttl_samples += 1;
                 }

@@ -103,7 +103,7 @@ impl Walk {
     }
 
     /// The hook's part: `entry`, in table `db`, is about to change.
-    pub(super) fn before_write(&mut self, db: usize, key: &[u8], entry: &mut Entry) {
+    pub(super) fn before_write(&mut self, db: usize, key: &[u8], entry: &mut Entry, expire: i64) {
         if entry.snap == self.epoch {
             return;
         }
@@ -115,7 +115,7 @@ impl Walk {
         self.sent += 1;
         self.early += 1;
         self.sink
-            .emit(origin as u32, key, &entry.value, entry.expire, true);
+            .emit(origin as u32, key, &entry.value, expire, true);
     }
 
     /// Table `db` is being emptied; `old` is its content. Kept for the walk if it holds
@@ -166,7 +166,7 @@ impl Walk {
                     self.next += 1;
                     continue;
                 };
-                let dict = &mut dbs[t].dict;
+                let Db { dict, expires, .. } = &mut dbs[t];
                 let left = self.left[o].min(dict.len());
                 if left == 0 {
                     self.left[o] = 0;
@@ -182,17 +182,28 @@ impl Walk {
                 }
                 e.snap = self.epoch;
                 self.sent += 1;
-                self.sink.emit(o as u32, k, &e.value, e.expire, false);
+                let expire = if e.ttl {
+                    expires.get(k).copied().unwrap_or(-1)
+                } else {
+                    -1
+                };
+                self.sink.emit(o as u32, k, &e.value, expire, false);
             } else if let Some((o, table)) = self.detached.last_mut() {
                 let o = *o;
                 // Popped from the end: each entry is freed as it is written, so a flushed table
                 // shrinks as the walk drains it rather than living to the save's end.
                 match table.dict.pop() {
-                    Some((key, e)) if e.snap != self.epoch => {
-                        self.sent += 1;
-                        self.sink.emit(o as u32, &key, &e.value, e.expire, false);
+                    Some((key, e)) => {
+                        let expire = if e.ttl {
+                            table.expires.swap_remove(&key).unwrap_or(-1)
+                        } else {
+                            -1
+                        };
+                        if e.snap != self.epoch {
+                            self.sent += 1;
+                            self.sink.emit(o as u32, &key, &e.value, expire, false);
+                        }
                     }
-                    Some(_) => {}
                     None => {
                         self.detached.pop();
                     }

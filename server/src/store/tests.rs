@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::write::{DbEvent, Recorded};
-use super::{Keyspace, RenameOutcome, Str, StrEnc, Value};
+use super::{Keyspace, RenameOutcome, Str, Value};
 use crate::util::now_ms;
 
 const WATCHER: u64 = 7;
@@ -425,16 +425,23 @@ fn the_rdb_walk_lends_values_without_copying() {
     assert_eq!(walked[1].2, None);
 }
 
-/// Every entry of a table holds a `Value` inline (entries sit in one dense vector), so a
-/// container variant must not make all of them bigger: container types are small handles.
+/// What every key costs the keyspace table: its slot in the dense vector is a 24-byte key and a
+/// 40-byte entry (a 32-byte value, whose container variants are small handles, plus access
+/// metadata, the snapshot epoch and the TTL flag). Memory per key against redis-server depends
+/// on it (docs/cow.md, "Memory per key"): a field added to `Entry`, a variant that grows `Value`
+/// or a longer inline key must make this test fail rather than silently cost every key 8 bytes.
 #[test]
-fn containers_do_not_grow_the_entry() {
-    let str_value = std::mem::size_of::<Str>() + std::mem::size_of::<StrEnc>();
-    let value = std::mem::size_of::<Value>();
-    assert!(
-        value <= str_value.next_multiple_of(8),
-        "size_of::<Value>() is {value} bytes; the string variant needs {str_value}"
+fn the_table_slot_stays_64_bytes() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<Str>(), 32, "Str");
+    assert_eq!(
+        size_of::<Value>(),
+        32,
+        "Value: no bigger than its string variant"
     );
+    assert_eq!(size_of::<super::Entry>(), 40, "Entry");
+    assert_eq!(size_of::<super::Key>(), 24, "Key");
+    assert_eq!(size_of::<(super::Key, super::Entry)>(), 64, "a table slot");
 }
 
 /// `Slot::str_bytes_mut` (SETBIT, BITFIELD, SETRANGE, APPEND): the hook sees the old value, the

@@ -48,12 +48,8 @@
 //! points at the rest (`type_name`, `encoding_name`, the RDB writer, SET's in-place
 //! overwrite, the test recorder).
 
-use std::hash::BuildHasher;
-
-use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-use indexmap::IndexSet;
-
-use super::{access, Db, Entry, Key, Keyspace, Str, StrEnc, Value, WrongType};
+use super::dict::Table;
+use super::{access, Db, Entry, EntryRef, Key, Keyspace, Str, StrEnc, Value, WrongType};
 
 /// A whole-database change, as the hook sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,21 +96,21 @@ pub(super) enum Recorded {
 }
 
 impl Hooks {
-    /// Called once per [`Slot`], before its first change, with the entry as it is then (None:
-    /// the key does not exist and is being created).
+    /// Called once per [`Slot`], before its first change, with the entry and its expiry (-1:
+    /// none) as they are then (None: the key does not exist and is being created).
     #[inline]
-    fn before_write(&mut self, db: usize, key: &[u8], old: Option<&mut Entry>) {
+    fn before_write(&mut self, db: usize, key: &[u8], old: Option<(&mut Entry, i64)>) {
         #[cfg(test)]
         self.log.push(Recorded::Key {
             db,
             key: key.to_vec(),
-            old: old.as_ref().map(|e| match &e.value {
-                Value::Str { data, .. } => (data.to_vec(), e.expire),
-                other => (format!("<{}>", other.type_name()).into_bytes(), e.expire),
+            old: old.as_ref().map(|(e, expire)| match &e.value {
+                Value::Str { data, .. } => (data.to_vec(), *expire),
+                other => (format!("<{}>", other.type_name()).into_bytes(), *expire),
             }),
         });
-        if let (Some(walk), Some(e)) = (self.walk.as_mut(), old) {
-            walk.before_write(db, key, e);
+        if let (Some(walk), Some((e, expire))) = (self.walk.as_mut(), old) {
+            walk.before_write(db, key, e, expire);
         }
     }
 
@@ -168,17 +164,24 @@ pub struct Slot<'a, 'k> {
     cost: u64,
 }
 
-/// Keeps the `expires` index in step with an entry's expire going from `old` to `new`.
-fn sync_expires(
-    expires: &mut IndexSet<Key, std::collections::hash_map::RandomState>,
-    key: &[u8],
-    old: i64,
-    new: i64,
-) {
-    if old >= 0 && new < 0 {
+/// Sets (`at` >= 0) or clears (`at` < 0) the TTL of `entry`, whose key is `key`: its `expires`
+/// record and the entry's `ttl` flag change together. Fields are written only when they change
+/// (while a snapshot child lives, an untouched page is one the kernel need not copy).
+fn set_ttl(expires: &mut Table<i64>, entry: &mut Entry, key: &[u8], at: i64) {
+    if at >= 0 {
+        match expires.get_mut(key) {
+            Some(cur) if *cur == at => {}
+            Some(cur) => *cur = at,
+            None => {
+                expires.insert(key, at);
+            }
+        }
+        if !entry.ttl {
+            entry.ttl = true;
+        }
+    } else if entry.ttl {
         expires.swap_remove(key);
-    } else if old < 0 && new >= 0 {
-        expires.insert(Key::from_slice(key));
+        entry.ttl = false;
     }
 }
 
@@ -189,9 +192,8 @@ impl Slot<'_, '_> {
     }
 
     /// The entry as it is now, if the key exists.
-    pub fn entry(&self) -> Option<&Entry> {
-        let i = self.idx?;
-        self.ks.dbs[self.db].dict.get_index(i).map(|(_, e)| e)
+    pub fn entry(&self) -> Option<EntryRef<'_>> {
+        self.ks.dbs[self.db].entry_ref(self.idx?)
     }
 
     /// The entry to change; only the typed `*_mut` accessors (store.rs) use it, after the hook.
@@ -217,10 +219,15 @@ impl Slot<'_, '_> {
         }
         self.hooked = true;
         let Keyspace { dbs, hooks, .. } = &mut *self.ks;
-        let old = self
-            .idx
-            .and_then(|i| dbs[self.db].dict.get_index_mut(i))
-            .map(|(_, e)| e);
+        let Db { dict, expires, .. } = &mut dbs[self.db];
+        let old = self.idx.and_then(|i| dict.get_index_mut(i)).map(|(_, e)| {
+            let expire = if e.ttl {
+                expires.get(self.key).copied().unwrap_or(-1)
+            } else {
+                -1
+            };
+            (e, expire)
+        });
         hooks.before_write(self.db, self.key, old);
     }
 
@@ -228,15 +235,15 @@ impl Slot<'_, '_> {
         match self.hash {
             Some(h) => h,
             None => {
-                let h = self.ks.dbs[self.db].dict.hasher().hash_one(self.key);
+                let h = self.ks.dbs[self.db].dict.hash(self.key);
                 self.hash = Some(h);
                 h
             }
         }
     }
 
-    /// Adds a new entry for the key (which does not exist).
-    fn insert(&mut self, mut entry: Entry) {
+    /// Adds a new entry for the key (which does not exist), with expiry `expire` (-1: none).
+    fn insert(&mut self, mut entry: Entry, expire: i64) {
         // Born in the running (or last) snapshot's epoch: a key created after a forkless save
         // started is not in its file (see `store/snapshot.rs`).
         entry.snap = self.ks.hooks.epoch;
@@ -245,31 +252,26 @@ impl Slot<'_, '_> {
         let hash = self.hash();
         let key = self.key;
         let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
-        let k = Key::from_slice(key);
-        match dict.raw_entry_mut_v1().from_hash(hash, |q| q[..] == *key) {
-            RawEntryMut::Vacant(v) => {
-                if entry.expire >= 0 {
-                    expires.insert(k.clone());
-                }
-                self.idx = Some(v.index());
-                v.insert_hashed_nocheck(hash, k, entry);
-            }
+        entry.ttl = false;
+        let i = match dict.find(hash, key) {
             // Not reached (`idx` None means absent), but correct if it were.
-            RawEntryMut::Occupied(mut o) => {
-                sync_expires(expires, key, o.get().expire, entry.expire);
-                self.idx = Some(o.index());
-                o.insert(entry);
+            Some(i) => {
+                if let Some((_, e)) = dict.get_index_mut(i) {
+                    entry.ttl = e.ttl;
+                    *e = entry;
+                }
+                i
             }
+            None => dict.insert_new(hash, Key::from_slice(key), entry),
+        };
+        if let Some((_, e)) = dict.get_index_mut(i) {
+            set_ttl(expires, e, key, expire);
         }
+        self.idx = Some(i);
     }
 
-    /// The live entry and the `expires` index, for an in-place change.
-    fn parts(
-        &mut self,
-    ) -> Option<(
-        &mut Entry,
-        &mut IndexSet<Key, std::collections::hash_map::RandomState>,
-    )> {
+    /// The live entry and the `expires` table, for an in-place change.
+    fn parts(&mut self) -> Option<(&mut Entry, &mut Table<i64>)> {
         let i = self.idx?;
         let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
         let (_, e) = dict.get_index_mut(i)?;
@@ -285,23 +287,20 @@ impl Slot<'_, '_> {
         let lru = self.ks.lru_clock;
         let Some((e, expires)) = self.parts() else {
             let value = Value::Str {
-                data: Str::from_slice(data),
-                enc,
+                data: Str::new(data, enc),
             };
-            return self.insert(Entry::new(value, expire.unwrap_or(-1), lru));
+            return self.insert(Entry::new(value, lru), expire.unwrap_or(-1));
         };
-        let expire = expire.unwrap_or(e.expire);
-        sync_expires(expires, key, e.expire, expire);
+        if let Some(at) = expire {
+            set_ttl(expires, e, key, at);
+        }
         let fits = match &mut e.value {
-            Value::Str {
-                data: buf,
-                enc: cur,
-            } => {
+            Value::Str { data: buf } => {
                 let fits = buf.overwrite(data);
                 // Fields are written only when they change: while a snapshot child lives, an
                 // untouched entry page is one the kernel need not copy.
-                if fits && *cur != enc {
-                    *cur = enc;
+                if fits {
+                    buf.set_enc(enc);
                 }
                 fits
             }
@@ -309,12 +308,8 @@ impl Slot<'_, '_> {
         };
         if !fits {
             e.value = Value::Str {
-                data: Str::from_slice(data),
-                enc,
+                data: Str::new(data, enc),
             };
-        }
-        if e.expire != expire {
-            e.expire = expire;
         }
     }
 
@@ -343,23 +338,18 @@ impl Slot<'_, '_> {
         if self.idx.is_none() {
             // Grown from empty rather than built from a zeroed Vec: no second copy of what
             // may be a value of hundreds of MB (SETBIT at a large offset).
-            let mut data = Str::from_slice(&[]);
+            let mut data = Str::new(&[], StrEnc::Raw);
             data.grow_zeroed(min_len);
-            let value = Value::Str {
-                data,
-                enc: StrEnc::Raw,
-            };
-            self.insert(Entry::new(value, -1, lru));
+            let value = Value::Str { data };
+            self.insert(Entry::new(value, lru), -1);
         }
         // Not reached without an entry (it was found or just inserted); no panic if it were.
         let Some(e) = self.entry_mut() else {
             return Err(WrongType);
         };
         match &mut e.value {
-            Value::Str { data, enc } => {
-                if *enc != StrEnc::Raw {
-                    *enc = StrEnc::Raw;
-                }
+            Value::Str { data } => {
+                data.set_enc(StrEnc::Raw);
                 data.grow_zeroed(min_len);
                 Ok(data.as_mut_slice())
             }
@@ -374,8 +364,8 @@ impl Slot<'_, '_> {
     /// for a missing key, another type, or a string that is `raw` already.
     pub fn str_mark_raw(&mut self) {
         let needs = matches!(
-            self.entry().map(|e| &e.value),
-            Some(Value::Str { enc, .. }) if *enc != StrEnc::Raw
+            self.entry().map(|e| e.value),
+            Some(Value::Str { data }) if data.enc() != StrEnc::Raw
         );
         if !needs {
             return;
@@ -383,8 +373,8 @@ impl Slot<'_, '_> {
         let changed = self.changed;
         self.before();
         self.changed = changed;
-        if let Some(Value::Str { enc, .. }) = self.entry_mut().map(|e| &mut e.value) {
-            *enc = StrEnc::Raw;
+        if let Some(Value::Str { data }) = self.entry_mut().map(|e| &mut e.value) {
+            data.set_enc(StrEnc::Raw);
         }
     }
 
@@ -428,26 +418,25 @@ impl Slot<'_, '_> {
         let key = self.key;
         let lru = self.ks.lru_clock;
         let Some((e, expires)) = self.parts() else {
-            return self.insert(Entry::new(value, expire.unwrap_or(-1), lru));
+            return self.insert(Entry::new(value, lru), expire.unwrap_or(-1));
         };
-        let expire = expire.unwrap_or(e.expire);
-        sync_expires(expires, key, e.expire, expire);
-        e.value = value;
-        if e.expire != expire {
-            e.expire = expire;
+        if let Some(at) = expire {
+            set_ttl(expires, e, key, at);
         }
+        e.value = value;
     }
 
     /// Puts a whole entry (value, expire and access metadata) in place of the key's (RENAME, MOVE).
-    fn put_entry(&mut self, entry: Entry) {
+    fn put_entry(&mut self, mut entry: Entry, expire: i64) {
         self.before();
         self.ks.blocking.signal(self.db, self.key);
         let key = self.key;
         let Some((e, expires)) = self.parts() else {
-            return self.insert(entry);
+            return self.insert(entry, expire);
         };
-        sync_expires(expires, key, e.expire, entry.expire);
+        entry.ttl = e.ttl;
         *e = entry;
+        set_ttl(expires, e, key, expire);
     }
 
     /// RESTORE's IDLETIME/FREQ (Redis's `objectSetLRUOrLFU`): under an LFU policy `freq`
@@ -489,23 +478,29 @@ impl Slot<'_, '_> {
         let Some((e, expires)) = self.parts() else {
             return false;
         };
-        sync_expires(expires, key, e.expire, at);
-        e.expire = at;
+        set_ttl(expires, e, key, at);
         true
     }
 
     /// Deletes the key. Returns its entry, None (changing nothing) if it did not exist.
     pub fn delete(&mut self) -> Option<Entry> {
+        self.take().map(|(e, _)| e)
+    }
+
+    /// Deletes the key, returning its entry and its expiry (-1: none).
+    fn take(&mut self) -> Option<(Entry, i64)> {
         let i = self.idx?;
         self.before();
         let Db { dict, expires, .. } = &mut self.ks.dbs[self.db];
         // A swap-remove: the last entry moves into the hole, which keeps SCAN's guarantee.
         let (_, e) = dict.swap_remove_index(i)?;
-        if e.expire >= 0 {
-            expires.swap_remove(self.key);
-        }
+        let expire = if e.ttl {
+            expires.swap_remove(self.key).unwrap_or(-1)
+        } else {
+            -1
+        };
         self.idx = None;
-        Some(e)
+        Some((e, expire))
     }
 }
 
@@ -544,13 +539,15 @@ impl Keyspace {
     }
 
     fn open<'a, 'k>(&'a mut self, db: usize, key: &'k [u8], record_access: bool) -> Slot<'a, 'k> {
-        let dict = &self.dbs[db].dict;
-        let hash = dict.hasher().hash_one(key);
-        let mut idx = dict.raw_entry_v1().index_from_hash(hash, |q| q[..] == *key);
+        let d = &self.dbs[db];
+        let hash = d.dict.hash(key);
+        let mut idx = d.dict.find(hash, key);
         if let Some(i) = idx {
-            let now_expired = dict
-                .get_index(i)
-                .is_some_and(|(_, e)| e.expire >= 0 && e.is_expired(crate::util::now_ms()));
+            let now_expired = d.dict.get_index(i).is_some_and(|(_, e)| e.ttl)
+                && d.expires
+                    .find(hash, key)
+                    .and_then(|j| d.expires.get_index(j))
+                    .is_some_and(|(_, &at)| at <= crate::util::now_ms());
             if now_expired {
                 self.expire_at_index(db, key, i);
                 idx = None;
@@ -642,12 +639,12 @@ impl Keyspace {
         if nx && self.lookup_write(db, dst).is_some() {
             return RenameOutcome::DestinationExists;
         }
-        let Some(entry) = self.write(db, src).delete() else {
+        let Some((entry, expire)) = self.write(db, src).take() else {
             return RenameOutcome::NoSuchKey;
         };
         let mut w = self.write(db, dst);
         w.cost = 0;
-        w.put_entry(entry);
+        w.put_entry(entry, expire);
         RenameOutcome::Done
     }
 
@@ -657,12 +654,12 @@ impl Keyspace {
         if self.lookup_write(src_db, key).is_none() || self.lookup_write(dst_db, key).is_some() {
             return false;
         }
-        let Some(entry) = self.write(src_db, key).delete() else {
+        let Some((entry, expire)) = self.write(src_db, key).take() else {
             return false;
         };
         let mut w = self.write(dst_db, key);
         w.cost = 0;
-        w.put_entry(entry);
+        w.put_entry(entry, expire);
         true
     }
 

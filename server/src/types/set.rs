@@ -3,7 +3,8 @@
 //! ```text
 //! Set ─ Repr::Intset(Intset)     every member an integer (Redis's string2ll rules), at most
 //!     │                          `set-max-intset-entries`: Redis's intset bytes, one allocation
-//!     └ Repr::Table(Box<Table>)  otherwise: an IndexSet of members (hash index + dense vector)
+//!     └ Repr::Table(Box<Table>)  otherwise: the keyspace's table layout with no values
+//!                                (`store::dict::Table`: u32 hash index + dense vector)
 //! ```
 //!
 //! What it owns: the members and their layout, the conversion from intset to table (one way
@@ -16,26 +17,30 @@
 //! - **Intset**: the exact bytes redis-server builds ([`forkdb_snapshot::blob::Intset`]), so the
 //!   RDB writer writes `SET_INTSET` by reference ([`Set::as_intset`]) and a small set is one
 //!   allocation: a write dirties only the pages of that one blob during a save.
-//! - **Table**: an [`IndexSet`] keeps members in one dense vector plus a hash index of `usize`s.
+//! - **Table**: members in one dense vector plus a hash index of `u32` positions into it (the
+//!   keyspace's own table, `store::dict`, with no values).
 //!   The dense vector gives what a set needs beyond lookups: a uniform random pick in O(1)
 //!   (SPOP, SRANDMEMBER: Redis needs `dictGetFairRandomKey` for that), and an SSCAN cursor that
 //!   is simply an index walked downwards, stable across inserts and deletes for the same reason
 //!   as the keyspace's SCAN (see `store.rs`): a delete only moves the *last* member into the
-//!   hole. Members are [`SmallVec`]s holding up to 24 bytes inline, so a typical member costs
-//!   no allocation of its own: about 40 bytes per member plus the index (9 bytes per slot),
-//!   where Redis spends a dictEntry, an sds allocation and a bucket pointer.
+//!   hole. Members are the keyspace's [`Key`]s, holding up to 23 bytes inline, so a typical
+//!   member costs no allocation of its own: 24 bytes per member (the vector grows by a quarter
+//!   when large) plus the index (5 bytes per slot, 1.14 to 2.3 slots a member), where Redis
+//!   spends a dictEntry, an sds allocation and a bucket pointer. No hash is stored: a resize
+//!   hashes the members again.
 //!   The hasher is foldhash (fast, seeded per table at random): members come from clients, and
 //!   a per-table random seed keeps crafted collisions from being reusable across tables.
 
 use forkdb_snapshot::blob::{string_to_i64, Elem, Intset};
-use indexmap::IndexSet;
 use rand::Rng;
-use smallvec::SmallVec;
 
-/// A member of a table-encoded set: up to 24 bytes inline.
-pub type Member = SmallVec<[u8; 24]>;
+use crate::store::dict;
+use crate::store::Key;
 
-type Table = IndexSet<Member, foldhash::fast::RandomState>;
+/// A member of a table-encoded set: up to 23 bytes inline.
+pub type Member = Key;
+
+type Table = dict::Table<(), foldhash::fast::RandomState>;
 
 /// Redis caps `set-max-intset-entries` at 2^30 (intset internals); so does forkdb.
 const INTSET_HARD_MAX: usize = 1 << 30;
@@ -70,20 +75,10 @@ fn new_table(capacity: usize) -> Box<Table> {
     ))
 }
 
-/// Inserts into a table, growing its dense vector by a quarter when full. Left alone, indexmap
-/// grows the vector to what the hash index can hold, and the index doubles: right after that
-/// the vector has room for 1.75 times the members, paid for in `used_memory` (most of it never
-/// touched, but allocated). A quarter at a time keeps the vector within 1.25 times the members
-/// for a few more (amortized O(1)) moves, which `realloc` does by remapping for large vectors.
+/// Inserts into a table (which grows its dense vector by a quarter when large and full, not to
+/// what the index can hold: see `store::dict`).
 fn insert_member(t: &mut Table, member: &[u8]) -> bool {
-    if t.len() >= 1024 && t.len() == t.capacity() {
-        t.reserve_exact(t.len() / 4);
-    }
-    t.insert(Member::from_slice(member))
-}
-
-fn int_member(v: i64) -> Member {
-    Member::from_slice(itoa::Buffer::new().format(v).as_bytes())
+    t.insert(member, ())
 }
 
 impl Set {
@@ -132,12 +127,7 @@ impl Set {
     pub fn heap_size(&self) -> usize {
         match &self.repr {
             Repr::Intset(is) => is.capacity(),
-            Repr::Table(t) => {
-                let entry = std::mem::size_of::<Member>() + std::mem::size_of::<usize>();
-                let index = t.capacity() * (std::mem::size_of::<usize>() + 1);
-                let spilled: usize = t.iter().filter(|m| m.spilled()).map(|m| m.capacity()).sum();
-                std::mem::size_of::<Table>() + t.capacity() * entry + index + spilled
-            }
+            Repr::Table(t) => std::mem::size_of::<Table>() + t.heap_size(),
         }
     }
 
@@ -146,7 +136,7 @@ impl Set {
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
             Repr::Intset(is) => string_to_i64(member).is_some_and(|v| is.contains(v)),
-            Repr::Table(t) => t.contains(member),
+            Repr::Table(t) => t.contains_key(member),
         }
     }
 
@@ -155,7 +145,9 @@ impl Set {
     pub fn contains_elem(&self, e: Elem<'_>) -> bool {
         match (e, &self.repr) {
             (Elem::Int(v), Repr::Intset(is)) => is.contains(v),
-            (Elem::Int(v), Repr::Table(t)) => t.contains(itoa::Buffer::new().format(v).as_bytes()),
+            (Elem::Int(v), Repr::Table(t)) => {
+                t.contains_key(itoa::Buffer::new().format(v).as_bytes())
+            }
             (Elem::Str(b), _) => self.contains(b),
         }
     }
@@ -207,7 +199,7 @@ impl Set {
         match &mut self.repr {
             Repr::Intset(is) => string_to_i64(member).is_some_and(|v| is.remove(v)),
             Repr::Table(t) => {
-                let removed = t.swap_remove(member);
+                let removed = t.swap_remove(member).is_some();
                 // Give memory back as Redis's `htNeedsResize` does (below 10% full), but keep
                 // small tables alone.
                 if removed && t.capacity() > 64 && t.len() * 10 < t.capacity() {
@@ -222,7 +214,9 @@ impl Set {
     fn convert(&mut self) {
         if let Repr::Intset(is) = &self.repr {
             let mut t = new_table(is.len() + 1);
-            t.extend(is.iter().map(int_member));
+            for v in is.iter() {
+                insert_member(&mut t, itoa::Buffer::new().format(v).as_bytes());
+            }
             self.repr = Repr::Table(t);
         }
     }
@@ -231,7 +225,7 @@ impl Set {
     pub fn get(&self, i: usize) -> Option<Elem<'_>> {
         match &self.repr {
             Repr::Intset(is) => is.get(i).map(Elem::Int),
-            Repr::Table(t) => t.get_index(i).map(|m| Elem::Str(m)),
+            Repr::Table(t) => t.get_index(i).map(|(m, _)| Elem::Str(m)),
         }
     }
 
@@ -256,7 +250,7 @@ impl Set {
                 is.remove(v);
                 Some(v.to_string().into_bytes())
             }
-            Repr::Table(t) => t.swap_remove_index(i).map(|m| m.to_vec()),
+            Repr::Table(t) => t.swap_remove_index(i).map(|(m, _)| m.to_vec()),
         }
     }
 
@@ -264,7 +258,7 @@ impl Set {
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
             Repr::Intset(is) => Iter::Int(is.iter()),
-            Repr::Table(t) => Iter::Table(t.iter()),
+            Repr::Table(t) => Iter::Table(t.entries().iter()),
         }
     }
 
@@ -290,7 +284,7 @@ impl Set {
                 while upper > 0 && visited < count {
                     upper -= 1;
                     visited += 1;
-                    if let Some(m) = t.get_index(upper as usize) {
+                    if let Some((m, _)) = t.get_index(upper as usize) {
                         found(Elem::Str(m));
                     }
                 }
@@ -315,7 +309,7 @@ impl Set {
     pub fn table_members(&self) -> Option<impl ExactSizeIterator<Item = &[u8]>> {
         match &self.repr {
             Repr::Intset(_) => None,
-            Repr::Table(t) => Some(t.iter().map(|m| &m[..])),
+            Repr::Table(t) => Some(t.iter().map(|(m, _)| &m[..])),
         }
     }
 
@@ -359,7 +353,7 @@ impl Set {
 /// The members of a [`Set`] in order (see [`Set::iter`]).
 pub enum Iter<'a> {
     Int(forkdb_snapshot::blob::intset::Iter<'a>),
-    Table(indexmap::set::Iter<'a, Member>),
+    Table(std::slice::Iter<'a, (Member, ())>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -368,7 +362,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Elem<'a>> {
         match self {
             Iter::Int(it) => it.next().map(Elem::Int),
-            Iter::Table(it) => it.next().map(|m| Elem::Str(m)),
+            Iter::Table(it) => it.next().map(|(m, _)| Elem::Str(m)),
         }
     }
 
@@ -548,7 +542,7 @@ mod tests {
     }
 
     /// The dense vector of a large table stays within a quarter of its members (plus one
-    /// growth step), where indexmap's own policy would leave up to 1.75 times.
+    /// growth step), where indexmap's policy left up to 1.75 times.
     #[test]
     fn a_large_table_does_not_overallocate() {
         let mut s = Set::for_member(b"m");
@@ -557,10 +551,10 @@ mod tests {
             if let Repr::Table(t) = &s.repr {
                 if i >= 2048 {
                     assert!(
-                        t.capacity() * 4 <= t.len() * 5 + 4,
+                        t.vec_capacity() * 4 <= t.len() * 5 + 4,
                         "{} members, capacity {}",
                         t.len(),
-                        t.capacity()
+                        t.vec_capacity()
                     );
                 }
             }

@@ -446,18 +446,34 @@ impl Big {
         };
         let last = c + 1 == self.chunks.len();
         let ch = &mut self.chunks[c];
-        ch.insert(o, node);
-        if ch.len() > CHUNK {
+        if ch.len() < CHUNK {
+            ch.insert(o, node);
+            self.fen_add(c, true);
+            return;
+        }
+        // A full chunk splits *before* the insert: inserting into it first would double its
+        // vector (room for 2 * CHUNK records, kept after the split), which cost a 1M-member
+        // set 60 bytes a member where its records need 24 to 32. Every chunk's vector holds
+        // exactly CHUNK records.
+        let tail = if last && o == ch.len() {
             // Appending in score order (timestamps, counters) would leave every chunk half
-            // full after a middle split: split off only the new tail record there instead.
-            let at = if last && o == CHUNK { CHUNK } else { CHUNK / 2 };
+            // full after a middle split: the new record starts the next chunk instead.
+            let mut tail = Vec::with_capacity(CHUNK);
+            tail.push(node);
+            tail
+        } else {
+            let at = CHUNK / 2;
             let mut tail = Vec::with_capacity(CHUNK);
             tail.extend(ch.drain(at..));
-            self.chunks.insert(c + 1, tail);
-            self.rebuild_fen();
-        } else {
-            self.fen_add(c, true);
-        }
+            if o <= at {
+                ch.insert(o, node);
+            } else {
+                tail.insert(o - at, node);
+            }
+            tail
+        };
+        self.chunks.insert(c + 1, tail);
+        self.rebuild_fen();
     }
 
     fn remove_node(&mut self, score: f64, member: &[u8]) {
@@ -1105,5 +1121,41 @@ mod tests {
         );
         assert_eq!(z.add(f64::NEG_INFINITY, b"a", incr, L), AddOutcome::Nan);
         assert_eq!(z.rank(b"a", true), Some(0));
+    }
+
+    /// The large encoding's chunks never hold room for more than `CHUNK` records (a full chunk
+    /// splits before the insert, not after a doubling), whether members come in random order
+    /// or in score order, and order and ranks stay right across the splits.
+    #[test]
+    fn chunks_split_before_they_grow() {
+        for ordered in [false, true] {
+            let mut z = ZSet::new_for(1, L);
+            let n = 5000u64;
+            for i in 0..n {
+                // A permutation of 0..n when not ordered (n and 2719 are coprime).
+                let k = if ordered { i } else { i * 2719 % n };
+                add(&mut z, k as f64, &format!("m{k}"));
+            }
+            let Repr::Big(b) = &z.0 else {
+                panic!("{n} members are past the listpack limit");
+            };
+            assert!(b
+                .chunks
+                .iter()
+                .all(|c| c.capacity() <= CHUNK && !c.is_empty()));
+            let held: usize = b.chunks.iter().map(Vec::len).sum();
+            assert_eq!(held, n as usize);
+            if ordered {
+                assert!(
+                    b.chunks.len() as u64 <= n.div_ceil(CHUNK as u64),
+                    "full chunks"
+                );
+            }
+            for k in [0, 1, 63, 64, 65, 127, 128, 129, 2500, n - 1] {
+                assert_eq!(z.rank(format!("m{k}").as_bytes(), false), Some(k as usize));
+            }
+            let scores: Vec<f64> = z.iter().map(|(_, s)| s).collect();
+            assert!(scores.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 }
