@@ -662,32 +662,78 @@ fn diskless_replica_killed_mid_transfer(method: &str) {
     assert_transfer_kind(&next, true);
 }
 
-/// A forkless diskless save whose replica reads nothing: the relay stops reading the pipe,
-/// the writer thread blocks on it, the walk's queue fills. Writes to keys the walk has not
-/// reached are still served: the write path may not wait for a writer that only the event
-/// loop (the relay) can unblock.
-#[test]
-fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
-    let master = Server::forkdb(&with(
+/// The `bgsave-forkless-queue-bytes` of the forkless diskless tests below.
+const QUEUE_BYTES: u64 = 256 * 1024;
+
+/// A master for the forkless diskless tests: a small queue, no compression (the values are
+/// repetitive: compressed, the snapshot would be too small to fill any buffer), `extra` last.
+fn forkless_diskless_master(extra: &[&str]) -> Server {
+    let queue = QUEUE_BYTES.to_string();
+    let mut args = with(
         DISKLESS,
         &[
             "--bgsave-default-method",
             "forkless",
             "--bgsave-forkless-queue-bytes",
-            "262144",
+            &queue,
             "--rdbcompression",
             "no",
         ],
-    ));
-    let mut mc = master.conn();
-    // 32 MiB: more than the relay's queue, the pipe and the sockets' buffers hold.
-    let value = "v".repeat(64 * 1024);
-    for i in 0..512 {
+    );
+    args.extend_from_slice(extra);
+    Server::forkdb(&args)
+}
+
+/// `n` keys `k<i>` holding `value`, in one pipeline.
+fn fill_keys(conn: &mut Conn, n: usize, value: &str) {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend(forkdb_tests::resp::encode_command(&[
+            "SET",
+            &format!("k{i}"),
+            value,
+        ]));
+    }
+    conn.send(&batch).expect("send the SETs");
+    for _ in 0..n {
         assert_eq!(
-            mc.frame(&["SET", &format!("k{i}"), &value]),
+            conn.read_frame().expect("SET reply"),
             Frame::Simple("OK".into())
         );
     }
+}
+
+/// `SNAPSHOT LATEST`'s integer field `name`.
+fn latest_field(conn: &mut Conn, name: &str) -> i64 {
+    let f = conn.frame(&["SNAPSHOT", "LATEST"]);
+    let items = match f {
+        Frame::Map(pairs) => pairs,
+        Frame::Array(items) => items
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect(),
+        other => panic!("SNAPSHOT LATEST: {other:?}"),
+    };
+    for (k, v) in items {
+        if text(k) == name {
+            if let Frame::Integer(n) = v {
+                return n;
+            }
+        }
+    }
+    panic!("SNAPSHOT LATEST has no integer {name}")
+}
+
+/// A forkless diskless save whose replica reads nothing: the writer thread writes to the
+/// replica's socket itself, so once the socket's buffers are full the writes that must queue a
+/// key first wait for it (the queue stays bounded), but for `repl-timeout` at most: the
+/// replica is then dropped, the save stopped, and the writes go on. None waits for ever.
+#[test]
+fn a_stuck_replica_stalls_writes_for_repl_timeout_at_most_during_a_forkless_diskless_save() {
+    let master = forkless_diskless_master(&["--repl-timeout", "2"]);
+    let mut mc = master.conn();
+    // 32 MiB: more than the pipe and the sockets' buffers hold.
+    fill_keys(&mut mc, 512, &"v".repeat(64 * 1024));
     let mut fake = master.conn();
     assert_eq!(
         fake.frame(&["REPLCONF", "capa", "eof"]),
@@ -699,7 +745,7 @@ fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
             .then_some(())
     });
     // Every key is overwritten; those the walk has not written yet go to the queue first.
-    // (Each reply comes within the connection's read timeout, or the test fails.)
+    // Each reply comes within the connection's read timeout (10 s), or the test fails.
     let other = "w".repeat(64 * 1024);
     for i in (0..512).rev() {
         assert_eq!(
@@ -708,11 +754,122 @@ fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
         );
     }
     assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
-    drop(fake);
     poll_until(WAIT, "the save to stop", || {
         (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
             .then_some(())
     });
+    let log = master.log();
+    assert!(
+        log.contains("Disconnecting timedout replica (full sync)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Diskless rdb transfer, last replica dropped"),
+        "{log}"
+    );
+    assert!(latest_field(&mut mc, "stall_us") > 0, "the writes waited");
+    let peak = latest_field(&mut mc, "peak_queue_bytes");
+    assert!(peak as u64 <= 4 * QUEUE_BYTES, "queue peak {peak}");
+    assert_eq!(
+        info_field(&mut mc, "replication", "connected_slaves").as_deref(),
+        Some("0")
+    );
+    drop(fake);
+}
+
+/// A diskless forkless sync to a slow replica under a write flood: the writer thread writes the
+/// snapshot to the replica's socket at the replica's pace, and the writes that must queue a key
+/// the walk has not written wait for it: the queue stays within twice
+/// `bgsave-forkless-queue-bytes` plus a value and a chunk (asserted: 4×), where without the
+/// wait it held every overwritten value (16 MiB). The replica gets a whole snapshot
+/// (redis-check-rdb reads it).
+#[test]
+fn a_slow_replica_keeps_the_forkless_queue_bounded_during_a_diskless_sync() {
+    let master = forkless_diskless_master(&[]);
+    let mut mc = master.conn();
+    // 16 MiB in 1024 values.
+    fill_keys(&mut mc, 1024, &"v".repeat(16 * 1024));
+    let mut fake = master.conn();
+    assert_eq!(
+        fake.frame(&["REPLCONF", "capa", "eof"]),
+        Frame::Simple("OK".into())
+    );
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    let mut sock = fake.stream().try_clone().expect("clone the socket");
+    // The replica takes 64 KiB every 10 ms (~6 MB/s) until the transfer's closing mark.
+    let reader = std::thread::spawn(move || -> Result<Vec<u8>, String> {
+        use std::io::Read as _;
+        let deadline = Instant::now() + WAIT;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut mark: Option<(Vec<u8>, usize)> = None;
+        while Instant::now() < deadline {
+            let n = sock.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("the master closed the link".into());
+            }
+            got.extend_from_slice(&buf[..n]);
+            if mark.is_none() {
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some(at) = text.find("$EOF:") {
+                    if got.len() >= at + 5 + 40 + 2 {
+                        let m = got[at + 5..at + 45].to_vec();
+                        mark = Some((m, at + 47));
+                    }
+                }
+            }
+            if let Some((m, start)) = &mark {
+                if got.len() >= start + m.len() && got.ends_with(m) {
+                    return Ok(got[*start..got.len() - m.len()].to_vec());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!("no closing mark after {} bytes", got.len()))
+    });
+    poll_until(WAIT, "the save to start", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    // The flood: every key overwritten, the last first (the walk has not reached them).
+    let other = "w".repeat(16 * 1024);
+    let mut batch = Vec::new();
+    for i in (0..1024).rev() {
+        batch.extend(forkdb_tests::resp::encode_command(&[
+            "SET",
+            &format!("k{i}"),
+            other.as_str(),
+        ]));
+    }
+    for part in batch.chunks(1024 * 1024) {
+        mc.send(part).expect("send the flood");
+    }
+    for _ in 0..1024 {
+        assert_eq!(
+            mc.read_frame().expect("SET reply"),
+            Frame::Simple("OK".into())
+        );
+    }
+    let rdb = reader.join().expect("the reader thread");
+    let rdb = rdb.unwrap_or_else(|e| panic!("{e}\n{}", master.log()));
+    poll_until(WAIT, "the save to end", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    let peak = latest_field(&mut mc, "peak_queue_bytes");
+    let stall_us = latest_field(&mut mc, "stall_us");
+    assert!(
+        peak as u64 <= 4 * QUEUE_BYTES,
+        "queue peak {peak} B, more than 4 x {QUEUE_BYTES}\n{}",
+        master.log()
+    );
+    assert!(stall_us > 0, "no write waited for the writer");
+    let dir = TempDir::new("slow-replica");
+    let path = dir.path().join("got.rdb");
+    fs::write(&path, &rdb).expect("write the received snapshot");
+    let report = check_rdb(&path);
+    assert!(report.contains("1024 keys read"), "{report}");
+    drop(fake);
 }
 
 /// `repl-diskless-sync-delay` holds the fork so that replicas arriving meanwhile share one
