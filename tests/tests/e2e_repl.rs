@@ -1296,3 +1296,96 @@ fn exec_is_refused_when_the_replica_goes_stale_after_queueing() {
         run(&mut c2, &[c(&["REPLICAOF", "NO", "ONE"])]);
     }
 }
+
+/// The forkdb-cow binary: `FORKDB_COW_BIN`, else `forkdb-cow` next to the forkdb-server the
+/// tests run (`cargo build -p forkdb-cow`).
+fn forkdb_cow_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("FORKDB_COW_BIN") {
+        return p.into();
+    }
+    let server = forkdb_tests::server::forkdb_bin();
+    let path = server.with_file_name("forkdb-cow");
+    assert!(
+        path.is_file(),
+        "{} not found: build it first: cargo build -p forkdb-cow (or set FORKDB_COW_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// The integer field `name` of summary.json (a flat JSON object, one field a line).
+fn json_int(json: &str, name: &str) -> Option<i64> {
+    let prefix = format!("\"{name}\": ");
+    json.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+}
+
+/// What an operator does to measure a snapshot under their real write stream: forkdb replicates
+/// a real redis-server, a writer writes to the master, and `forkdb-cow run --pattern none` on
+/// the replica measures a save there: it fills nothing and writes nothing (the replica would
+/// refuse it), and its report's writes are the replicated ones, the server's count.
+#[test]
+fn forkdb_cow_measures_a_save_on_a_replica_under_the_masters_writes() {
+    let master = Server::redis(&[]);
+    let mut mc = master.conn();
+    fill_keys(&mut mc, 2000, &"v".repeat(1000));
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = master.port;
+        std::thread::spawn(move || {
+            let mut c = Conn::connect(port).expect("connect to the master");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("k{}", n % 2000);
+                assert_eq!(c.frame(&["SET", &key, "w"]), Frame::Simple("OK".into()));
+                n += 1;
+            }
+            n
+        })
+    };
+    let out = TempDir::new("cow-on-replica");
+    let mut cmd = Command::new(forkdb_cow_bin());
+    // 500 µs per key: a save of about a second, under the master's writes.
+    cmd.args(["run", "--addr", &format!("127.0.0.1:{}", replica.port)])
+        .args(["--pattern", "none", "--save-delay-us", "500"])
+        .arg("--out")
+        .arg(out.path());
+    let res = run_with_deadline(cmd, None, WAIT * 2);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = writer.join().expect("the writer");
+    let stdout = String::from_utf8_lossy(&res.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(
+        res.status.success(),
+        "forkdb-cow failed: {stdout}\n{stderr}\n{}",
+        replica.log()
+    );
+    let json = fs::read_to_string(out.path().join("summary.json")).expect("summary.json");
+    assert!(json.contains("\"keep_data\": true"), "{json}");
+    assert!(json.contains("\"filled\": false"), "{json}");
+    assert_eq!(json_int(&json, "keys"), Some(2000), "{json}");
+    let writes = json_int(&json, "writes").expect("writes");
+    assert!(
+        writes > 0 && writes as u64 <= sent,
+        "writes during the save {writes}, the writer sent {sent}: {json}"
+    );
+    assert_eq!(json_int(&json, "write_errors"), Some(0), "{json}");
+    assert!(stdout.contains("the server's, during the save"), "{stdout}");
+    // The replica kept its master's data and its link.
+    assert_eq!(rc.frame(&["DBSIZE"]), Frame::Integer(2000));
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status").as_deref(),
+        Some("up")
+    );
+}
