@@ -1389,3 +1389,61 @@ fn forkdb_cow_measures_a_save_on_a_replica_under_the_masters_writes() {
         Some("up")
     );
 }
+
+/// Two replicas share one forkless diskless transfer, which the writer thread writes to both
+/// sockets itself; one is killed half way: it is dropped and the other goes on, gets the whole
+/// snapshot and follows the writes made meanwhile.
+#[test]
+fn a_forkless_transfer_to_two_replicas_goes_on_when_one_is_killed() {
+    let master = Server::forkdb(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "3600",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+        "--bgsave-default-method",
+        "forkless",
+        "--rdbcompression",
+        "no",
+    ]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    // 2 MiB more, and 10 ms per key: a transfer of about 2 s.
+    fill_keys(&mut mc, 200, &"v".repeat(10 * 1024));
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "10000"])],
+    );
+    let port = master.port.to_string();
+    let mut a = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    let b = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "both replicas to receive the stream", || {
+        (a.log().contains(EOF_TRANSFER_LINE) && b.log().contains(EOF_TRANSFER_LINE)).then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1")
+    );
+    a.signal(libc::SIGKILL);
+    assert!(a.wait_exit(WAIT).is_some(), "replica A exits");
+    run(&mut mc, &tricky_writes("during"));
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    let mut bc = b.conn();
+    wait_link_up(&mut bc);
+    wait_caught_up(&mut mc, &mut bc);
+    assert_same("replica B", &dump(&mut bc), &dump(&mut mc));
+    assert_eq!(bc.frame(&["DBSIZE"]), mc.frame(&["DBSIZE"]));
+    assert_eq!(
+        info_field(&mut mc, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "total_forks").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+}
