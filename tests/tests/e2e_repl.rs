@@ -984,7 +984,18 @@ fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
 /// kills the link, and promotion with REPLICAOF NO ONE.
 #[test]
 fn forkdb_follows_a_redis_master() {
-    let master = Server::redis(&[]);
+    follows_a_redis_master(DISK, false);
+}
+
+/// The same with a diskless master: forkdb announces `capa eof` as Redis's replica does, so
+/// Redis streams it the snapshot (`$EOF:<mark>`) rather than writing a file for it.
+#[test]
+fn forkdb_follows_a_diskless_redis_master() {
+    follows_a_redis_master(DISKLESS, true);
+}
+
+fn follows_a_redis_master(mode: &[&str], diskless: bool) {
+    let master = Server::redis(mode);
     let mut mc = master.conn();
     run(&mut mc, &dataset("before"));
     run(&mut mc, &tricky_writes("before"));
@@ -996,6 +1007,19 @@ fn forkdb_follows_a_redis_master() {
         Frame::Simple("OK".into())
     );
     wait_link_up(&mut rc);
+    let (log, mlog) = (replica.log(), master.log());
+    if diskless {
+        assert!(log.contains(EOF_TRANSFER_LINE), "{log}");
+        assert!(
+            mlog.contains("Starting BGSAVE for SYNC with target: replicas sockets"),
+            "{mlog}"
+        );
+    } else {
+        assert!(
+            !log.contains(EOF_TRANSFER_LINE) && log.contains("bytes from master to disk"),
+            "{log}"
+        );
+    }
     run(&mut mc, &dataset("after"));
     run(&mut mc, &tricky_writes("after"));
     run(
