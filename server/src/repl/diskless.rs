@@ -1,12 +1,12 @@
 //! Diskless full sync (`repl-diskless-sync yes`, Redis 7.0's default): the snapshot goes to
-//! the replicas through a pipe, not a file (Redis's `rdbSaveToSlavesSockets` and
-//! `rdbPipeReadHandler`).
+//! the replicas' sockets, not a file; from a fork child through a pipe (Redis's
+//! `rdbSaveToSlavesSockets` and `rdbPipeReadHandler`):
 //!
 //! ```text
-//!  fork child, or the forkless writer thread          event loop (this module)
+//!  fork child                                         event loop (this module)
 //!  ┌──────────────────────────────────┐  pipe   ┌──────────────────────────────────────────┐
 //!  │ the same RDB stream as the file's│ ──────► │ relay: read 64 KiB, queue it to every     │
-//!  │ (persist's write_rdb / writer)   │         │ replica of the sync (Replica::stream);    │
+//!  │ (persist's write_rdb)            │         │ replica of the sync (Replica::stream);    │
 //!  └──────────────────────────────────┘         │ no more reading while one has 1 MiB queued│
 //!                                               └──────────────────────────────────────────┘
 //!  each replica's task (conn.rs) writes: +FULLRESYNC, $EOF:<mark>\r\n, the queued stream,
