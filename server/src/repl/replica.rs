@@ -390,7 +390,7 @@ async fn full_sync(
     };
     // A diskless transfer has no length: it ends with the mark its header gives.
     let mark: Option<Vec<u8>> = match len.strip_prefix("EOF:") {
-        Some(m) if m.len() == EOF_MARK_LEN => Some(m.as_bytes().to_vec()),
+        Some(m) if m.len() >= EOF_MARK_LEN => Some(m.as_bytes()[..EOF_MARK_LEN].to_vec()),
         Some(_) => {
             return Err(format!(
                 "Bad EOF mark in the transfer header from MASTER: {header}"
@@ -414,7 +414,8 @@ async fn full_sync(
     let (dir, path) = {
         let mut s = srv.borrow_mut();
         if let Some(l) = s.repl.master.as_mut() {
-            l.transfer_size = if mark.is_some() { -1 } else { len as i64 };
+            // A streamed transfer's size is unknown: 0, as Redis's INFO shows it.
+            l.transfer_size = if mark.is_some() { 0 } else { len as i64 };
             l.transfer_read = 0;
             l.sync_started = Some(Instant::now());
         }
@@ -712,7 +713,7 @@ pub fn info_fields(srv: &Server, link: &Link, s: &mut String) {
 /// The body of a diskless transfer into `file`: everything up to the closing `mark`. The
 /// master sends nothing after the mark before our first ACK (Redis 7.0's
 /// `repl_start_cmd_stream_on_ack`, forkdb's too), so the transfer has ended when what was read
-/// ends with it; the last `mark.len()` bytes are held back until then, as they may be the mark.
+/// ends with it (Redis's replica makes the same check on its last bytes).
 async fn receive_until_mark(
     srv: &Shared,
     stream: &mut TcpStream,
@@ -720,8 +721,7 @@ async fn receive_until_mark(
     file: &mut std::fs::File,
     mark: &[u8],
 ) -> Result<(), String> {
-    let mut held: Vec<u8> = Vec::with_capacity(mark.len());
-    let write_err = |e: std::io::Error| format!("Write error writing to the DB to disk: {e}");
+    let mut body = MarkedBody::new(mark);
     loop {
         if buf.is_empty() {
             buf.reserve(64 * 1024);
@@ -734,15 +734,9 @@ async fn receive_until_mark(
             }
         }
         let chunk = buf.split();
-        // `held` then `chunk`: all but their last `mark.len()` bytes go to the file.
-        let total = held.len() + chunk.len();
-        let write = total - total.min(mark.len());
-        let from_held = write.min(held.len());
-        let from_chunk = write - from_held;
-        file.write_all(&held[..from_held]).map_err(write_err)?;
-        file.write_all(&chunk[..from_chunk]).map_err(write_err)?;
-        held.drain(..from_held);
-        held.extend_from_slice(&chunk[from_chunk..]);
+        let done = body
+            .feed(&chunk, file)
+            .map_err(|e| format!("Write error writing to the DB to disk: {e}"))?;
         {
             let mut s = srv.borrow_mut();
             if let Some(l) = s.repl.master.as_mut() {
@@ -750,8 +744,72 @@ async fn receive_until_mark(
                 l.last_io = Instant::now();
             }
         }
-        if held == mark {
+        if done {
             return Ok(());
+        }
+    }
+}
+
+/// A streamed transfer's bytes as they are read: all but the last `mark.len()` go out at once;
+/// those are held back, as they may be the closing mark.
+struct MarkedBody<'a> {
+    mark: &'a [u8],
+    held: Vec<u8>,
+}
+
+impl<'a> MarkedBody<'a> {
+    fn new(mark: &'a [u8]) -> Self {
+        MarkedBody {
+            mark,
+            held: Vec::with_capacity(mark.len()),
+        }
+    }
+
+    /// Takes the next bytes read; writes what is surely the body to `out`. True when what was
+    /// read so far ends with the mark: the body is whole (the mark is not written).
+    fn feed(&mut self, chunk: &[u8], out: &mut impl std::io::Write) -> std::io::Result<bool> {
+        let total = self.held.len() + chunk.len();
+        let write = total - total.min(self.mark.len());
+        let from_held = write.min(self.held.len());
+        let from_chunk = write - from_held;
+        out.write_all(&self.held[..from_held])?;
+        out.write_all(&chunk[..from_chunk])?;
+        self.held.drain(..from_held);
+        self.held.extend_from_slice(&chunk[from_chunk..]);
+        Ok(self.held == self.mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MarkedBody;
+
+    /// Whatever the reads' sizes, the body comes out whole and the mark is found at its end.
+    #[test]
+    fn a_streamed_body_is_cut_at_its_mark_however_it_is_read() {
+        let mark = b"0123456789abcdef0123456789abcdef01234567";
+        let body: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut stream = body.clone();
+        stream.extend_from_slice(mark);
+        for size in 1..=stream.len() {
+            let mut m = MarkedBody::new(mark);
+            let mut out = Vec::new();
+            let mut ends = Vec::new();
+            for chunk in stream.chunks(size) {
+                ends.push(m.feed(chunk, &mut out).unwrap());
+            }
+            assert_eq!(out, body, "reads of {size}");
+            assert_eq!(ends.iter().filter(|&&e| e).count(), 1, "reads of {size}");
+            assert_eq!(ends.last(), Some(&true), "reads of {size}");
+        }
+        // A body shorter than the mark, and an empty one.
+        for body in [&b"short"[..], &b""[..]] {
+            let mut m = MarkedBody::new(mark);
+            let mut out = Vec::new();
+            let mut stream = body.to_vec();
+            stream.extend_from_slice(mark);
+            assert!(m.feed(&stream, &mut out).unwrap());
+            assert_eq!(out, body);
         }
     }
 }
