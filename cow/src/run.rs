@@ -938,10 +938,15 @@ pub fn summary_table(s: &Summary) -> String {
         ),
         (
             "workload",
-            format!(
-                "{} at {} ops/s ({} conns × pipeline {})",
-                s.pattern, s.rate, s.conns, s.pipeline
-            ),
+            if s.keep_data {
+                "none of forkdb-cow's own: the server's writes (a replica's: its master's)"
+                    .to_owned()
+            } else {
+                format!(
+                    "{} at {} ops/s ({} conns × pipeline {})",
+                    s.pattern, s.rate, s.conns, s.pipeline
+                )
+            },
         ),
         (
             "baseline",
