@@ -128,6 +128,12 @@ struct RunArgs {
     /// Name of the run (default: server, pattern and rate).
     #[arg(long)]
     label: Option<String>,
+    /// Measure the data the server already holds, under writes from elsewhere (a replica's
+    /// master, your application): no fill and no writes of forkdb-cow's own (needs `--pattern
+    /// none`); `writes` is then the server's count during the save. Automatic when the server
+    /// is a replica (INFO replication role:slave).
+    #[arg(long)]
+    keep_data: bool,
 }
 
 #[derive(Args)]
@@ -218,6 +224,7 @@ fn workload(d: &DatasetArgs, pattern: Pattern, rate: Rate, s: &SaveArgs) -> Work
         fill_batch: d.fill_batch.max(1),
         timeout: Duration::from_secs(s.timeout_s),
         seed: s.seed,
+        keep_data: false,
     }
 }
 
@@ -274,7 +281,11 @@ fn main() -> ExitCode {
     }
     let result = match cli.cmd {
         Cmd::Run(a) => {
-            run::run(&a.addr, &a.workload.build(), &a.out, a.label.as_deref()).map(|out| {
+            let w = Workload {
+                keep_data: a.keep_data,
+                ..a.workload.build()
+            };
+            run::run(&a.addr, &w, &a.out, a.label.as_deref()).map(|out| {
                 print!("{}", run::summary_table(&out.summary));
                 println!("outputs in {}", a.out.display());
             })

@@ -90,6 +90,10 @@ pub struct Workload {
     /// Longest a save may last before the run fails.
     pub timeout: Duration,
     pub seed: u64,
+    /// Measure the data the server holds, under the writes it gets from elsewhere: no fill, no
+    /// writes of the tool's own (`--keep-data`; always on a replica, which refuses them). The
+    /// writes during the save are then the server's count (SNAPSHOT LATEST `writes`).
+    pub keep_data: bool,
 }
 
 impl Workload {
@@ -129,6 +133,12 @@ impl Workload {
             Rate::Max => "max".to_owned(),
             Rate::PerSec(r) => format!("{r}"),
         };
+        if self.keep_data {
+            return format!(
+                "{server}: the {} keys it holds, under its own writes (a replica's: its master's)",
+                self.keys()
+            );
+        }
         let writes = match self.pattern {
             _ if self.rate.is_zero() => "no writes (rate 0)".to_owned(),
             Pattern::None => "no writes".to_owned(),
@@ -212,6 +222,9 @@ pub struct Summary {
     pub sample_ms: u64,
     pub filled: bool,
     pub fill_ms: u64,
+    /// The data the server held was measured as it was (`--keep-data`, or a replica):
+    /// `dataset_bytes` is its `used_memory_dataset`, and `writes` the server's count.
+    pub keep_data: bool,
     /// `pss_anon`; `pss` or `rss` where the kernel does not report it.
     #[serde(serialize_with = "serialize_basis")]
     pub ratio_basis: Basis,
@@ -286,9 +299,17 @@ pub struct RunOutput {
 /// into `out`.
 pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<RunOutput> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut ctl = Conn::connect(addr)?;
+    let kept;
+    let w = match kept_data(&mut ctl, w)? {
+        Some(k) => {
+            kept = k;
+            &kept
+        }
+        None => w,
+    };
     let keys = w.keys();
     workload::validate(w.pattern, keys)?;
-    let mut ctl = Conn::connect(addr)?;
     let info = ctl.info("server")?;
     let pid: u32 = info
         .get("process_id")
@@ -306,17 +327,24 @@ pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<
         .unwrap_or_else(|| format!("{} {} {}", server, w.pattern, w.rate));
 
     let pool = Arc::new(ValuePool::new(w.value_size, w.seed));
-    let fill = fill::ensure(
-        addr,
-        &FillPlan {
-            keys,
-            shape: w.shape(),
-            conns: w.fill_conns,
-            batch: w.fill_batch,
-            refill: w.refill,
-        },
-        &pool,
-    )?;
+    let fill = if w.keep_data {
+        fill::FillOutcome {
+            filled: false,
+            fill_ms: 0,
+        }
+    } else {
+        fill::ensure(
+            addr,
+            &FillPlan {
+                keys,
+                shape: w.shape(),
+                conns: w.fill_conns,
+                batch: w.fill_batch,
+                refill: w.refill,
+            },
+            &pool,
+        )?
+    };
     wait_no_save(&mut ctl, Duration::from_secs(120))?;
 
     let old_delay = match w.save_delay_us {
@@ -346,15 +374,83 @@ pub fn run(addr: &str, w: &Workload, out: &Path, label: Option<&str>) -> Result<
         }
         Ok(())
     })();
-    let m = measured?;
+    let mut m = measured?;
     cleanup.context("restoring the server after the run")?;
+    let mut dataset_bytes = None;
+    if w.keep_data {
+        // Not the tool's writes (it made none): the server's, during the save.
+        let mut c = Conn::connect(addr)?;
+        if let Some(n) = server_save_writes(&mut c)? {
+            m.writes.writes = n;
+            m.writes_within_save = true;
+        }
+        dataset_bytes = c
+            .info("memory")?
+            .get("used_memory_dataset")
+            .and_then(|v| v.parse().ok());
+    }
 
-    let summary = summarize(&m, w, &label, &server, addr, pid, fill);
+    let mut summary = summarize(&m, w, &label, &server, addr, pid, fill);
+    if let Some(b) = dataset_bytes {
+        summary.dataset_bytes = b;
+        summary.dataset_mib = b / MIB;
+    }
     write_outputs(out, &summary, &m.samples)?;
     Ok(RunOutput {
         summary,
         samples: m.samples,
     })
+}
+
+/// With `--keep-data`, or on a replica (INFO replication `role:slave`): the workload for the
+/// data the server holds (its DBSIZE keys, nothing filled, no writes of the tool's own). None:
+/// the tool's own data set and writes.
+fn kept_data(ctl: &mut Conn, w: &Workload) -> Result<Option<Workload>> {
+    let replica = ctl
+        .info("replication")?
+        .get("role")
+        .is_some_and(|r| r == "slave");
+    if !w.keep_data && !replica {
+        return Ok(None);
+    }
+    if w.pattern != Pattern::None && !w.rate.is_zero() {
+        if replica {
+            bail!(
+                "the server is a replica (INFO replication role:slave): it refuses forkdb-cow's \
+                 own writes (READONLY) and its data is its master's. Run with `--pattern none`: \
+                 the save is then measured under the writes the master sends it"
+            );
+        }
+        bail!("--keep-data measures the server under writes from elsewhere: it needs `--pattern none`");
+    }
+    let keys = ctl.call_int(&[b"DBSIZE"])?;
+    Ok(Some(Workload {
+        keys: Some(keys.max(0) as u64),
+        keep_data: true,
+        ..w.clone()
+    }))
+}
+
+/// The server's count of write commands during its last save (SNAPSHOT LATEST `writes`), if it
+/// keeps one (forkdb does; redis-server has no SNAPSHOT).
+fn server_save_writes(c: &mut Conn) -> Result<Option<u64>> {
+    let pairs: Vec<(Frame, Frame)> = match c.call(&[b"SNAPSHOT", b"LATEST"])? {
+        Frame::Map(pairs) => pairs,
+        Frame::Array(items) => {
+            let mut it = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        _ => return Ok(None),
+    };
+    Ok(pairs.into_iter().find_map(|(k, v)| match (k, v) {
+        (Frame::Bulk(k), Frame::Integer(n)) if &k[..] == b"writes" => Some(n.max(0) as u64),
+        (Frame::Simple(k), Frame::Integer(n)) if k == "writes" => Some(n.max(0) as u64),
+        _ => None,
+    }))
 }
 
 /// Raw results of [`measure`].
@@ -749,6 +845,7 @@ fn summarize(
         sample_ms: w.sample_ms,
         filled: fill.filled,
         fill_ms: fill.fill_ms,
+        keep_data: w.keep_data,
         ratio_basis: m.basis,
         baseline_bytes: baseline,
         baseline_rss_bytes: m.base.rss,
@@ -815,28 +912,41 @@ pub fn summary_table(s: &Summary) -> String {
         ),
         (
             "data set",
-            format!(
-                "{} in {}{}",
-                mib(s.dataset_bytes),
-                Shape {
-                    ty: s.data_type,
-                    members: s.members,
-                    value_size: s.value_size,
-                }
-                .describe(s.keys),
-                if s.filled {
-                    format!(" (filled in {} ms)", s.fill_ms)
-                } else {
-                    " (reused)".to_owned()
-                }
-            ),
+            if s.keep_data {
+                format!(
+                    "the server's own: {} keys, {} (used_memory_dataset)",
+                    s.keys,
+                    mib(s.dataset_bytes)
+                )
+            } else {
+                format!(
+                    "{} in {}{}",
+                    mib(s.dataset_bytes),
+                    Shape {
+                        ty: s.data_type,
+                        members: s.members,
+                        value_size: s.value_size,
+                    }
+                    .describe(s.keys),
+                    if s.filled {
+                        format!(" (filled in {} ms)", s.fill_ms)
+                    } else {
+                        " (reused)".to_owned()
+                    }
+                )
+            },
         ),
         (
             "workload",
-            format!(
-                "{} at {} ops/s ({} conns × pipeline {})",
-                s.pattern, s.rate, s.conns, s.pipeline
-            ),
+            if s.keep_data {
+                "none of forkdb-cow's own: the server's writes (a replica's: its master's)"
+                    .to_owned()
+            } else {
+                format!(
+                    "{} at {} ops/s ({} conns × pipeline {})",
+                    s.pattern, s.rate, s.conns, s.pipeline
+                )
+            },
         ),
         (
             "baseline",
@@ -862,7 +972,12 @@ pub fn summary_table(s: &Summary) -> String {
         (
             "writes",
             format!(
-                "{} ({} ops/s, {} errors){}",
+                "{}{} ({} ops/s, {} errors){}",
+                if s.keep_data {
+                    "the server's, during the save: "
+                } else {
+                    ""
+                },
                 s.writes,
                 s.write_rate_achieved,
                 s.write_errors,

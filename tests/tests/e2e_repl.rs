@@ -662,32 +662,78 @@ fn diskless_replica_killed_mid_transfer(method: &str) {
     assert_transfer_kind(&next, true);
 }
 
-/// A forkless diskless save whose replica reads nothing: the relay stops reading the pipe,
-/// the writer thread blocks on it, the walk's queue fills. Writes to keys the walk has not
-/// reached are still served: the write path may not wait for a writer that only the event
-/// loop (the relay) can unblock.
-#[test]
-fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
-    let master = Server::forkdb(&with(
+/// The `bgsave-forkless-queue-bytes` of the forkless diskless tests below.
+const QUEUE_BYTES: u64 = 256 * 1024;
+
+/// A master for the forkless diskless tests: a small queue, no compression (the values are
+/// repetitive: compressed, the snapshot would be too small to fill any buffer), `extra` last.
+fn forkless_diskless_master(extra: &[&str]) -> Server {
+    let queue = QUEUE_BYTES.to_string();
+    let mut args = with(
         DISKLESS,
         &[
             "--bgsave-default-method",
             "forkless",
             "--bgsave-forkless-queue-bytes",
-            "262144",
+            &queue,
             "--rdbcompression",
             "no",
         ],
-    ));
-    let mut mc = master.conn();
-    // 32 MiB: more than the relay's queue, the pipe and the sockets' buffers hold.
-    let value = "v".repeat(64 * 1024);
-    for i in 0..512 {
+    );
+    args.extend_from_slice(extra);
+    Server::forkdb(&args)
+}
+
+/// `n` keys `k<i>` holding `value`, in one pipeline.
+fn fill_keys(conn: &mut Conn, n: usize, value: &str) {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend(forkdb_tests::resp::encode_command(&[
+            "SET",
+            &format!("k{i}"),
+            value,
+        ]));
+    }
+    conn.send(&batch).expect("send the SETs");
+    for _ in 0..n {
         assert_eq!(
-            mc.frame(&["SET", &format!("k{i}"), &value]),
+            conn.read_frame().expect("SET reply"),
             Frame::Simple("OK".into())
         );
     }
+}
+
+/// `SNAPSHOT LATEST`'s integer field `name`.
+fn latest_field(conn: &mut Conn, name: &str) -> i64 {
+    let f = conn.frame(&["SNAPSHOT", "LATEST"]);
+    let items = match f {
+        Frame::Map(pairs) => pairs,
+        Frame::Array(items) => items
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect(),
+        other => panic!("SNAPSHOT LATEST: {other:?}"),
+    };
+    for (k, v) in items {
+        if text(k) == name {
+            if let Frame::Integer(n) = v {
+                return n;
+            }
+        }
+    }
+    panic!("SNAPSHOT LATEST has no integer {name}")
+}
+
+/// A forkless diskless save whose replica reads nothing: the writer thread writes to the
+/// replica's socket itself, so once the socket's buffers are full the writes that must queue a
+/// key first wait for it (the queue stays bounded), but for `repl-timeout` at most: the
+/// replica is then dropped, the save stopped, and the writes go on. None waits for ever.
+#[test]
+fn a_stuck_replica_stalls_writes_for_repl_timeout_at_most_during_a_forkless_diskless_save() {
+    let master = forkless_diskless_master(&["--repl-timeout", "2"]);
+    let mut mc = master.conn();
+    // 32 MiB: more than the pipe and the sockets' buffers hold.
+    fill_keys(&mut mc, 512, &"v".repeat(64 * 1024));
     let mut fake = master.conn();
     assert_eq!(
         fake.frame(&["REPLCONF", "capa", "eof"]),
@@ -699,7 +745,7 @@ fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
             .then_some(())
     });
     // Every key is overwritten; those the walk has not written yet go to the queue first.
-    // (Each reply comes within the connection's read timeout, or the test fails.)
+    // Each reply comes within the connection's read timeout (10 s), or the test fails.
     let other = "w".repeat(64 * 1024);
     for i in (0..512).rev() {
         assert_eq!(
@@ -708,11 +754,122 @@ fn a_stuck_replica_never_blocks_writes_during_a_forkless_diskless_save() {
         );
     }
     assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
-    drop(fake);
     poll_until(WAIT, "the save to stop", || {
         (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
             .then_some(())
     });
+    let log = master.log();
+    assert!(
+        log.contains("Disconnecting timedout replica (full sync)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Diskless rdb transfer, last replica dropped"),
+        "{log}"
+    );
+    assert!(latest_field(&mut mc, "stall_us") > 0, "the writes waited");
+    let peak = latest_field(&mut mc, "peak_queue_bytes");
+    assert!(peak as u64 <= 4 * QUEUE_BYTES, "queue peak {peak}");
+    assert_eq!(
+        info_field(&mut mc, "replication", "connected_slaves").as_deref(),
+        Some("0")
+    );
+    drop(fake);
+}
+
+/// A diskless forkless sync to a slow replica under a write flood: the writer thread writes the
+/// snapshot to the replica's socket at the replica's pace, and the writes that must queue a key
+/// the walk has not written wait for it: the queue stays within twice
+/// `bgsave-forkless-queue-bytes` plus a value and a chunk (asserted: 4×), where without the
+/// wait it held every overwritten value (16 MiB). The replica gets a whole snapshot
+/// (redis-check-rdb reads it).
+#[test]
+fn a_slow_replica_keeps_the_forkless_queue_bounded_during_a_diskless_sync() {
+    let master = forkless_diskless_master(&[]);
+    let mut mc = master.conn();
+    // 16 MiB in 1024 values.
+    fill_keys(&mut mc, 1024, &"v".repeat(16 * 1024));
+    let mut fake = master.conn();
+    assert_eq!(
+        fake.frame(&["REPLCONF", "capa", "eof"]),
+        Frame::Simple("OK".into())
+    );
+    fake.send_cmd(&["PSYNC", "?", "-1"]).expect("PSYNC");
+    let mut sock = fake.stream().try_clone().expect("clone the socket");
+    // The replica takes 64 KiB every 10 ms (~6 MB/s) until the transfer's closing mark.
+    let reader = std::thread::spawn(move || -> Result<Vec<u8>, String> {
+        use std::io::Read as _;
+        let deadline = Instant::now() + WAIT;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut mark: Option<(Vec<u8>, usize)> = None;
+        while Instant::now() < deadline {
+            let n = sock.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("the master closed the link".into());
+            }
+            got.extend_from_slice(&buf[..n]);
+            if mark.is_none() {
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some(at) = text.find("$EOF:") {
+                    if got.len() >= at + 5 + 40 + 2 {
+                        let m = got[at + 5..at + 45].to_vec();
+                        mark = Some((m, at + 47));
+                    }
+                }
+            }
+            if let Some((m, start)) = &mark {
+                if got.len() >= start + m.len() && got.ends_with(m) {
+                    return Ok(got[*start..got.len() - m.len()].to_vec());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!("no closing mark after {} bytes", got.len()))
+    });
+    poll_until(WAIT, "the save to start", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("1"))
+            .then_some(())
+    });
+    // The flood: every key overwritten, the last first (the walk has not reached them).
+    let other = "w".repeat(16 * 1024);
+    let mut batch = Vec::new();
+    for i in (0..1024).rev() {
+        batch.extend(forkdb_tests::resp::encode_command(&[
+            "SET",
+            &format!("k{i}"),
+            other.as_str(),
+        ]));
+    }
+    for part in batch.chunks(1024 * 1024) {
+        mc.send(part).expect("send the flood");
+    }
+    for _ in 0..1024 {
+        assert_eq!(
+            mc.read_frame().expect("SET reply"),
+            Frame::Simple("OK".into())
+        );
+    }
+    let rdb = reader.join().expect("the reader thread");
+    let rdb = rdb.unwrap_or_else(|e| panic!("{e}\n{}", master.log()));
+    poll_until(WAIT, "the save to end", || {
+        (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
+            .then_some(())
+    });
+    let peak = latest_field(&mut mc, "peak_queue_bytes");
+    let stall_us = latest_field(&mut mc, "stall_us");
+    assert!(
+        peak as u64 <= 4 * QUEUE_BYTES,
+        "queue peak {peak} B, more than 4 x {QUEUE_BYTES}\n{}",
+        master.log()
+    );
+    assert!(stall_us > 0, "no write waited for the writer");
+    let dir = TempDir::new("slow-replica");
+    let path = dir.path().join("got.rdb");
+    fs::write(&path, &rdb).expect("write the received snapshot");
+    let report = check_rdb(&path);
+    assert!(report.contains("1024 keys read"), "{report}");
+    drop(fake);
 }
 
 /// `repl-diskless-sync-delay` holds the fork so that replicas arriving meanwhile share one
@@ -827,7 +984,18 @@ fn replicas_share_a_replication_snapshot_but_not_a_plain_bgsave() {
 /// kills the link, and promotion with REPLICAOF NO ONE.
 #[test]
 fn forkdb_follows_a_redis_master() {
-    let master = Server::redis(&[]);
+    follows_a_redis_master(DISK, false);
+}
+
+/// The same with a diskless master: forkdb announces `capa eof` as Redis's replica does, so
+/// Redis streams it the snapshot (`$EOF:<mark>`) rather than writing a file for it.
+#[test]
+fn forkdb_follows_a_diskless_redis_master() {
+    follows_a_redis_master(DISKLESS, true);
+}
+
+fn follows_a_redis_master(mode: &[&str], diskless: bool) {
+    let master = Server::redis(mode);
     let mut mc = master.conn();
     run(&mut mc, &dataset("before"));
     run(&mut mc, &tricky_writes("before"));
@@ -839,6 +1007,19 @@ fn forkdb_follows_a_redis_master() {
         Frame::Simple("OK".into())
     );
     wait_link_up(&mut rc);
+    let (log, mlog) = (replica.log(), master.log());
+    if diskless {
+        assert!(log.contains(EOF_TRANSFER_LINE), "{log}");
+        assert!(
+            mlog.contains("Starting BGSAVE for SYNC with target: replicas sockets"),
+            "{mlog}"
+        );
+    } else {
+        assert!(
+            !log.contains(EOF_TRANSFER_LINE) && log.contains("bytes from master to disk"),
+            "{log}"
+        );
+    }
     run(&mut mc, &dataset("after"));
     run(&mut mc, &tricky_writes("after"));
     run(
@@ -1138,4 +1319,155 @@ fn exec_is_refused_when_the_replica_goes_stale_after_queueing() {
         );
         run(&mut c2, &[c(&["REPLICAOF", "NO", "ONE"])]);
     }
+}
+
+/// The forkdb-cow binary: `FORKDB_COW_BIN`, else `forkdb-cow` next to the forkdb-server the
+/// tests run (`cargo build -p forkdb-cow`).
+fn forkdb_cow_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("FORKDB_COW_BIN") {
+        return p.into();
+    }
+    let server = forkdb_tests::server::forkdb_bin();
+    let path = server.with_file_name("forkdb-cow");
+    assert!(
+        path.is_file(),
+        "{} not found: build it first: cargo build -p forkdb-cow (or set FORKDB_COW_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// The integer field `name` of summary.json (a flat JSON object, one field a line).
+fn json_int(json: &str, name: &str) -> Option<i64> {
+    let prefix = format!("\"{name}\": ");
+    json.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+}
+
+/// What an operator does to measure a snapshot under their real write stream: forkdb replicates
+/// a real redis-server, a writer writes to the master, and `forkdb-cow run --pattern none` on
+/// the replica measures a save there: it fills nothing and writes nothing (the replica would
+/// refuse it), and its report's writes are the replicated ones, the server's count.
+#[test]
+fn forkdb_cow_measures_a_save_on_a_replica_under_the_masters_writes() {
+    let master = Server::redis(&[]);
+    let mut mc = master.conn();
+    fill_keys(&mut mc, 2000, &"v".repeat(1000));
+    let replica = Server::forkdb(&[]);
+    let mut rc = replica.conn();
+    assert_eq!(
+        rc.frame(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Frame::Simple("OK".into())
+    );
+    wait_link_up(&mut rc);
+    wait_caught_up(&mut mc, &mut rc);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = master.port;
+        std::thread::spawn(move || {
+            let mut c = Conn::connect(port).expect("connect to the master");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("k{}", n % 2000);
+                assert_eq!(c.frame(&["SET", &key, "w"]), Frame::Simple("OK".into()));
+                n += 1;
+            }
+            n
+        })
+    };
+    let out = TempDir::new("cow-on-replica");
+    let mut cmd = Command::new(forkdb_cow_bin());
+    // 500 µs per key: a save of about a second, under the master's writes.
+    cmd.args(["run", "--addr", &format!("127.0.0.1:{}", replica.port)])
+        .args(["--pattern", "none", "--save-delay-us", "500"])
+        .arg("--out")
+        .arg(out.path());
+    let res = run_with_deadline(cmd, None, WAIT * 2);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = writer.join().expect("the writer");
+    let stdout = String::from_utf8_lossy(&res.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(
+        res.status.success(),
+        "forkdb-cow failed: {stdout}\n{stderr}\n{}",
+        replica.log()
+    );
+    let json = fs::read_to_string(out.path().join("summary.json")).expect("summary.json");
+    assert!(json.contains("\"keep_data\": true"), "{json}");
+    assert!(json.contains("\"filled\": false"), "{json}");
+    assert_eq!(json_int(&json, "keys"), Some(2000), "{json}");
+    let writes = json_int(&json, "writes").expect("writes");
+    assert!(
+        writes > 0 && writes as u64 <= sent,
+        "writes during the save {writes}, the writer sent {sent}: {json}"
+    );
+    assert_eq!(json_int(&json, "write_errors"), Some(0), "{json}");
+    assert!(stdout.contains("the server's, during the save"), "{stdout}");
+    // The replica kept its master's data and its link.
+    assert_eq!(rc.frame(&["DBSIZE"]), Frame::Integer(2000));
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status").as_deref(),
+        Some("up")
+    );
+}
+
+/// Two replicas share one forkless diskless transfer, which the writer thread writes to both
+/// sockets itself; one is killed half way: it is dropped and the other goes on, gets the whole
+/// snapshot and follows the writes made meanwhile.
+#[test]
+fn a_forkless_transfer_to_two_replicas_goes_on_when_one_is_killed() {
+    let master = Server::forkdb(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "3600",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+        "--bgsave-default-method",
+        "forkless",
+        "--rdbcompression",
+        "no",
+    ]);
+    let mut mc = master.conn();
+    run(&mut mc, &dataset("d"));
+    // 2 MiB more, and 10 ms per key: a transfer of about 2 s.
+    fill_keys(&mut mc, 200, &"v".repeat(10 * 1024));
+    run(
+        &mut mc,
+        &[c(&["CONFIG", "SET", "rdb-key-save-delay", "10000"])],
+    );
+    let port = master.port.to_string();
+    let mut a = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    let b = Server::redis(&["--replicaof", "127.0.0.1", &port]);
+    poll_until(WAIT, "both replicas to receive the stream", || {
+        (a.log().contains(EOF_TRANSFER_LINE) && b.log().contains(EOF_TRANSFER_LINE)).then_some(())
+    });
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1")
+    );
+    a.signal(libc::SIGKILL);
+    assert!(a.wait_exit(WAIT).is_some(), "replica A exits");
+    run(&mut mc, &tricky_writes("during"));
+    run(&mut mc, &[c(&["CONFIG", "SET", "rdb-key-save-delay", "0"])]);
+    let mut bc = b.conn();
+    wait_link_up(&mut bc);
+    wait_caught_up(&mut mc, &mut bc);
+    assert_same("replica B", &dump(&mut bc), &dump(&mut mc));
+    assert_eq!(bc.frame(&["DBSIZE"]), mc.frame(&["DBSIZE"]));
+    assert_eq!(
+        info_field(&mut mc, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut mc, "stats", "total_forks").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
 }

@@ -25,7 +25,8 @@
 //! whoever reaches it first (the walk, or the write about to change it), so the bound is twice
 //! the queue plus the largest value, and that write's latency grows with the value's size: a
 //! copy of a 100 MiB string, a deep copy of a hash of a million fields (measured in docs/cow.md,
-//! "Process or thread").
+//! "Process or thread"). The same holds for a diskless sync's save, whose writer writes to the
+//! replicas' sockets (`repl/diskless.rs`), once it has them all.
 //!
 //! Threads and fork: the writer thread exists only while a forkless save runs (it is joined, with
 //! `fork::join_settled`, when the save ends), and a fork save is refused while a save of either
@@ -64,9 +65,10 @@ pub struct Queue {
     queued: AtomicUsize,
     /// The walk waits above this; the write path above twice this.
     cap: usize,
-    /// A diskless sync's save: the write path never waits for the writer (see
-    /// [`Producer::wait_for_room`]).
-    no_stall: bool,
+    /// The write path may not wait for the writer (see [`Producer::wait_for_room`]): a
+    /// diskless sync's save through the relay, for its whole life; one that writes to the
+    /// replicas' sockets itself, until every replica's socket is in the writer's hands.
+    no_stall: AtomicBool,
     /// The save was cancelled: the writer stops and renames nothing.
     cancel: AtomicBool,
     /// The writer has ended (done, failed or cancelled): nobody waits for it any more.
@@ -91,7 +93,7 @@ impl Queue {
         Queue {
             queued: AtomicUsize::new(0),
             cap,
-            no_stall,
+            no_stall: AtomicBool::new(no_stall),
             cancel: AtomicBool::new(false),
             writer_done: AtomicBool::new(false),
             space: tokio::sync::Notify::new(),
@@ -110,6 +112,17 @@ impl Queue {
         // Taken so a waiter between its check and its wait cannot miss the notification.
         drop(self.lock.lock());
         self.cv.notify_all();
+    }
+
+    /// The save was cancelled (the writer's socket output checks it while it waits).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    /// From now on a write may wait for the writer: it no longer depends on the event loop to
+    /// make progress (`repl::diskless`'s socket output, once every replica's socket is its own).
+    pub fn allow_stalls(&self) {
+        self.no_stall.store(false, Ordering::Release);
     }
 
     /// The queue's figures now: (bytes queued, peak bytes queued, stalls, µs stalled).
@@ -224,14 +237,17 @@ impl Producer {
     /// waited for whole) it waits here until the writer has taken enough. The only place a
     /// command waits on the writer thread; each wait is counted.
     ///
-    /// Not for a diskless sync's save: its writer writes into a pipe that only this thread
-    /// (the replication relay, on the event loop) reads, so a write waiting here for the
-    /// writer would wait for ever. There the write path queues what it must without waiting:
-    /// the queue's bound holds for the walk only, and a write flood grows it.
+    /// Not while the writer depends on this thread: a writer whose pipe only the replication
+    /// relay (on the event loop) reads, or one still waiting for a replica's connection task
+    /// to hand it its socket, would make a write waiting here wait for ever. There the write
+    /// path queues what it must without waiting. (A diskless sync's forkless save writes to
+    /// the replicas' sockets itself, so the bound holds for it too, once it has them all: see
+    /// `repl::diskless`. A replica that takes nothing is dropped after `repl-timeout`, which
+    /// bounds such a wait.)
     fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
-        if q.no_stall {
+        if q.no_stall.load(Ordering::Acquire) {
             return;
         }
         let limit = 2 * q.cap + item_bytes;
@@ -314,6 +330,8 @@ struct WriterJob {
     /// A diskless sync: the write end of the pipe the stream goes into, instead of the file
     /// (the event loop relays it to the replicas).
     pipe: Option<std::os::fd::OwnedFd>,
+    /// A diskless sync whose replicas' sockets the writer writes to itself (no relay).
+    sockets: Option<crate::repl::diskless::Fanout>,
 }
 
 /// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
@@ -327,10 +345,17 @@ fn writer_main(
 ) -> Result<(), SaveError> {
     block_sigxfsz();
     let pipe = job.pipe.take();
-    let result = match pipe {
+    let sockets = job.sockets.take();
+    let result = match (pipe, sockets) {
+        // The same records straight to the replicas: the diskless sync's stream.
+        (_, Some(fanout)) => crate::repl::diskless::save_to_sockets(fanout, &q, |out| {
+            write_records(&job, &rx, &back, &q, out)
+        }),
         // The same records into the pipe: the diskless sync's stream.
-        Some(pipe) => snap::save_to_pipe(pipe, |out| write_records(&job, &rx, &back, &q, out)),
-        None => {
+        (Some(pipe), None) => {
+            snap::save_to_pipe(pipe, |out| write_records(&job, &rx, &back, &q, out))
+        }
+        (None, None) => {
             let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
             let tmp: &std::ffi::OsStr = job.tmp.as_ref();
             snap::save_atomically_checked(
@@ -484,12 +509,28 @@ impl Server {
         &mut self,
         pipe: Option<std::os::fd::OwnedFd>,
     ) -> Result<(), String> {
+        self.forkless_start_with(pipe, None)
+    }
+
+    /// A diskless sync's forkless save that writes the stream to the replicas' sockets.
+    pub fn bgsave_forkless_start_to_sockets(
+        &mut self,
+        fanout: crate::repl::diskless::Fanout,
+    ) -> Result<(), String> {
+        self.forkless_start_with(None, Some(fanout))
+    }
+
+    fn forkless_start_with(
+        &mut self,
+        pipe: Option<std::os::fd::OwnedFd>,
+        sockets: Option<crate::repl::diskless::Fanout>,
+    ) -> Result<(), String> {
         if self.save_in_progress() {
             return Err("Background save already in progress".into());
         }
         self.persist.last_bgsave_try = Some(Instant::now());
         let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
-        let queue = Arc::new(Queue::new(cap, pipe.is_some()));
+        let queue = Arc::new(Queue::new(cap, pipe.is_some() || sockets.is_some()));
         let (tx, rx) = mpsc::channel();
         let (back_tx, back_rx) = mpsc::channel();
         let sizes = self
@@ -508,8 +549,9 @@ impl Server {
             functions: self.persist.functions.clone(),
             sizes,
             pipe,
+            sockets,
         };
-        let to_socket = job.pipe.is_some();
+        let to_socket = job.pipe.is_some() || job.sockets.is_some();
         let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("forkdb-save".into())

@@ -7,7 +7,7 @@
 
 mod forkless;
 
-pub use forkless::{driver as forkless_driver, ForklessRun};
+pub use forkless::{driver as forkless_driver, ForklessRun, Queue as ForklessQueue};
 
 use std::fmt::Write as _;
 use std::io;

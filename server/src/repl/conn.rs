@@ -32,6 +32,8 @@ enum Next {
     /// A piece of a diskless transfer (see `diskless`).
     Stream(Bytes),
     File(std::fs::File, u64),
+    /// Diskless, forkless method: the head is written, the socket goes to the writer thread.
+    Attach(std::sync::Arc<super::diskless::Target>),
     Wait {
         keepalive: bool,
     },
@@ -63,6 +65,12 @@ pub async fn serve_replica(
                 None => Next::Close,
                 Some(r) if r.meta.killed.get() => Next::Close,
                 Some(r) if !r.head.is_empty() => Next::Write(std::mem::take(&mut r.head)),
+                Some(r) if r.direct.as_ref().is_some_and(|t| !t.attached()) => {
+                    match r.direct.clone() {
+                        Some(t) => Next::Attach(t),
+                        None => Next::Close,
+                    }
+                }
                 Some(r) if !r.stream.is_empty() => match r.stream.pop_front() {
                     Some(b) => {
                         r.stream_len -= b.len();
@@ -107,6 +115,12 @@ pub async fn serve_replica(
                 if let Some(r) = srv.borrow_mut().repl.replicas.get_mut(&id) {
                     r.stream_progress = std::time::Instant::now();
                 }
+            }
+            Next::Attach(t) => {
+                // From here until the save ends this task writes nothing: the writer thread
+                // does (see `diskless::Target`).
+                t.attach(&*stream);
+                srv.borrow().repl.relay_wake.notify_one();
             }
             Next::File(f, len) => {
                 if !send_file(srv, stream, f, len, killed.as_mut()).await {

@@ -149,6 +149,9 @@ pub struct Replica {
     /// `repl_last_partial_write`): a replica that takes nothing for `repl-timeout` is dropped,
     /// or it would hold the whole transfer.
     pub stream_progress: Instant,
+    /// Diskless with the forkless method: the writer thread writes the snapshot to this
+    /// replica's socket itself (see `diskless::Target`); its task writes nothing meanwhile.
+    pub direct: Option<std::sync::Arc<diskless::Target>>,
     pub ack_offset: i64,
     pub ack_time: Instant,
     /// The offset its snapshot is at (`+FULLRESYNC <replid> <offset>`).
@@ -340,6 +343,9 @@ impl Repl {
     /// Removes a replica: its buffers are freed now, and its connection is closed.
     pub fn drop_replica(&mut self, id: u64) {
         if let Some(r) = self.replicas.remove(&id) {
+            if let Some(t) = &r.direct {
+                t.leave();
+            }
             r.meta.request_kill();
             r.notify.notify_one();
         }
@@ -514,6 +520,7 @@ pub fn sync(cx: &mut Ctx, args: &[Bytes]) {
         wait_ack: false,
         wait_since: now,
         stream_progress: now,
+        direct: None,
         ack_offset: 0,
         ack_time: now,
         initial_offset: 0,
@@ -657,6 +664,7 @@ fn try_partial(cx: &mut Ctx, replid: &[u8], from: i64) -> bool {
         wait_ack: false,
         wait_since: Instant::now(),
         stream_progress: Instant::now(),
+        direct: None,
         ack_offset: from - 1,
         ack_time: Instant::now(),
         initial_offset: from - 1,

@@ -4,18 +4,20 @@
 //! ```text
 //! REPLICAOF host port ─► Repl.master = Link, a link task spawned (a generation number: a
 //!                        newer REPLICAOF or NO ONE makes an older task stop)
-//! link task: connect ─► PING, AUTH (masterauth), REPLCONF listening-port, capa psync2
+//! link task: connect ─► PING, AUTH (masterauth), REPLCONF listening-port, capa eof capa psync2
 //!            ─► PSYNC <cached replid> <offset+1> | PSYNC ? -1
-//!   +FULLRESYNC replid off ─► `$len` and the file into temp-<time>.<pid>.rdb in `dir`, renamed
-//!                             to `dbfilename`, the data set flushed and the file loaded
+//!   +FULLRESYNC replid off ─► `$len` and the file (or `$EOF:<mark>`, the stream, the mark)
+//!                             into temp-<time>.<pid>.rdb in `dir`, renamed to `dbfilename`,
+//!                             the data set flushed and the file loaded
 //!   +CONTINUE [replid]     ─► nothing to load: the stream resumes
 //!            ─► the stream: each command run as the master client (its replies dropped), the
 //!               offset advanced by its bytes; REPLCONF GETACK and every second: REPLCONF ACK
 //!   link lost ─► reconnect after a second, with PSYNC from the cached replid/offset
 //! ```
 //!
-//! The master's snapshot is asked for on disk (no `capa eof`): the transfer is always
-//! `$<len>` and the bytes, whatever the master's `repl-diskless-sync`. The file is loaded in one
+//! Like Redis 7.0's replica it announces `capa eof`, so a diskless master streams the snapshot
+//! (`$EOF:<40 bytes>`, the RDB, the same 40 bytes) instead of writing a file for it; either
+//! transfer goes to a temp file first (`repl-diskless-load disabled`). The file is loaded in one
 //! go on the server's thread (Redis's disk load blocks the same way).
 
 use std::io::Write as _;
@@ -306,7 +308,13 @@ async fn attempt(srv: &Shared, generation: u64) -> End {
         if reply.starts_with('-') {
             info!("(Non critical) Master does not understand REPLCONF listening-port: {reply}");
         }
-        let reply = command(&mut stream, &mut buf, &[b"REPLCONF", b"capa", b"psync2"]).await?;
+        // As Redis 7.0's replica: it reads a diskless (`$EOF:`) transfer too.
+        let reply = command(
+            &mut stream,
+            &mut buf,
+            &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+        )
+        .await?;
         if reply.starts_with('-') {
             info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
         }
@@ -362,7 +370,11 @@ async fn attempt(srv: &Shared, generation: u64) -> End {
     stream_commands(srv, generation, stream, buf).await
 }
 
-/// `$len` and the snapshot: into a temp file, renamed over `dbfilename`, then loaded.
+/// The length of the mark around a diskless transfer (Redis's `CONFIG_RUN_ID_SIZE`).
+const EOF_MARK_LEN: usize = 40;
+
+/// `$len` and the snapshot, or `$EOF:<mark>`, the snapshot and the mark: into a temp file,
+/// renamed over `dbfilename`, then loaded (Redis's `readSyncBulkPayload`).
 async fn full_sync(
     srv: &Shared,
     generation: u64,
@@ -376,17 +388,34 @@ async fn full_sync(
     let Some(len) = header.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
     };
-    if len.starts_with("EOF:") {
-        return Err("the master sent a diskless transfer, which forkdb does not read".into());
-    }
-    let len: u64 = len
-        .parse()
-        .map_err(|_| format!("Bad transfer length from MASTER: {header}"))?;
-    info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    // A diskless transfer has no length: it ends with the mark its header gives.
+    let mark: Option<Vec<u8>> = match len.strip_prefix("EOF:") {
+        Some(m) if m.len() >= EOF_MARK_LEN => Some(m.as_bytes()[..EOF_MARK_LEN].to_vec()),
+        Some(_) => {
+            return Err(format!(
+                "Bad EOF mark in the transfer header from MASTER: {header}"
+            ))
+        }
+        None => None,
+    };
+    let len: u64 = match mark {
+        Some(_) => {
+            info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+            0
+        }
+        None => {
+            let len = len
+                .parse()
+                .map_err(|_| format!("Bad transfer length from MASTER: {header}"))?;
+            info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+            len
+        }
+    };
     let (dir, path) = {
         let mut s = srv.borrow_mut();
         if let Some(l) = s.repl.master.as_mut() {
-            l.transfer_size = len as i64;
+            // A streamed transfer's size is unknown: 0, as Redis's INFO shows it.
+            l.transfer_size = if mark.is_some() { 0 } else { len as i64 };
             l.transfer_read = 0;
             l.sync_started = Some(Instant::now());
         }
@@ -409,7 +438,10 @@ async fn full_sync(
     let result = async {
         let mut file = std::fs::File::create(&tmp)
             .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
-        let mut left = len;
+        if let Some(mark) = &mark {
+            receive_until_mark(srv, stream, buf, &mut file, mark).await?;
+        }
+        let mut left = if mark.is_some() { 0 } else { len };
         while left > 0 {
             if buf.is_empty() {
                 buf.reserve(64 * 1024);
@@ -676,4 +708,108 @@ pub fn info_fields(srv: &Server, link: &Link, s: &mut String) {
         "slave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
         u8::from(srv.config.replica_read_only)
     );
+}
+
+/// The body of a diskless transfer into `file`: everything up to the closing `mark`. The
+/// master sends nothing after the mark before our first ACK (Redis 7.0's
+/// `repl_start_cmd_stream_on_ack`, forkdb's too), so the transfer has ended when what was read
+/// ends with it (Redis's replica makes the same check on its last bytes).
+async fn receive_until_mark(
+    srv: &Shared,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    file: &mut std::fs::File,
+    mark: &[u8],
+) -> Result<(), String> {
+    let mut body = MarkedBody::new(mark);
+    loop {
+        if buf.is_empty() {
+            buf.reserve(64 * 1024);
+            let n = stream
+                .read_buf(buf)
+                .await
+                .map_err(|e| format!("I/O error trying to sync with MASTER: {e}"))?;
+            if n == 0 {
+                return Err("I/O error trying to sync with MASTER: connection lost".to_string());
+            }
+        }
+        let chunk = buf.split();
+        let done = body
+            .feed(&chunk, file)
+            .map_err(|e| format!("Write error writing to the DB to disk: {e}"))?;
+        {
+            let mut s = srv.borrow_mut();
+            if let Some(l) = s.repl.master.as_mut() {
+                l.transfer_read += chunk.len() as u64;
+                l.last_io = Instant::now();
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// A streamed transfer's bytes as they are read: all but the last `mark.len()` go out at once;
+/// those are held back, as they may be the closing mark.
+struct MarkedBody<'a> {
+    mark: &'a [u8],
+    held: Vec<u8>,
+}
+
+impl<'a> MarkedBody<'a> {
+    fn new(mark: &'a [u8]) -> Self {
+        MarkedBody {
+            mark,
+            held: Vec::with_capacity(mark.len()),
+        }
+    }
+
+    /// Takes the next bytes read; writes what is surely the body to `out`. True when what was
+    /// read so far ends with the mark: the body is whole (the mark is not written).
+    fn feed(&mut self, chunk: &[u8], out: &mut impl std::io::Write) -> std::io::Result<bool> {
+        let total = self.held.len() + chunk.len();
+        let write = total - total.min(self.mark.len());
+        let from_held = write.min(self.held.len());
+        let from_chunk = write - from_held;
+        out.write_all(&self.held[..from_held])?;
+        out.write_all(&chunk[..from_chunk])?;
+        self.held.drain(..from_held);
+        self.held.extend_from_slice(&chunk[from_chunk..]);
+        Ok(self.held == self.mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MarkedBody;
+
+    /// Whatever the reads' sizes, the body comes out whole and the mark is found at its end.
+    #[test]
+    fn a_streamed_body_is_cut_at_its_mark_however_it_is_read() {
+        let mark = b"0123456789abcdef0123456789abcdef01234567";
+        let body: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut stream = body.clone();
+        stream.extend_from_slice(mark);
+        for size in 1..=stream.len() {
+            let mut m = MarkedBody::new(mark);
+            let mut out = Vec::new();
+            let mut ends = Vec::new();
+            for chunk in stream.chunks(size) {
+                ends.push(m.feed(chunk, &mut out).unwrap());
+            }
+            assert_eq!(out, body, "reads of {size}");
+            assert_eq!(ends.iter().filter(|&&e| e).count(), 1, "reads of {size}");
+            assert_eq!(ends.last(), Some(&true), "reads of {size}");
+        }
+        // A body shorter than the mark, and an empty one.
+        for body in [&b"short"[..], &b""[..]] {
+            let mut m = MarkedBody::new(mark);
+            let mut out = Vec::new();
+            let mut stream = body.to_vec();
+            stream.extend_from_slice(mark);
+            assert!(m.feed(&stream, &mut out).unwrap());
+            assert_eq!(out, body);
+        }
+    }
 }
