@@ -726,13 +726,15 @@ fn latest_field(conn: &mut Conn, name: &str) -> i64 {
 
 /// A forkless diskless save whose replica reads nothing: the writer thread writes to the
 /// replica's socket itself, so once the socket's buffers are full the writes that must queue a
-/// key first wait for it (the queue stays bounded), but for `repl-timeout` at most: the
-/// replica is then dropped, the save stopped, and the writes go on. None waits for ever.
+/// key first wait for it, but a writer that takes nothing for 100 ms is stuck, not slow: the
+/// writes stop waiting (the queue grows instead, as a fork's copies would) and none is held
+/// until `repl-timeout` (60 s here, default) drops the replica. Before, every write that had to
+/// queue a key waited for the timeout.
 #[test]
-fn a_stuck_replica_stalls_writes_for_repl_timeout_at_most_during_a_forkless_diskless_save() {
-    let master = forkless_diskless_master(&["--repl-timeout", "2"]);
+fn a_stuck_replica_does_not_hold_writes_during_a_forkless_diskless_save() {
+    let master = forkless_diskless_master(&["--repl-timeout", "60"]);
     let mut mc = master.conn();
-    // 32 MiB: more than the pipe and the sockets' buffers hold.
+    // 32 MiB: more than the sockets' buffers hold.
     fill_keys(&mut mc, 512, &"v".repeat(64 * 1024));
     let mut fake = master.conn();
     assert_eq!(
@@ -753,28 +755,28 @@ fn a_stuck_replica_stalls_writes_for_repl_timeout_at_most_during_a_forkless_disk
             Frame::Simple("OK".into())
         );
     }
-    assert_eq!(mc.frame(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(
+        info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref(),
+        Some("1"),
+        "the replica is still attached, its save still running"
+    );
+    let log = master.log();
+    assert!(log.contains("writes stop waiting for it"), "{log}");
+    // The replica goes: the writer's next send fails, the save stops.
+    drop(fake);
     poll_until(WAIT, "the save to stop", || {
         (info_field(&mut mc, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0"))
             .then_some(())
     });
-    let log = master.log();
-    assert!(
-        log.contains("Disconnecting timedout replica (full sync)"),
-        "{log}"
-    );
-    assert!(
-        log.contains("Diskless rdb transfer, last replica dropped"),
-        "{log}"
-    );
-    assert!(latest_field(&mut mc, "stall_us") > 0, "the writes waited");
-    let peak = latest_field(&mut mc, "peak_queue_bytes");
-    assert!(peak as u64 <= 4 * QUEUE_BYTES, "queue peak {peak}");
+    let stalled = latest_field(&mut mc, "stall_us");
+    // About 100 ms per time the writer was found stuck; the old behaviour was the whole
+    // repl-timeout (60 s) and failed above.
+    assert!(stalled > 0, "the writes waited at first");
+    assert!(stalled < 5_000_000, "the writes waited {stalled} µs in all");
     assert_eq!(
         info_field(&mut mc, "replication", "connected_slaves").as_deref(),
         Some("0")
     );
-    drop(fake);
 }
 
 /// A diskless forkless sync to a slow replica under a write flood: the writer thread writes the

@@ -59,6 +59,13 @@ const MIN_QUEUE_BYTES: usize = 4 * CHUNK_BYTES;
 /// a queue that drained does not leave its peak's buffers allocated.
 const POOL_MAX: usize = 8;
 
+/// The longest a write waits for the writer thread. A writer that takes nothing for this long
+/// is stuck (a replica that reads nothing, a disk that hangs), not slow: the write goes on and
+/// the queue may grow until the writer has drained it back under its cap, as a fork save's
+/// copies grow when its child is stuck. Without it, a replica that stops reading would hold
+/// every write of the master until `repl-timeout` drops it (60 s by default).
+const STALL_MAX: Duration = Duration::from_millis(100);
+
 /// What the event-loop thread and the writer thread share.
 pub struct Queue {
     /// Bytes of entries sent to the writer and not yet written.
@@ -208,6 +215,9 @@ struct Producer {
     back: mpsc::Receiver<Chunk>,
     chunk: Chunk,
     queue: Arc<Queue>,
+    /// A write waited [`STALL_MAX`] in vain: writes do not wait again until the queue is back
+    /// under its cap.
+    overflow: bool,
 }
 
 impl Producer {
@@ -242,13 +252,18 @@ impl Producer {
     /// to hand it its socket, would make a write waiting here wait for ever. There the write
     /// path queues what it must without waiting. (A diskless sync's forkless save writes to
     /// the replicas' sockets itself, so the bound holds for it too, once it has them all: see
-    /// `repl::diskless`. A replica that takes nothing is dropped after `repl-timeout`, which
-    /// bounds such a wait.)
+    /// `repl::diskless`.) No write waits longer than [`STALL_MAX`]: see there.
     fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
         if q.no_stall.load(Ordering::Acquire) {
             return;
+        }
+        if self.overflow {
+            if q.queued.load(Ordering::Relaxed) > q.cap {
+                return;
+            }
+            self.overflow = false;
         }
         let limit = 2 * q.cap + item_bytes;
         if q.queued.load(Ordering::Relaxed) + self.chunk.size() <= limit {
@@ -258,7 +273,21 @@ impl Producer {
         let start = Instant::now();
         let mut guard = q.lock.lock().unwrap_or_else(|e| e.into_inner());
         while q.queued.load(Ordering::Relaxed) > limit && !q.writer_done.load(Ordering::Acquire) {
-            guard = match q.cv.wait_timeout(guard, Duration::from_millis(10)) {
+            let waited = start.elapsed();
+            if waited >= STALL_MAX {
+                self.overflow = true;
+                warn!(
+                    queued = q.queued.load(Ordering::Relaxed),
+                    "Forkless save: the writer took nothing for {} ms; writes stop waiting for it until its queue is back under {} bytes",
+                    STALL_MAX.as_millis(),
+                    q.cap
+                );
+                break;
+            }
+            guard = match q
+                .cv
+                .wait_timeout(guard, (STALL_MAX - waited).min(Duration::from_millis(10)))
+            {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };
@@ -569,6 +598,7 @@ impl Server {
             back: back_rx,
             chunk: Chunk::new(),
             queue: queue.clone(),
+            overflow: false,
         };
         let keys_total = self.ks.forkless_begin(Box::new(producer));
         self.persist.rdb_saves += 1;
