@@ -504,7 +504,7 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
                     break Err(e);
                 }
                 // The next batch may already be waiting: let the connections have a turn.
-                tokio::task::yield_now().await;
+                crate::net::yield_to_loop().await;
             }
             Some(Msg::Done(result)) => break result,
             None => {

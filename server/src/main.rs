@@ -50,6 +50,7 @@ fn main() {
         .store(cfg.inline_values, std::sync::atomic::Ordering::Relaxed);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(forkdb_server::net::before_sleep)
         .build()
     {
         Ok(rt) => rt,
@@ -60,6 +61,8 @@ fn main() {
     };
     // `net::run` binds, then loads the RDB file while answering -LOADING, as Redis does: a
     // port in use is found before the load, not after it.
+    // The runtime runs on this thread (current_thread), so the park hook does too.
+    forkdb_server::net::before_sleep_installed();
     let srv = Rc::new(RefCell::new(Server::new(cfg)));
     let local = tokio::task::LocalSet::new();
     if let Err(e) = local.block_on(&rt, forkdb_server::net::run(srv)) {

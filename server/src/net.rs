@@ -306,6 +306,61 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
 /// does the same after a short read (`PollEvented::poll_read`); `try_read_buf` does not. Safe
 /// with epoll's edge-triggered mode (mio's): data arriving after the read raises a new event.
 /// The closure makes no syscall; returning `WouldBlock` from it is what clears the readiness.
+/// Replies wait here until the event loop has nothing left to run, then go out together, as
+/// Redis writes its clients' replies in `beforeSleep`, right before `epoll_wait`: the clients
+/// get one turn's replies in a burst and send their next requests in a burst, which the next
+/// turn reads together. Written as each request was served, replies trickle out, requests
+/// trickle back, and the server sleeps and is woken (by an IPI the client pays) about once
+/// per request. The runtime's `on_thread_park` hook ([`before_sleep`]) releases the waiting
+/// tasks; without it installed (a runtime built elsewhere) nothing waits.
+async fn before_sleep_point() {
+    if !FLUSH_HOOK.with(Cell::get) {
+        return;
+    }
+    let waiting = FLUSH_WAITING.with(|w| {
+        let n = w.get() + 1;
+        w.set(n);
+        n
+    });
+    if waiting > FLUSH_BATCH_MAX {
+        // The loop always had something to run: release this batch now.
+        before_sleep();
+        return;
+    }
+    let notified = FLUSH.with(|f| f.clone());
+    notified.notified().await;
+}
+
+/// Replies held at once at most (see [`before_sleep_point`]).
+const FLUSH_BATCH_MAX: usize = 256;
+
+thread_local! {
+    static FLUSH: Rc<tokio::sync::Notify> = Rc::new(tokio::sync::Notify::new());
+    static FLUSH_WAITING: Cell<usize> = const { Cell::new(0) };
+    static FLUSH_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The runtime's `on_thread_park` hook: lets the replies held by [`before_sleep_point`] go.
+/// Waking them makes the loop run them instead of parking; it parks once they are written.
+pub fn before_sleep() {
+    if FLUSH_WAITING.with(|w| w.replace(0)) > 0 {
+        FLUSH.with(|f| f.notify_waiters());
+    }
+}
+
+/// For a task that gives the loop a turn and is at once runnable again (the forkless save's
+/// walk, the load): the loop then polls its driver without parking, so the hook would not run
+/// and the held replies would wait; they go first.
+pub async fn yield_to_loop() {
+    before_sleep();
+    tokio::task::yield_now().await;
+}
+
+/// Called on the runtime's thread once the hook is installed on its builder.
+pub fn before_sleep_installed() {
+    FLUSH_HOOK.with(|h| h.set(true));
+}
+
 fn drained(stream: &TcpStream) {
     let _ = stream.try_io(tokio::io::Interest::READABLE, || {
         Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
@@ -477,11 +532,12 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         meta.qbuf_alloc
             .set(own.as_ref().map_or(0, BytesMut::capacity));
         if !wbuf.is_empty() {
-            // Written at once. Yielding first (so that one event-loop turn's replies went out
-            // together, as Redis's beforeSleep writes them) cost a second `epoll_wait` per turn:
-            // tokio polls the driver (`epoll_wait(0)`) before it resumes a task that yielded.
-            // Measured at -P 1 -c 50: 2.05 syscalls per request with the yield, 2.03 without,
-            // as redis-server (docs/performance.md).
+            tokio::select! {
+                _ = before_sleep_point() => {}
+                _ = &mut killed => break 'conn,
+            }
+            // Then written at once. (A `yield_now` here instead cost a second `epoll_wait` per
+            // turn: tokio polls the driver before it resumes a task that yielded.)
             let mut written = 0;
             while written < wbuf.len() {
                 let r = tokio::select! {

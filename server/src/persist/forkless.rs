@@ -838,7 +838,7 @@ pub async fn driver(srv: Shared) {
             let tick = srv.borrow_mut().forkless_tick();
             match tick {
                 Tick::Ended => break,
-                Tick::Again => tokio::task::yield_now().await,
+                Tick::Again => crate::net::yield_to_loop().await,
                 Tick::Sleep(d) => tokio::time::sleep(d).await,
                 Tick::Wait(q) => {
                     // Bounded: the timeline's samples and the writer's end are seen in time
