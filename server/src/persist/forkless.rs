@@ -27,6 +27,12 @@
 //! copy of a 100 MiB string, a deep copy of a hash of a million fields (measured in docs/cow.md,
 //! "Process or thread").
 //!
+//! Keeping the writes from waiting: a writer that falls behind the writes (the queue past half-way
+//! from the bound to twice it) stores values raw, without LZF, its slowest step, until it has
+//! caught up; and the writer thread runs at a lower CPU priority
+//! (`bgsave-forkless-writer-nice`), so that where the two threads share a core the event loop
+//! does not wait for the writer's time slice (docs/cow.md, "Fork against thread at full speed").
+//!
 //! Threads and fork: the writer thread exists only while a forkless save runs (it is joined, with
 //! `fork::join_settled`, when the save ends), and a fork save is refused while a save of either
 //! kind runs; `bgsave_start` checks the thread count before every `fork()`.
@@ -78,6 +84,9 @@ pub struct Queue {
     cv: Condvar,
     /// Records in the file so far.
     written: AtomicU64,
+    /// Of those, records written with LZF paused because the writer was behind (see
+    /// `write_records`).
+    raw: AtomicU64,
     /// Emptied chunks on their way back to the producer.
     pooled: AtomicUsize,
     peak_queued: AtomicUsize,
@@ -98,6 +107,7 @@ impl Queue {
             lock: Mutex::new(()),
             cv: Condvar::new(),
             written: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
             pooled: AtomicUsize::new(0),
             peak_queued: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
@@ -314,6 +324,8 @@ struct WriterJob {
     /// A diskless sync: the write end of the pipe the stream goes into, instead of the file
     /// (the event loop relays it to the replicas).
     pipe: Option<std::os::fd::OwnedFd>,
+    /// `bgsave-forkless-writer-nice`: see [`lower_priority`].
+    nice: u64,
 }
 
 /// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
@@ -326,6 +338,7 @@ fn writer_main(
     q: Arc<Queue>,
 ) -> Result<(), SaveError> {
     block_sigxfsz();
+    lower_priority(job.nice);
     let pipe = job.pipe.take();
     let result = match pipe {
         // The same records into the pipe: the diskless sync's stream.
@@ -363,6 +376,10 @@ fn write_records<W: io::Write>(
     for code in &job.functions {
         w.function(code)?;
     }
+    // The walk keeps the queue at or just under `cap` whenever the writer is slower than it (it
+    // nearly always is: the walk only copies), so being at `cap` says nothing; above half-way
+    // to the writes' own limit (2 × cap) the writes are outrunning the writer.
+    let raw_above = q.cap + q.cap / 2;
     let mut current: Option<u32> = None;
     let mut announced = vec![false; job.sizes.len()];
     loop {
@@ -387,6 +404,17 @@ fn write_records<W: io::Write>(
                 }
                 current = Some(it.db);
             }
+            // Behind: past the walk's bound only writes fill the queue, and at twice the bound
+            // they wait for this thread. LZF is its slowest step (about 260 MB/s here, a
+            // quarter of CRC64's speed, and the write is a copy into the page cache), so it
+            // stores values raw until the queue is back under `raw_above`: the file holds the
+            // same data, larger only where values would have compressed, and the writes do not
+            // wait (docs/cow.md, "Fork against thread at full speed").
+            let behind = job.options.compression && q.queued.load(Ordering::Relaxed) > raw_above;
+            w.pause_compression(behind);
+            if behind {
+                q.raw.fetch_add(1, Ordering::Relaxed);
+            }
             let expire = (it.expire >= 0).then_some(it.expire);
             let key = &chunk.bytes[it.key.clone()];
             match &it.value {
@@ -407,6 +435,34 @@ fn write_records<W: io::Write>(
         q.wake();
     }
     w.finish().map(|_| ())
+}
+
+/// Lowers the calling thread's CPU priority by `by` nice steps (at most to 19). On Linux the
+/// nice value belongs to the thread, not the process (setpriority(2), "BUGS"), so only the
+/// writer thread is affected. Why: on a machine with no idle core the scheduler shares a core
+/// between the event-loop thread and this one, and at equal priority a command that arrives
+/// while the writer runs waits for the writer's time slice to end (milliseconds: the write
+/// p99 of a save, measured in docs/cow.md). A lower priority lets the event loop's thread take
+/// the core as soon as it has work; the writer then runs in the time the event loop leaves,
+/// and when the writes need it (they wait for it at twice the queue's bound) the event loop
+/// sleeps and leaves it the core. A failure (a seccomp filter, say) leaves the priority as it
+/// was, which is only slower, so it is not reported.
+fn lower_priority(by: u64) {
+    if by == 0 {
+        return;
+    }
+    // SAFETY: plain syscalls on this thread's own id; errno is cleared first because -1 is a
+    // valid priority.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        let to = (i64::from(now) + by as i64).min(19) as libc::c_int;
+        libc::setpriority(libc::PRIO_PROCESS, tid, to);
+    }
 }
 
 /// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ in the writing thread, and
@@ -508,6 +564,7 @@ impl Server {
             functions: self.persist.functions.clone(),
             sizes,
             pipe,
+            nice: self.config.bgsave_forkless_writer_nice,
         };
         let to_socket = job.pipe.is_some();
         let q = queue.clone();
@@ -700,6 +757,7 @@ impl Server {
             Some(Ok(Ok(()))) => {
                 info!(
                     keys = run.keys_processed(),
+                    uncompressed = run.queue.raw.load(Ordering::Relaxed),
                     early,
                     peak_queued,
                     stalls,
