@@ -713,10 +713,10 @@ impl Server {
     /// before the thread's exit is complete, and a fork in that moment would see two threads
     /// and be refused, so the save ends only then. The wait is the driver's (it polls every
     /// millisecond, the event loop serving commands meanwhile), not a spin on the event loop's
-    /// thread as `fork::join_settled` does: that spin held every command for its whole 100 ms
-    /// in three saves out of four on the 2-core development machine (the spinning thread kept
-    /// the exiting one from finishing); polled, the wait is about 40 µs. The end of the save
-    /// logs it as `settle_us`.
+    /// thread as `fork::join_settled` does: that spin could hold every command for its whole
+    /// 100 ms (in three saves out of four with the writer at nice +8 on the 2-core development
+    /// machine: the spinning thread kept the exiting one from finishing); polled, the wait is
+    /// about 40 µs. The end of the save logs it as `settle_us`.
     fn forkless_settled(&mut self) -> bool {
         let Some(run) = self.persist.forkless.as_mut() else {
             return true;
