@@ -104,6 +104,9 @@ pub struct Config {
     /// forkdb's own: bytes of entries the forkless walk may have queued for the writer thread
     /// before it waits (the write path may queue up to twice this before a write waits).
     pub bgsave_forkless_queue_bytes: u64,
+    /// forkdb's own: how much lower than the server's the forkless writer thread's CPU priority
+    /// is (a nice increment, 0-19; see `persist/forkless.rs`).
+    pub bgsave_forkless_writer_nice: u64,
     /// Replication, master side (see `crate::repl`): the backlog's size in bytes, and how long it
     /// is kept once the last replica is gone (0: for ever).
     pub repl_backlog_size: u64,
@@ -290,6 +293,7 @@ impl Default for Config {
             bgsave_default_method: SaveMethod::Fork,
             bgsave_forkless_slice_us: 100,
             bgsave_forkless_queue_bytes: 2 * 1024 * 1024,
+            bgsave_forkless_writer_nice: 8,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
             repl_backlog_size: 1 << 20,
@@ -858,6 +862,14 @@ pub static OPTIONS: &[OptSpec] = &[
         None,
         bgsave_forkless_queue_bytes,
         mem
+    ),
+    int_option!(
+        "bgsave-forkless-writer-nice",
+        bgsave_forkless_writer_nice,
+        u64,
+        0,
+        19,
+        0
     ),
     OptSpec {
         name: "inline-values",

@@ -519,6 +519,8 @@ pub struct RdbWriter<W: Write> {
     out: CrcWriter<W>,
     options: SaveOptions,
     lzf: Option<LzfCompressor>,
+    /// LZF is off for now, though the options have it on (see [`RdbWriter::pause_compression`]).
+    lzf_paused: bool,
     records: u64,
 }
 
@@ -529,6 +531,7 @@ impl<W: Write> RdbWriter<W> {
             out: CrcWriter::new(inner),
             options,
             lzf: options.compression.then(LzfCompressor::new),
+            lzf_paused: false,
             records: 0,
         };
         encode_header(&mut w.out)?;
@@ -545,13 +548,15 @@ impl<W: Write> RdbWriter<W> {
     /// Writes another AUX field (Redis allows them anywhere; loaders skip the
     /// ones they do not know).
     pub fn aux(&mut self, name: &[u8], value: &[u8]) -> io::Result<()> {
-        encode_aux(&mut self.out, name, value, self.lzf.as_mut())
+        let (out, lzf) = self.parts();
+        encode_aux(out, name, value, lzf)
     }
 
     /// Writes a function library; Redis writes them after the AUX fields and
     /// before the first db (`rdbSaveRio`), and so should the caller.
     pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
-        encode_function(&mut self.out, code, self.lzf.as_mut())
+        let (out, lzf) = self.parts();
+        encode_function(out, code, lzf)
     }
 
     /// Starts db `db`, announcing its number of keys and of keys with an expire.
@@ -570,7 +575,8 @@ impl<W: Write> RdbWriter<W> {
     /// Writes one key of the current db; `expire_ms` is an absolute unix time
     /// in milliseconds.
     pub fn record(&mut self, key: &[u8], value: &Value, expire_ms: Option<i64>) -> io::Result<()> {
-        encode_record(&mut self.out, key, value, expire_ms, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_record(out, key, value, expire_ms, lzf)?;
         self.records += 1;
         Ok(())
     }
@@ -582,7 +588,8 @@ impl<W: Write> RdbWriter<W> {
         value: &[u8],
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
-        encode_string_record(&mut self.out, key, value, expire_ms, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_string_record(out, key, value, expire_ms, lzf)?;
         self.records += 1;
         Ok(())
     }
@@ -595,7 +602,8 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         self.head(key, TYPE_LIST_QUICKLIST_2, expire_ms)?;
-        encode_quicklist2(&mut self.out, nodes, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_quicklist2(out, nodes, lzf)?;
         self.records += 1;
         Ok(())
     }
@@ -639,7 +647,8 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         self.head(key, TYPE_SET, expire_ms)?;
-        encode_set(&mut self.out, members, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_set(out, members, lzf)?;
         self.records += 1;
         Ok(())
     }
@@ -652,7 +661,8 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         self.head(key, TYPE_HASH, expire_ms)?;
-        encode_hash(&mut self.out, pairs, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_hash(out, pairs, lzf)?;
         self.records += 1;
         Ok(())
     }
@@ -666,13 +676,15 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         self.head(key, TYPE_ZSET_2, expire_ms)?;
-        encode_zset2(&mut self.out, members, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_zset2(out, members, lzf)?;
         self.records += 1;
         Ok(())
     }
 
     fn head(&mut self, key: &[u8], type_code: u8, expire_ms: Option<i64>) -> io::Result<()> {
-        encode_record_head(&mut self.out, key, type_code, expire_ms, self.lzf.as_mut())
+        let (out, lzf) = self.parts();
+        encode_record_head(out, key, type_code, expire_ms, lzf)
     }
 
     /// A value that is one blob, written as a string (`rdbSaveRawString`:
@@ -685,9 +697,30 @@ impl<W: Write> RdbWriter<W> {
         expire_ms: Option<i64>,
     ) -> io::Result<()> {
         self.head(key, type_code, expire_ms)?;
-        encode_string(&mut self.out, blob, self.lzf.as_mut())?;
+        let (out, lzf) = self.parts();
+        encode_string(out, blob, lzf)?;
         self.records += 1;
         Ok(())
+    }
+
+    /// Stores what is written next raw (`true`), or compresses it again as the options say
+    /// (`false`). The format decides raw or LZF per string, and Redis itself stores raw every
+    /// string LZF does not shrink, so a file with some strings raw that could have been
+    /// compressed holds the same data and loads the same everywhere; it is only larger. For a
+    /// writer that has fallen behind its producer (the forkless save's writer thread), where
+    /// LZF is the slowest step.
+    pub fn pause_compression(&mut self, paused: bool) {
+        self.lzf_paused = paused;
+    }
+
+    /// The output, and the compressor for the next string if it is to be compressed.
+    fn parts(&mut self) -> (&mut CrcWriter<W>, Option<&mut LzfCompressor>) {
+        let lzf = if self.lzf_paused {
+            None
+        } else {
+            self.lzf.as_mut()
+        };
+        (&mut self.out, lzf)
     }
 
     /// Records written so far.
@@ -760,6 +793,57 @@ mod tests {
         let mut out = Vec::new();
         encode_len(&mut out, len).unwrap();
         out
+    }
+
+    #[test]
+    fn paused_compression_stores_raw_and_loads_the_same_data() {
+        let compressible: Vec<u8> = b"forkdb ".repeat(200);
+        // One ctime for every file, so that whole files compare.
+        let aux = AuxFields::new("7.0.15");
+        let records = |pause_from: usize| -> Vec<u8> {
+            let mut w = RdbWriter::new(Vec::new(), SaveOptions::default(), &aux).unwrap();
+            w.select_db(0, 4, 0).unwrap();
+            for i in 0..4usize {
+                w.pause_compression(i >= pause_from);
+                w.record_string(format!("k{i}").as_bytes(), &compressible, None)
+                    .unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let compressed = records(4);
+        let half = records(2);
+        let raw = records(0);
+        // Each raw record carries the whole value where LZF made it a few dozen bytes.
+        let step = compressible.len() - 60;
+        assert!(half.len() > compressed.len() + 2 * step, "{}", half.len());
+        assert!(raw.len() > half.len() + 2 * step, "{}", raw.len());
+        // Raw from the start is exactly what a writer with compression off writes (whose bytes
+        // the tests compare with Redis's `rdbcompression no` files).
+        let mut off = RdbWriter::new(
+            Vec::new(),
+            SaveOptions {
+                compression: false,
+                checksum: true,
+            },
+            &aux,
+        )
+        .unwrap();
+        off.select_db(0, 4, 0).unwrap();
+        for i in 0..4usize {
+            off.record_string(format!("k{i}").as_bytes(), &compressible, None)
+                .unwrap();
+        }
+        assert_eq!(raw, off.finish().unwrap());
+        for file in [&compressed, &half, &raw] {
+            let mut n = 0;
+            crate::load(&file[..], |r| {
+                assert_eq!(r.value, Value::from(compressible.clone()));
+                n += 1;
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap();
+            assert_eq!(n, 4);
+        }
     }
 
     #[test]

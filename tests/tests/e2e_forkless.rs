@@ -568,3 +568,96 @@ fn a_fork_waits_for_the_writer_thread_and_the_default_method_is_a_config() {
     }
     assert_eq!(text(conn.frame(&["PING"])), "PONG");
 }
+
+/// The nice value of the server's forkless writer thread (`forkdb-save`), if it lives.
+fn writer_nice(pid: u32) -> Option<i64> {
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != "forkdb-save" {
+            continue;
+        }
+        let stat = fs::read_to_string(task.path().join("stat")).ok()?;
+        // After "(comm) ", field 3 (state) comes first; the nice value is field 19.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        return rest.split_whitespace().nth(16)?.parse().ok();
+    }
+    None
+}
+
+/// A writer thread that falls behind the writes stores values raw (LZF paused) until it has
+/// caught up: the file still passes redis-check-rdb and loads, in forkdb and in redis-server,
+/// as the data of the start, and it is larger than the fork's file of the same compressible
+/// data by about the values it stored raw. The writer thread runs at the lower priority
+/// `bgsave-forkless-writer-nice` asks for.
+#[test]
+fn a_writer_behind_the_writes_stores_values_raw_and_the_file_is_the_same() {
+    const KEYS: usize = 4096;
+    let server = Server::forkdb(&[
+        "--bgsave-forkless-queue-bytes",
+        "262144",
+        "--bgsave-forkless-writer-nice",
+        "19",
+    ]);
+    let mut conn = server.conn();
+    // About 4 KiB each, and LZF makes each a few hundred bytes.
+    let value = |tag: &str, i: usize| format!("{tag}-{i:06}-").repeat(4096 / 11);
+    let sets = |tag: &str| -> Vec<Vec<String>> {
+        (0..KEYS)
+            .map(|i| cmd(&["SET", &format!("k:{i}"), &value(tag, i)]))
+            .collect()
+    };
+    pipeline(&mut conn, &sets("old"));
+    let want = dump(&mut conn, [0]);
+    let copies = TempDir::new("forkless-raw");
+    let keep = |name: &str| {
+        let to = copies.path().join(name);
+        fs::copy(server.dir.join(DBFILE), &to).expect("copy");
+        check_rdb(&to);
+        to
+    };
+    conn.assert_cmd(&["BGSAVE", "FORK"], b"+Background saving started\r\n");
+    assert_eq!(
+        field(&wait_save_done(&mut conn), "rdb_last_bgsave_status"),
+        "ok"
+    );
+    let fork = keep("FORK.rdb");
+
+    // The walk slowed to a key per 200 µs: the overwrites below reach nearly every key before
+    // it does, and the write path sends their old values, 16 MiB, through a 256 KiB queue.
+    ok(&mut conn, &["CONFIG", "SET", "rdb-key-save-delay", "200"]);
+    bgsave_forkless(&mut conn);
+    let nice = poll_until(WAIT, "the writer thread", || writer_nice(server.pid));
+    assert_eq!(nice, 19, "the writer thread's nice value");
+    pipeline(&mut conn, &sets("new"));
+    let p = wait_save_done(&mut conn);
+    assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok");
+    let forkless = keep("FORKLESS.rdb");
+
+    let log = server.log();
+    let raw: u64 = log
+        .lines()
+        .filter(|l| l.contains("Background saving terminated with success"))
+        .find_map(|l| l.split("uncompressed=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no uncompressed= in the log:\n{log}"));
+    assert!(raw > 0, "the writer never fell behind: {log}");
+    let (fork_len, forkless_len) = (
+        fs::metadata(&fork).unwrap().len(),
+        fs::metadata(&forkless).unwrap().len(),
+    );
+    assert!(
+        forkless_len >= fork_len + raw * 3000,
+        "{raw} values stored raw, yet the forkless file has {forkless_len} bytes, the fork's {fork_len}"
+    );
+    assert_same(
+        "the forkless file, loaded by forkdb",
+        &load_copy(Server::forkdb, &forkless),
+        &want,
+    );
+    assert_same(
+        "the forkless file, loaded by redis-server",
+        &load_copy(Server::redis, &forkless),
+        &want,
+    );
+}

@@ -28,9 +28,16 @@
 //! "Process or thread"). The same holds for a diskless sync's save, whose writer writes to the
 //! replicas' sockets (`repl/diskless.rs`), once it has them all.
 //!
-//! Threads and fork: the writer thread exists only while a forkless save runs (it is joined, with
-//! `fork::join_settled`, when the save ends), and a fork save is refused while a save of either
-//! kind runs; `bgsave_start` checks the thread count before every `fork()`.
+//! Keeping the writes from waiting: a writer that falls behind the writes (the queue past half-way
+//! from the bound to twice it) stores values raw, without LZF, its slowest step, until it has
+//! caught up; and the writer thread runs at a lower CPU priority
+//! (`bgsave-forkless-writer-nice`), so that where the two threads share a core the event loop
+//! does not wait for the writer's time slice (docs/cow.md, "Fork against thread at full speed").
+//!
+//! Threads and fork: the writer thread exists only while a forkless save runs (it is joined, and
+//! the save ends once the kernel no longer counts it: `Server::forkless_settled`), and a fork
+//! save is refused while a save of either kind runs; `bgsave_start` checks the thread count
+//! before every `fork()`.
 
 use std::io;
 use std::path::PathBuf;
@@ -87,6 +94,9 @@ pub struct Queue {
     cv: Condvar,
     /// Records in the file so far.
     written: AtomicU64,
+    /// Of those, records written with LZF paused because the writer was behind (see
+    /// `write_records`).
+    raw: AtomicU64,
     /// Emptied chunks on their way back to the producer.
     pooled: AtomicUsize,
     peak_queued: AtomicUsize,
@@ -107,6 +117,7 @@ impl Queue {
             lock: Mutex::new(()),
             cv: Condvar::new(),
             written: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
             pooled: AtomicUsize::new(0),
             peak_queued: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
@@ -361,6 +372,8 @@ struct WriterJob {
     pipe: Option<std::os::fd::OwnedFd>,
     /// A diskless sync whose replicas' sockets the writer writes to itself (no relay).
     sockets: Option<crate::repl::diskless::Fanout>,
+    /// `bgsave-forkless-writer-nice`: see [`lower_priority`].
+    nice: u64,
 }
 
 /// The writer thread's whole life: the same temp-file lifecycle as the fork child's, fed from
@@ -373,6 +386,7 @@ fn writer_main(
     q: Arc<Queue>,
 ) -> Result<(), SaveError> {
     block_sigxfsz();
+    lower_priority(job.nice);
     let pipe = job.pipe.take();
     let sockets = job.sockets.take();
     let result = match (pipe, sockets) {
@@ -417,6 +431,10 @@ fn write_records<W: io::Write>(
     for code in &job.functions {
         w.function(code)?;
     }
+    // The walk keeps the queue at or just under `cap` whenever the writer is slower than it (it
+    // nearly always is: the walk only copies), so being at `cap` says nothing; above half-way
+    // to the writes' own limit (2 × cap) the writes are outrunning the writer.
+    let raw_above = q.cap + q.cap / 2;
     let mut current: Option<u32> = None;
     let mut announced = vec![false; job.sizes.len()];
     loop {
@@ -441,6 +459,17 @@ fn write_records<W: io::Write>(
                 }
                 current = Some(it.db);
             }
+            // Behind: past the walk's bound only writes fill the queue, and at twice the bound
+            // they wait for this thread. LZF is its slowest step (about 260 MB/s here, a
+            // quarter of CRC64's speed, and the write is a copy into the page cache), so it
+            // stores values raw until the queue is back under `raw_above`: the file holds the
+            // same data, larger only where values would have compressed, and the writes do not
+            // wait (docs/cow.md, "Fork against thread at full speed").
+            let behind = job.options.compression && q.queued.load(Ordering::Relaxed) > raw_above;
+            w.pause_compression(behind);
+            if behind {
+                q.raw.fetch_add(1, Ordering::Relaxed);
+            }
             let expire = (it.expire >= 0).then_some(it.expire);
             let key = &chunk.bytes[it.key.clone()];
             match &it.value {
@@ -461,6 +490,34 @@ fn write_records<W: io::Write>(
         q.wake();
     }
     w.finish().map(|_| ())
+}
+
+/// Lowers the calling thread's CPU priority by `by` nice steps (at most to 19). On Linux the
+/// nice value belongs to the thread, not the process (setpriority(2), "BUGS"), so only the
+/// writer thread is affected. Why: on a machine with no idle core the scheduler shares a core
+/// between the event-loop thread and this one, and at equal priority a command that arrives
+/// while the writer runs waits for the writer's time slice to end (milliseconds: the write
+/// p99 of a save, measured in docs/cow.md). A lower priority lets the event loop's thread take
+/// the core as soon as it has work; the writer then runs in the time the event loop leaves,
+/// and when the writes need it (they wait for it at twice the queue's bound) the event loop
+/// sleeps and leaves it the core. A failure (a seccomp filter, say) leaves the priority as it
+/// was, which is only slower, so it is not reported.
+fn lower_priority(by: u64) {
+    if by == 0 {
+        return;
+    }
+    // SAFETY: plain syscalls on this thread's own id; errno is cleared first because -1 is a
+    // valid priority.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        let to = (i64::from(now) + by as i64).min(19) as libc::c_int;
+        libc::setpriority(libc::PRIO_PROCESS, tid, to);
+    }
 }
 
 /// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ in the writing thread, and
@@ -486,6 +543,10 @@ pub struct ForklessRun {
     /// `dirty` at the start: what the save covers.
     dirty_before: u64,
     thread: Option<JoinHandle<Result<(), SaveError>>>,
+    /// The writer thread, joined: its result, and the thread count before and the time of the
+    /// join (see [`Server::forkless_settled`]).
+    joined: Option<std::thread::Result<Result<(), SaveError>>>,
+    settle: Option<(u64, Instant)>,
     /// The walk has sent every entry (and the writer was told).
     walk_done: bool,
     /// BGSAVE CANCEL, FLUSHALL or SHUTDOWN ended it: not a failure. The save stays in
@@ -579,6 +640,7 @@ impl Server {
             sizes,
             pipe,
             sockets,
+            nice: self.config.bgsave_forkless_writer_nice,
         };
         let to_socket = job.pipe.is_some() || job.sockets.is_some();
         let q = queue.clone();
@@ -620,6 +682,8 @@ impl Server {
             next_sample: Instant::now(),
             early_at_walk_end: 0,
             to_socket,
+            joined: None,
+            settle: None,
         });
         self.persist.forkless_notify.notify_one();
         Ok(())
@@ -671,6 +735,9 @@ impl Server {
         let now = Instant::now();
         let sample_due = now >= run.next_sample;
         if run.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            if !self.forkless_settled() {
+                return Tick::Sleep(Duration::from_millis(1));
+            }
             self.forkless_finish();
             return Tick::Ended;
         }
@@ -713,6 +780,33 @@ impl Server {
         }
     }
 
+    /// The writer thread has ended: joins it (at once: it has returned), then says whether the
+    /// kernel has stopped counting it, or 100 ms have passed. `pthread_join` returns a moment
+    /// before the thread's exit is complete, and a fork in that moment would see two threads
+    /// and be refused, so the save ends only then. The wait is the driver's (it polls every
+    /// millisecond, the event loop serving commands meanwhile), not a spin on the event loop's
+    /// thread as `fork::join_settled` does: that spin could hold every command for its whole
+    /// 100 ms (in three saves out of four with the writer at nice +8 on the 2-core development
+    /// machine: the spinning thread kept the exiting one from finishing); polled, the wait is
+    /// about 40 µs. The end of the save logs it as `settle_us`.
+    fn forkless_settled(&mut self) -> bool {
+        let Some(run) = self.persist.forkless.as_mut() else {
+            return true;
+        };
+        if let Some(thread) = run.thread.take() {
+            let before = fork::thread_count();
+            run.joined = Some(thread.join());
+            run.settle = before.map(|n| (n, Instant::now()));
+        }
+        match run.settle {
+            None => true,
+            Some((before, joined_at)) => {
+                joined_at.elapsed() >= Duration::from_millis(100)
+                    || fork::thread_count().is_none_or(|n| n < before || n <= 1)
+            }
+        }
+    }
+
     /// Entries the write path has sent early so far in the running save.
     fn forkless_early(&self) -> u64 {
         match (self.ks.forkless_progress(), self.persist.forkless.as_ref()) {
@@ -751,8 +845,15 @@ impl Server {
         };
         // The writer may have ended first (an I/O error): the walk ends with it.
         drop(self.ks.forkless_end());
-        // Joined until the kernel counts it no more: a fork may follow at once.
-        let joined = run.thread.take().map(fork::join_settled);
+        // Joined, and settled (a fork may follow at once), by `forkless_settled`; at SHUTDOWN
+        // (`forkless_cancel_at_exit`) here.
+        let joined = match run.joined.take() {
+            Some(joined) => Some(joined),
+            None => run.thread.take().map(fork::join_settled),
+        };
+        let settle_us = run
+            .settle
+            .map_or(0, |(_, at)| at.elapsed().as_micros() as u64);
         self.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
         self.persist.last_method = Some(SaveMethod::Forkless);
         let (_, peak_queued, stalls, stall_us) = run.queue.figures();
@@ -772,6 +873,8 @@ impl Server {
             Some(Ok(Ok(()))) => {
                 info!(
                     keys = run.keys_processed(),
+                    uncompressed = run.queue.raw.load(Ordering::Relaxed),
+                    settle_us,
                     early,
                     peak_queued,
                     stalls,
