@@ -80,8 +80,7 @@ pub struct Queue {
     /// The walk waits above this; the write path above twice this.
     cap: usize,
     /// The write path may not wait for the writer (see [`Producer::wait_for_room`]): a
-    /// diskless sync's save through the relay, for its whole life; one that writes to the
-    /// replicas' sockets itself, until every replica's socket is in the writer's hands.
+    /// diskless sync's save, until every replica's socket is in the writer's hands.
     no_stall: AtomicBool,
     /// The save was cancelled: the writer stops and renames nothing.
     cancel: AtomicBool,
@@ -258,12 +257,10 @@ impl Producer {
     /// waited for whole) it waits here until the writer has taken enough. The only place a
     /// command waits on the writer thread; each wait is counted.
     ///
-    /// Not while the writer depends on this thread: a writer whose pipe only the replication
-    /// relay (on the event loop) reads, or one still waiting for a replica's connection task
-    /// to hand it its socket, would make a write waiting here wait for ever. There the write
-    /// path queues what it must without waiting. (A diskless sync's forkless save writes to
-    /// the replicas' sockets itself, so the bound holds for it too, once it has them all: see
-    /// `repl::diskless`.) No write waits longer than [`STALL_MAX`]: see there.
+    /// Not while the writer depends on this thread: a diskless sync's writer still waiting
+    /// for a replica's connection task to hand it its socket would make a write waiting here
+    /// wait for ever; until it has them all the write path queues what it must without
+    /// waiting (see `repl::diskless`). No write waits longer than [`STALL_MAX`]: see there.
     fn wait_for_room(&mut self, item_bytes: usize) {
         let queue = self.queue.clone();
         let q = &*queue;
@@ -367,9 +364,6 @@ struct WriterJob {
     functions: Vec<bytes::Bytes>,
     /// Per database at the start: (keys, keys with an expire), the RESIZEDB hint.
     sizes: Vec<(u64, u64)>,
-    /// A diskless sync: the write end of the pipe the stream goes into, instead of the file
-    /// (the event loop relays it to the replicas).
-    pipe: Option<std::os::fd::OwnedFd>,
     /// A diskless sync whose replicas' sockets the writer writes to itself (no relay).
     sockets: Option<crate::repl::diskless::Fanout>,
     /// `bgsave-forkless-writer-nice`: see [`lower_priority`].
@@ -387,18 +381,13 @@ fn writer_main(
 ) -> Result<(), SaveError> {
     block_sigxfsz();
     lower_priority(job.nice);
-    let pipe = job.pipe.take();
     let sockets = job.sockets.take();
-    let result = match (pipe, sockets) {
+    let result = match sockets {
         // The same records straight to the replicas: the diskless sync's stream.
-        (_, Some(fanout)) => crate::repl::diskless::save_to_sockets(fanout, &q, |out| {
+        Some(fanout) => crate::repl::diskless::save_to_sockets(fanout, &q, |out| {
             write_records(&job, &rx, &back, &q, out)
         }),
-        // The same records into the pipe: the diskless sync's stream.
-        (Some(pipe), None) => {
-            snap::save_to_pipe(pipe, |out| write_records(&job, &rx, &back, &q, out))
-        }
-        (None, None) => {
+        None => {
             let dbfilename: &std::ffi::OsStr = job.dbfilename.as_ref();
             let tmp: &std::ffi::OsStr = job.tmp.as_ref();
             snap::save_atomically_checked(
@@ -416,7 +405,7 @@ fn writer_main(
 }
 
 /// The RDB stream from the queue's entries into `out` (the temp file, or a diskless sync's
-/// pipe).
+/// replicas' sockets).
 fn write_records<W: io::Write>(
     job: &WriterJob,
     rx: &mpsc::Receiver<Msg>,
@@ -556,7 +545,7 @@ pub struct ForklessRun {
     next_sample: Instant,
     /// Entries the write path sent early, as counted when the walk ended.
     early_at_walk_end: u64,
-    /// A diskless sync's save: the stream went into a pipe, nothing was saved on disk.
+    /// A diskless sync's save: the stream went to the replicas, nothing was saved on disk.
     to_socket: bool,
 }
 
@@ -595,11 +584,8 @@ impl Server {
 
     /// BGSAVE FORKLESS: starts the walk and the writer thread. The file will hold the data as
     /// it is at this instant.
-    pub fn bgsave_forkless_start(
-        &mut self,
-        pipe: Option<std::os::fd::OwnedFd>,
-    ) -> Result<(), String> {
-        self.forkless_start_with(pipe, None)
+    pub fn bgsave_forkless_start(&mut self) -> Result<(), String> {
+        self.forkless_start_with(None)
     }
 
     /// A diskless sync's forkless save that writes the stream to the replicas' sockets.
@@ -607,12 +593,11 @@ impl Server {
         &mut self,
         fanout: crate::repl::diskless::Fanout,
     ) -> Result<(), String> {
-        self.forkless_start_with(None, Some(fanout))
+        self.forkless_start_with(Some(fanout))
     }
 
     fn forkless_start_with(
         &mut self,
-        pipe: Option<std::os::fd::OwnedFd>,
         sockets: Option<crate::repl::diskless::Fanout>,
     ) -> Result<(), String> {
         if self.save_in_progress() {
@@ -620,7 +605,7 @@ impl Server {
         }
         self.persist.last_bgsave_try = Some(Instant::now());
         let cap = (self.config.bgsave_forkless_queue_bytes as usize).max(MIN_QUEUE_BYTES);
-        let queue = Arc::new(Queue::new(cap, pipe.is_some() || sockets.is_some()));
+        let queue = Arc::new(Queue::new(cap, sockets.is_some()));
         let (tx, rx) = mpsc::channel();
         let (back_tx, back_rx) = mpsc::channel();
         let sizes = self
@@ -638,11 +623,10 @@ impl Server {
             used_mem,
             functions: self.persist.functions.clone(),
             sizes,
-            pipe,
             sockets,
             nice: self.config.bgsave_forkless_writer_nice,
         };
-        let to_socket = job.pipe.is_some() || job.sockets.is_some();
+        let to_socket = job.sockets.is_some();
         let q = queue.clone();
         let thread = std::thread::Builder::new()
             .name("forkdb-save".into())
@@ -891,7 +875,7 @@ impl Server {
                 warn!(
                     step = e.step.name(),
                     errno = e.errno(),
-                    "Diskless transfer: writing the RDB into the pipe failed: {err}"
+                    "Diskless transfer: writing the RDB to the replicas failed: {err}"
                 );
                 warn!("Background transfer error");
                 self.timelines.end("err");

@@ -358,7 +358,7 @@ impl Server {
     pub fn bgsave_start_with(&mut self, method: SaveMethod) -> Result<(), String> {
         match method {
             SaveMethod::Fork => self.bgsave_fork_start(None),
-            SaveMethod::Forkless => self.bgsave_forkless_start(None),
+            SaveMethod::Forkless => self.bgsave_forkless_start(),
         }
     }
 
@@ -382,10 +382,9 @@ impl Server {
             let flags = libc::fcntl(rd.as_raw_fd(), libc::F_GETFL);
             libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
-        match self.config.bgsave_default_method {
-            SaveMethod::Fork => self.bgsave_fork_start(Some(wr))?,
-            SaveMethod::Forkless => self.bgsave_forkless_start(Some(wr))?,
-        }
+        // Only a fork child writes into a pipe: a forkless save of a diskless sync writes to
+        // the replicas' sockets itself (`repl::diskless`).
+        self.bgsave_fork_start(Some(wr))?;
         Ok(rd)
     }
 
