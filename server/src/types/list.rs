@@ -176,6 +176,19 @@ struct Quicklist {
     count: usize,
 }
 
+impl Quicklist {
+    /// Room for one more node. The first node gets a buffer of exactly one slot: most lists
+    /// are one node (100 short items fit one 8 KiB listpack), and `VecDeque`'s first push
+    /// would reserve four (96 bytes, a 112-byte chunk, where one slot is a 32-byte chunk:
+    /// with the 48-byte `Quicklist` that is Redis's quicklist plus its one node, 80 bytes).
+    /// Past one node the deque grows as it does by itself.
+    fn reserve_for_push(&mut self) {
+        if self.nodes.capacity() == 0 {
+            self.nodes.reserve_exact(1);
+        }
+    }
+}
+
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -211,6 +224,7 @@ impl List {
                 LoadedNode::Plain(b) => Node::Plain(b),
             };
             ql.count += node.len();
+            ql.reserve_for_push();
             ql.nodes.push_back(node);
         }
         List { ql: Box::new(ql) }
@@ -272,6 +286,7 @@ impl List {
             }
         }
         let n = Node::single(e);
+        ql.reserve_for_push();
         match end {
             End::Head => ql.nodes.push_front(n),
             End::Tail => ql.nodes.push_back(n),
@@ -770,6 +785,24 @@ mod tests {
 
     fn node_lens(l: &List) -> Vec<usize> {
         l.ql.nodes.iter().map(Node::len).collect()
+    }
+
+    #[test]
+    fn a_one_node_list_reserves_one_node_slot() {
+        let mut l = List::new();
+        for i in 0..100 {
+            l.push(End::Tail, format!("item-{i:04}").as_bytes(), -2);
+        }
+        assert_eq!(node_lens(&l), [100]);
+        assert_eq!(l.ql.nodes.capacity(), 1);
+        let loaded = List::from_nodes([LoadedNode::Packed(Listpack::new())]);
+        assert_eq!(loaded.ql.nodes.capacity(), 0);
+        // A second node grows the deque as it would by itself.
+        for i in 0..1000 {
+            l.push(End::Head, format!("item-{i:04}").as_bytes(), -2);
+        }
+        assert!(node_lens(&l).len() > 1);
+        assert_eq!(l.len(), 1100);
     }
 
     #[test]

@@ -51,7 +51,7 @@ use std::hash::{Hash, Hasher};
 
 use forkdb_protocol::format_double;
 use forkdb_snapshot::blob::listpack::Where;
-use forkdb_snapshot::blob::{Elem, Listpack, Pos};
+use forkdb_snapshot::blob::{listpack, Elem, Listpack, Pos};
 
 /// The encoding thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -690,6 +690,38 @@ impl ZSet {
         }
     }
 
+    /// Room in the listpack for the pairs one command is about to add, so that the buffer
+    /// takes its final size class once instead of passing through every smaller one (glibc
+    /// keeps the chunks those leave behind: 77 bytes of RSS a key for 100k sets of 100
+    /// members). Nothing when the set is in the large encoding or the pairs would convert it.
+    /// Members already present make it an overestimate, of at most the bytes of those pairs.
+    pub fn reserve_pairs<'a>(
+        &mut self,
+        pairs: impl ExactSizeIterator<Item = (&'a [u8], f64)>,
+        limits: Limits,
+    ) {
+        let Repr::Listpack(lp) = &mut self.0 else {
+            return;
+        };
+        if lp.len() / 2 + pairs.len() > limits.entries {
+            return;
+        }
+        let mut bytes = 0usize;
+        for (member, score) in pairs {
+            if member.len() > limits.value {
+                return;
+            }
+            let score_size = match double2ll(score) {
+                Some(v) => listpack::entry_size(Elem::Int(v)),
+                None => listpack::entry_size(Elem::Str(format_double(score).as_bytes())),
+            };
+            bytes = bytes
+                .saturating_add(listpack::entry_size(member))
+                .saturating_add(score_size);
+        }
+        lp.reserve(bytes);
+    }
+
     /// ZADD/ZINCRBY of one member (Redis's `zsetAdd`), converting to the large encoding when
     /// the new member would cross a threshold.
     pub fn add(&mut self, score: f64, member: &[u8], f: AddFlags, limits: Limits) -> AddOutcome {
@@ -914,6 +946,51 @@ mod tests {
         entries: 128,
         value: 64,
     };
+
+    #[test]
+    fn reserved_pairs_go_in_without_moving_the_listpack() {
+        let members: Vec<String> = (0..100).map(|j| format!("m{j:07}")).collect();
+        let scores: Vec<f64> = (0..100)
+            .map(|j| if j % 2 == 0 { j as f64 } else { j as f64 + 0.5 })
+            .collect();
+        let mut z = ZSet::new_for(8, L);
+        z.reserve_pairs(
+            members
+                .iter()
+                .map(|m| m.as_bytes())
+                .zip(scores.iter().copied()),
+            L,
+        );
+        let Repr::Listpack(lp) = &z.0 else {
+            panic!("not a listpack")
+        };
+        let (ptr, cap) = (lp.as_bytes().as_ptr(), lp.capacity());
+        for (m, &s) in members.iter().zip(&scores) {
+            add(&mut z, s, m);
+        }
+        let Repr::Listpack(lp) = &z.0 else {
+            panic!("not a listpack")
+        };
+        assert_eq!((lp.as_bytes().as_ptr(), lp.capacity()), (ptr, cap));
+        // The reservation is the final size's class: what growth one by one ends at.
+        let mut grown = ZSet::new_for(8, L);
+        for (m, &s) in members.iter().zip(&scores) {
+            add(&mut grown, s, m);
+        }
+        let Repr::Listpack(g) = &grown.0 else {
+            panic!("not a listpack")
+        };
+        assert_eq!(g.as_bytes(), lp.as_bytes());
+        assert_eq!(g.capacity(), cap);
+        // Pairs that would convert the set reserve nothing.
+        let mut big = ZSet::new_for(8, L);
+        let many: Vec<String> = (0..200).map(|j| format!("m{j}")).collect();
+        big.reserve_pairs(many.iter().map(|m| (m.as_bytes(), 1.0)), L);
+        let Repr::Listpack(lp) = &big.0 else {
+            panic!("not a listpack")
+        };
+        assert_eq!(lp.capacity(), Listpack::new().capacity());
+    }
 
     fn add(z: &mut ZSet, s: f64, m: &str) -> AddOutcome {
         z.add(s, m.as_bytes(), AddFlags::default(), L)
