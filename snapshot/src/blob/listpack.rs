@@ -551,6 +551,14 @@ impl Listpack {
         self.bytes.get(HEADER_SIZE) == Some(&EOF)
     }
 
+    /// A copy that keeps the spare capacity (unlike `clone`): for a listpack
+    /// that moves and goes on changing.
+    pub fn clone_with_capacity(&self) -> Listpack {
+        Listpack {
+            bytes: self.bytes.clone(),
+        }
+    }
+
     /// Makes room for `additional` more bytes: the buffer takes the size
     /// class of the size it will reach, once, where element-by-element
     /// growth would pass through every class on the way. A command that adds
