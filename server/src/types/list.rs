@@ -21,8 +21,7 @@
 //! only. Nothing here knows about the keyspace: commands change a list through
 //! `Slot::list_mut` (the write path).
 
-use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use forkdb_snapshot::blob::listpack::{self, Listpack, Where};
@@ -198,47 +197,6 @@ impl Quicklist {
     }
 }
 
-/// Lists at most this large (header, node slots, node bytes) move on their first write during
-/// a fork save; larger ones are changed in place, where copy-on-write copies only the pages a
-/// write touches (moving a list of many nodes would copy all of them).
-const MOVE_MAX: usize = 8 * 1024;
-
-/// The lists moved during the running fork save (see [`List::unshare`]).
-struct Shelter {
-    /// Addresses of the `Quicklist`s made by a move in this save: written in place from then on.
-    moved: HashSet<usize>,
-    /// The lists as they were at the fork, untouched until the child is gone.
-    old: Vec<Box<Quicklist>>,
-}
-
-thread_local! {
-    /// Some while a fork save's child lives. The server is one thread (the child never changes
-    /// a list), so a thread-local is the whole state.
-    static SHELTER: RefCell<Option<Shelter>> = const { RefCell::new(None) };
-}
-
-/// A fork save's child was just forked: from now on a small list moves on its first write.
-pub fn fork_save_started() {
-    SHELTER.with(|s| {
-        *s.borrow_mut() = Some(Shelter {
-            moved: HashSet::new(),
-            old: Vec::new(),
-        })
-    });
-}
-
-/// The child is gone: the lists kept as they were at the fork are freed, and lists are
-/// changed in place again.
-pub fn fork_save_ended() {
-    let shelter = SHELTER.with(|s| s.borrow_mut().take());
-    drop(shelter);
-}
-
-/// Lists moved in the running fork save (for tests and diagnostics).
-pub fn moved_in_save() -> usize {
-    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old.len()))
-}
-
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -314,40 +272,30 @@ impl List {
 
     /// Called first by every method that changes the list. While a fork save's child lives, a
     /// small list's first write moves it to new memory (its header, node slots and listpacks,
-    /// each with its spare capacity) and keeps the old one untouched until the child is gone.
-    ///
-    /// Why: a list changed in place dirties its listpack's pages (a 2 KiB listpack in glibc's
-    /// heap straddles two pages half the time) and the pages of its header and node slots, all
-    /// shared with the child, so the kernel copies 4 KiB or more of each; a moved list costs
-    /// only its own bytes, in pages the child never had. Redis 7.0 writes in place (jemalloc's
-    /// 2 KiB regions never straddle a page), and forkdb did too: 1.2 pages copied per list
-    /// written (10 000 lists of 100 elements under 4000 LPUSH+LPOP pairs).
+    /// each with its spare capacity) and keeps the old one untouched until the child is gone
+    /// (see [`super::should_move`]). In place, 10 000 lists of 100 elements under 4000
+    /// LPUSH+LPOP pairs copied 1.2 pages a list written.
     fn unshare(&mut self) {
-        SHELTER.with(|s| {
-            let mut s = s.borrow_mut();
-            let Some(sh) = s.as_mut() else { return };
-            let at = &*self.ql as *const Quicklist as usize;
-            if self.ql.nodes.capacity() == 0 {
-                // A list made after the fork: nothing of it is shared.
-                sh.moved.insert(at);
-                return;
-            }
-            if sh.moved.contains(&at) || self.heap_size() > MOVE_MAX {
-                return;
-            }
-            let fresh = Box::new(Quicklist {
-                nodes: self
-                    .ql
-                    .nodes
-                    .iter()
-                    .map(Node::clone_with_capacity)
-                    .collect(),
-                count: self.ql.count,
-            });
-            let old = std::mem::replace(&mut self.ql, fresh);
-            sh.moved.insert(&*self.ql as *const Quicklist as usize);
-            sh.old.push(old);
+        let at = &*self.ql as *const Quicklist as usize;
+        if self.ql.nodes.capacity() == 0 {
+            // A list made after the fork (or never pushed to): nothing of it is shared.
+            super::made_after_fork(at);
+            return;
+        }
+        if !super::should_move(at, self.heap_size()) {
+            return;
+        }
+        let fresh = Box::new(Quicklist {
+            nodes: self
+                .ql
+                .nodes
+                .iter()
+                .map(Node::clone_with_capacity)
+                .collect(),
+            count: self.ql.count,
         });
+        let old = std::mem::replace(&mut self.ql, fresh);
+        super::moved(&*self.ql as *const Quicklist as usize, old);
     }
 
     /// Pushes at one end (`quicklistPushHead`/`quicklistPushTail`).
@@ -872,6 +820,7 @@ pub fn entry_size(e: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{fork_save_ended, fork_save_started, moved_in_save, MOVE_MAX};
 
     fn items(l: &List) -> Vec<Vec<u8>> {
         l.iter().map(|e| e.to_vec()).collect()
@@ -917,9 +866,11 @@ mod tests {
         assert_ne!(n1, n0);
         assert_eq!(moved_in_save(), 1);
         // The old list is kept as it was at the fork.
-        SHELTER.with(|s| {
+        super::super::SHELTER.with(|s| {
             let s = s.borrow();
-            let old = &s.as_ref().unwrap().old[0];
+            let old = s.as_ref().unwrap().old[0]
+                .downcast_ref::<Box<Quicklist>>()
+                .unwrap();
             assert_eq!(&**old as *const Quicklist, h0);
             let kept = List { ql: old.clone() };
             assert_eq!(items(&kept), before);

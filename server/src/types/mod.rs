@@ -12,6 +12,10 @@ pub mod list;
 pub mod set;
 pub mod zset;
 
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
@@ -47,3 +51,84 @@ impl<I: Iterator> Iterator for Counted<I> {
 }
 
 impl<I: Iterator> ExactSizeIterator for Counted<I> {}
+
+/// Containers at most this large (bytes on the heap) move on their first write during a fork
+/// save; larger ones are changed in place, where copy-on-write copies only the pages a write
+/// touches (moving a large one would copy all of it).
+pub const MOVE_MAX: usize = 8 * 1024;
+
+/// What the running fork save moved (see [`should_move`]).
+struct Shelter {
+    /// Addresses of the buffers made by a move in this save (or after the fork): written in
+    /// place from then on.
+    moved: HashSet<usize>,
+    /// The moved containers' old buffers as they were at the fork, untouched until the child is
+    /// gone.
+    old: Vec<Box<dyn Any>>,
+}
+
+thread_local! {
+    /// Some while a fork save's child lives. The server is one thread and the child never
+    /// changes a container, so a thread-local is the whole state.
+    static SHELTER: RefCell<Option<Shelter>> = const { RefCell::new(None) };
+}
+
+/// A fork save's child was just forked: from now on a small list or sorted set moves on its
+/// first write (see the types that call [`should_move`]).
+pub fn fork_save_started() {
+    SHELTER.with(|s| {
+        *s.borrow_mut() = Some(Shelter {
+            moved: HashSet::new(),
+            old: Vec::new(),
+        })
+    });
+}
+
+/// The child is gone: the old buffers kept since the fork are freed, and containers are
+/// changed in place again.
+pub fn fork_save_ended() {
+    let shelter = SHELTER.with(|s| s.borrow_mut().take());
+    drop(shelter);
+}
+
+/// Containers moved in the running fork save (for tests and diagnostics).
+pub fn moved_in_save() -> usize {
+    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old.len()))
+}
+
+/// Whether the container whose buffer is at `at` and holds `bytes` on the heap should move
+/// before a write: a fork save's child lives, it is small, and it has not moved yet.
+///
+/// Why move: a container changed in place dirties the pages of its buffer (a 2 KiB listpack in
+/// glibc's heap straddles two pages half the time; jemalloc's 2 KiB regions never do, which is
+/// what Redis gets) and of whatever shares them, all shared with the child, so the kernel copies
+/// 4 KiB or more; a moved one costs its own bytes, in pages the child never had. For containers
+/// of a few hundred bytes (small hashes, intsets) that is no gain once most keys are written:
+/// each move also rewrites the keyspace slot that holds the handle, so those stay in place.
+pub(crate) fn should_move(at: usize, bytes: usize) -> bool {
+    SHELTER.with(|s| {
+        s.borrow()
+            .as_ref()
+            .is_some_and(|sh| bytes <= MOVE_MAX && !sh.moved.contains(&at))
+    })
+}
+
+/// Records a move: the new buffer at `new_at` is written in place from now on, and `old`
+/// is kept (unchanged, unfreed) until the child is gone.
+pub(crate) fn moved<T: Any>(new_at: usize, old: T) {
+    SHELTER.with(|s| {
+        if let Some(sh) = s.borrow_mut().as_mut() {
+            sh.moved.insert(new_at);
+            sh.old.push(Box::new(old));
+        }
+    });
+}
+
+/// A buffer made after the fork (nothing of it is shared): written in place.
+pub(crate) fn made_after_fork(at: usize) {
+    SHELTER.with(|s| {
+        if let Some(sh) = s.borrow_mut().as_mut() {
+            sh.moved.insert(at);
+        }
+    });
+}

@@ -722,6 +722,23 @@ impl ZSet {
         lp.reserve(bytes);
     }
 
+    /// Called before every change of a listpack-encoded set: while a fork save's child lives, a
+    /// small listpack's first write moves it to a new buffer (same bytes and spare capacity) and
+    /// keeps the old one untouched until the child is gone (see [`super::should_move`]). A
+    /// listpack that leaves its size class later moves again on its next write (its address
+    /// changed): rare, and it costs one copy.
+    fn unshare(&mut self) {
+        let Repr::Listpack(lp) = &mut self.0 else {
+            return;
+        };
+        if !super::should_move(lp.as_bytes().as_ptr() as usize, lp.capacity()) {
+            return;
+        }
+        let fresh = lp.clone_with_capacity();
+        let old = std::mem::replace(lp, fresh);
+        super::moved(lp.as_bytes().as_ptr() as usize, old);
+    }
+
     /// ZADD/ZINCRBY of one member (Redis's `zsetAdd`), converting to the large encoding when
     /// the new member would cross a threshold.
     pub fn add(&mut self, score: f64, member: &[u8], f: AddFlags, limits: Limits) -> AddOutcome {
@@ -733,6 +750,7 @@ impl ZSet {
             if f.xx {
                 return AddOutcome::Nop;
             }
+            self.unshare();
             if let Repr::Listpack(lp) = &mut self.0 {
                 if lp.len() / 2 + 1 > limits.entries
                     || member.len() > limits.value
@@ -765,6 +783,7 @@ impl ZSet {
         if score == cur {
             return AddOutcome::Same(score);
         }
+        self.unshare();
         match &mut self.0 {
             Repr::Listpack(lp) => {
                 if let Some((p, _)) = lp_find(lp, member) {
@@ -779,15 +798,20 @@ impl ZSet {
 
     /// Removes `member`; false if absent.
     pub fn remove(&mut self, member: &[u8]) -> bool {
+        if let Repr::Listpack(lp) = &self.0 {
+            let Some((p, _)) = lp_find(lp, member) else {
+                return false;
+            };
+            // A move keeps every byte offset, so `p` stays valid.
+            self.unshare();
+            if let Repr::Listpack(lp) = &mut self.0 {
+                lp.delete_range_at(p, 2);
+            }
+            return true;
+        }
         match &mut self.0 {
-            Repr::Listpack(lp) => match lp_find(lp, member) {
-                Some((p, _)) => {
-                    lp.delete_range_at(p, 2);
-                    true
-                }
-                None => false,
-            },
             Repr::Big(b) => b.remove(member),
+            Repr::Listpack(_) => false,
         }
     }
 
@@ -904,6 +928,7 @@ impl ZSet {
         if start >= end {
             return 0;
         }
+        self.unshare();
         match &mut self.0 {
             Repr::Listpack(lp) => {
                 if let Some(p) = lp.seek((start * 2) as i64) {
@@ -946,6 +971,45 @@ mod tests {
         entries: 128,
         value: 64,
     };
+
+    #[test]
+    fn a_listpack_moves_once_per_fork_save() {
+        use crate::types::{fork_save_ended, fork_save_started, moved_in_save};
+        let lp_at = |z: &ZSet| match &z.0 {
+            Repr::Listpack(lp) => lp.as_bytes().as_ptr(),
+            Repr::Big(_) => panic!("not a listpack"),
+        };
+        let mut z = ZSet::default();
+        for j in 0..100 {
+            add(&mut z, j as f64, &format!("member-{j:03}"));
+        }
+        let at0 = lp_at(&z);
+        fork_save_started();
+        // No change, no move: an absent member, the same score.
+        assert!(!z.remove(b"absent"));
+        assert!(matches!(
+            add(&mut z, 5.0, "member-005"),
+            AddOutcome::Same(_)
+        ));
+        assert_eq!((lp_at(&z), moved_in_save()), (at0, 0));
+        // The first change moves it, keeping the old bytes as they were.
+        let before = z.clone();
+        assert!(z.remove(b"member-007"));
+        let at1 = lp_at(&z);
+        assert_ne!(at1, at0);
+        assert_eq!(moved_in_save(), 1);
+        assert_eq!(z.len(), 99);
+        assert_eq!(z.score(b"member-007"), None);
+        assert_eq!(z.score(b"member-008"), Some(8.0));
+        // Later changes stay in place.
+        add(&mut z, 7.0, "member-007");
+        add(&mut z, 1000.0, "member-001");
+        z.remove_range(0, 1);
+        assert_eq!((lp_at(&z), moved_in_save()), (at1, 1));
+        fork_save_ended();
+        assert_eq!(moved_in_save(), 0);
+        assert_eq!(before.len(), 100);
+    }
 
     #[test]
     fn reserved_pairs_go_in_without_moving_the_listpack() {
