@@ -1425,7 +1425,7 @@ fn containers_written_during_a_save_are_in_the_file_as_at_the_fork() {
     for i in 0..N {
         let (l, z) = (format!("l:{i}"), format!("z:{i}"));
         let mut want = vec![bulk("new-2"), bulk("new-1")];
-        want.extend(items[..99].iter().map(|s| bulk(s)));
+        want.extend(items[..99].iter().map(bulk));
         let Frame::Array(got) = conn.frame(&["LRANGE", &l, "0", "-1"]) else {
             panic!("LRANGE {l} is not an array");
         };
