@@ -18,7 +18,9 @@
 //!
 //! The handle is one pointer (`Value`'s size is pinned by a test). Every node is its own
 //! allocation, so a push or pop while a snapshot child lives dirties the pages of the end node
-//! only. Nothing here knows about the keyspace: commands change a list through
+//! only; a list of at most 8 KiB moves to new memory on its first write while a fork save's
+//! child lives, so it dirties no shared page at all (see `List::unshare` and
+//! [`super::should_move`]). Nothing here knows about the keyspace: commands change a list through
 //! `Slot::list_mut` (the write path).
 
 use std::collections::VecDeque;

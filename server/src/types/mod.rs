@@ -6,6 +6,11 @@
 //! value only. A type never reaches the keyspace: commands get a `&mut` to a value from the
 //! keyspace's write path (`store::Slot::list_mut` and its siblings), which has already told the
 //! `before_write` hook, so a type module cannot change data behind the snapshot's back.
+//!
+//! While a fork save's child lives, small lists and listpack-encoded sorted sets move to new
+//! memory on their first write and their old buffers wait, untouched, for the child to end
+//! ([`should_move`], [`fork_save_started`], [`fork_save_ended`]; `persist` calls the last two),
+//! so such a write copies no page the child shares.
 
 pub mod hash;
 pub mod list;
