@@ -296,8 +296,9 @@ impl List {
                 .collect(),
             count: self.ql.count,
         });
+        let bytes = self.heap_size();
         let old = std::mem::replace(&mut self.ql, fresh);
-        super::moved(&*self.ql as *const Quicklist as usize, old);
+        super::moved(&*self.ql as *const Quicklist as usize, old, bytes);
     }
 
     /// Pushes at one end (`quicklistPushHead`/`quicklistPushTail`).
@@ -862,6 +863,7 @@ mod tests {
         assert_eq!(header_at(&fresh), hf);
         assert_eq!(moved_in_save(), 0);
         let before = items(&l);
+        let size_at_fork = l.heap_size();
         l.push(End::Head, b"x", -2);
         let (h1, n1) = (header_at(&l), node_at(&l));
         assert_ne!(h1, h0);
@@ -882,6 +884,7 @@ mod tests {
         l.push(End::Tail, b"y", -2);
         assert_eq!((header_at(&l), node_at(&l)), (h1, n1));
         assert_eq!(moved_in_save(), 1);
+        assert_eq!(crate::types::kept_bytes(), size_at_fork);
         assert_eq!(l.len(), 101);
 
         // A list over MOVE_MAX is changed in place.

@@ -70,6 +70,8 @@ struct Shelter {
     /// The moved containers' old buffers as they were at the fork, untouched until the child is
     /// gone.
     old: Vec<Box<dyn Any>>,
+    /// Their bytes on the heap.
+    old_bytes: usize,
 }
 
 thread_local! {
@@ -85,6 +87,7 @@ pub fn fork_save_started() {
         *s.borrow_mut() = Some(Shelter {
             moved: HashSet::new(),
             old: Vec::new(),
+            old_bytes: 0,
         })
     });
 }
@@ -119,14 +122,23 @@ pub(crate) fn should_move(at: usize, bytes: usize) -> bool {
 }
 
 /// Records a move: the new buffer at `new_at` is written in place from now on, and `old`
-/// is kept (unchanged, unfreed) until the child is gone.
-pub(crate) fn moved<T: Any>(new_at: usize, old: T) {
+/// (`bytes` on the heap) is kept (unchanged, unfreed) until the child is gone.
+pub(crate) fn moved<T: Any>(new_at: usize, old: T, bytes: usize) {
     SHELTER.with(|s| {
         if let Some(sh) = s.borrow_mut().as_mut() {
             sh.moved.insert(new_at);
             sh.old.push(Box::new(old));
+            sh.old_bytes += bytes;
         }
     });
+}
+
+/// Bytes of the old buffers kept for the running fork save. Eviction leaves them out of the
+/// memory it counts against `maxmemory`: they stand for the page copies that a write in place
+/// would have made, which Redis's `used_memory` never sees either, and they go when the child
+/// does (evicting keys would not free them).
+pub fn kept_bytes() -> usize {
+    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old_bytes))
 }
 
 /// A buffer made after the fork (nothing of it is shared): written in place.

@@ -736,7 +736,8 @@ impl ZSet {
         }
         let fresh = lp.clone_with_capacity();
         let old = std::mem::replace(lp, fresh);
-        super::moved(lp.as_bytes().as_ptr() as usize, old);
+        let bytes = old.capacity();
+        super::moved(lp.as_bytes().as_ptr() as usize, old, bytes);
     }
 
     /// After a change: a listpack that left its size class has a new address, in memory made
