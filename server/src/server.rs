@@ -151,7 +151,10 @@ impl Server {
         // an evicted key not yet written goes to that queue first, so counting the queue would
         // evict key after key without getting below the limit.
         let queue = self.persist.forkless.as_ref().map(|r| r.queue.clone());
-        let not_counted = move || queue.as_ref().map_or(0, |q| q.figures().0 as usize);
+        // Nor the containers a fork save keeps as they were (`types::kept_bytes`).
+        let not_counted = move || {
+            queue.as_ref().map_or(0, |q| q.figures().0 as usize) + crate::types::kept_bytes()
+        };
         self.ks
             .evict_to_fit(limit, &self.config.maxmemory_policy, || {
                 crate::alloc::used_memory().saturating_sub(not_counted())

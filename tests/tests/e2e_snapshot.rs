@@ -1362,3 +1362,89 @@ fn flushall_counts_the_keys_it_dropped_like_redis() {
         }
     }
 }
+
+/// Small lists and sorted sets move to new memory on their first write during a fork save
+/// (so that the write copies no page the child shares), and a big list is changed in place:
+/// either way the file holds every container as it was at the fork (checked by redis-server
+/// 7.0 loading it), and the server holds every write, including the second write to a moved
+/// container.
+#[test]
+fn containers_written_during_a_save_are_in_the_file_as_at_the_fork() {
+    const N: usize = 20;
+    // 20 ms a key: the save of 2N + 1 keys takes about 0.8 s, the writes a few ms.
+    let server = Server::forkdb(&["--rdb-key-save-delay", "20000"]);
+    let mut conn = server.conn();
+    let items: Vec<String> = (0..100).map(|j| format!("item-{j:03}-0123456")).collect();
+    for i in 0..N {
+        let l = format!("l:{i}");
+        let mut rpush = vec!["RPUSH", l.as_str()];
+        rpush.extend(items.iter().map(String::as_str));
+        assert_eq!(int(conn.frame(&rpush)), 100);
+        let z = format!("z:{i}");
+        let scores: Vec<String> = (0..100).map(|j| (j * 10).to_string()).collect();
+        let mut zadd = vec!["ZADD", z.as_str()];
+        for (s, m) in scores.iter().zip(&items) {
+            zadd.extend([s.as_str(), m.as_str()]);
+        }
+        assert_eq!(int(conn.frame(&zadd)), 100);
+    }
+    // 20 000 bytes of elements: over the 8 KiB under which a list moves.
+    let mut rpush = vec!["RPUSH", "big"];
+    let many: Vec<String> = (0..1000).map(|j| format!("big-{j:04}-0123456")).collect();
+    rpush.extend(many.iter().map(String::as_str));
+    assert_eq!(int(conn.frame(&rpush)), 1000);
+    let snapshot = |conn: &mut Conn| -> Vec<Frame> {
+        let mut out = vec![conn.frame(&["LRANGE", "big", "0", "-1"])];
+        for i in 0..N {
+            out.push(conn.frame(&["LRANGE", &format!("l:{i}"), "0", "-1"]));
+            out.push(conn.frame(&["ZRANGE", &format!("z:{i}"), "0", "-1", "WITHSCORES"]));
+        }
+        out
+    };
+    let at_fork = snapshot(&mut conn);
+
+    bgsave(&mut conn);
+    wait_snapshot_child(&server, &server.dir);
+    for i in 0..N {
+        let (l, z) = (format!("l:{i}"), format!("z:{i}"));
+        assert_eq!(int(conn.frame(&["LPUSH", &l, "new-1"])), 101);
+        assert_eq!(int(conn.frame(&["LPUSH", &l, "new-2"])), 102);
+        conn.assert_cmd(&["RPOP", &l], &bulk(&items[99]));
+        conn.assert_cmd(&["ZADD", &z, "INCR", "5", &items[0]], &bulk("5"));
+        assert_eq!(int(conn.frame(&["ZREM", &z, &items[1]])), 1);
+        assert_eq!(int(conn.frame(&["ZADD", &z, "7", "new-member"])), 1);
+    }
+    assert_eq!(int(conn.frame(&["LPUSH", "big", "new"])), 1001);
+    let p = info(&mut conn, "persistence");
+    assert_eq!(
+        field(&p, "rdb_bgsave_in_progress"),
+        "1",
+        "the writes were made during the save"
+    );
+    // The server holds every write.
+    for i in 0..N {
+        let (l, z) = (format!("l:{i}"), format!("z:{i}"));
+        let mut want = vec![bulk("new-2"), bulk("new-1")];
+        want.extend(items[..99].iter().map(bulk));
+        let Frame::Array(got) = conn.frame(&["LRANGE", &l, "0", "-1"]) else {
+            panic!("LRANGE {l} is not an array");
+        };
+        let got: Vec<Vec<u8>> = got.iter().map(Frame::encode).collect();
+        assert_eq!(got, want, "{l} after the writes");
+        conn.assert_cmd(&["ZSCORE", &z, &items[0]], &bulk("5"));
+        conn.assert_cmd(&["ZSCORE", &z, &items[1]], b"$-1\r\n");
+        conn.assert_cmd(&["ZSCORE", &z, "new-member"], &bulk("7"));
+        assert_eq!(int(conn.frame(&["ZCARD", &z])), 100);
+    }
+    conn.assert_cmd(&["LINDEX", "big", "0"], &bulk("new"));
+
+    let p = wait_save_done(&mut conn);
+    assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "{p:?}");
+    let (_copy, file) = copy_aside(&server.dir.join(DBFILE), "moved-containers");
+    check_rdb(&file);
+    let (_redis, mut rc) = redis_with_file(&file);
+    assert!(
+        snapshot(&mut rc) == at_fork,
+        "the file does not hold the containers as they were at the fork"
+    );
+}

@@ -298,6 +298,7 @@ fn zadd_generic(cx: &mut Ctx, args: &[Bytes], mut f: AddFlags, zincrby: bool) {
     let db = cx.db();
     let resp3 = cx.resp3();
     let mut w = cx.srv.ks.write(db, &args[1]);
+    let mut created = false;
     match w.get_zset() {
         Err(WrongType) => {
             drop(w);
@@ -313,6 +314,7 @@ fn zadd_generic(cx: &mut Ctx, args: &[Bytes], mut f: AddFlags, zincrby: bool) {
             }
             let first = args[idx + 1].len();
             w.put(Value::ZSet(ZSet::new_for(first, lim)), None);
+            created = true;
         }
         Ok(Some(_)) => {}
     }
@@ -320,6 +322,11 @@ fn zadd_generic(cx: &mut Ctx, args: &[Bytes], mut f: AddFlags, zincrby: bool) {
     let mut last = 0.0;
     let mut nan = false;
     if let Ok(Some(z)) = w.zset_mut() {
+        if created {
+            // A new key's listpack takes its final size at once (see `ZSet::reserve_pairs`).
+            let members = (0..elements).map(|j| args[idx + 1 + j * 2].as_ref());
+            z.reserve_pairs(members.zip(scores.iter().copied()), lim);
+        }
         for (j, &score) in scores.iter().enumerate() {
             match z.add(score, &args[idx + 1 + j * 2], f, lim) {
                 AddOutcome::Nan => {

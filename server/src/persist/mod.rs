@@ -472,6 +472,9 @@ impl Server {
                 });
                 self.persist.bgsave_scheduled = false;
                 self.ks.access_frozen = self.config.snapshot_freeze_access;
+                // Small lists and sorted sets move on their first write instead of dirtying
+                // shared pages.
+                crate::types::fork_save_started();
                 let run = self
                     .persist
                     .running
@@ -657,6 +660,7 @@ impl Server {
         };
         self.persist.last_method = Some(SaveMethod::Fork);
         self.ks.access_frozen = false;
+        crate::types::fork_save_ended();
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
         self.persist.last_cow_size = run.cow_peak;

@@ -6,11 +6,20 @@
 //! value only. A type never reaches the keyspace: commands get a `&mut` to a value from the
 //! keyspace's write path (`store::Slot::list_mut` and its siblings), which has already told the
 //! `before_write` hook, so a type module cannot change data behind the snapshot's back.
+//!
+//! While a fork save's child lives, small lists and listpack-encoded sorted sets move to new
+//! memory on their first write and their old buffers wait, untouched, for the child to end
+//! ([`should_move`], [`fork_save_started`], [`fork_save_ended`]; `persist` calls the last two),
+//! so such a write copies no page the child shares.
 
 pub mod hash;
 pub mod list;
 pub mod set;
 pub mod zset;
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 pub use hash::Hash;
 pub use list::List;
@@ -47,3 +56,96 @@ impl<I: Iterator> Iterator for Counted<I> {
 }
 
 impl<I: Iterator> ExactSizeIterator for Counted<I> {}
+
+/// Containers at most this large (bytes on the heap) move on their first write during a fork
+/// save; larger ones are changed in place, where copy-on-write copies only the pages a write
+/// touches (moving a large one would copy all of it).
+pub const MOVE_MAX: usize = 8 * 1024;
+
+/// What the running fork save moved (see [`should_move`]).
+struct Shelter {
+    /// Addresses of the buffers made by a move in this save (or after the fork): written in
+    /// place from then on.
+    moved: HashSet<usize>,
+    /// The moved containers' old buffers as they were at the fork, untouched until the child is
+    /// gone.
+    old: Vec<Box<dyn Any>>,
+    /// Their bytes on the heap.
+    old_bytes: usize,
+}
+
+thread_local! {
+    /// Some while a fork save's child lives. The server is one thread and the child never
+    /// changes a container, so a thread-local is the whole state.
+    static SHELTER: RefCell<Option<Shelter>> = const { RefCell::new(None) };
+}
+
+/// A fork save's child was just forked: from now on a small list or sorted set moves on its
+/// first write (see the types that call [`should_move`]).
+pub fn fork_save_started() {
+    SHELTER.with(|s| {
+        *s.borrow_mut() = Some(Shelter {
+            moved: HashSet::new(),
+            old: Vec::new(),
+            old_bytes: 0,
+        })
+    });
+}
+
+/// The child is gone: the old buffers kept since the fork are freed, and containers are
+/// changed in place again.
+pub fn fork_save_ended() {
+    let shelter = SHELTER.with(|s| s.borrow_mut().take());
+    drop(shelter);
+}
+
+/// Containers moved in the running fork save (for tests and diagnostics).
+pub fn moved_in_save() -> usize {
+    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old.len()))
+}
+
+/// Whether the container whose buffer is at `at` and holds `bytes` on the heap should move
+/// before a write: a fork save's child lives, it is small, and it has not moved yet.
+///
+/// Why move: a container changed in place dirties the pages of its buffer (a 2 KiB listpack in
+/// glibc's heap straddles two pages half the time; jemalloc's 2 KiB regions never do, which is
+/// what Redis gets) and of whatever shares them, all shared with the child, so the kernel copies
+/// 4 KiB or more; a moved one costs its own bytes, in pages the child never had. For containers
+/// of a few hundred bytes (small hashes, intsets) that is no gain once most keys are written:
+/// each move also rewrites the keyspace slot that holds the handle, so those stay in place.
+pub(crate) fn should_move(at: usize, bytes: usize) -> bool {
+    SHELTER.with(|s| {
+        s.borrow()
+            .as_ref()
+            .is_some_and(|sh| bytes <= MOVE_MAX && !sh.moved.contains(&at))
+    })
+}
+
+/// Records a move: the new buffer at `new_at` is written in place from now on, and `old`
+/// (`bytes` on the heap) is kept (unchanged, unfreed) until the child is gone.
+pub(crate) fn moved<T: Any>(new_at: usize, old: T, bytes: usize) {
+    SHELTER.with(|s| {
+        if let Some(sh) = s.borrow_mut().as_mut() {
+            sh.moved.insert(new_at);
+            sh.old.push(Box::new(old));
+            sh.old_bytes += bytes;
+        }
+    });
+}
+
+/// Bytes of the old buffers kept for the running fork save. Eviction leaves them out of the
+/// memory it counts against `maxmemory`: they stand for the page copies that a write in place
+/// would have made, which Redis's `used_memory` never sees either, and they go when the child
+/// does (evicting keys would not free them).
+pub fn kept_bytes() -> usize {
+    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old_bytes))
+}
+
+/// A buffer made after the fork (nothing of it is shared): written in place.
+pub(crate) fn made_after_fork(at: usize) {
+    SHELTER.with(|s| {
+        if let Some(sh) = s.borrow_mut().as_mut() {
+            sh.moved.insert(at);
+        }
+    });
+}
