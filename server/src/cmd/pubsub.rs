@@ -124,16 +124,8 @@ fn channels_generic(cx: &mut Ctx, args: &[Bytes], shard: bool) {
 }
 
 fn numsub_generic(cx: &mut Ctx, args: &[Bytes], shard: bool) {
-    // A map in RESP3 (Redis's `addReplyMapLen`), a flat array of pairs in RESP2.
-    let pairs = args.len() - 2;
-    if cx.client.resp3 {
-        cx.out.extend_from_slice(b"%");
-        cx.out
-            .extend_from_slice(itoa::Buffer::new().format(pairs).as_bytes());
-        cx.out.extend_from_slice(b"\r\n");
-    } else {
-        cx.array(pairs * 2);
-    }
+    // A flat array of pairs, in RESP3 too (Redis 7.0's `addReplyArrayLen`).
+    cx.array((args.len() - 2) * 2);
     for name in &args[2..] {
         let reg = if shard {
             &cx.srv.pubsub.shard
