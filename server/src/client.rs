@@ -79,6 +79,11 @@ pub struct ClientMeta {
     pub replica: Cell<bool>,
     /// This is the link to our master (CLIENT LIST's `M` flag and `TYPE master`).
     pub master_link: Cell<bool>,
+    /// Pub/Sub: channels, patterns and shard channels subscribed to (CLIENT LIST's `sub=`,
+    /// `psub=`, `ssub=`; see `pubsub`).
+    pub sub: Cell<usize>,
+    pub psub: Cell<usize>,
+    pub ssub: Cell<usize>,
 }
 
 impl ClientMeta {
@@ -115,7 +120,16 @@ impl ClientMeta {
             multi_mem: Cell::new(0),
             replica: Cell::new(false),
             master_link: Cell::new(false),
+            sub: Cell::new(0),
+            psub: Cell::new(0),
+            ssub: Cell::new(0),
         }
+    }
+
+    /// Redis's `CLIENT_PUBSUB`: subscribed to something. Such a client is of the `pubsub`
+    /// type (CLIENT LIST/KILL TYPE) and output buffer limit class.
+    pub fn is_pubsub(&self) -> bool {
+        self.sub.get() + self.psub.get() + self.ssub.get() > 0
     }
 
     pub fn request_kill(&self) {
@@ -181,11 +195,13 @@ impl ClientMeta {
             "b"
         } else if multi >= 0 {
             "x"
+        } else if self.is_pubsub() {
+            "P"
         } else {
             "N"
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -195,6 +211,9 @@ impl ClientMeta {
             now.duration_since(self.last_interaction.get()).as_secs(),
             flags,
             self.db.get(),
+            self.sub.get(),
+            self.psub.get(),
+            self.ssub.get(),
             multi,
             self.qbuf.get(),
             self.qbuf_alloc.get().saturating_sub(self.qbuf.get()),
@@ -241,6 +260,8 @@ pub struct Client {
     /// command's time and starts the next one's (see `cmd::call`), so that a pipeline of N
     /// commands reads the clock N + 1 times rather than 2N. `None` outside such a batch.
     pub batch_clock: Option<std::time::Instant>,
+    /// Pub/Sub subscriptions (see `pubsub`).
+    pub subs: crate::pubsub::Subs,
 }
 
 impl Client {
@@ -259,6 +280,7 @@ impl Client {
             blocked: None,
             repl: Default::default(),
             batch_clock: None,
+            subs: Default::default(),
         }
     }
 

@@ -184,6 +184,9 @@ fn section(srv: &Server, name: &str, s: &mut String) -> bool {
             f!("evicted_keys", srv.ks.evicted_keys);
             f!("keyspace_hits", srv.ks.keyspace_hits);
             f!("keyspace_misses", srv.ks.keyspace_misses);
+            f!("pubsub_channels", srv.pubsub.channels.len());
+            f!("pubsub_patterns", srv.pubsub.patterns.len());
+            f!("pubsubshard_channels", srv.pubsub.shard.len());
             crate::persist::stats_fields(srv, s);
             // forkdb has no MIGRATE, so never a cached socket (the suite reads the field).
             f!("migrate_cached_sockets", 0);

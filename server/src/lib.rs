@@ -34,6 +34,7 @@
 //!   replicas) and as replica (REPLICAOF, the link to a master).
 //! - [`table`]: the command table (name, arity, flags, key positions) that dispatch and `COMMAND` use.
 //! - [`cmd`]: one module per command family; each handler appends its reply to the output buffer.
+//! - [`pubsub`]: Pub/Sub subscriptions and message delivery.
 //! - [`glob`]: Redis's glob dialect for KEYS, SCAN MATCH and CONFIG GET.
 
 pub mod alloc;
@@ -47,6 +48,7 @@ pub mod info;
 pub mod load;
 pub mod net;
 pub mod persist;
+pub mod pubsub;
 pub mod repl;
 pub mod server;
 pub mod store;

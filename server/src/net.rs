@@ -398,13 +398,19 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         tokio::select! {
             r = stream.readable() => if r.is_err() { break },
             _ = &mut killed => break,
-            _ = meta.feed_ready.notified(), if meta.monitor.get() => {
-                // MONITOR lines from other clients' commands (see `diag`).
+            _ = meta.feed_ready.notified(), if meta.monitor.get() || client.subs.active() => {
+                // MONITOR lines and Pub/Sub messages from other clients' commands (see `diag`,
+                // `pubsub`). The kill signal is watched during the write: a subscriber that
+                // reads nothing is closed by its output buffer limit.
                 let feed = crate::diag::take_feed(&meta);
-                if stream.write_all(&feed).await.is_err() {
+                let r = tokio::select! {
+                    r = stream.write_all(&feed) => r,
+                    _ = &mut killed => break 'conn,
+                };
+                if r.is_err() {
                     break;
                 }
-                meta.obuf_pending.set(0);
+                meta.obuf_pending.set(meta.feed.borrow().len());
                 srv.borrow_mut().stats.total_net_output_bytes += feed.len() as u64;
                 continue;
             }
@@ -463,6 +469,11 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
         meta.qbuf.set(buf.len());
         meta.qbuf_alloc.set(alloc);
         let mut wbuf = served.take().unwrap_or_else(take_reply_buf);
+        // Messages (or MONITOR lines) not yet written go before this batch's replies: Redis
+        // queues both in one output buffer, in the order they were made.
+        if !meta.feed.borrow().is_empty() {
+            wbuf.extend_from_slice(&crate::diag::take_feed(&meta));
+        }
         meta.obuf_alloc.set(wbuf.capacity());
         let mut close = false;
         {
@@ -572,6 +583,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
     let mut s = srv.borrow_mut();
     let id = client.id();
     crate::blocking::forget(&mut s, id); // blocking: a closed client waits no more
+    crate::pubsub::forget(&mut s, &mut client);
     for (db, key) in std::mem::take(&mut client.watched) {
         s.ks.unwatch(db, &key, id);
     }
@@ -704,8 +716,15 @@ fn clients_cron(s: &mut Server) {
     let unix = (crate::util::now_ms() / 1000) as u64;
     client::peaks_new_tick(unix);
     let timeout = (s.config.timeout > 0).then(|| Duration::from_secs(s.config.timeout));
-    let obuf_limit = s.config.client_obuf_limits[ClientClass::Normal as usize];
+    let obuf_limits = s.config.client_obuf_limits;
     for meta in s.clients.values() {
+        // A subscriber answers to the `pubsub` class (Redis's `getClientType`).
+        let class = if meta.is_pubsub() {
+            ClientClass::Pubsub
+        } else {
+            ClientClass::Normal
+        };
+        let obuf_limit = obuf_limits[class as usize];
         let idle = now.duration_since(meta.last_interaction.get());
         // A blocked client waits on its own timeout, not the idle one (Redis's
         // `clientsCronHandleTimeout` skips CLIENT_BLOCKED).

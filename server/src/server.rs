@@ -82,6 +82,8 @@ pub struct Server {
     pub diag: crate::diag::Diag,
     /// Replication, master side (see `repl`).
     pub repl: crate::repl::Repl,
+    /// Pub/Sub channels and patterns and their subscribers (see `pubsub`).
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 impl Server {
@@ -121,6 +123,7 @@ impl Server {
             blocked: Default::default(),
             diag: crate::diag::Diag::default(),
             repl: crate::repl::Repl::default(),
+            pubsub: Default::default(),
         }
     }
 

@@ -372,11 +372,48 @@ macro_rules! spec {
 }
 
 use crate::repl;
+use cmd::pubsub as ps;
 #[allow(unused_imports)]
 use cmd::{
     bitmap, command, conn, diag, dump, expire, hash, keys, list, multi, save, set, sort, string,
     sys, zset,
 };
+
+/// The PUBSUB subcommands (Redis 7.0's flags; CHANNELS and SHARDCHANNELS take at most one
+/// pattern, checked by the handler as Redis does).
+static PUBSUB_SUBS: &[CommandSpec] = &[
+    spec!("pubsub|channels", -2, PUBSUB | LOADING | STALE, "pubsub", "2.8.0", ps::pubsub_channels,
+        acl: "pubsub",
+        args: "?pattern:pattern",
+        summary: "Lists the channels that have subscribers, those matching a pattern if given.",
+        complexity: "O(N), N being the number of channels with subscribers"),
+    spec!("pubsub|numpat", 2, PUBSUB | LOADING | STALE, "pubsub", "2.8.0", ps::pubsub_numpat,
+        acl: "pubsub",
+        summary: "Counts the distinct patterns subscribed to.",
+        complexity: "O(1)"),
+    spec!("pubsub|numsub", -2, PUBSUB | LOADING | STALE, "pubsub", "2.8.0", ps::pubsub_numsub,
+        acl: "pubsub",
+        args: "?channel:string*",
+        summary: "Counts each channel's subscribers (pattern subscriptions not included).",
+        complexity: "O(N), N being the number of channels asked about"),
+    spec!("pubsub|shardchannels", -2, PUBSUB | LOADING | STALE, "pubsub", "7.0.0", ps::pubsub_shardchannels,
+        acl: "pubsub",
+        args: "?pattern:pattern",
+        summary: "Lists the shard channels that have subscribers, those matching a pattern if given.",
+        complexity: "O(N), N being the number of shard channels with subscribers"),
+    spec!("pubsub|shardnumsub", -2, PUBSUB | LOADING | STALE, "pubsub", "7.0.0", ps::pubsub_shardnumsub,
+        acl: "pubsub",
+        args: "?shardchannel:string*",
+        summary: "Counts each shard channel's subscribers.",
+        complexity: "O(N), N being the number of shard channels asked about"),
+    spec!("pubsub|help", 2, LOADING | STALE, "pubsub", "6.2.0", ps::pubsub_help,
+        summary: "Lists the PUBSUB subcommands.",
+        complexity: "O(1)"),
+];
+
+/// SSUBSCRIBE's and SUNSUBSCRIBE's shard channels: `not_key` key specs, as Redis 7.0 gives them
+/// (so that a cluster would route them by slot).
+const SHARD_CHANNELS: &[KeySpec] = &[key_range("not_key", 1, -1, 1)];
 
 /// SORT's keys: the key sorted, the keys BY/GET patterns name and the STORE destination (the
 /// last two `unknown`, as in Redis 7.0). SORT_RO has the first two.
@@ -692,6 +729,54 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: CLIENT_SUBS,
         summary: "Holds the commands that inspect and manage client connections.",
         complexity: "Depends on the subcommand"),
+    // pubsub
+    spec!("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "2.0.0", ps::subscribe,
+        acl: "pubsub",
+        args: "channel:string*",
+        summary: "Subscribes this connection to channels: it then receives what is published to them.",
+        complexity: "O(N), N being the number of channels"),
+    spec!("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "2.0.0", ps::unsubscribe,
+        acl: "pubsub",
+        args: "?channel:string*",
+        summary: "Unsubscribes this connection from the channels given, or from every channel.",
+        complexity: "O(N), N being the number of channels"),
+    spec!("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "2.0.0", ps::psubscribe,
+        acl: "pubsub",
+        args: "pattern:{pattern:pattern}*",
+        summary: "Subscribes this connection to glob-style patterns of channel names.",
+        complexity: "O(N), N being the number of patterns"),
+    spec!("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "2.0.0", ps::punsubscribe,
+        acl: "pubsub",
+        args: "?pattern:pattern*",
+        summary: "Unsubscribes this connection from the patterns given, or from every pattern.",
+        complexity: "O(N+M), N being the patterns given and M the patterns subscribed to"),
+    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST, "pubsub", "2.0.0", ps::publish,
+        acl: "pubsub",
+        args: "channel:string message:string",
+        summary: "Posts a message to a channel; replies with the number of clients that received it.",
+        complexity: "O(N+M), N being the channel's subscribers and M the patterns subscribed to"),
+    spec!("pubsub", -2, 0, "pubsub", "2.8.0", sys::container,
+        subcommands: PUBSUB_SUBS,
+        summary: "Holds the commands that inspect Pub/Sub channels and patterns.",
+        complexity: "Depends on the subcommand"),
+    spec!("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "7.0.0", ps::ssubscribe,
+        acl: "pubsub",
+        keys: SHARD_CHANNELS,
+        args: "shardchannel:string*",
+        summary: "Subscribes this connection to shard channels.",
+        complexity: "O(N), N being the number of shard channels"),
+    spec!("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, "pubsub", "7.0.0", ps::sunsubscribe,
+        acl: "pubsub",
+        keys: SHARD_CHANNELS,
+        args: "?shardchannel:string*",
+        summary: "Unsubscribes this connection from the shard channels given, or from all of them.",
+        complexity: "O(N), N being the number of shard channels"),
+    spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST, "pubsub", "7.0.0", ps::spublish,
+        acl: "pubsub",
+        keys: &[key_range("not_key", 1, 0, 1)],
+        args: "shardchannel:string message:string",
+        summary: "Posts a message to a shard channel; replies with the number of clients that received it.",
+        complexity: "O(N), N being the shard channel's subscribers"),
     // strings
     spec!("get", 2, READONLY | FAST, "string", "1.0.0", string::get,
         acl: "string",

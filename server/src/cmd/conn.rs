@@ -16,6 +16,12 @@ use crate::server::Ctx;
 use crate::util::parse_i64;
 
 pub fn ping(cx: &mut Ctx, args: &[Bytes]) {
+    // In RESP2 subscribed mode the reply is shaped like a message (Redis's `pingCommand`).
+    if cx.client.subs.active() && !cx.client.resp3 && args.len() <= 2 {
+        cx.array(2);
+        cx.bulk(b"pong");
+        return cx.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+    }
     match args.len() {
         1 => cx.simple("PONG"),
         2 => cx.bulk(&args[1]),
@@ -181,6 +187,7 @@ pub fn reset(cx: &mut Ctx, _args: &[Bytes]) {
     *cx.client.meta.name.borrow_mut() = None;
     cx.client.authenticated = cx.srv.config.requirepass.is_empty();
     cx.client.meta.monitor.set(false);
+    crate::pubsub::forget(cx.srv, cx.client);
     cx.simple("RESET");
 }
 
@@ -216,23 +223,22 @@ pub fn client_list(cx: &mut Ctx, args: &[Bytes]) {
         if is(&args[j], "type") && j + 1 < args.len() {
             let t = String::from_utf8_lossy(&args[j + 1]).to_ascii_lowercase();
             match t.as_str() {
-                "normal" | "replica" | "slave" | "master" => {
+                "normal" | "replica" | "slave" | "master" | "pubsub" => {
                     // replication: a replica (SYNC/PSYNC), our master's link, or neither.
                     let of: Vec<u64> = cx
                         .srv
                         .clients
                         .values()
                         .filter(|m| match t.as_str() {
-                            "normal" => !m.replica.get() && !m.master_link.get(),
+                            "normal" => !m.replica.get() && !m.master_link.get() && !m.is_pubsub(),
                             "master" => m.master_link.get(),
+                            "pubsub" => m.is_pubsub(),
                             _ => m.replica.get(),
                         })
                         .map(|m| m.id)
                         .collect();
                     ids = Some(of);
                 }
-                // forkdb has no pub/sub clients: this type lists nobody.
-                "pubsub" => ids = Some(Vec::new()),
                 _ => return cx.err_quoting("ERR Unknown client type '", &args[j + 1], "'"),
             }
             j += 2;
@@ -338,9 +344,10 @@ pub fn client_kill(cx: &mut Ctx, args: &[Bytes]) {
             || laddr.as_ref().is_some_and(|a| *a != m.laddr)
             || (skipme && m.id == me)
             || kill_type.as_deref().is_some_and(|t| match t {
-                "normal" => m.replica.get() || m.master_link.get(),
+                "normal" => m.replica.get() || m.master_link.get() || m.is_pubsub(),
                 "replica" | "slave" => !m.replica.get(),
                 "master" => !m.master_link.get(),
+                "pubsub" => !m.is_pubsub(),
                 _ => true,
             })
         {

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod pubsub;
 pub mod save;
 pub mod set;
 pub mod sort;
@@ -212,6 +213,26 @@ pub fn execute(srv: &mut Server, client: &mut Client, args: Vec<Bytes>, out: &mu
         if let Some(msg) = crate::repl::replica::deny_write(srv, client) {
             return reject_cmd(srv, client, out, spec, msg, is_exec);
         }
+    }
+    // A RESP2 connection with subscriptions reads messages: only these commands may be mixed
+    // in (Redis 7.0's `processCommand`, checked here, after READONLY and before stale).
+    if client.subs.active()
+        && !client.resp3
+        && !matches!(
+            spec.name,
+            "ping"
+                | "subscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "sunsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "quit"
+                | "reset"
+        )
+    {
+        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name);
+        return reject_cmd(srv, client, out, spec, &msg, is_exec);
     }
     // A stale replica refuses what lacks the `stale` flag; EXEC, what it would run.
     let stale_ok =

@@ -420,6 +420,17 @@ pub fn after_call(
     }
 }
 
+/// Queues a command that changed no data but goes to replicas all the same (Redis's
+/// `forceCommandPropagation`: PUBLISH, so that a replica's subscribers get the master's
+/// messages). The arguments are copied: they may be slices of the shared read buffer.
+pub fn force_propagate(srv: &mut Server, db: usize, args: &[Bytes]) {
+    if !srv.repl.active() {
+        return;
+    }
+    let argv = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+    srv.repl.pending.push((Some(db), argv));
+}
+
 /// A blocked client was served from a ready key (blocking.rs): the pop it made, as Redis
 /// propagates it.
 pub fn after_served(srv: &mut Server, db: usize, args: &[Bytes], key: &[u8], reply: &[u8]) {
