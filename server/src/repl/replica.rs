@@ -444,14 +444,7 @@ async fn full_sync(
         let mut left = if mark.is_some() { 0 } else { len };
         while left > 0 {
             if buf.is_empty() {
-                buf.reserve(64 * 1024);
-                let n = stream
-                    .read_buf(buf)
-                    .await
-                    .map_err(|e| format!("I/O error trying to sync with MASTER: {e}"))?;
-                if n == 0 {
-                    return Err("I/O error trying to sync with MASTER: connection lost".to_string());
-                }
+                read_transfer(stream, buf).await?;
             }
             let take = (buf.len() as u64).min(left) as usize;
             let chunk = buf.split_to(take);
@@ -470,7 +463,7 @@ async fn full_sync(
         std::fs::rename(&tmp, &path).map_err(|e| {
             format!("Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}", path.display())
         })?;
-        Ok(())
+        Ok::<(), String>(())
     }
     .await;
     result?;
@@ -714,6 +707,19 @@ pub fn info_fields(srv: &Server, link: &Link, s: &mut String) {
 /// master sends nothing after the mark before our first ACK (Redis 7.0's
 /// `repl_start_cmd_stream_on_ack`, forkdb's too), so the transfer has ended when what was read
 /// ends with it (Redis's replica makes the same check on its last bytes).
+/// Reads more of the snapshot's transfer into `buf` (Redis's errors when it cannot).
+async fn read_transfer(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
+    buf.reserve(64 * 1024);
+    let n = stream
+        .read_buf(buf)
+        .await
+        .map_err(|e| format!("I/O error trying to sync with MASTER: {e}"))?;
+    if n == 0 {
+        return Err("I/O error trying to sync with MASTER: connection lost".to_string());
+    }
+    Ok(())
+}
+
 async fn receive_until_mark(
     srv: &Shared,
     stream: &mut TcpStream,
@@ -724,14 +730,7 @@ async fn receive_until_mark(
     let mut body = MarkedBody::new(mark);
     loop {
         if buf.is_empty() {
-            buf.reserve(64 * 1024);
-            let n = stream
-                .read_buf(buf)
-                .await
-                .map_err(|e| format!("I/O error trying to sync with MASTER: {e}"))?;
-            if n == 0 {
-                return Err("I/O error trying to sync with MASTER: connection lost".to_string());
-            }
+            read_transfer(stream, buf).await?;
         }
         let chunk = buf.split();
         let done = body
