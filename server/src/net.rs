@@ -695,6 +695,7 @@ async fn cron(srv: Shared) {
             crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
+        s.timelines.reap_sampler(false);
         crate::repl::cron(s);
         sample_ops(s);
         let used = crate::alloc::used_memory() as u64;

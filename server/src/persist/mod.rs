@@ -399,6 +399,8 @@ impl Server {
         }
         // fork() copies only this thread: a lock another thread holds (malloc's, stdout's, a
         // Mutex) would stay locked forever in the child. Checked before every fork.
+        // The last save's sampler thread, stopped but perhaps not gone yet.
+        self.timelines.reap_sampler(true);
         match fork::thread_count() {
             Some(1) => {}
             Some(n) => {
