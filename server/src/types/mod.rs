@@ -113,6 +113,12 @@ pub fn moved_in_save() -> usize {
 /// 4 KiB or more; a moved one costs its own bytes, in pages the child never had. For containers
 /// of a few hundred bytes (small hashes, intsets) that is no gain once most keys are written:
 /// each move also rewrites the keyspace slot that holds the handle, so those stay in place.
+/// A fork save's child lives: containers may move on their first write ([`should_move`]).
+/// One thread-local read: what a write checks before it computes anything for a move.
+pub(crate) fn fork_save_active() -> bool {
+    SHELTER.with(|s| s.borrow().is_some())
+}
+
 pub(crate) fn should_move(at: usize, bytes: usize) -> bool {
     SHELTER.with(|s| {
         s.borrow()
