@@ -116,7 +116,11 @@ pub fn join_settled<T>(handle: std::thread::JoinHandle<T>) -> std::thread::Resul
     let result = handle.join();
     if let Some(before) = before {
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        while thread_count().is_some_and(|n| n >= before) && std::time::Instant::now() < deadline {
+        // `n > 1`: a thread that had already left the kernel's count before `before` was read
+        // leaves nothing to wait for (waiting for fewer than one thread spun the whole 100 ms).
+        while thread_count().is_some_and(|n| n >= before && n > 1)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::yield_now();
         }
     }
