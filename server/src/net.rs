@@ -299,13 +299,6 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
     Some(buf)
 }
 
-/// Marks the socket not readable after a read that returned less than it asked for: the
-/// kernel's receive queue is empty, so the next `readable()` waits for epoll instead of
-/// returning at once and costing a `read` that fails with EAGAIN (one such read per request at
-/// `-P 1`, where Redis does one read per readable event). tokio's own `AsyncRead` for sockets
-/// does the same after a short read (`PollEvented::poll_read`); `try_read_buf` does not. Safe
-/// with epoll's edge-triggered mode (mio's): data arriving after the read raises a new event.
-/// The closure makes no syscall; returning `WouldBlock` from it is what clears the readiness.
 /// Replies wait here until the event loop has nothing left to run, then go out together, as
 /// Redis writes its clients' replies in `beforeSleep`, right before `epoll_wait`: the clients
 /// get one turn's replies in a burst and send their next requests in a burst, which the next
@@ -361,6 +354,13 @@ pub fn before_sleep_installed() {
     FLUSH_HOOK.with(|h| h.set(true));
 }
 
+/// Marks the socket not readable after a read that returned less than it asked for: the
+/// kernel's receive queue is empty, so the next `readable()` waits for epoll instead of
+/// returning at once and costing a `read` that fails with EAGAIN (one such read per request at
+/// `-P 1`, where Redis does one read per readable event). tokio's own `AsyncRead` for sockets
+/// does the same after a short read (`PollEvented::poll_read`); `try_read_buf` does not. Safe
+/// with epoll's edge-triggered mode (mio's): data arriving after the read raises a new event.
+/// The closure makes no syscall; returning `WouldBlock` from it is what clears the readiness.
 fn drained(stream: &TcpStream) {
     let _ = stream.try_io(tokio::io::Interest::READABLE, || {
         Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
