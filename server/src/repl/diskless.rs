@@ -83,7 +83,7 @@ pub(super) fn start(srv: &mut Server) {
     info!("Starting BGSAVE for SYNC with target: replicas sockets");
     let Some(shared) = super::shared() else {
         warn!("BGSAVE for replication failed: the server is not running");
-        return fail_waiting(srv);
+        return super::fail_waiting(srv);
     };
     // The save starts inside bgsave_start_to_pipe, with no command in between: the snapshot
     // is the data as of `offset`.
@@ -95,7 +95,7 @@ pub(super) fn start(srv: &mut Server) {
         Ok(pipe) => pipe,
         Err(e) => {
             warn!("BGSAVE for replication failed: {e}");
-            return fail_waiting(srv);
+            return super::fail_waiting(srv);
         }
     };
     let id = begin(srv, offset, false);
@@ -134,22 +134,14 @@ fn begin(srv: &mut Server, offset: i64, direct: bool) -> u64 {
     id
 }
 
-/// The save could not start: the replicas waiting for it get Redis's error and are closed.
-fn fail_waiting(srv: &mut Server) {
-    let ids: Vec<u64> = srv
-        .repl
+/// The ids of the replicas of sync `id`.
+fn sync_replicas(srv: &Server, id: u64) -> Vec<u64> {
+    srv.repl
         .replicas
         .iter()
-        .filter(|(_, r)| r.state == State::WaitBgsaveStart)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in ids {
-        if let Some(r) = srv.repl.replicas.get_mut(&id) {
-            r.head
-                .extend_from_slice(b"-ERR BGSAVE failed, replication can't continue\r\n");
-        }
-        super::close_after_head(srv, id);
-    }
+        .filter(|(_, r)| r.diskless == Some(id))
+        .map(|(rid, _)| *rid)
+        .collect()
 }
 
 /// The replicas of sync `id`, and whether one of them has its queue full.
@@ -258,14 +250,7 @@ fn abort(srv: &mut Server, id: u64) {
             // The save has ended already, the stream is lost all the same: nothing will call
             // `save_done` again, so the sync ends here.
             srv.repl.diskless = None;
-            let ids: Vec<u64> = srv
-                .repl
-                .replicas
-                .iter()
-                .filter(|(_, r)| r.diskless == Some(id))
-                .map(|(id, _)| *id)
-                .collect();
-            for rid in ids {
+            for rid in sync_replicas(srv, id) {
                 srv.repl.drop_replica(rid);
             }
         }
@@ -290,14 +275,7 @@ pub(super) fn save_done(srv: &mut Server, ok: bool) {
     }
     let id = d.id;
     srv.repl.diskless = None;
-    let ids: Vec<u64> = srv
-        .repl
-        .replicas
-        .iter()
-        .filter(|(_, r)| r.diskless == Some(id))
-        .map(|(id, _)| *id)
-        .collect();
-    for rid in ids {
+    for rid in sync_replicas(srv, id) {
         warn!("Diskless SYNC failed: the background save ended with an error");
         count_written(srv, rid);
         srv.repl.drop_replica(rid);
@@ -322,14 +300,7 @@ fn finish_if_done(srv: &mut Server) {
     let id = d.id;
     // The writer may have given up on some replicas at the end: they do not get the mark.
     drop_given_up(srv, id);
-    let ids: Vec<u64> = srv
-        .repl
-        .replicas
-        .iter()
-        .filter(|(_, r)| r.diskless == Some(id))
-        .map(|(rid, _)| *rid)
-        .collect();
-    for rid in ids {
+    for rid in sync_replicas(srv, id) {
         count_written(srv, rid);
     }
     let Some(d) = srv.repl.diskless.take() else {
@@ -641,7 +612,7 @@ fn start_to_sockets(srv: &mut Server, shared: Shared, offset: i64) {
         for r in srv.repl.replicas.values_mut() {
             r.direct = None;
         }
-        return fail_waiting(srv);
+        return super::fail_waiting(srv);
     }
     let id = begin(srv, offset, true);
     tokio::task::spawn_local(watch(shared, id));

@@ -754,27 +754,32 @@ fn start_bgsave_for_replication(srv: &mut Server) {
         }
         Err(e) => {
             warn!("BGSAVE for replication failed: {e}");
-            let ids: Vec<u64> = srv
-                .repl
-                .replicas
-                .iter()
-                .filter(|(_, r)| r.state == State::WaitBgsaveStart)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in ids {
-                if let Some(r) = srv.repl.replicas.get_mut(&id) {
-                    r.head
-                        .extend_from_slice(b"-ERR BGSAVE failed, replication can't continue\r\n");
-                    r.notify.notify_one();
-                }
-                close_after_head(srv, id);
-            }
+            fail_waiting(srv);
         }
     }
 }
 
 /// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
 /// stream) and its task closes the connection when `head` is empty.
+/// A save for replication could not start: the replicas waiting for it get Redis's error and
+/// are closed (disk and diskless syncs alike).
+pub(super) fn fail_waiting(srv: &mut Server) {
+    let ids: Vec<u64> = srv
+        .repl
+        .replicas
+        .iter()
+        .filter(|(_, r)| r.state == State::WaitBgsaveStart)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        if let Some(r) = srv.repl.replicas.get_mut(&id) {
+            r.head
+                .extend_from_slice(b"-ERR BGSAVE failed, replication can't continue\r\n");
+        }
+        close_after_head(srv, id);
+    }
+}
+
 pub(crate) fn close_after_head(srv: &mut Server, id: u64) {
     if let Some(r) = srv.repl.replicas.get_mut(&id) {
         r.hs.rdb_only = true;
