@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use forkdb_tests::resp::{encode_command, show};
 use forkdb_tests::server::{proc_stat, redis_check_rdb_bin, run_with_deadline, ProcStat, TempDir};
-use forkdb_tests::snapshot::temp_files;
+use forkdb_tests::snapshot::{field, info, temp_files, wait_save_done};
 use forkdb_tests::{forkdb_target, poll_until, Conn, Frame, Kind, Server};
 
-const SAVE_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
 const DBFILE: &str = "dump.rdb";
 
@@ -39,21 +38,7 @@ fn skip_unless_forkdb(what: &str) -> bool {
 }
 
 fn info_field(conn: &mut Conn, section: &str, name: &str) -> String {
-    let text = conn
-        .frame(&["INFO", section])
-        .as_text()
-        .unwrap_or_else(|| panic!("INFO {section} is not a bulk string"));
-    text.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
-}
-
-fn wait_save_done(conn: &mut Conn) {
-    poll_until(SAVE_TIMEOUT, "rdb_bgsave_in_progress:0", || {
-        (info_field(conn, "persistence", "rdb_bgsave_in_progress") == "0").then_some(())
-    });
+    field(&info(conn, section), name).to_owned()
 }
 
 /// SETs `n` keys `k:<i>` to `value(i)`, pipelined in batches.
