@@ -116,15 +116,19 @@ pub fn join_settled<T>(handle: std::thread::JoinHandle<T>) -> std::thread::Resul
     let result = handle.join();
     if let Some(before) = before {
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        // `n > 1`: a thread that had already left the kernel's count before `before` was read
-        // leaves nothing to wait for (waiting for fewer than one thread spun the whole 100 ms).
-        while thread_count().is_some_and(|n| n >= before && n > 1)
-            && std::time::Instant::now() < deadline
-        {
+        while !thread_settled(before) && std::time::Instant::now() < deadline {
             std::thread::yield_now();
         }
     }
     result
+}
+
+/// Whether a thread joined when the process counted `before` threads has left the kernel's
+/// count (or the count cannot be read). `n <= 1`: a thread that had already left it before
+/// `before` was read leaves nothing to wait for (waiting for fewer than one thread spun a
+/// whole 100 ms).
+pub fn thread_settled(before: u64) -> bool {
+    thread_count().is_none_or(|n| n < before || n <= 1)
 }
 
 /// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`; zero if unavailable).

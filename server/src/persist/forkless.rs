@@ -785,8 +785,7 @@ impl Server {
         match run.settle {
             None => true,
             Some((before, joined_at)) => {
-                joined_at.elapsed() >= Duration::from_millis(100)
-                    || fork::thread_count().is_none_or(|n| n < before || n <= 1)
+                joined_at.elapsed() >= Duration::from_millis(100) || fork::thread_settled(before)
             }
         }
     }
