@@ -372,4 +372,17 @@ fn redis_cli_memkeys_and_bigkeys() {
     };
     let (small, large) = (usage(&mut c, "small0"), usage(&mut c, "the-big-one"));
     assert!(large - small >= 4999, "{small} {large}");
+    // A key of up to 23 bytes lives in its table entry; a longer one has an allocation of its
+    // own (its bytes and malloc's 16-byte header): the same value under both.
+    let short = "k".repeat(23);
+    let long = "k".repeat(40);
+    for k in [&short, &long] {
+        c.cmd(&["SET", k, "v"]);
+    }
+    let (s, l) = (usage(&mut c, &short), usage(&mut c, &long));
+    assert_eq!(l - s, 40 + 16, "{s} {l}");
+    assert!(
+        (64..=128).contains(&s),
+        "a short key with a short value: {s}"
+    );
 }

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! MEMORY USAGE cannot give Redis's figure: Redis adds jemalloc's size classes of its robj,
-//! sds and dictEntry allocations. forkdb reports what it holds for the key: the key's bytes, the
-//! value's heap bytes (`Value::heap_size`) and its fixed per-entry cost ([`ENTRY_OVERHEAD`]).
+//! sds and dictEntry allocations. forkdb reports what it holds for the key: its table entry and
+//! index slot ([`ENTRY_OVERHEAD`]), the key's own allocation if it is too long to be stored in
+//! the entry ([`key_heap_bytes`]), and the value's heap bytes (`Value::heap_size`).
 
 use bytes::Bytes;
 use forkdb_protocol::Frame;
@@ -21,10 +22,20 @@ use super::{int_arg, is};
 use crate::server::Ctx;
 use crate::util::parse_i64;
 
-/// A key's fixed cost besides its bytes and its value's heap bytes: the table slot (key handle
-/// and entry) and the key's own allocation header.
+/// A key's fixed cost: its place in the table's dense vector (key and entry) and its share of
+/// the hash index (a 5-byte slot at the index's load of up to 7/8, rounded up to 8).
 pub const ENTRY_OVERHEAD: usize =
-    std::mem::size_of::<crate::store::Entry>() + std::mem::size_of::<Bytes>() + 16;
+    std::mem::size_of::<(crate::store::Key, crate::store::Entry)>() + 8;
+
+/// The key's own heap allocation: none for a key stored in its entry (up to
+/// [`crate::store::KEY_INLINE`] bytes), else its bytes and malloc's 16-byte chunk header.
+pub fn key_heap_bytes(len: usize) -> usize {
+    if len <= crate::store::KEY_INLINE {
+        0
+    } else {
+        len + 16
+    }
+}
 
 // ---- MONITOR ----
 
@@ -391,7 +402,7 @@ pub fn memory_usage(cx: &mut Ctx, args: &[Bytes]) {
     // A peek: MEMORY USAGE does not count as an access (Redis's LOOKUP_NOTOUCH).
     match cx.srv.ks.peek(db, &args[2]) {
         Some(e) => {
-            let n = args[2].len() + e.value.heap_size() + ENTRY_OVERHEAD;
+            let n = ENTRY_OVERHEAD + key_heap_bytes(args[2].len()) + e.value.heap_size();
             cx.int(n as i64);
         }
         None => cx.null(),

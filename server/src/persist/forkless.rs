@@ -181,14 +181,22 @@ enum ItemValue {
 impl Chunk {
     fn new() -> Chunk {
         Chunk {
-            bytes: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+            bytes: Vec::with_capacity(CHUNK_BYTES),
             items: Vec::new(),
             containers: 0,
         }
     }
 
-    /// What the chunk counts for in the queue's bound.
+    /// What the chunk counts for in the queue's bound: the memory it holds (its buffers'
+    /// capacity, not the part filled), so that the bound is on the save's memory.
     fn size(&self) -> usize {
+        self.bytes.capacity()
+            + self.items.capacity() * std::mem::size_of::<Item>()
+            + self.containers
+    }
+
+    /// The bytes of entries in it: it is sent once these reach [`CHUNK_BYTES`].
+    fn filled(&self) -> usize {
         self.bytes.len() + self.items.len() * std::mem::size_of::<Item>() + self.containers
     }
 
@@ -313,7 +321,16 @@ impl SnapSink for Producer {
             // Failed or cancelled: nothing will be written any more.
             return;
         }
-        let before = self.chunk.size();
+        let value_bytes = match value {
+            crate::store::Value::Str { data, .. } => data.len(),
+            other => other.heap_size(),
+        };
+        let item_bytes = key.len() + value_bytes + std::mem::size_of::<Item>();
+        // An entry that would take the buffer past its capacity goes in the next chunk: the
+        // buffer grows only for an entry larger than a chunk.
+        if !self.chunk.items.is_empty() && self.chunk.filled() + item_bytes > CHUNK_BYTES {
+            self.send_chunk();
+        }
         let c = &mut self.chunk;
         let key = c.push_bytes(key);
         let value = match value {
@@ -329,12 +346,11 @@ impl SnapSink for Producer {
             key,
             value,
         });
-        let size = self.chunk.size() - before;
-        if self.chunk.size() >= CHUNK_BYTES {
+        if self.chunk.filled() >= CHUNK_BYTES {
             self.send_chunk();
         }
         if early {
-            self.wait_for_room(size);
+            self.wait_for_room(item_bytes);
         }
     }
 
