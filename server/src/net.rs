@@ -433,7 +433,12 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             }
         }
         let mut buf = own.take().unwrap_or_else(lend_read_buf);
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        // Short of room: the part of a command left at the end of the last read moves to the
+        // front of the same buffer when nothing else points into it (the parser copied its
+        // arguments out, see `detach_partial`) and it is short; else a bigger buffer. Always
+        // the same allocation under a pipelined load, rather than a new one per read of a size
+        // glibc cannot give back to the next read (see `RequestParser::detach_partial`).
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 && !buf.try_reclaim(READ_CHUNK / 2) {
             buf.reserve(READ_CHUNK);
         }
         // What the buffer holds allocated from its start: after a big argument was sliced off
@@ -539,6 +544,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             meta.obuf_pending.set(wbuf.len());
             meta.obuf_alloc.set(wbuf.capacity());
         }
+        parser.detach_partial();
         own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
         meta.qbuf_alloc
             .set(own.as_ref().map_or(0, BytesMut::capacity));
