@@ -306,6 +306,15 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
 /// trickle back, and the server sleeps and is woken (by an IPI the client pays) about once
 /// per request. The runtime's `on_thread_park` hook ([`before_sleep`]) releases the waiting
 /// tasks; without it installed (a runtime built elsewhere) nothing waits.
+///
+/// What is left of that cost at `-P 1` (`scripts/bench throughput --pin`, ZADD 0.97 of
+/// redis-server, LRANGE_100 0.96-0.98) is the client's, not ours: forkdb spends less CPU per
+/// request (ZADD 7.5 µs against 8.0-8.4), so it runs out of work and sleeps in `epoll_wait` more
+/// often (17k sleeps per 200k ZADDs, redis-server 1-10k), and each sleep costs redis-benchmark a
+/// wake-up in `sendto` (10% of its CPU samples, 3% against redis-server). Polling for input for
+/// up to 30 µs before sleeping removed the sleeps and the gap (two runs each: ZADD 1.01 and
+/// 1.02, LRANGE_100 1.09 and 1.11) but keeps the server's core busy under any steady load,
+/// which a shared machine pays for: not done.
 async fn before_sleep_point() {
     if !FLUSH_HOOK.with(Cell::get) {
         return;
