@@ -374,3 +374,85 @@ fn parser_is_reusable_after_partial_state() {
     );
     assert_eq!(parser.parse(&mut buf), Ok(None));
 }
+
+/// Reads `input` as forkdb's connection task does, zero-copy, in reads of at most 16 KiB into a
+/// buffer that is reclaimed in place when short of room (else grown). With `detach`, the
+/// incomplete command's arguments are copied out at the end of each read. Returns the commands
+/// and how many times the buffer could not be reclaimed in place.
+fn read_like_a_connection(input: &[u8], detach: bool) -> (Vec<Vec<Vec<u8>>>, usize) {
+    const CHUNK: usize = 16 * 1024;
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_zero_copy(true);
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut out = Vec::new();
+    let mut grown = 0;
+    let mut fed = 0;
+    while fed < input.len() {
+        if buf.capacity() - buf.len() < CHUNK / 4 && !buf.try_reclaim(CHUNK / 2) {
+            buf.reserve(CHUNK);
+            grown += 1;
+        }
+        let n = (buf.capacity() - buf.len()).min(input.len() - fed);
+        buf.extend_from_slice(&input[fed..fed + n]);
+        fed += n;
+        while let Some(args) = parser.parse(&mut buf).unwrap() {
+            out.push(args.iter().map(|a| a.to_vec()).collect());
+        }
+        if detach {
+            parser.detach_partial();
+        }
+    }
+    (out, grown)
+}
+
+#[test]
+fn detached_partial_commands_let_the_read_buffer_be_reused() {
+    // ZADDs of 100 members (~1.9 KB): nearly every 16 KiB read ends inside one.
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for k in 0..200 {
+        let mut args = vec![b"ZADD".to_vec(), format!("z:{k}").into_bytes()];
+        for m in 0..100 {
+            args.push(m.to_string().into_bytes());
+            args.push(format!("member{m:03}").into_bytes());
+        }
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        input.extend_from_slice(&multibulk(&refs));
+        expected.push(args);
+    }
+    let (cmds, grown) = read_like_a_connection(&input, true);
+    assert_eq!(cmds, expected);
+    assert_eq!(grown, 0, "one buffer for the whole pipeline");
+    // Without the copy the arguments pin the buffer and every short read needs a new one.
+    let (cmds, grown) = read_like_a_connection(&input, false);
+    assert_eq!(cmds, expected);
+    assert!(grown > 10, "grown {grown} times");
+}
+
+#[test]
+fn detach_partial_leaves_big_arguments_in_place() {
+    const LEN: usize = 40 * 1024;
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_zero_copy(true);
+    let mut buf = BytesMut::from(&format!("*3\r\n$3\r\nSET\r\n${LEN}\r\n")[..]);
+    assert_eq!(parser.parse(&mut buf), Ok(None));
+    buf.extend_from_slice(&vec![b'x'; LEN]);
+    buf.extend_from_slice(b"\r\n$1\r");
+    let big_at = buf.as_ptr();
+    assert_eq!(parser.parse(&mut buf), Ok(None));
+    parser.detach_partial();
+    // Detaching again (another read that ended inside the command) changes nothing.
+    buf.extend_from_slice(b"\n");
+    assert_eq!(parser.parse(&mut buf), Ok(None));
+    parser.detach_partial();
+    buf.extend_from_slice(b"v\r\n");
+    let args = parser.parse(&mut buf).unwrap().unwrap();
+    assert_eq!(args[0], Bytes::from_static(b"SET"));
+    assert_eq!(args[1].len(), LEN);
+    assert_eq!(
+        args[1].as_ptr(),
+        big_at,
+        "the big argument is still a slice of the buffer"
+    );
+    assert_eq!(args[2], Bytes::from_static(b"v"));
+}

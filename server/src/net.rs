@@ -306,6 +306,15 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
 /// trickle back, and the server sleeps and is woken (by an IPI the client pays) about once
 /// per request. The runtime's `on_thread_park` hook ([`before_sleep`]) releases the waiting
 /// tasks; without it installed (a runtime built elsewhere) nothing waits.
+///
+/// What is left of that cost at `-P 1` (`scripts/bench throughput --pin`, ZADD 0.97 of
+/// redis-server, LRANGE_100 0.96-0.98) is the client's, not ours: forkdb spends less CPU per
+/// request (ZADD 7.5 µs against 8.0-8.4), so it runs out of work and sleeps in `epoll_wait` more
+/// often (17k sleeps per 200k ZADDs, redis-server 1-10k), and each sleep costs redis-benchmark a
+/// wake-up in `sendto` (10% of its CPU samples, 3% against redis-server). Polling for input for
+/// up to 30 µs before sleeping removed the sleeps and the gap (two runs each: ZADD 1.01 and
+/// 1.02, LRANGE_100 1.09 and 1.11) but keeps the server's core busy under any steady load,
+/// which a shared machine pays for: not done.
 async fn before_sleep_point() {
     if !FLUSH_HOOK.with(Cell::get) {
         return;
@@ -433,7 +442,12 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             }
         }
         let mut buf = own.take().unwrap_or_else(lend_read_buf);
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        // Short of room: the part of a command left at the end of the last read moves to the
+        // front of the same buffer when nothing else points into it (the parser copied its
+        // arguments out, see `detach_partial`) and it is short; else a bigger buffer. Always
+        // the same allocation under a pipelined load, rather than a new one per read of a size
+        // glibc cannot give back to the next read (see `RequestParser::detach_partial`).
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 && !buf.try_reclaim(READ_CHUNK / 2) {
             buf.reserve(READ_CHUNK);
         }
         // What the buffer holds allocated from its start: after a big argument was sliced off
@@ -539,6 +553,7 @@ async fn connection(srv: Shared, mut stream: TcpStream, meta: Rc<ClientMeta>) {
             meta.obuf_pending.set(wbuf.len());
             meta.obuf_alloc.set(wbuf.capacity());
         }
+        parser.detach_partial();
         own = keep_after_batch(buf, alloc, parser.pending_bulk_len());
         meta.qbuf_alloc
             .set(own.as_ref().map_or(0, BytesMut::capacity));
