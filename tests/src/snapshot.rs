@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::resp::{encode_command, show};
 use crate::server::{redis_check_rdb_bin, run_with_deadline};
 use crate::{poll_until, Conn, Frame};
 
@@ -179,4 +180,106 @@ pub fn assert_same(what: &str, got: &Dump, want: &Dump) {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+/// Writers that keep changing the data while saves run, each on its own connection until
+/// [`PairWriters::stop`] (or a minute, so that a failed test does not leave them running).
+/// Writer `t`'s step `n` sends, in one batch, `MSET w{t}:a n w{t}:b n` (a pair a snapshot must
+/// hold whole or not at all: [`check_pairs`]), a `SET` of one of `keys` keys `k:{i}`, and, if
+/// `delete` is set, a `DEL` of another of them; no reply may be an error.
+pub struct PairWriters {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ops: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl PairWriters {
+    pub fn start(port: u16, writers: usize, keys: usize, delete: bool) -> PairWriters {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let threads = (0..writers)
+            .map(|t| {
+                let (stop, ops) = (stop.clone(), ops.clone());
+                std::thread::spawn(move || {
+                    let mut c = Conn::connect(port).expect("writer connects");
+                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                    let (a, b) = (format!("w{t}:a"), format!("w{t}:b"));
+                    let mut n: u64 = 0;
+                    while !stop.load(Relaxed) && std::time::Instant::now() < deadline {
+                        n += 1;
+                        let ns = n.to_string();
+                        let mut batch = encode_command(&["MSET", &a, &ns, &b, &ns]);
+                        let k = format!("k:{}", (n as usize * 7 + t * 331) % keys);
+                        batch.extend(encode_command(&["SET", &k, &format!("w{t}-{n}")]));
+                        let mut replies = 2;
+                        if delete {
+                            let gone = format!("k:{}", (n as usize * 13 + t * 97) % keys);
+                            batch.extend(encode_command(&["DEL", &gone]));
+                            replies += 1;
+                        }
+                        c.send(&batch).expect("writer sends");
+                        for _ in 0..replies {
+                            let r = c.read_reply().expect("writer reads");
+                            assert!(!r.starts_with(b"-"), "writer {t}: {}", show(&r));
+                        }
+                        ops.fetch_add(1, Relaxed);
+                    }
+                    n
+                })
+            })
+            .collect();
+        let w = PairWriters { stop, ops, threads };
+        poll_until(WAIT, "the writers to get going", || {
+            (w.ops() >= 100).then_some(())
+        });
+        w
+    }
+
+    /// Steps done so far, all writers together.
+    pub fn ops(&self) -> u64 {
+        self.ops.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the writers and returns each one's count of steps.
+    pub fn stop(self) -> Vec<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|w| w.join().expect("writer thread"))
+            .collect()
+    }
+}
+
+/// In save number `save`'s data (`get` reads a key's string value), each writer's MSET pair is
+/// whole, and its count is no lower than in the save before (`last`, updated). Returns the sum
+/// of the counts.
+#[track_caller]
+pub fn check_pairs(
+    save: usize,
+    last: &mut [u64],
+    mut get: impl FnMut(&str) -> Option<Vec<u8>>,
+) -> u64 {
+    let mut sum = 0;
+    for (t, last) in last.iter_mut().enumerate() {
+        let a = get(&format!("w{t}:a"));
+        let b = get(&format!("w{t}:b"));
+        assert_eq!(
+            a, b,
+            "save {save}: only half of writer {t}'s MSET is in the file"
+        );
+        let n: u64 = a.map_or(0, |v| {
+            String::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .expect("a writer's count")
+        });
+        assert!(
+            n >= *last,
+            "save {save}: writer {t} is at {n}, an earlier save had {last}"
+        );
+        *last = n;
+        sum += n;
+    }
+    sum
 }

@@ -18,20 +18,17 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forkdb_tests::resp::{encode_command, show};
 use forkdb_tests::server::TempDir;
 use forkdb_tests::snapshot::{
-    assert_same, check_rdb, dump, field, info, num, temp_files, text, wait_loaded, wait_save_done,
-    Dump, WAIT,
+    assert_same, check_pairs, check_rdb, dump, field, info, num, temp_files, text, wait_loaded,
+    wait_save_done, Dump, PairWriters, WAIT,
 };
 use forkdb_tests::{poll_until, Conn, Frame, Server};
 
 const DBFILE: &str = "dump.rdb";
-const WRITER_LIMIT: Duration = Duration::from_secs(60);
 const ALL_DBS: std::ops::Range<u32> = 0..16;
 const MISCONF: &[u8] = b"-MISCONF Redis is configured to save RDB snapshots, but it's currently \
 unable to persist to disk. Commands that may modify the data set are disabled, because this \
@@ -158,48 +155,18 @@ fn forkless_is_a_point_in_time_snapshot_under_concurrent_writes() {
         .collect();
     pipeline(&mut conn, &cmds);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let ops = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|t| {
-            let (stop, ops, port) = (stop.clone(), ops.clone(), server.port);
-            std::thread::spawn(move || {
-                let mut c = Conn::connect(port).expect("writer connects");
-                let deadline = Instant::now() + WRITER_LIMIT;
-                let (a, b) = (format!("w{t}:a"), format!("w{t}:b"));
-                let mut n: u64 = 0;
-                while !stop.load(Relaxed) && Instant::now() < deadline {
-                    n += 1;
-                    let ns = n.to_string();
-                    let mut batch = encode_command(&["MSET", &a, &ns, &b, &ns]);
-                    let k = format!("k:{}", (n as usize * 7 + t * 331) % KEYS);
-                    batch.extend(encode_command(&["SET", &k, &format!("w{t}-{n}")]));
-                    let gone = format!("k:{}", (n as usize * 13 + t * 97) % KEYS);
-                    batch.extend(encode_command(&["DEL", &gone]));
-                    c.send(&batch).expect("writer sends");
-                    for _ in 0..3 {
-                        let r = c.read_reply().expect("writer reads");
-                        assert!(!r.starts_with(b"-"), "writer {t}: {}", show(&r));
-                    }
-                    ops.fetch_add(1, Relaxed);
-                }
-            })
-        })
-        .collect();
-    poll_until(WAIT, "the writers to get going", || {
-        (ops.load(Relaxed) >= 100).then_some(())
-    });
+    let writers = PairWriters::start(server.port, WRITERS, KEYS, true);
 
     let copies = TempDir::new("forkless-pit");
     let mut during = Vec::new();
     for i in 0..SAVES {
         ok(&mut conn, &["SET", "marker", &i.to_string()]);
         bgsave_forkless(&mut conn);
-        let ops_at_start = ops.load(Relaxed);
+        let ops_at_start = writers.ops();
         ok(&mut conn, &["SET", "marker", &(i + 1000).to_string()]);
         ok(&mut conn, &["SET", "after", &i.to_string()]);
         let p = wait_save_done(&mut conn);
-        during.push(ops.load(Relaxed) - ops_at_start);
+        during.push(writers.ops() - ops_at_start);
         assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "save {i}");
         assert_eq!(field(&p, "rdb_last_bgsave_method"), "forkless");
         fs::copy(
@@ -208,10 +175,7 @@ fn forkless_is_a_point_in_time_snapshot_under_concurrent_writes() {
         )
         .expect("copying dump.rdb aside");
     }
-    stop.store(true, Relaxed);
-    for w in writers {
-        w.join().expect("writer thread");
-    }
+    writers.stop();
     eprintln!("writes while each save ran: {during:?}");
     assert!(
         during.iter().all(|&d| d > 0),
@@ -237,20 +201,7 @@ fn forkless_is_a_point_in_time_snapshot_under_concurrent_writes() {
             after,
             "save {i}: the key written after its start"
         );
-        for (t, last) in last_seen.iter_mut().enumerate() {
-            let a = get(&format!("w{t}:a"));
-            let b = get(&format!("w{t}:b"));
-            assert_eq!(
-                a, b,
-                "save {i}: only half of writer {t}'s MSET is in the file"
-            );
-            let n: u64 = a.map_or(0, |v| String::from_utf8(v).unwrap().parse().unwrap());
-            assert!(
-                n >= *last,
-                "save {i}: writer {t} at {n}, an earlier save had {last}"
-            );
-            *last = n;
-        }
+        check_pairs(i, &mut last_seen, get);
     }
 }
 

@@ -22,13 +22,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkdb_tests::resp::{encode_command, show, show_short};
 use forkdb_tests::server::{proc_alive, proc_stat, start_expecting_failure, ProcStat, TempDir};
-use forkdb_tests::snapshot::{check_rdb, field, info, num, temp_files, wait_save_done, Info};
+use forkdb_tests::snapshot::{
+    check_pairs, check_rdb, field, info, num, temp_files, wait_save_done, Info, PairWriters,
+};
 use forkdb_tests::{forkdb_target, poll_until, Conn, Frame, Kind, Server};
 
 /// How long a save may take before a test gives up on it.
@@ -299,36 +301,7 @@ fn bgsave_is_a_point_in_time_snapshot_under_concurrent_writes() {
     let mut conn = server.conn();
     fill(&mut conn, KEYS, key_n, |i| format!("{i:0100}").into_bytes());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let ops = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|t| {
-            let (stop, ops, port) = (stop.clone(), ops.clone(), server.port);
-            std::thread::spawn(move || {
-                let mut c = Conn::connect(port).expect("writer connects");
-                let deadline = Instant::now() + WRITER_LIMIT;
-                let (a, b) = (format!("w{t}:a"), format!("w{t}:b"));
-                let mut n: u64 = 0;
-                while !stop.load(Relaxed) && Instant::now() < deadline {
-                    n += 1;
-                    let ns = n.to_string();
-                    let mut batch = encode_command(&["MSET", &a, &ns, &b, &ns]);
-                    let k = format!("k:{}", (n as usize * 7 + t * 331) % KEYS);
-                    batch.extend(encode_command(&["SET", &k, &format!("w{t}-{n}")]));
-                    c.send(&batch).expect("writer sends");
-                    for _ in 0..2 {
-                        let r = c.read_reply().expect("writer reads");
-                        assert_eq!(r, b"+OK\r\n", "writer {t}: {}", show(&r));
-                    }
-                    ops.fetch_add(1, Relaxed);
-                }
-                n
-            })
-        })
-        .collect();
-    poll_until(WAIT, "the writers to get going", || {
-        (ops.load(Relaxed) >= 100).then_some(())
-    });
+    let writers = PairWriters::start(server.port, WRITERS, KEYS, false);
 
     let copies = TempDir::new("pit-copies");
     let saves = num(&info(&mut conn, "persistence"), "rdb_saves");
@@ -336,11 +309,11 @@ fn bgsave_is_a_point_in_time_snapshot_under_concurrent_writes() {
     for i in 0..SAVES {
         conn.assert_cmd(&["SET", "marker", &i.to_string()], b"+OK\r\n");
         bgsave(&mut conn);
-        let ops_at_fork = ops.load(Relaxed);
+        let ops_at_fork = writers.ops();
         conn.assert_cmd(&["SET", "marker", &(i + 1000).to_string()], b"+OK\r\n");
         conn.assert_cmd(&["SET", "after", &i.to_string()], b"+OK\r\n");
         let p = wait_save_done(&mut conn);
-        during.push(ops.load(Relaxed) - ops_at_fork);
+        during.push(writers.ops() - ops_at_fork);
         assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "save {i}");
         assert_eq!(
             num(&p, "rdb_saves"),
@@ -353,11 +326,7 @@ fn bgsave_is_a_point_in_time_snapshot_under_concurrent_writes() {
         )
         .expect("copying dump.rdb aside");
     }
-    stop.store(true, Relaxed);
-    let counts: Vec<u64> = writers
-        .into_iter()
-        .map(|w| w.join().expect("writer thread"))
-        .collect();
+    let counts = writers.stop();
     eprintln!("writer ops: {counts:?}; writes while each save ran: {during:?}");
     assert!(
         during.iter().all(|&d| d > 0),
@@ -382,26 +351,11 @@ fn bgsave_is_a_point_in_time_snapshot_under_concurrent_writes() {
             (KEYS + 1..=KEYS + 2 + 2 * WRITERS).contains(&dbsize),
             "save {i}: DBSIZE {dbsize}"
         );
-        let mut sum = 0;
-        for (t, last) in last_seen.iter_mut().enumerate() {
-            let a = rc.frame(&["GET", &format!("w{t}:a")]);
-            let b = rc.frame(&["GET", &format!("w{t}:b")]);
-            assert_eq!(
-                a, b,
-                "save {i}: only half of writer {t}'s MSET is in the file"
-            );
-            let n = match a {
-                Frame::Bulk(v) => String::from_utf8(v).unwrap().parse::<u64>().unwrap(),
-                Frame::NullBulk => 0,
-                other => panic!("GET w{t}:a gave {other:?}"),
-            };
-            assert!(
-                n >= *last,
-                "save {i}: writer {t} is at {n}, earlier save had {last}"
-            );
-            *last = n;
-            sum += n;
-        }
+        let sum = check_pairs(i, &mut last_seen, |k| match rc.frame(&["GET", k]) {
+            Frame::Bulk(v) => Some(v),
+            Frame::NullBulk => None,
+            other => panic!("GET {k} gave {other:?}"),
+        });
         if let Some(prev) = last_sum {
             assert!(
                 sum > prev,
