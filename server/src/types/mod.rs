@@ -21,6 +21,8 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+use forkdb_snapshot::blob::Listpack;
+
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
@@ -70,6 +72,10 @@ struct Shelter {
     /// The moved containers' old buffers as they were at the fork, untouched until the child is
     /// gone.
     old: Vec<Box<dyn Any>>,
+    /// The same for moved listpacks, held as they are (a 16-byte handle each, where a
+    /// `Box<dyn Any>` costs a 32-byte allocation plus a 16-byte pointer: at 10 000 moves,
+    /// 0.3 MiB of fresh memory).
+    old_listpacks: Vec<Listpack>,
     /// Their bytes on the heap.
     old_bytes: usize,
 }
@@ -87,6 +93,7 @@ pub fn fork_save_started() {
         *s.borrow_mut() = Some(Shelter {
             moved: HashSet::new(),
             old: Vec::new(),
+            old_listpacks: Vec::new(),
             old_bytes: 0,
         })
     });
@@ -101,7 +108,11 @@ pub fn fork_save_ended() {
 
 /// Containers moved in the running fork save (for tests and diagnostics).
 pub fn moved_in_save() -> usize {
-    SHELTER.with(|s| s.borrow().as_ref().map_or(0, |sh| sh.old.len()))
+    SHELTER.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map_or(0, |sh| sh.old.len() + sh.old_listpacks.len())
+    })
 }
 
 /// Whether the container whose buffer is at `at` and holds `bytes` on the heap should move
@@ -135,6 +146,17 @@ pub(crate) fn moved<T: Any>(new_at: usize, old: T, bytes: usize) {
             sh.moved.insert(new_at);
             sh.old.push(Box::new(old));
             sh.old_bytes += bytes;
+        }
+    });
+}
+
+/// [`moved`] for a listpack, kept without a box of its own.
+pub(crate) fn moved_listpack(new_at: usize, old: Listpack) {
+    SHELTER.with(|s| {
+        if let Some(sh) = s.borrow_mut().as_mut() {
+            sh.moved.insert(new_at);
+            sh.old_bytes += old.capacity();
+            sh.old_listpacks.push(old);
         }
     });
 }
