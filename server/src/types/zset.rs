@@ -1016,7 +1016,7 @@ mod tests {
             cap0 > size0,
             "the test needs a listpack with spare capacity"
         );
-        fork_save_started();
+        fork_save_started(1_000_000);
         // No change, no move: an absent member, the same score.
         assert!(!z.remove(b"absent"));
         assert!(matches!(
