@@ -700,7 +700,7 @@ fn the_end_of_a_fork_save_heals_every_forwarded_container() {
         }
     }
     fork_save_started(1_000_000);
-    set_forward_budget(1 << 20);
+    set_forward_budget(1 << 20, true);
     for db in [0, 3] {
         for i in 0..20 {
             let (hk, sk) = (format!("h{i}"), format!("s{i}"));

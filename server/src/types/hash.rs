@@ -726,7 +726,7 @@ mod tests {
         let (at0, bytes0, _) = own(&h);
         let cap0 = h.heap_size();
         fork_save_started(1_000_000);
-        set_forward_budget(1 << 20);
+        set_forward_budget(1 << 20, true);
         // Reads, and a delete of a missing field, change nothing and copy nothing.
         assert!(!h.delete(b"absent"));
         assert_eq!(h.get(b"f1"), Some(Elem::Str(b"0123456789abcdef")));
@@ -784,7 +784,7 @@ mod tests {
         let cap = hashes[0].heap_size();
         // Budget: three copies.
         fork_save_started(1_000_000);
-        set_forward_budget(3 * cap);
+        set_forward_budget(3 * cap, true);
         for h in hashes.iter_mut().take(10) {
             h.set(b"field", b"value-9876543210", lim).unwrap();
         }
@@ -793,10 +793,10 @@ mod tests {
         fork_save_ended();
         hashes.iter_mut().for_each(Hash::heal);
         assert_eq!(forward::live(), 0);
-        // Rate: one key, so anything faster than a write a second stops forwarding once a
-        // window is full.
+        // Rate: anything faster than the floor of writes a second stops forwarding once a
+        // window is full (this loop is: it runs in well under the 2.56 ms that allows).
         fork_save_started(1);
-        set_forward_budget(1 << 20);
+        set_forward_budget(1 << 20, true);
         for h in hashes.iter_mut() {
             h.set(b"field", b"value-0000000000", lim).unwrap();
         }
@@ -804,6 +804,21 @@ mod tests {
         assert!(hashes
             .iter()
             .all(|h| h.get(b"field") == Some(Elem::Str(b"value-0000000000"))));
+        fork_save_ended();
+        hashes.iter_mut().for_each(Hash::heal);
+        assert_eq!(forward::live(), 0);
+        // A save starts with its rate unknown: the first window's writes go in place, and once
+        // it proved slow (no window is faster than as many writes a second as `usize::MAX`
+        // keys), the next ones are forwarded.
+        fork_save_started(usize::MAX);
+        set_forward_budget(1 << 20, false);
+        for h in hashes.iter_mut() {
+            h.set(b"field", b"value-1111111111", lim).unwrap();
+        }
+        let window = FORWARD_RATE_WINDOW as usize;
+        assert!(hashes[..window - 1].iter().all(|h| !own(h).2));
+        assert!(hashes[window - 1..].iter().all(|h| own(h).2));
+        assert_eq!(forward::live(), hashes.len() - (window - 1));
         fork_save_ended();
         hashes.iter_mut().for_each(Hash::heal);
         assert_eq!(forward::live(), 0);

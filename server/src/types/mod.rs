@@ -90,18 +90,26 @@ struct Shelter {
     keys: usize,
     window_start: Instant,
     window_writes: u32,
-    /// The last full window was faster than `keys` writes a second: nothing is forwarded.
+    /// No window has been measured yet, or the last one was faster than `keys` writes a
+    /// second: nothing is forwarded.
     too_fast: bool,
 }
 
-/// Forwarding stops while first writes come faster than the keyspace's size per second (measured
-/// over this many writes; it resumes after a slower window). At such a rate a save of a second or
-/// more reaches every container, so the pages of those left in place are copied anyway and each
-/// copy only adds to them: 50 000 intsets under SREM+SADD at full speed (3.5 million writes in
-/// 4 s) took 8.4 MiB with copies up to the budget, 6.9 in place (redis-server 7.0), and at 2000
-/// writes a second 1.3 MiB forwarded against 5.3 in place. A window's writes are forwarded
-/// before its rate is known: at most this many copies.
+/// Forwarding waits until first writes (to buffers of the fork) are known to come slower than
+/// the keyspace's size per second ([`FORWARD_RATE_FLOOR`] at least), measured over windows of this many writes, and stops again
+/// after a faster window. At such a rate a save of a second or more reaches every container, so
+/// the pages of those left in place are copied anyway and each copy only adds to them: 50 000
+/// intsets under SREM+SADD at full speed (3.5 million writes in 4 s) took 8.4 MiB with copies up
+/// to the budget, 6.9 in place (redis-server 7.0); at 2000 writes a second, 1.3 MiB forwarded
+/// against 5.3 in place. The first window's writes go in place (at most this many pages) rather
+/// than be copied before the rate is known: at full speed those copies would come on top of
+/// every page. The window spans several pipelined batches of a paced client (a burst of 64
+/// commands is no rate).
 pub const FORWARD_RATE_WINDOW: u32 = 256;
+
+/// The rate that stops forwarding is never under this many writes a second: a smaller keyspace
+/// is saved in a fraction of a second, and what its copies can cost is bounded by the budget.
+pub const FORWARD_RATE_FLOOR: usize = 100_000;
 
 /// The share of the memory in use at the fork that a save's forwarded copies may take
 /// (1/`FORWARD_SHARE`): see [`forward`]. 100 000 hashes of 10 fields under 8000 HSETs during a
@@ -130,7 +138,7 @@ pub fn fork_save_started(keys: usize) {
             keys,
             window_start: Instant::now(),
             window_writes: 0,
-            too_fast: false,
+            too_fast: true,
         })
     });
 }
@@ -231,8 +239,9 @@ pub(crate) fn should_forward(at: usize, bytes: usize) -> bool {
         if sh.window_writes >= FORWARD_RATE_WINDOW {
             let now = Instant::now();
             // Faster than `keys` a second: the window took less than window/keys seconds.
+            let per_second = sh.keys.max(FORWARD_RATE_FLOOR);
             let at_keys_rate = Duration::from_secs(u64::from(FORWARD_RATE_WINDOW))
-                .checked_div(u32::try_from(sh.keys.max(1)).unwrap_or(u32::MAX))
+                .checked_div(u32::try_from(per_second).unwrap_or(u32::MAX))
                 .unwrap_or(Duration::ZERO);
             sh.too_fast = now.duration_since(sh.window_start) < at_keys_rate;
             sh.window_start = now;
@@ -243,12 +252,16 @@ pub(crate) fn should_forward(at: usize, bytes: usize) -> bool {
 }
 
 /// Sets the running save's forwarding budget (unit tests run without the counting allocator,
-/// so the one taken at the fork is 0 there).
+/// so the one taken at the fork is 0 there) and, with `slow`, takes the write rate as measured
+/// and slow (the first window's writes are forwarded).
 #[cfg(test)]
-pub(crate) fn set_forward_budget(bytes: usize) {
+pub(crate) fn set_forward_budget(bytes: usize, slow: bool) {
     SHELTER.with(|s| {
         if let Some(sh) = s.borrow_mut().as_mut() {
             sh.forward_budget = bytes;
+            if slow {
+                sh.too_fast = false;
+            }
         }
     });
 }

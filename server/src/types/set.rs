@@ -427,7 +427,7 @@ mod tests {
         let (at0, bytes0, _) = own(&s);
         let cap0 = s.heap_size();
         fork_save_started(1_000_000);
-        set_forward_budget(1 << 20);
+        set_forward_budget(1 << 20, true);
         // What changes nothing copies nothing: a member already there, one that is not.
         assert!(!s.add(b"4", 512));
         assert!(!s.remove(b"5"));
@@ -454,7 +454,7 @@ mod tests {
         assert_eq!((forward::live(), kept_bytes()), (0, 0));
         // A change after the save, to a handle that was not healed, takes the copy back first.
         fork_save_started(1_000_000);
-        set_forward_budget(1 << 20);
+        set_forward_budget(1 << 20, true);
         assert!(s.add(b"1001", 512));
         assert!(own(&s).2);
         fork_save_ended();
