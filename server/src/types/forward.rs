@@ -95,30 +95,36 @@ pub(crate) fn live() -> usize {
 
 /// A container's buffer, forwarded to a copy while a fork save's child lives (see the module
 /// docs).
-pub(crate) struct Fwd<T: Buffer>(T);
+pub(crate) struct Fwd<T: Buffer> {
+    buf: T,
+    /// The fork save ([`super::save_generation`]) during which `buf` was made: during that save
+    /// it is changed in place, nothing of it being shared with the child. Kept here rather than
+    /// in a set of addresses, which would grow by an entry per container made during a save
+    /// (the handle has room for it: a `Value` stays 32 bytes).
+    made_in: u32,
+}
 
 impl<T: Buffer> Fwd<T> {
-    /// A handle on a buffer made now: during a fork save it is changed in place (nothing of it is
-    /// shared with the child).
+    /// A handle on a buffer made now.
     pub(crate) fn new(buf: T) -> Fwd<T> {
-        if super::fork_save_active() {
-            super::made_after_fork(buf.addr());
+        Fwd {
+            buf,
+            made_in: super::save_generation(),
         }
-        Fwd(buf)
     }
 
     /// The buffer as it is now: the copy, if there is one.
     #[inline]
     pub(crate) fn get(&self) -> &T {
         if LIVE.get() == 0 {
-            return &self.0;
+            return &self.buf;
         }
-        let copy = T::table().with(|t| t.borrow().get(&self.0.addr()).map(|b| &**b as *const T));
+        let copy = T::table().with(|t| t.borrow().get(&self.buf.addr()).map(|b| &**b as *const T));
         match copy {
             // SAFETY: the box lives until this handle takes it out of the table, through
             // `&mut self` or `self`, so not while the returned `&self` borrow lives (module docs).
             Some(p) => unsafe { &*p },
-            None => &self.0,
+            None => &self.buf,
         }
     }
 
@@ -128,13 +134,13 @@ impl<T: Buffer> Fwd<T> {
     #[inline]
     pub(crate) fn change<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
         if LIVE.get() == 0 && !super::fork_save_active() {
-            return f(&mut self.0);
+            return f(&mut self.buf);
         }
         self.change_slow(f)
     }
 
     fn change_slow<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
-        let at = self.0.addr();
+        let at = self.buf.addr();
         let saving = super::fork_save_active();
         let copy = T::table().with(|t| t.borrow_mut().get_mut(&at).map(|b| &mut **b as *mut T));
         if let Some(p) = copy {
@@ -143,21 +149,22 @@ impl<T: Buffer> Fwd<T> {
                 return f(unsafe { &mut *p });
             }
             self.heal();
-            return f(&mut self.0);
+            return f(&mut self.buf);
         }
-        if saving && super::should_forward(at, self.0.heap_bytes()) {
-            let mut b = Box::new(self.0.clone());
+        let fresh = self.made_in == super::save_generation();
+        if saving && !fresh && super::should_forward(self.buf.heap_bytes()) {
+            let mut b = Box::new(self.buf.clone());
             let p = &mut *b as *mut T;
             T::table().with(|t| t.borrow_mut().insert(at, b));
             LIVE.set(LIVE.get() + 1);
-            super::forwarded(self.0.heap_bytes(), true);
+            super::forwarded(self.buf.heap_bytes(), true);
             // SAFETY: as above; the box just went into the table, which keeps it.
             return f(unsafe { &mut *p });
         }
-        let r = f(&mut self.0);
-        if saving && self.0.addr() != at {
-            // Reallocated: in memory made after the fork.
-            super::made_after_fork(self.0.addr());
+        let r = f(&mut self.buf);
+        if saving && self.buf.addr() != at {
+            // Reallocated, in memory made after the fork; the handle's page is written already.
+            self.made_in = super::save_generation();
         }
         r
     }
@@ -168,31 +175,31 @@ impl<T: Buffer> Fwd<T> {
             return;
         }
         if let Some(b) = self.take_copy() {
-            self.0 = *b;
+            self.buf = *b;
         }
     }
 
     /// The copy, out of the table.
     fn take_copy(&self) -> Option<Box<T>> {
         let b = T::table()
-            .try_with(|t| t.borrow_mut().remove(&self.0.addr()))
+            .try_with(|t| t.borrow_mut().remove(&self.buf.addr()))
             .ok()
             .flatten()?;
         LIVE.set(LIVE.get() - 1);
-        super::forwarded(self.0.heap_bytes(), false);
+        super::forwarded(self.buf.heap_bytes(), false);
         Some(b)
     }
 
     /// The handle's own buffer, whatever is forwarded (tests).
     #[cfg(test)]
     pub(crate) fn own(&self) -> &T {
-        &self.0
+        &self.buf
     }
 
     /// Is there a copy (tests)?
     #[cfg(test)]
     pub(crate) fn is_forwarded(&self) -> bool {
-        LIVE.get() != 0 && T::table().with(|t| t.borrow().contains_key(&self.0.addr()))
+        LIVE.get() != 0 && T::table().with(|t| t.borrow().contains_key(&self.buf.addr()))
     }
 }
 

@@ -127,6 +127,7 @@ thread_local! {
 /// moves on its first write (see the types that call [`should_move`]), and a small hash or
 /// intset is forwarded ([`forward`]).
 pub fn fork_save_started(keys: usize) {
+    SAVE_GENERATION.set(SAVE_GENERATION.get().wrapping_add(1));
     SHELTER.with(|s| {
         *s.borrow_mut() = Some(Shelter {
             moved: HashSet::new(),
@@ -217,20 +218,26 @@ pub fn kept_bytes() -> usize {
 thread_local! {
     /// Bytes of the old buffers that forwarded handles still hold (see [`forward`]).
     static FORWARDED_BYTES: Cell<usize> = const { Cell::new(0) };
+    /// Fork saves started so far (wrapping): see [`save_generation`].
+    static SAVE_GENERATION: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Whether the buffer at `at`, `bytes` on the heap, should be forwarded before a write: a fork
-/// save's child lives, the buffer is small and was not made after the fork, and the save's
-/// copies are within their budget ([`FORWARD_SHARE`]).
-pub(crate) fn should_forward(at: usize, bytes: usize) -> bool {
+/// The number of the running fork save, or of the last one: a buffer made while it is this
+/// number and a save runs was made after that save's fork. (After 2^32 saves a buffer made
+/// that many saves ago looks new and is written in place: a cost, not an error.)
+pub(crate) fn save_generation() -> u32 {
+    SAVE_GENERATION.get()
+}
+
+/// Whether a buffer of the fork, `bytes` on the heap, should be forwarded before a write: a fork
+/// save's child lives, the buffer is small, first writes come slowly enough
+/// ([`FORWARD_RATE_WINDOW`]), and the save's copies are within their budget ([`FORWARD_SHARE`]).
+pub(crate) fn should_forward(bytes: usize) -> bool {
     SHELTER.with(|s| {
         let mut s = s.borrow_mut();
         let Some(sh) = s.as_mut() else {
             return false;
         };
-        if sh.moved.contains(&at) {
-            return false;
-        }
         if sh.window_writes == 0 {
             // A window starts at its first write: the time before it, idle, is no rate.
             sh.window_start = Instant::now();
