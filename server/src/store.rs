@@ -766,10 +766,10 @@ impl Keyspace {
     /// only after a save that forwarded something, and no data change: no hook, no `dirty`.
     pub fn heal_forwarded(&mut self) {
         for db in &mut self.dbs {
-            if crate::types::forward::live() == 0 {
-                return;
-            }
             for e in db.dict.values_mut() {
+                if crate::types::forward::live() == 0 {
+                    return;
+                }
                 match &mut e.value {
                     Value::Hash(h) => h.heal(),
                     Value::Set(s) => s.heal(),

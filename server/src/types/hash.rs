@@ -21,8 +21,10 @@
 //! than Redis's dictEntry plus two sds strings plus a bucket pointer. No hash is stored per
 //! entry; a resize recomputes them from the fields (foldhash, seeded per table).
 //!
-//! Copy-on-write during a snapshot: updating a value of the same length rewrites it inside its
-//! pair (one page); otherwise one new pair replaces the old. An insert or delete touches the end
+//! Copy-on-write during a snapshot: a listpack's first change during a fork save goes to a copy
+//! that the old buffer and the handle never see (`types::forward`). In a table, updating a value
+//! of the same length rewrites it inside its pair (one page); otherwise one new pair replaces
+//! the old. An insert or delete touches the end
 //! of `pairs`, one index slot and one pair. The index only rehashes when it grows (doubling)
 //! or shrinks after many deletes; unlike Redis's incremental rehash, which it defers while a
 //! child lives, that rewrites the whole index at once: a table that grows under a snapshot

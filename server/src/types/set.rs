@@ -16,7 +16,8 @@
 //!
 //! - **Intset**: the exact bytes redis-server builds ([`forkdb_snapshot::blob::Intset`]), so the
 //!   RDB writer writes `SET_INTSET` by reference ([`Set::as_intset`]) and a small set is one
-//!   allocation: a write dirties only the pages of that one blob during a save.
+//!   allocation: a write dirties only the pages of that one blob during a save, and during a
+//!   fork save not even those: its first change goes to a copy (`types::forward`).
 //! - **Table**: members in one dense vector plus a hash index of `u32` positions into it (the
 //!   keyspace's own table, `store::dict`, with no values).
 //!   The dense vector gives what a set needs beyond lookups: a uniform random pick in O(1)
