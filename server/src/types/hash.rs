@@ -796,7 +796,7 @@ mod tests {
         hashes.iter_mut().for_each(Hash::heal);
         assert_eq!(forward::live(), 0);
         // Rate: anything faster than the floor of writes a second stops forwarding once a
-        // window is full (this loop is: it runs in well under the 2.56 ms that allows).
+        // window is full (this loop is: it runs in well under the 25.6 ms that allows).
         fork_save_started(1);
         set_forward_budget(1 << 20, true);
         for h in hashes.iter_mut() {
@@ -810,8 +810,8 @@ mod tests {
         hashes.iter_mut().for_each(Hash::heal);
         assert_eq!(forward::live(), 0);
         // A save starts with its rate unknown: the first window's writes go in place, and once
-        // it proved slow (no window is faster than as many writes a second as `usize::MAX`
-        // keys), the next ones are forwarded.
+        // it proved slow (no window is faster than `usize::MAX` keys allow), the next ones are
+        // forwarded.
         fork_save_started(usize::MAX);
         set_forward_budget(1 << 20, false);
         for h in hashes.iter_mut() {

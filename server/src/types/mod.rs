@@ -90,26 +90,33 @@ struct Shelter {
     keys: usize,
     window_start: Instant,
     window_writes: u32,
-    /// No window has been measured yet, or the last one was faster than `keys` writes a
-    /// second: nothing is forwarded.
+    /// No window has been measured yet, or the last one was too fast
+    /// ([`FORWARD_RATE_SECS`]): nothing is forwarded.
     too_fast: bool,
 }
 
 /// Forwarding waits until first writes (to buffers of the fork) are known to come slower than
-/// the keyspace's size per second ([`FORWARD_RATE_FLOOR`] at least), measured over windows of this many writes, and stops again
-/// after a faster window. At such a rate a save of a second or more reaches every container, so
-/// the pages of those left in place are copied anyway and each copy only adds to them: 50 000
-/// intsets under SREM+SADD at full speed (3.5 million writes in 4 s) took 8.4 MiB with copies up
-/// to the budget, 6.9 in place (redis-server 7.0); at 2000 writes a second, 1.3 MiB forwarded
-/// against 5.3 in place. The first window's writes go in place (at most this many pages) rather
-/// than be copied before the rate is known: at full speed those copies would come on top of
-/// every page. The window spans several pipelined batches of a paced client (a burst of 64
-/// commands is no rate).
+/// [`FORWARD_RATE_SECS`]'s rate, measured over windows of this many writes, and stops again after
+/// a faster window. The first window's writes go in place (at most this many pages) rather than
+/// be copied before the rate is known: at full speed those copies would come on top of every
+/// page. The window spans several pipelined batches of a paced client (a burst of 64 commands
+/// is no rate).
 pub const FORWARD_RATE_WINDOW: u32 = 256;
 
-/// The rate that stops forwarding is never under this many writes a second: a smaller keyspace
+/// Forwarding stops under first writes that would reach as many containers as there are keys
+/// within this many seconds (or faster than [`FORWARD_RATE_FLOOR`] a second, whatever the
+/// keys): a save lasting that long reaches most of them, so the pages of those left in place are
+/// copied anyway and each copy only adds to them. 50 000 intsets under SREM+SADD at full speed
+/// (3.5 million writes in 4 s) took 8.4 MiB with copies up to the budget, 6.9 in place
+/// (redis-server 7.0); at 2000 writes a second, 1.3 MiB forwarded against 5.3 in place. A
+/// server that copies pages under such writes runs them at a few 100 000 a second, and a stall
+/// of a few milliseconds made a window of 256 look slower than 100 000 a second often enough
+/// to use the whole budget in one run of ten: the bar is kept well below that.
+pub const FORWARD_RATE_SECS: usize = 10;
+
+/// The rate that stops forwarding is never under this many writes a second: a small keyspace
 /// is saved in a fraction of a second, and what its copies can cost is bounded by the budget.
-pub const FORWARD_RATE_FLOOR: usize = 100_000;
+pub const FORWARD_RATE_FLOOR: usize = 10_000;
 
 /// The share of the memory in use at the fork that a save's forwarded copies may take
 /// (1/`FORWARD_SHARE`): see [`forward`]. 100 000 hashes of 10 fields under 8000 HSETs during a
@@ -245,8 +252,8 @@ pub(crate) fn should_forward(bytes: usize) -> bool {
         sh.window_writes += 1;
         if sh.window_writes >= FORWARD_RATE_WINDOW {
             let now = Instant::now();
-            // Faster than `keys` a second: the window took less than window/keys seconds.
-            let per_second = sh.keys.max(FORWARD_RATE_FLOOR);
+            // Faster than `per_second`: the window took less than window/per_second seconds.
+            let per_second = (sh.keys / FORWARD_RATE_SECS).max(FORWARD_RATE_FLOOR);
             let at_keys_rate = Duration::from_secs(u64::from(FORWARD_RATE_WINDOW))
                 .checked_div(u32::try_from(per_second).unwrap_or(u32::MAX))
                 .unwrap_or(Duration::ZERO);
