@@ -16,13 +16,18 @@
 //! so does the buffer it points to; the first change makes a copy that a thread-local table
 //! holds under the old buffer's address, and from then on reads and writes of that handle go to
 //! the copy. The handle takes the copy back ([`Fwd::heal`]) once the child is gone: the
-//! keyspace walks its values when the save ends (`Keyspace::heal_forwarded`), and a handle the
-//! walk does not reach heals on its next change or drops its copy with itself.
+//! keyspace walks its values when the save ends (`Keyspace::heal_forwarded`: one pass over the
+//! keys after a save that forwarded anything, stopping at the last copy), and a handle the walk
+//! does not reach heals on its next change or drops its copy with itself.
 //!
-//! Forwarding stops for the rest of a save once the copies reach a share of the memory the
-//! server used at the fork ([`super::fork_save_started`]): under writes fast enough to reach
-//! every container before the save ends, the pages of the containers still in place are copied
-//! anyway, and each further copy only adds to them.
+//! Under writes fast enough to reach every container before the save ends, the pages of the
+//! containers still in place are copied anyway and each copy only adds to them, so forwarding
+//! waits until the first writes of a save are known to be slow enough and stops while they are
+//! not ([`super::FORWARD_RATE_SECS`]), and it stops for the rest of a save once the copies reach
+//! a share of the memory the server used at the fork ([`super::FORWARD_SHARE`]). Measured
+//! (`scripts/bench-types cow`, extra memory during the save beside redis-server 7.0's): 100 000
+//! hashes under 8000 HSETs 0.89 before, 0.34 after; 50 000 intsets under 8000 SREM+SADD 0.91
+//! before, 0.29 after; at full speed, where nothing is forwarded, 0.89 and 1.00 as before.
 //!
 //! # Why the table is sound
 //!
