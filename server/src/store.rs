@@ -761,6 +761,24 @@ impl Keyspace {
         }
     }
 
+    /// A fork save has ended: every small hash and intset that was forwarded to a copy during it
+    /// takes the copy back and frees its old buffer (`types::forward`). One pass over the keys,
+    /// only after a save that forwarded something, and no data change: no hook, no `dirty`.
+    pub fn heal_forwarded(&mut self) {
+        for db in &mut self.dbs {
+            for e in db.dict.values_mut() {
+                if crate::types::forward::live() == 0 {
+                    return;
+                }
+                match &mut e.value {
+                    Value::Hash(h) => h.heal(),
+                    Value::Set(s) => s.heal(),
+                    Value::Str { .. } | Value::List(_) | Value::ZSet(_) => {}
+                }
+            }
+        }
+    }
+
     pub fn total_keys(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }

@@ -1402,3 +1402,97 @@ fn containers_written_during_a_save_are_in_the_file_as_at_the_fork() {
         "the file does not hold the containers as they were at the fork"
     );
 }
+
+/// Small hashes and intsets written during a save are forwarded to copies (`types::forward`):
+/// the file holds them as at the fork, the server every write, before and after the save ends
+/// (when each handle takes its copy back). The first 255 writes of a save go in place while the
+/// server measures their rate (`types::FORWARD_RATE_WINDOW`), so there are 500, paced well under
+/// the 10 000 a second that stop forwarding.
+#[test]
+fn hashes_and_intsets_written_during_a_save_are_in_the_file_as_at_the_fork() {
+    const N: usize = 100;
+    // 10 ms a key: the save of 2N keys takes about 2 s, the writes well under 1 s.
+    let server = Server::forkdb(&["--rdb-key-save-delay", "10000"]);
+    let mut conn = server.conn();
+    for i in 0..N {
+        let h = format!("h:{i}");
+        let mut hset = vec!["HSET".to_owned(), h];
+        for j in 0..10 {
+            hset.extend([format!("f{j}"), format!("value-{i:03}-{j:05}")]);
+        }
+        let hset: Vec<&str> = hset.iter().map(String::as_str).collect();
+        assert_eq!(int(conn.frame(&hset)), 10);
+        let s = format!("s:{i}");
+        let members: Vec<String> = (0..50).map(|j| (2 * j).to_string()).collect();
+        let mut sadd = vec!["SADD", s.as_str()];
+        sadd.extend(members.iter().map(String::as_str));
+        assert_eq!(int(conn.frame(&sadd)), 50);
+    }
+    let snapshot = |conn: &mut Conn| -> Vec<Frame> {
+        let mut out = Vec::new();
+        for i in 0..N {
+            out.push(conn.frame(&["HGETALL", &format!("h:{i}")]));
+            out.push(conn.frame(&["SMEMBERS", &format!("s:{i}")]));
+            out.push(conn.frame(&["OBJECT", "ENCODING", &format!("h:{i}")]));
+            out.push(conn.frame(&["OBJECT", "ENCODING", &format!("s:{i}")]));
+        }
+        out
+    };
+    let at_fork = snapshot(&mut conn);
+    assert_eq!(at_fork[2], Frame::Bulk(b"listpack".to_vec()));
+    assert_eq!(at_fork[3], Frame::Bulk(b"intset".to_vec()));
+
+    bgsave(&mut conn);
+    wait_snapshot_child(&server, &server.dir);
+    for i in 0..N {
+        let (h, s) = (format!("h:{i}"), format!("s:{i}"));
+        assert_eq!(
+            int(conn.frame(&["HSET", &h, "f1", "changed", "new", "x"])),
+            1
+        );
+        assert_eq!(int(conn.frame(&["HDEL", &h, "f2"])), 1);
+        assert_eq!(int(conn.frame(&["HINCRBY", &h, "n", "5"])), 5);
+        assert_eq!(int(conn.frame(&["SREM", &s, "4", "5"])), 1);
+        assert_eq!(int(conn.frame(&["SADD", &s, "7", "8"])), 1);
+        // Five writes a millisecond at most (a pace, not a wait for anything).
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let p = info(&mut conn, "persistence");
+    assert_eq!(
+        field(&p, "rdb_bgsave_in_progress"),
+        "1",
+        "the writes were made during the save"
+    );
+    let check_written = |conn: &mut Conn, when: &str| {
+        for i in 0..N {
+            let (h, s) = (format!("h:{i}"), format!("s:{i}"));
+            conn.assert_cmd(&["HGET", &h, "f1"], &bulk("changed"));
+            conn.assert_cmd(&["HGET", &h, "f2"], b"$-1\r\n");
+            conn.assert_cmd(&["HGET", &h, "f3"], &bulk(format!("value-{i:03}-00003")));
+            conn.assert_cmd(&["HGET", &h, "n"], &bulk("5"));
+            assert_eq!(int(conn.frame(&["HLEN", &h])), 11, "{h} {when}");
+            assert_eq!(int(conn.frame(&["SISMEMBER", &s, "4"])), 0, "{s} {when}");
+            assert_eq!(int(conn.frame(&["SISMEMBER", &s, "7"])), 1, "{s} {when}");
+            assert_eq!(int(conn.frame(&["SISMEMBER", &s, "6"])), 1, "{s} {when}");
+            assert_eq!(int(conn.frame(&["SCARD", &s])), 50, "{s} {when}");
+        }
+    };
+    check_written(&mut conn, "during the save");
+
+    let p = wait_save_done(&mut conn);
+    assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "{p:?}");
+    check_written(&mut conn, "after the save");
+    // And they still take writes.
+    assert_eq!(int(conn.frame(&["HSET", "h:0", "after", "1"])), 1);
+    assert_eq!(int(conn.frame(&["SADD", "s:0", "1001"])), 1);
+    assert_eq!(int(conn.frame(&["HLEN", "h:0"])), 12);
+    assert_eq!(int(conn.frame(&["SCARD", "s:0"])), 51);
+
+    let (_copy, file) = copy_aside(&server.dir.join(DBFILE), "forwarded-containers");
+    check_rdb(&file);
+    let (_redis, mut rc) = redis_with_file(&file);
+    assert!(
+        snapshot(&mut rc) == at_fork,
+        "the file does not hold the hashes and sets as they were at the fork"
+    );
+}

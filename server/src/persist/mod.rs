@@ -475,8 +475,8 @@ impl Server {
                 self.persist.bgsave_scheduled = false;
                 self.ks.access_frozen = self.config.snapshot_freeze_access;
                 // Small lists and sorted sets move on their first write instead of dirtying
-                // shared pages.
-                crate::types::fork_save_started();
+                // shared pages, small hashes and intsets are forwarded to a copy.
+                crate::types::fork_save_started(self.ks.total_keys());
                 let run = self
                     .persist
                     .running
@@ -663,6 +663,7 @@ impl Server {
         self.persist.last_method = Some(SaveMethod::Fork);
         self.ks.access_frozen = false;
         crate::types::fork_save_ended();
+        self.ks.heal_forwarded();
         let elapsed = run.child.started.elapsed();
         self.persist.last_bgsave_time_sec = elapsed.as_secs() as i64;
         self.persist.last_cow_size = run.cow_peak;

@@ -679,3 +679,56 @@ fn idle_times_cross_the_clock_wrap() {
     let idle = idle_secs(ks.lru_clock, ks.peek(0, b"k").unwrap().lru);
     assert!(idle > LRU_CLOCK_MAX / 2 - 2, "idle {idle}");
 }
+
+#[test]
+fn the_end_of_a_fork_save_heals_every_forwarded_container() {
+    use crate::types::hash::Limits;
+    use crate::types::{fork_save_ended, fork_save_started, forward, set_forward_budget};
+    use crate::types::{Hash, Set};
+    let lim = Limits::new(128, 64);
+    let mut ks = ks();
+    for db in [0, 3] {
+        for i in 0..20 {
+            let mut h = Hash::new();
+            h.set(b"f", b"0123456789", lim).unwrap();
+            ks.write(db, format!("h{i}").as_bytes())
+                .put(Value::Hash(h), None);
+            let mut s = Set::new();
+            s.add(b"1", 512);
+            ks.write(db, format!("s{i}").as_bytes())
+                .put(Value::Set(s), None);
+        }
+    }
+    fork_save_started(1_000_000);
+    set_forward_budget(1 << 20, true);
+    for db in [0, 3] {
+        for i in 0..20 {
+            let (hk, sk) = (format!("h{i}"), format!("s{i}"));
+            let mut w = ks.write(db, hk.as_bytes());
+            let h = w.hash_mut().unwrap().unwrap();
+            h.set(b"f", format!("v{db}-{i:08}").as_bytes(), lim)
+                .unwrap();
+            drop(w);
+            let mut w = ks.write(db, sk.as_bytes());
+            assert!(w.set_mut().unwrap().unwrap().add(b"2", 512));
+        }
+    }
+    assert_eq!(forward::live(), 80);
+    fork_save_ended();
+    ks.heal_forwarded();
+    assert_eq!(forward::live(), 0);
+    for db in [0, 3] {
+        for i in 0..20 {
+            let h = ks
+                .get_hash(db, format!("h{i}").as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                h.get(b"f").unwrap().to_vec(),
+                format!("v{db}-{i:08}").into_bytes()
+            );
+            let s = ks.get_set(db, format!("s{i}").as_bytes()).unwrap().unwrap();
+            assert!(s.contains(b"1") && s.contains(b"2"));
+        }
+    }
+}

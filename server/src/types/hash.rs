@@ -21,8 +21,10 @@
 //! than Redis's dictEntry plus two sds strings plus a bucket pointer. No hash is stored per
 //! entry; a resize recomputes them from the fields (foldhash, seeded per table).
 //!
-//! Copy-on-write during a snapshot: updating a value of the same length rewrites it inside its
-//! pair (one page); otherwise one new pair replaces the old. An insert or delete touches the end
+//! Copy-on-write during a snapshot: a listpack's first change during a fork save goes to a copy
+//! that the old buffer and the handle never see (`types::forward`). In a table, updating a value
+//! of the same length rewrites it inside its pair (one page); otherwise one new pair replaces
+//! the old. An insert or delete touches the end
 //! of `pairs`, one index slot and one pair. The index only rehashes when it grows (doubling)
 //! or shrinks after many deletes; unlike Redis's incremental rehash, which it defers while a
 //! child lives, that rewrites the whole index at once: a table that grows under a snapshot
@@ -47,6 +49,8 @@ use std::hash::BuildHasher;
 
 use forkdb_snapshot::blob::{Elem, Listpack};
 use hashbrown::HashTable;
+
+use super::forward::Fwd;
 
 /// The thresholds of the listpack encoding (`hash-max-listpack-entries`/`-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +91,8 @@ pub struct Hash(Repr);
 
 #[derive(Debug, Clone)]
 enum Repr {
-    Listpack(Listpack),
+    /// Forwarded to a copy on its first change during a fork save (`types::forward`).
+    Listpack(Fwd<Listpack>),
     Table(Box<Table>),
 }
 
@@ -104,13 +109,13 @@ const MAX_TABLE_LEN: usize = u32::MAX as usize;
 impl Hash {
     /// An empty hash, listpack-encoded (`createHashObject`). The keyspace never keeps one empty.
     pub fn new() -> Hash {
-        Hash(Repr::Listpack(Listpack::new()))
+        Hash(Repr::Listpack(Fwd::new(Listpack::new())))
     }
 
     /// Fields held.
     pub fn len(&self) -> usize {
         match &self.0 {
-            Repr::Listpack(lp) => lp.len() / 2,
+            Repr::Listpack(lp) => lp.get().len() / 2,
             Repr::Table(t) => t.pairs.len(),
         }
     }
@@ -131,7 +136,7 @@ impl Hash {
     /// Bytes this value holds on the heap (for memory estimates).
     pub fn heap_size(&self) -> usize {
         match &self.0 {
-            Repr::Listpack(lp) => lp.capacity(),
+            Repr::Listpack(lp) => lp.get().capacity(),
             Repr::Table(t) => t.heap_size(),
         }
     }
@@ -139,14 +144,22 @@ impl Hash {
     /// The listpack bytes, for `RDB_TYPE_HASH_LISTPACK`; None for a table.
     pub fn as_listpack(&self) -> Option<&[u8]> {
         match &self.0 {
-            Repr::Listpack(lp) => Some(lp.as_bytes()),
+            Repr::Listpack(lp) => Some(lp.get().as_bytes()),
             Repr::Table(_) => None,
+        }
+    }
+
+    /// After a fork save: a listpack forwarded during it takes its copy back (`types::forward`).
+    pub fn heal(&mut self) {
+        if let Repr::Listpack(lp) = &mut self.0 {
+            lp.heal();
         }
     }
 
     /// Converts to the table encoding (`hashTypeConvert`); nothing if it is one already.
     pub fn convert(&mut self) {
         if let Repr::Listpack(lp) = &self.0 {
+            let lp = lp.get();
             let mut t = Table::with_capacity(lp.len() / 2);
             let mut it = lp.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
@@ -163,6 +176,7 @@ impl Hash {
         let Repr::Listpack(lp) = &self.0 else {
             return;
         };
+        let lp = lp.get();
         let mut sum = 0usize;
         for a in args {
             if a.len() > lim.max_value {
@@ -179,6 +193,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<Item<'_>> {
         match &self.0 {
             Repr::Listpack(lp) => {
+                let lp = lp.get();
                 let f = lp.find(lp.first()?, field, 1)?;
                 Some(lp.get(lp.next(f)?))
             }
@@ -199,7 +214,7 @@ impl Hash {
             self.convert();
         }
         let inserted = match &mut self.0 {
-            Repr::Listpack(lp) => match lp_set(lp, field, value) {
+            Repr::Listpack(lp) => match lp.change(|lp| lp_set(lp, field, value)) {
                 Some(new) => new,
                 None => {
                     // Past the listpack format's limits: only a table can take it.
@@ -219,12 +234,11 @@ impl Hash {
     pub fn delete(&mut self, field: &[u8]) -> bool {
         match &mut self.0 {
             Repr::Listpack(lp) => {
-                let Some(first) = lp.first() else {
-                    return false;
-                };
-                match lp.find(first, field, 1) {
+                let found = lp.get().first().and_then(|f| lp.get().find(f, field, 1));
+                match found {
                     Some(p) => {
-                        lp.delete_range_at(p, 2);
+                        // A forwarded copy has the same bytes, so `p` holds there too.
+                        lp.change(|lp| lp.delete_range_at(p, 2));
                         true
                     }
                     None => false,
@@ -237,7 +251,7 @@ impl Hash {
     /// Every (field, value), in Redis's order for a listpack and table order for a table.
     pub fn pairs(&self) -> Pairs<'_> {
         match &self.0 {
-            Repr::Listpack(lp) => Pairs::Listpack(lp.iter()),
+            Repr::Listpack(lp) => Pairs::Listpack(lp.get().iter()),
             Repr::Table(t) => Pairs::Table(t.pairs.iter()),
         }
     }
@@ -257,6 +271,7 @@ impl Hash {
     pub fn pair_at(&self, i: usize) -> Option<(Item<'_>, Item<'_>)> {
         match &self.0 {
             Repr::Listpack(lp) => {
+                let lp = lp.get();
                 let f = lp.seek(i64::try_from(i.checked_mul(2)?).ok()?)?;
                 Some((lp.get(f), lp.get(lp.next(f)?)))
             }
@@ -321,7 +336,7 @@ impl Hash {
             }
             seen.insert_unique(h, &f[..], |x| seed.hash_one(*x));
         }
-        let mut h = Hash(Repr::Listpack(lp));
+        let mut h = Hash(Repr::Listpack(Fwd::new(lp)));
         if too_long || h.len() > lim.max_entries {
             h.convert();
         }
@@ -687,6 +702,130 @@ mod tests {
 
     /// What keeps a write during a snapshot to few pages: a same-size update does not move the
     /// listpack, nor a table's pair.
+    /// The handle's own buffer (address, bytes) and whether it is forwarded.
+    fn own(h: &Hash) -> (usize, Vec<u8>, bool) {
+        match &h.0 {
+            Repr::Listpack(lp) => (
+                lp.own().as_bytes().as_ptr() as usize,
+                lp.own().as_bytes().to_vec(),
+                lp.is_forwarded(),
+            ),
+            Repr::Table(_) => panic!("not a listpack"),
+        }
+    }
+
+    #[test]
+    fn a_listpack_is_forwarded_once_per_fork_save_leaving_its_handle_alone() {
+        use crate::types::{fork_save_ended, fork_save_started, set_forward_budget};
+        use crate::types::{forward, kept_bytes};
+        let lim = Limits::new(128, 64);
+        let mut h = Hash::new();
+        for j in 0..10 {
+            h.set(format!("f{j}").as_bytes(), b"0123456789abcdef", lim)
+                .unwrap();
+        }
+        let mut other = h.clone();
+        let (at0, bytes0, _) = own(&h);
+        let cap0 = h.heap_size();
+        fork_save_started(1_000_000);
+        set_forward_budget(1 << 20, true);
+        // Reads, and a delete of a missing field, change nothing and copy nothing.
+        assert!(!h.delete(b"absent"));
+        assert_eq!(h.get(b"f1"), Some(Elem::Str(b"0123456789abcdef")));
+        assert_eq!(own(&h), (at0, bytes0.clone(), false));
+        // The first change goes to a copy: the handle and its buffer stay as at the fork.
+        h.set(b"f1", b"fedcba9876543210", lim).unwrap();
+        assert_eq!(own(&h), (at0, bytes0.clone(), true));
+        assert_eq!(h.get(b"f1"), Some(Elem::Str(b"fedcba9876543210")));
+        assert_eq!((forward::live(), kept_bytes()), (1, cap0));
+        // Later changes go to the same copy.
+        assert!(h.delete(b"f2"));
+        assert!(h.set(b"new", b"v", lim).unwrap());
+        assert_eq!(own(&h), (at0, bytes0.clone(), true));
+        assert_eq!(forward::live(), 1);
+        let want = all(&h);
+        assert_eq!(want.len(), 10);
+        assert_eq!(
+            all(&h.clone()),
+            want,
+            "a clone holds the content as it is now"
+        );
+        assert_eq!(h.as_listpack(), h.clone().as_listpack());
+        // A hash made during the save is changed in place.
+        let mut fresh = Hash::new();
+        fresh.set(b"a", b"1", lim).unwrap();
+        fresh.set(b"a", b"2", lim).unwrap();
+        assert!(!own(&fresh).2);
+        // One dropped while forwarded takes its copy with it.
+        other.set(b"f0", b"x", lim).unwrap();
+        assert!(own(&other).2);
+        assert_eq!(forward::live(), 2);
+        drop(other);
+        assert_eq!(forward::live(), 1);
+        fork_save_ended();
+        // After the save the handle takes the copy back.
+        h.heal();
+        assert!(!own(&h).2);
+        assert_ne!(own(&h).0, at0);
+        assert_eq!(all(&h), want);
+        assert_eq!((forward::live(), kept_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn forwarding_stops_past_its_budget_and_under_fast_writes() {
+        use crate::types::{fork_save_ended, fork_save_started, set_forward_budget};
+        use crate::types::{forward, FORWARD_RATE_WINDOW};
+        let lim = Limits::new(128, 64);
+        let mut hashes: Vec<Hash> = (0..FORWARD_RATE_WINDOW + 50)
+            .map(|_| {
+                let mut h = Hash::new();
+                h.set(b"field", b"value-0123456789", lim).unwrap();
+                h
+            })
+            .collect();
+        let cap = hashes[0].heap_size();
+        // Budget: three copies.
+        fork_save_started(1_000_000);
+        set_forward_budget(3 * cap, true);
+        for h in hashes.iter_mut().take(10) {
+            h.set(b"field", b"value-9876543210", lim).unwrap();
+        }
+        assert_eq!(forward::live(), 3);
+        assert_eq!(hashes.iter().filter(|h| own(h).2).count(), 3);
+        fork_save_ended();
+        hashes.iter_mut().for_each(Hash::heal);
+        assert_eq!(forward::live(), 0);
+        // Rate: anything faster than the floor of writes a second stops forwarding once a
+        // window is full (this loop is: it runs in well under the 25.6 ms that allows).
+        fork_save_started(1);
+        set_forward_budget(1 << 20, true);
+        for h in hashes.iter_mut() {
+            h.set(b"field", b"value-0000000000", lim).unwrap();
+        }
+        assert_eq!(forward::live(), FORWARD_RATE_WINDOW as usize - 1);
+        assert!(hashes
+            .iter()
+            .all(|h| h.get(b"field") == Some(Elem::Str(b"value-0000000000"))));
+        fork_save_ended();
+        hashes.iter_mut().for_each(Hash::heal);
+        assert_eq!(forward::live(), 0);
+        // A save starts with its rate unknown: the first window's writes go in place, and once
+        // it proved slow (no window is faster than `usize::MAX` keys allow), the next ones are
+        // forwarded.
+        fork_save_started(usize::MAX);
+        set_forward_budget(1 << 20, false);
+        for h in hashes.iter_mut() {
+            h.set(b"field", b"value-1111111111", lim).unwrap();
+        }
+        let window = FORWARD_RATE_WINDOW as usize;
+        assert!(hashes[..window - 1].iter().all(|h| !own(h).2));
+        assert!(hashes[window - 1..].iter().all(|h| own(h).2));
+        assert_eq!(forward::live(), hashes.len() - (window - 1));
+        fork_save_ended();
+        hashes.iter_mut().for_each(Hash::heal);
+        assert_eq!(forward::live(), 0);
+    }
+
     #[test]
     fn same_size_updates_stay_in_place() {
         let mut h = Hash::new();

@@ -874,7 +874,7 @@ mod tests {
         assert_eq!((header_at(&l), node_at(&l)), (h0, n0));
 
         let mut big = List::from_elems((0..2000).map(|_| &b"0123456789abcdef"[..]), -2);
-        fork_save_started();
+        fork_save_started(1_000_000);
         // A list made during the save is not moved.
         let mut fresh = List::new();
         fresh.push(End::Tail, b"a", -2);

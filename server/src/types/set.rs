@@ -16,7 +16,8 @@
 //!
 //! - **Intset**: the exact bytes redis-server builds ([`forkdb_snapshot::blob::Intset`]), so the
 //!   RDB writer writes `SET_INTSET` by reference ([`Set::as_intset`]) and a small set is one
-//!   allocation: a write dirties only the pages of that one blob during a save.
+//!   allocation: a write dirties only the pages of that one blob during a save, and during a
+//!   fork save not even those: its first change goes to a copy (`types::forward`).
 //! - **Table**: members in one dense vector plus a hash index of `u32` positions into it (the
 //!   keyspace's own table, `store::dict`, with no values).
 //!   The dense vector gives what a set needs beyond lookups: a uniform random pick in O(1)
@@ -34,6 +35,7 @@
 use forkdb_snapshot::blob::{string_to_i64, Elem, Intset};
 use rand::Rng;
 
+use super::forward::Fwd;
 use crate::store::dict;
 use crate::store::Key;
 
@@ -53,7 +55,8 @@ pub struct Set {
 
 #[derive(Debug, Clone)]
 enum Repr {
-    Intset(Intset),
+    /// Forwarded to a copy on its first change during a fork save (`types::forward`).
+    Intset(Fwd<Intset>),
     Table(Box<Table>),
 }
 
@@ -85,7 +88,7 @@ impl Set {
     /// An empty intset (Redis's `createIntsetObject`): what *STORE commands start from.
     pub fn new() -> Set {
         Set {
-            repr: Repr::Intset(Intset::new()),
+            repr: Repr::Intset(Fwd::new(Intset::new())),
         }
     }
 
@@ -104,7 +107,7 @@ impl Set {
     /// Elements held.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Intset(is) => is.len(),
+            Repr::Intset(is) => is.get().len(),
             Repr::Table(t) => t.len(),
         }
     }
@@ -126,7 +129,7 @@ impl Set {
     /// longer than the inline size have their own buffers.
     pub fn heap_size(&self) -> usize {
         match &self.repr {
-            Repr::Intset(is) => is.capacity(),
+            Repr::Intset(is) => is.get().capacity(),
             Repr::Table(t) => std::mem::size_of::<Table>() + t.heap_size(),
         }
     }
@@ -135,7 +138,7 @@ impl Set {
     /// can be (`"012"` is not `12`).
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Intset(is) => string_to_i64(member).is_some_and(|v| is.contains(v)),
+            Repr::Intset(is) => string_to_i64(member).is_some_and(|v| is.get().contains(v)),
             Repr::Table(t) => t.contains_key(member),
         }
     }
@@ -144,7 +147,7 @@ impl Set {
     /// an integer is looked up in an intset without formatting it.
     pub fn contains_elem(&self, e: Elem<'_>) -> bool {
         match (e, &self.repr) {
-            (Elem::Int(v), Repr::Intset(is)) => is.contains(v),
+            (Elem::Int(v), Repr::Intset(is)) => is.get().contains(v),
             (Elem::Int(v), Repr::Table(t)) => {
                 t.contains_key(itoa::Buffer::new().format(v).as_bytes())
             }
@@ -176,9 +179,13 @@ impl Set {
             Repr::Table(t) => insert_member(t, member),
             Repr::Intset(is) => match string_to_i64(member) {
                 Some(v) => {
+                    if is.get().contains(v) {
+                        // Unchanged: no copy during a fork save.
+                        return false;
+                    }
                     // Fails only at u32::MAX members, far above the 2^30 cap that converts first.
-                    let added = is.insert(v).unwrap_or(false);
-                    if added && is.len() > max_intset {
+                    let added = is.change(|is| is.insert(v)).unwrap_or(false);
+                    if added && is.get().len() > max_intset {
                         self.convert();
                     }
                     added
@@ -197,7 +204,11 @@ impl Set {
     /// Removes `member` (`setTypeRemove`); false if it was not there. Never converts back.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Intset(is) => string_to_i64(member).is_some_and(|v| is.remove(v)),
+            Repr::Intset(is) => match string_to_i64(member) {
+                // Only a change (a member that is there) copies during a fork save.
+                Some(v) if is.get().contains(v) => is.change(|is| is.remove(v)),
+                _ => false,
+            },
             Repr::Table(t) => {
                 let removed = t.swap_remove(member).is_some();
                 // Give memory back as Redis's `htNeedsResize` does (below 10% full), but keep
@@ -210,9 +221,17 @@ impl Set {
         }
     }
 
+    /// After a fork save: an intset forwarded during it takes its copy back (`types::forward`).
+    pub fn heal(&mut self) {
+        if let Repr::Intset(is) = &mut self.repr {
+            is.heal();
+        }
+    }
+
     /// Intset → table, presized (`setTypeConvert`).
     fn convert(&mut self) {
         if let Repr::Intset(is) = &self.repr {
+            let is = is.get();
             let mut t = new_table(is.len() + 1);
             for v in is.iter() {
                 insert_member(&mut t, itoa::Buffer::new().format(v).as_bytes());
@@ -224,7 +243,7 @@ impl Set {
     /// The member at position `i`: the `i`th smallest of an intset, the `i`th entry of a table.
     pub fn get(&self, i: usize) -> Option<Elem<'_>> {
         match &self.repr {
-            Repr::Intset(is) => is.get(i).map(Elem::Int),
+            Repr::Intset(is) => is.get().get(i).map(Elem::Int),
             Repr::Table(t) => t.get_index(i).map(|(m, _)| Elem::Str(m)),
         }
     }
@@ -246,8 +265,8 @@ impl Set {
         let i = rng.gen_range(0..n);
         match &mut self.repr {
             Repr::Intset(is) => {
-                let v = is.get(i)?;
-                is.remove(v);
+                let v = is.get().get(i)?;
+                is.change(|is| is.remove(v));
                 Some(v.to_string().into_bytes())
             }
             Repr::Table(t) => t.swap_remove_index(i).map(|(m, _)| m.to_vec()),
@@ -257,7 +276,7 @@ impl Set {
     /// The members in order: ascending for an intset, entry order for a table.
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
-            Repr::Intset(is) => Iter::Int(is.iter()),
+            Repr::Intset(is) => Iter::Int(is.get().iter()),
             Repr::Table(t) => Iter::Table(t.entries().iter()),
         }
     }
@@ -270,7 +289,7 @@ impl Set {
     pub fn scan(&self, cursor: u64, count: usize, mut found: impl FnMut(Elem<'_>)) -> u64 {
         match &self.repr {
             Repr::Intset(is) => {
-                is.iter().for_each(|v| found(Elem::Int(v)));
+                is.get().iter().for_each(|v| found(Elem::Int(v)));
                 0
             }
             Repr::Table(t) => {
@@ -298,7 +317,7 @@ impl Set {
     /// [`Set::iter`] as a string.
     pub fn as_intset(&self) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Intset(is) => Some(is.as_bytes()),
+            Repr::Intset(is) => Some(is.get().as_bytes()),
             Repr::Table(_) => None,
         }
     }
@@ -317,7 +336,7 @@ impl Set {
     /// is; converted to a table if it holds more than `max_intset` members (Redis's loader).
     pub fn from_intset(is: Intset, max_intset: usize) -> Set {
         let mut s = Set {
-            repr: Repr::Intset(is),
+            repr: Repr::Intset(Fwd::new(is)),
         };
         if s.len() > max_intset.min(INTSET_HARD_MAX) {
             s.convert();
@@ -388,6 +407,62 @@ mod tests {
         let mut m = members(s);
         m.sort();
         m
+    }
+
+    #[test]
+    fn an_intset_is_forwarded_once_per_fork_save_leaving_its_handle_alone() {
+        use crate::types::{fork_save_ended, fork_save_started, set_forward_budget};
+        use crate::types::{forward, kept_bytes};
+        let own = |s: &Set| match &s.repr {
+            Repr::Intset(is) => (
+                is.own().as_bytes().as_ptr() as usize,
+                is.own().as_bytes().to_vec(),
+                is.is_forwarded(),
+            ),
+            Repr::Table(_) => panic!("not an intset"),
+        };
+        let mut s = Set::new();
+        for j in 0..50 {
+            s.add((2 * j).to_string().as_bytes(), 512);
+        }
+        let (at0, bytes0, _) = own(&s);
+        let cap0 = s.heap_size();
+        fork_save_started(1_000_000);
+        set_forward_budget(1 << 20, true);
+        // What changes nothing copies nothing: a member already there, one that is not.
+        assert!(!s.add(b"4", 512));
+        assert!(!s.remove(b"5"));
+        assert!(s.contains(b"4"));
+        assert_eq!(own(&s), (at0, bytes0.clone(), false));
+        // The first change goes to a copy: the handle and its buffer stay as at the fork.
+        assert!(s.remove(b"4"));
+        assert!(s.add(b"5", 512));
+        assert_eq!(own(&s), (at0, bytes0.clone(), true));
+        assert_eq!((forward::live(), kept_bytes()), (1, cap0));
+        assert!(!s.contains(b"4") && s.contains(b"5"));
+        let popped = s.pop_random(&mut rand::thread_rng()).unwrap();
+        assert!(!s.contains(&popped));
+        assert_eq!(own(&s), (at0, bytes0.clone(), true));
+        assert_eq!(forward::live(), 1);
+        let want = members(&s);
+        assert_eq!(want.len(), 49);
+        assert_eq!(members(&s.clone()), want);
+        assert_eq!(s.as_intset(), s.clone().as_intset());
+        fork_save_ended();
+        s.heal();
+        assert!(!own(&s).2);
+        assert_eq!(members(&s), want);
+        assert_eq!((forward::live(), kept_bytes()), (0, 0));
+        // A change after the save, to a handle that was not healed, takes the copy back first.
+        fork_save_started(1_000_000);
+        set_forward_budget(1 << 20, true);
+        assert!(s.add(b"1001", 512));
+        assert!(own(&s).2);
+        fork_save_ended();
+        assert!(s.add(b"1003", 512));
+        assert!(!own(&s).2);
+        assert!(s.contains(b"1001") && s.contains(b"1003"));
+        assert_eq!(forward::live(), 0);
     }
 
     #[test]
