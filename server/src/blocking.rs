@@ -300,6 +300,11 @@ fn unregister(srv: &mut Server, id: u64) -> Option<Entry> {
         srv.ks.blocking.remove(e.db, k, id);
     }
     e.meta.blocked.set(false);
+    // Unblocked: the reply goes out at the end of this turn of the loop, which is when Redis's
+    // write of it sets `lastinteraction`. Until then the idle timeout, which spared the client
+    // while it was blocked, must not take it for idle since before it blocked and close it
+    // with its reply unsent.
+    e.meta.last_interaction.set(srv.clock);
     Some(e)
 }
 

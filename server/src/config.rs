@@ -107,6 +107,9 @@ pub struct Config {
     /// forkdb's own: how much lower than the server's the forkless writer thread's CPU priority
     /// is (a nice increment, 0-19; see `persist/forkless.rs`).
     pub bgsave_forkless_writer_nice: u64,
+    /// `idle-poll-max-us`: the longest poll for client input before the event loop sleeps
+    /// (`idlepoll`; 0: never poll).
+    pub idle_poll_max_us: u64,
     /// Replication, master side (see `crate::repl`): the backlog's size in bytes, and how long it
     /// is kept once the last replica is gone (0: for ever).
     pub repl_backlog_size: u64,
@@ -294,6 +297,7 @@ impl Default for Config {
             bgsave_forkless_slice_us: 100,
             bgsave_forkless_queue_bytes: 2 * 1024 * 1024,
             bgsave_forkless_writer_nice: 8,
+            idle_poll_max_us: 30,
             inline_values: true,
             client_obuf_limits: OBUF_LIMIT_DEFAULTS,
             repl_backlog_size: 1 << 20,
@@ -871,6 +875,7 @@ pub static OPTIONS: &[OptSpec] = &[
         19,
         0
     ),
+    int_option!("idle-poll-max-us", idle_poll_max_us, u64, 0, 1000, 0),
     OptSpec {
         name: "inline-values",
         alias: None,

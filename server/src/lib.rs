@@ -44,6 +44,7 @@ pub mod cmd;
 pub mod config;
 pub mod diag;
 pub mod glob;
+pub mod idlepoll;
 pub mod info;
 pub mod load;
 pub mod net;

@@ -51,6 +51,7 @@ fn main() {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(forkdb_server::net::before_sleep)
+        .on_thread_unpark(forkdb_server::idlepoll::after_park)
         .build()
     {
         Ok(rt) => rt,
@@ -63,6 +64,7 @@ fn main() {
     // port in use is found before the load, not after it.
     // The runtime runs on this thread (current_thread), so the park hook does too.
     forkdb_server::net::before_sleep_installed();
+    forkdb_server::idlepoll::install();
     let srv = Rc::new(RefCell::new(Server::new(cfg)));
     let local = tokio::task::LocalSet::new();
     if let Err(e) = local.block_on(&rt, forkdb_server::net::run(srv)) {

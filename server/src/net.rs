@@ -107,6 +107,10 @@ fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener>> {
 pub async fn run(srv: Shared) -> anyhow::Result<()> {
     let (bind, port) = {
         let s = srv.borrow();
+        crate::idlepoll::POLL_MAX_US.store(
+            s.config.idle_poll_max_us as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         (s.config.bind.clone(), s.config.port)
     };
     let listeners = bind_all(&bind, port)?;
@@ -206,6 +210,7 @@ async fn accept_loop(srv: Shared, listener: TcpListener) {
             use std::os::fd::AsRawFd;
             stream.as_raw_fd()
         };
+        crate::idlepoll::register(fd);
         let meta = Rc::new(ClientMeta::new(id, peer.to_string(), laddr, fd, loopback));
         s.clients.insert(id, meta.clone());
         drop(s);
@@ -307,14 +312,10 @@ fn keep_after_batch(buf: BytesMut, alloc: usize, pending_bulk: Option<usize>) ->
 /// per request. The runtime's `on_thread_park` hook ([`before_sleep`]) releases the waiting
 /// tasks; without it installed (a runtime built elsewhere) nothing waits.
 ///
-/// What is left of that cost at `-P 1` (`scripts/bench throughput --pin`, ZADD 0.97 of
-/// redis-server, LRANGE_100 0.96-0.98) is the client's, not ours: forkdb spends less CPU per
-/// request (ZADD 7.5 µs against 8.0-8.4), so it runs out of work and sleeps in `epoll_wait` more
-/// often (17k sleeps per 200k ZADDs, redis-server 1-10k), and each sleep costs redis-benchmark a
-/// wake-up in `sendto` (10% of its CPU samples, 3% against redis-server). Polling for input for
-/// up to 30 µs before sleeping removed the sleeps and the gap (two runs each: ZADD 1.01 and
-/// 1.02, LRANGE_100 1.09 and 1.11) but keeps the server's core busy under any steady load,
-/// which a shared machine pays for: not done.
+/// What is left of that cost at `-P 1` is the client's: forkdb spends less CPU per request
+/// than redis-server, so it runs out of work and sleeps more often, and each sleep costs the
+/// client a wake-up; `idlepoll` polls for input a few microseconds before sleeping while sleeps
+/// are short (its module doc has the figures and the bounds).
 async fn before_sleep_point() {
     if !FLUSH_HOOK.with(Cell::get) {
         return;
@@ -344,9 +345,12 @@ thread_local! {
 
 /// The runtime's `on_thread_park` hook: lets the replies held by [`before_sleep_point`] go.
 /// Waking them makes the loop run them instead of parking; it parks once they are written.
+/// With none held, the loop is about to sleep: it may poll for input first (`idlepoll`).
 pub fn before_sleep() {
     if FLUSH_WAITING.with(|w| w.replace(0)) > 0 {
         FLUSH.with(|f| f.notify_waiters());
+    } else {
+        crate::idlepoll::before_park();
     }
 }
 
@@ -710,6 +714,10 @@ async fn cron(srv: Shared) {
             crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
+        crate::idlepoll::POLL_MAX_US.store(
+            s.config.idle_poll_max_us as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         s.timelines.reap_sampler(false);
         crate::repl::cron(s);
         sample_ops(s);

@@ -119,3 +119,29 @@ fn config_resetstat_zeroes_the_counters() {
         "0"
     );
 }
+
+/// forkdb's own `idle-poll-max-us`: set at start-up and by CONFIG SET, bounded, and the server
+/// serves with the poll off and on.
+#[test]
+fn idle_poll_max_us_is_a_config() {
+    let server = Server::forkdb(&["--idle-poll-max-us", "0"]);
+    let mut conn = server.conn();
+    conn.assert_cmd(
+        &["CONFIG", "GET", "idle-poll-max-us"],
+        b"*2\r\n$16\r\nidle-poll-max-us\r\n$1\r\n0\r\n",
+    );
+    let err = conn.cmd(&["CONFIG", "SET", "idle-poll-max-us", "1001"]);
+    assert!(
+        err.starts_with(b"-ERR"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    for value in ["0", "50"] {
+        conn.assert_cmd(&["CONFIG", "SET", "idle-poll-max-us", value], b"+OK\r\n");
+        for i in 0..200 {
+            let n = i.to_string();
+            conn.assert_cmd(&["SET", "k", &n], b"+OK\r\n");
+            conn.assert_cmd(&["GET", "k"], format!("${}\r\n{n}\r\n", n.len()).as_bytes());
+        }
+    }
+}
