@@ -126,7 +126,13 @@ pub fn before_park() {
                 p.slept = Some(Instant::now());
                 return;
             }
-            std::hint::spin_loop();
+            // Not a bare spin: where the client shares this core, the poll must leave it the
+            // CPU to send what the poll waits for (a spinning loop on a shared core cut one
+            // client's requests by 9 %). With the core to itself, sched_yield returns at once.
+            // SAFETY: a plain syscall.
+            unsafe {
+                libc::sched_yield();
+            }
         }
     });
 }
