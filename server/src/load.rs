@@ -478,6 +478,7 @@ pub async fn load_at_startup(srv: Shared) -> Result<(), String> {
     applier.thresholds = thresholds;
     let mut aux_seen = 0;
     let result = loop {
+        crate::idlepoll::next_wake_from_thread();
         match rx.recv().await {
             Some(Msg::Batch {
                 records,

@@ -943,6 +943,7 @@ pub async fn driver(srv: Shared) {
                 Tick::Again => crate::net::yield_to_loop().await,
                 Tick::Sleep(d) => tokio::time::sleep(d).await,
                 Tick::Wait(q) => {
+                    crate::idlepoll::next_wake_from_thread();
                     // Bounded: the timeline's samples and the writer's end are seen in time
                     // even if a notification were missed.
                     let _ =
