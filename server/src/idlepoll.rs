@@ -169,7 +169,7 @@ pub fn after_park() {
         }
         if at.elapsed() <= Duration::from_micros(u64::from(max)) {
             // Polling a little longer would have caught what woke it.
-            p.window_us = (p.window_us * 2).clamp(POLL_MIN_US, max);
+            p.window_us = grown(p.window_us, max);
         } else {
             p.window_us /= 2;
             if p.window_us < POLL_MIN_US {
@@ -177,6 +177,13 @@ pub fn after_park() {
             }
         }
     });
+}
+
+/// The window after a sleep that polling a little longer would have caught: doubled, at least
+/// [`POLL_MIN_US`], at most `max`. Not `clamp`, which panics where `max` is under the minimum
+/// (`CONFIG SET idle-poll-max-us 1`).
+fn grown(window_us: u32, max: u32) -> u32 {
+    (window_us * 2).max(POLL_MIN_US).min(max)
 }
 
 #[cfg(test)]
@@ -187,6 +194,14 @@ mod tests {
 
     fn window() -> u32 {
         POLL.with(|p| p.borrow().as_ref().map_or(u32::MAX, |p| p.window_us))
+    }
+
+    #[test]
+    fn the_window_grows_within_any_maximum() {
+        assert_eq!(grown(0, 30), POLL_MIN_US);
+        assert_eq!(grown(16, 30), 30);
+        assert_eq!(grown(0, 1), 1);
+        assert_eq!(grown(1, 1), 1);
     }
 
     /// Short sleeps open the window, long ones close it; a readable socket ends a poll at once.

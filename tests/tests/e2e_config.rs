@@ -136,7 +136,7 @@ fn idle_poll_max_us_is_a_config() {
         "{}",
         String::from_utf8_lossy(&err)
     );
-    for value in ["0", "50"] {
+    for value in ["0", "1", "50"] {
         conn.assert_cmd(&["CONFIG", "SET", "idle-poll-max-us", value], b"+OK\r\n");
         for i in 0..200 {
             let n = i.to_string();

@@ -336,7 +336,8 @@ impl SnapSink for Producer {
         let value = match value {
             crate::store::Value::Str { data, .. } => ItemValue::Str(c.push_bytes(data)),
             other => {
-                c.containers += other.heap_size();
+                // `value_bytes` is its heap size (computed once: it walks a large container).
+                c.containers += value_bytes;
                 ItemValue::Other(other.clone())
             }
         };
