@@ -34,8 +34,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The longest poll, µs (`idle-poll-max-us`; 0: never poll).
-pub static POLL_MAX_US: AtomicU32 = AtomicU32::new(30);
+/// The longest poll, µs (`idle-poll-max-us`; 0: never poll): a copy of the option, which the
+/// runtime's hooks cannot reach, set at start-up and by the cron ([`set_max_us`]).
+static POLL_MAX_US: AtomicU32 = AtomicU32::new(30);
+
+/// Takes `idle-poll-max-us` (at start-up, then every cron tick: a CONFIG SET applies at the
+/// next one).
+pub fn set_max_us(us: u64) {
+    POLL_MAX_US.store(u32::try_from(us).unwrap_or(u32::MAX), Ordering::Relaxed);
+}
 
 /// The first window after sleeps were short, µs.
 const POLL_MIN_US: u32 = 2;

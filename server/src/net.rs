@@ -107,10 +107,7 @@ fn bind_all(addrs: &[String], port: u16) -> anyhow::Result<Vec<TcpListener>> {
 pub async fn run(srv: Shared) -> anyhow::Result<()> {
     let (bind, port) = {
         let s = srv.borrow();
-        crate::idlepoll::POLL_MAX_US.store(
-            s.config.idle_poll_max_us as u32,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        crate::idlepoll::set_max_us(s.config.idle_poll_max_us);
         (s.config.bind.clone(), s.config.port)
     };
     let listeners = bind_all(&bind, port)?;
@@ -714,10 +711,7 @@ async fn cron(srv: Shared) {
             crate::diag::record_event(s, "expire-cycle", start.elapsed().as_millis() as u64);
         }
         clients_cron(s);
-        crate::idlepoll::POLL_MAX_US.store(
-            s.config.idle_poll_max_us as u32,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        crate::idlepoll::set_max_us(s.config.idle_poll_max_us);
         s.timelines.reap_sampler(false);
         crate::repl::cron(s);
         sample_ops(s);

@@ -600,7 +600,7 @@ static COMMAND_SUBS: &[CommandSpec] = &[
         complexity: "O(1)"),
 ];
 
-/// Every top-level command.
+/// The SLOWLOG subcommands.
 static SLOWLOG_SUBS: &[CommandSpec] = &[
     spec!("slowlog|get", -2, ADMIN | LOADING | STALE, "server", "2.2.12", diag::slowlog_get,
         tips: "request_policy:all_nodes nondeterministic_output",
@@ -684,6 +684,7 @@ static MEMORY_SUBS: &[CommandSpec] = &[
         complexity: "O(1)"),
 ];
 
+/// Every top-level command.
 pub static COMMANDS: &[CommandSpec] = &[
     // connection
     spec!("ping", -1, FAST, "connection", "1.0.0", conn::ping,

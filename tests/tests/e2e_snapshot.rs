@@ -272,6 +272,25 @@ fn copy_aside(from: &Path, label: &str) -> (TempDir, PathBuf) {
     (dir, to)
 }
 
+/// The server's saved file, copied aside, passes redis-check-rdb, and redis-server loaded with it
+/// answers `read` as the server did at the fork (`at_fork`); `what` names the data checked.
+#[track_caller]
+fn assert_file_holds(
+    server: &Server,
+    label: &str,
+    read: impl Fn(&mut Conn) -> Vec<Frame>,
+    at_fork: &[Frame],
+    what: &str,
+) {
+    let (_copy, file) = copy_aside(&server.dir.join(DBFILE), label);
+    check_rdb(&file);
+    let (_redis, mut rc) = redis_with_file(&file);
+    assert!(
+        read(&mut rc) == at_fork,
+        "the file does not hold {what} as they were at the fork"
+    );
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -1394,12 +1413,12 @@ fn containers_written_during_a_save_are_in_the_file_as_at_the_fork() {
 
     let p = wait_save_done(&mut conn);
     assert_eq!(field(&p, "rdb_last_bgsave_status"), "ok", "{p:?}");
-    let (_copy, file) = copy_aside(&server.dir.join(DBFILE), "moved-containers");
-    check_rdb(&file);
-    let (_redis, mut rc) = redis_with_file(&file);
-    assert!(
-        snapshot(&mut rc) == at_fork,
-        "the file does not hold the containers as they were at the fork"
+    assert_file_holds(
+        &server,
+        "moved-containers",
+        snapshot,
+        &at_fork,
+        "the containers",
     );
 }
 
@@ -1488,11 +1507,11 @@ fn hashes_and_intsets_written_during_a_save_are_in_the_file_as_at_the_fork() {
     assert_eq!(int(conn.frame(&["HLEN", "h:0"])), 12);
     assert_eq!(int(conn.frame(&["SCARD", "s:0"])), 51);
 
-    let (_copy, file) = copy_aside(&server.dir.join(DBFILE), "forwarded-containers");
-    check_rdb(&file);
-    let (_redis, mut rc) = redis_with_file(&file);
-    assert!(
-        snapshot(&mut rc) == at_fork,
-        "the file does not hold the hashes and sets as they were at the fork"
+    assert_file_holds(
+        &server,
+        "forwarded-containers",
+        snapshot,
+        &at_fork,
+        "the hashes and sets",
     );
 }

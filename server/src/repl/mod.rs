@@ -759,25 +759,28 @@ fn start_bgsave_for_replication(srv: &mut Server) {
     }
 }
 
-/// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
-/// stream) and its task closes the connection when `head` is empty.
 /// A save for replication could not start: the replicas waiting for it get Redis's error and
 /// are closed (disk and diskless syncs alike).
 pub(super) fn fail_waiting(srv: &mut Server) {
-    let ids: Vec<u64> = srv
-        .repl
-        .replicas
-        .iter()
-        .filter(|(_, r)| r.state == State::WaitBgsaveStart)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in ids {
+    for id in replicas_in(srv, State::WaitBgsaveStart) {
         if let Some(r) = srv.repl.replicas.get_mut(&id) {
             r.head
                 .extend_from_slice(b"-ERR BGSAVE failed, replication can't continue\r\n");
         }
         close_after_head(srv, id);
     }
+}
+
+/// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
+/// stream) and its task closes the connection when `head` is empty.
+/// The ids of the replicas in `state` (collected: the caller changes them).
+fn replicas_in(srv: &Server, state: State) -> Vec<u64> {
+    srv.repl
+        .replicas
+        .iter()
+        .filter(|(_, r)| r.state == state)
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 pub(crate) fn close_after_head(srv: &mut Server, id: u64) {
@@ -799,14 +802,7 @@ pub fn bgsave_done(srv: &mut Server, ok: bool) {
         return diskless::save_done(srv, ok);
     }
     let path = srv.config.dir.join(&srv.config.dbfilename);
-    let ids: Vec<u64> = srv
-        .repl
-        .replicas
-        .iter()
-        .filter(|(_, r)| r.state == State::WaitBgsaveEnd)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in ids {
+    for id in replicas_in(srv, State::WaitBgsaveEnd) {
         let file = if ok {
             std::fs::File::open(&path).and_then(|f| {
                 let len = f.metadata()?.len();

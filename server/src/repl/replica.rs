@@ -703,10 +703,6 @@ pub fn info_fields(srv: &Server, link: &Link, s: &mut String) {
     );
 }
 
-/// The body of a diskless transfer into `file`: everything up to the closing `mark`. The
-/// master sends nothing after the mark before our first ACK (Redis 7.0's
-/// `repl_start_cmd_stream_on_ack`, forkdb's too), so the transfer has ended when what was read
-/// ends with it (Redis's replica makes the same check on its last bytes).
 /// Reads more of the snapshot's transfer into `buf` (Redis's errors when it cannot).
 async fn read_transfer(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
     buf.reserve(64 * 1024);
@@ -720,6 +716,10 @@ async fn read_transfer(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(),
     Ok(())
 }
 
+/// The body of a diskless transfer into `file`: everything up to the closing `mark`. The
+/// master sends nothing after the mark before our first ACK (Redis 7.0's
+/// `repl_start_cmd_stream_on_ack`, forkdb's too), so the transfer has ended when what was read
+/// ends with it (Redis's replica makes the same check on its last bytes).
 async fn receive_until_mark(
     srv: &Shared,
     stream: &mut TcpStream,
