@@ -9,28 +9,33 @@
 //! LRANGE_100 at 0.95-0.97 of redis-server's rate while the server had idle time (`net.rs`,
 //! `before_sleep_point`). A request that arrives while the loop polls costs no wake-up.
 //!
-//! What it costs, and the bounds: the poll is a busy loop of `epoll_wait(0)` on a set of the
-//! clients' sockets. Its window adapts as haltpoll's does: it doubles (from 2 µs up to
-//! [`POLL_MAX_US`]) when the loop was woken within the longest window after going to sleep
-//! (polling longer would have caught the input), and halves, down to no poll at all, when a
-//! sleep lasted longer; so an idle or lightly loaded server polls nothing. The loop polls at
-//! most [`BUDGET_PER_SEC`] of every second (10 % of a core), whatever the load, and yields the
-//! CPU between two checks, so a client on the same core is not held up. Measured with one
-//! client sending PINGs (3 s each, poll off / on): at 1000 and at 10 000 a second the server's
-//! CPU was the same (2.3 / 2.3 %, 22.3 / 22.7 %, client on the other core); back to back, the
-//! client on the other core got 23 320 requests a second instead of 19 092 for 52 % of a core
-//! instead of 43 %, and on the same core 68 111 instead of 68 043 (50 % / 52 %).
+//! What it costs, and the bounds: the poll is a busy loop of `poll(0)` on the runtime's own
+//! epoll file, which is readable while events wait in it. Its window adapts as haltpoll's does:
+//! it doubles (from 2 µs up to [`POLL_MAX_US`]) when the loop was woken within the longest
+//! window after going to sleep (polling longer would have caught the input), and halves, down
+//! to no poll at all, when a sleep lasted longer; so an idle or lightly loaded server polls
+//! nothing. The loop polls at most [`BUDGET_PER_SEC`] of every second (10 % of a core),
+//! whatever the load, and yields the CPU between two checks, so a client on the same core is
+//! not held up. Measured with one client sending PINGs (3 s each, poll off / on): at 1000 and
+//! at 10 000 a second the server's CPU was the same (2.3 / 2.3 %, 22.3 / 22.7 %, client on the
+//! other core); back to back, the client on the other core got 23 320 requests a second
+//! instead of 19 092 for 52 % of a core instead of 43 %, and on the same core 68 111 instead of
+//! 68 043 (50 % / 52 %).
 //!
-//! What it owns: an epoll set (level-triggered, `EPOLLIN`) of the client sockets, on the event
-//! loop's thread, apart from the runtime's own (edge-triggered) set, which it never reads: a
-//! socket is added when accepted and leaves the set when it is closed (epoll drops a closed
-//! file's entry). It touches nothing else: input it sees is left for the runtime, whose
-//! `epoll_wait` then returns at once. A socket that has input the server leaves unread (a
-//! paused or blocked client) keeps the set ready; the poll then ends at once and the loop
-//! sleeps as before.
+//! Why the runtime's epoll file and not a set of its own: a second epoll set holding the
+//! client sockets made every packet a client sent wake two epoll entries, in the client's
+//! `sendto` (redis-benchmark's, the bottleneck at `-P 1`: `sock_def_readable` took 4.1 % of its
+//! CPU against forkdb, 2.7 % against redis-server, whose one epoll set holds each socket once). A `poll` with a zero timeout
+//! registers nothing, and reading whether an epoll file is ready consumes none of its events.
+//!
+//! What it owns: nothing but its window and budget. It reads the runtime's epoll file, found
+//! at start-up as the one epoll file building the runtime made ([`install_for_runtime`]); it
+//! never waits on it nor takes its events, which the runtime's `epoll_wait` then returns at
+//! once. A socket whose input the server leaves unread (a paused or blocked client) is not
+//! reported again by an edge-triggered set, so it does not end polls.
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,7 +56,8 @@ const POLL_MIN_US: u32 = 2;
 const BUDGET_PER_SEC: Duration = Duration::from_millis(100);
 
 struct Poll {
-    epfd: OwnedFd,
+    /// The epoll file whose readiness ends a poll (the runtime's).
+    epfd: RawFd,
     /// The current window, µs (0: sleep at once).
     window_us: u32,
     /// When the loop went to sleep after a poll that found nothing (or no poll): judged when
@@ -77,16 +83,78 @@ pub fn next_wake_from_thread() {
     THREAD_WAKES.with(|t| t.set(true));
 }
 
-/// Sets the poll up on the calling thread (the event loop's). Without it (or if the epoll set
-/// cannot be made) nothing polls.
-pub fn install() {
-    // SAFETY: a plain syscall; the result is checked before the fd is owned.
-    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if fd < 0 {
-        return;
+/// The process's open epoll files (taken before the runtime is built, for
+/// [`install_for_runtime`]).
+pub fn eventpoll_fds() -> Vec<RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let fd: RawFd = e.file_name().to_str()?.parse().ok()?;
+        let target = std::fs::read_link(e.path()).ok()?;
+        (target.as_os_str() == "anon_inode:[eventpoll]").then_some(fd)
+    })
+    .collect()
+}
+
+/// Sets the poll up on the calling thread (the event loop's), watching the epoll file the
+/// runtime made: the one open now and not in `before` ([`eventpoll_fds`] before the runtime
+/// was built). The runtime does not say which file it polls, hence the comparison; it opens
+/// the file twice (its registry is a `dup`), which `kcmp` shows to be one. If that does not
+/// leave exactly one, nothing polls (the loop sleeps as it would without this).
+pub fn install_for_runtime(before: &[RawFd]) {
+    let made = eventpoll_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd));
+    match one_file(made) {
+        Some(fd) => install(fd),
+        None => tracing::debug!("idle poll off: not one epoll file was made with the runtime"),
     }
-    // SAFETY: `fd` was just returned by epoll_create1 and nothing else owns it.
-    let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
+}
+
+/// The file `fds` all open, if they open exactly one.
+fn one_file(fds: impl Iterator<Item = RawFd>) -> Option<RawFd> {
+    let mut distinct: Vec<RawFd> = Vec::new();
+    for fd in fds {
+        if !distinct.iter().any(|&d| same_file(d, fd)) {
+            distinct.push(fd);
+        }
+    }
+    match distinct[..] {
+        [fd] => Some(fd),
+        _ => None,
+    }
+}
+
+/// Whether the calling thread polls (for a test of [`install_for_runtime`]).
+pub fn is_installed() -> bool {
+    POLL.with(|p| p.borrow().is_some())
+}
+
+/// Whether two fds of this process are one open file (`kcmp(KCMP_FILE)`); false if the kernel
+/// cannot say.
+fn same_file(a: RawFd, b: RawFd) -> bool {
+    /// `KCMP_FILE` of `<linux/kcmp.h>` (not in the libc crate).
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = libc::c_long::from(std::process::id() as libc::pid_t);
+    // SAFETY: kcmp only compares the two descriptors' files; it reads no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_long::from(a),
+            libc::c_long::from(b),
+        )
+    };
+    r == 0
+}
+
+/// Sets the poll up on the calling thread, watching `epfd` (which must stay open as long as
+/// the thread runs the loop).
+fn install(epfd: RawFd) {
     POLL.with(|p| {
         *p.borrow_mut() = Some(Poll {
             epfd,
@@ -98,24 +166,8 @@ pub fn install() {
     });
 }
 
-/// Adds an accepted client's socket to the set. A failure only means no poll sees it.
-pub fn register(fd: RawFd) {
-    POLL.with(|p| {
-        if let Some(p) = p.borrow().as_ref() {
-            let mut ev = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: fd as u64,
-            };
-            // SAFETY: both fds are open (the socket is the caller's, just accepted).
-            unsafe {
-                libc::epoll_ctl(p.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev);
-            }
-        }
-    });
-}
-
-/// Called when the loop has nothing left to run and is about to sleep: polls the clients'
-/// sockets for the current window. Returns as soon as one is readable (the runtime's
+/// Called when the loop has nothing left to run and is about to sleep: polls the runtime's
+/// epoll file for the current window. Returns as soon as an event waits there (the runtime's
 /// `epoll_wait` then returns at once), or when the window has passed.
 pub fn before_park() {
     POLL.with(|p| {
@@ -137,10 +189,15 @@ pub fn before_park() {
             p.slept = Some(now);
             return;
         }
-        let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+        let mut pfd = libc::pollfd {
+            fd: p.epfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         loop {
-            // SAFETY: a non-blocking wait on our own epoll set into a local array of one.
-            let n = unsafe { libc::epoll_wait(p.epfd.as_raw_fd(), ev.as_mut_ptr(), 1, 0) };
+            // SAFETY: a non-blocking poll of one fd in a local struct. With a zero timeout the
+            // kernel registers no wait on the file.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
             let spent = now.elapsed();
             if n > 0 {
                 p.spent += spent;
@@ -197,10 +254,31 @@ fn grown(window_us: u32, max: u32) -> u32 {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::net::UnixStream;
 
     fn window() -> u32 {
         POLL.with(|p| p.borrow().as_ref().map_or(u32::MAX, |p| p.window_us))
+    }
+
+    fn new_epoll() -> OwnedFd {
+        // SAFETY: a plain syscall; the result is checked before it is owned.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: `fd` was just made and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+
+    /// A `dup` of an epoll file is the same file; two epoll files are not.
+    #[test]
+    fn one_file_sees_through_dups() {
+        let (e, other) = (new_epoll(), new_epoll());
+        let dup = e.try_clone().unwrap();
+        let (e, other, dup) = (e.as_raw_fd(), other.as_raw_fd(), dup.as_raw_fd());
+        assert_eq!(one_file([e, dup].into_iter()), Some(e));
+        assert_eq!(one_file([e].into_iter()), Some(e));
+        assert_eq!(one_file([e, dup, other].into_iter()), None);
+        assert_eq!(one_file([].into_iter()), None);
     }
 
     #[test]
@@ -214,9 +292,18 @@ mod tests {
     /// Short sleeps open the window, long ones close it; a readable socket ends a poll at once.
     #[test]
     fn the_window_follows_the_sleeps_and_input_ends_a_poll() {
-        install();
+        // An edge-triggered set, as the runtime's, holding one end of a socket pair.
+        let ep = new_epoll();
+        let epfd = ep.as_raw_fd();
         let (mut a, b) = UnixStream::pair().unwrap();
-        register(b.as_raw_fd());
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: both fds are open; `ev` is a local.
+        let r = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, b.as_raw_fd(), &mut ev) };
+        assert_eq!(r, 0);
+        install(ep.as_raw_fd());
         assert_eq!(window(), 0);
         for _ in 0..8 {
             before_park();

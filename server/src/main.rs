@@ -48,6 +48,8 @@ fn main() {
     forkdb_server::persist::startup_checks(&cfg);
     forkdb_server::store::INLINE_VALUES
         .store(cfg.inline_values, std::sync::atomic::Ordering::Relaxed);
+    // The idle poll watches the runtime's epoll file: the one that building it opens.
+    let epoll_before = forkdb_server::idlepoll::eventpoll_fds();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(forkdb_server::net::before_sleep)
@@ -64,7 +66,7 @@ fn main() {
     // port in use is found before the load, not after it.
     // The runtime runs on this thread (current_thread), so the park hook does too.
     forkdb_server::net::before_sleep_installed();
-    forkdb_server::idlepoll::install();
+    forkdb_server::idlepoll::install_for_runtime(&epoll_before);
     let srv = Rc::new(RefCell::new(Server::new(cfg)));
     let local = tokio::task::LocalSet::new();
     if let Err(e) = local.block_on(&rt, forkdb_server::net::run(srv)) {

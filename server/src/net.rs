@@ -207,7 +207,6 @@ async fn accept_loop(srv: Shared, listener: TcpListener) {
             use std::os::fd::AsRawFd;
             stream.as_raw_fd()
         };
-        crate::idlepoll::register(fd);
         let meta = Rc::new(ClientMeta::new(id, peer.to_string(), laddr, fd, loopback));
         s.clients.insert(id, meta.clone());
         drop(s);
