@@ -23,11 +23,12 @@
 //! 68 043 (50 % / 52 %).
 //!
 //! Why the runtime's epoll file and not a set of its own: a second epoll set holding the
-//! client sockets made every packet a client sent wake two epoll entries, in the client's
-//! `sendto` (redis-benchmark's, the bottleneck at `-P 1`: `sock_def_readable` took 4.1 % of its
-//! CPU against forkdb, 2.7 % against redis-server, whose one epoll set holds each socket once). A `poll` with a zero timeout
-//! registers nothing, and reading whether an epoll file is ready consumes none of its events.
-//!
+//! client sockets put a second entry on each socket's wait queue, which the kernel walks in the
+//! `sendto` of every client packet, on the client's CPU (redis-benchmark's, the bottleneck at
+//! `-P 1`). A `poll` with a zero timeout registers nothing, and reading whether an epoll file is
+//! ready takes none of its events. (Figures above: the first version; the PING figures of
+//! this one are in docs/performance.md.)
+
 //! What it owns: nothing but its window and budget. It reads the runtime's epoll file, found
 //! at start-up as the one epoll file building the runtime made ([`install_for_runtime`]); it
 //! never waits on it nor takes its events, which the runtime's `epoll_wait` then returns at

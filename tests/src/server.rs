@@ -107,6 +107,10 @@ pub fn redis_cli_bin() -> PathBuf {
     find_program("REDIS_CLI_BIN", "redis-cli")
 }
 
+pub fn redis_benchmark_bin() -> PathBuf {
+    find_program("REDIS_BENCHMARK_BIN", "redis-benchmark")
+}
+
 pub fn redis_check_rdb_bin() -> PathBuf {
     find_program("REDIS_CHECK_RDB_BIN", "redis-check-rdb")
 }

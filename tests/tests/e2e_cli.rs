@@ -1,10 +1,11 @@
 //! redis-cli against the server: commands as arguments, raw and `--no-raw` output, commands on
-//! stdin, `-x`, `-3` (RESP3), INFO, and `--pipe` mass insertion.
+//! stdin, `-x`, `-3` (RESP3), INFO, and `--pipe` mass insertion; and redis-benchmark's default
+//! run.
 
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use forkdb_tests::server::{redis_cli_bin, run_with_deadline};
+use forkdb_tests::server::{redis_benchmark_bin, redis_cli_bin, run_with_deadline};
 use forkdb_tests::Server;
 
 const CLI_TIMEOUT: Duration = Duration::from_secs(20);
@@ -202,4 +203,36 @@ fn pipe_mass_insert() {
         stdout.contains("errors: 1, replies: 3"),
         "redis-cli --pipe said:\n{stdout}"
     );
+}
+
+/// The tests of a default `redis-benchmark` run (short), in order; panics unless it exited 0
+/// with nothing on stderr (a server's error reply makes it print "Error from server" there and
+/// exit 1).
+fn default_benchmark_tests(server: &Server) -> Vec<String> {
+    let mut cmd = Command::new(redis_benchmark_bin());
+    cmd.args(["-h", "127.0.0.1", "-p", &server.port.to_string()])
+        .args(["-n", "2000", "-c", "10", "--csv"]);
+    let out = run_with_deadline(cmd, None, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "redis-benchmark exited with {}: {stdout}{stderr}",
+        out.status
+    );
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(|t| t.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// The default redis-benchmark run completes against forkdb, every test of it, as against
+/// redis-server.
+#[test]
+fn default_benchmark_run_completes() {
+    let want = default_benchmark_tests(&Server::redis(&[]));
+    assert!(want.len() >= 20, "redis-server's run: {want:?}");
+    assert_eq!(default_benchmark_tests(&Server::forkdb(&[])), want);
 }
