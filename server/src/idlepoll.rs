@@ -28,7 +28,7 @@
 //! `-P 1`). A `poll` with a zero timeout registers nothing, and reading whether an epoll file is
 //! ready takes none of its events. (Figures above: the first version; the PING figures of
 //! this one are in docs/performance.md.)
-
+//!
 //! What it owns: nothing but its window and budget. It reads the runtime's epoll file, found
 //! at start-up as the one epoll file building the runtime made ([`install_for_runtime`]); it
 //! never waits on it nor takes its events, which the runtime's `epoll_wait` then returns at
