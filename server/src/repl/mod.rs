@@ -771,8 +771,6 @@ pub(super) fn fail_waiting(srv: &mut Server) {
     }
 }
 
-/// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
-/// stream) and its task closes the connection when `head` is empty.
 /// The ids of the replicas in `state` (collected: the caller changes them).
 fn replicas_in(srv: &Server, state: State) -> Vec<u64> {
     srv.repl
@@ -783,6 +781,8 @@ fn replicas_in(srv: &Server, state: State) -> Vec<u64> {
         .collect()
 }
 
+/// Ends a replica once what it has in `head` is written: it leaves the replica set (no more
+/// stream) and its task closes the connection when `head` is empty.
 pub(crate) fn close_after_head(srv: &mut Server, id: u64) {
     if let Some(r) = srv.repl.replicas.get_mut(&id) {
         r.hs.rdb_only = true;

@@ -24,11 +24,10 @@
 //! Copy-on-write during a snapshot: a listpack's first change during a fork save goes to a copy
 //! that the old buffer and the handle never see (`types::forward`). In a table, updating a value
 //! of the same length rewrites it inside its pair (one page); otherwise one new pair replaces
-//! the old. An insert or delete touches the end
-//! of `pairs`, one index slot and one pair. The index only rehashes when it grows (doubling)
-//! or shrinks after many deletes; unlike Redis's incremental rehash, which it defers while a
-//! child lives, that rewrites the whole index at once: a table that grows under a snapshot
-//! copies its index (5 bytes per slot), not its pairs.
+//! the old. An insert or delete touches the end of `pairs`, one index slot and one pair. The
+//! index only rehashes when it grows (doubling) or shrinks after many deletes; unlike Redis's
+//! incremental rehash, which it defers while a child lives, that rewrites the whole index at
+//! once: a table that grows under a snapshot copies its index (5 bytes per slot), not its pairs.
 //!
 //! Random access and a stable cursor come from the dense vector, as in the keyspace (see
 //! `store.rs`): HRANDFIELD picks positions uniformly, HSCAN walks positions downwards, and a
@@ -700,8 +699,6 @@ mod tests {
         }
     }
 
-    /// What keeps a write during a snapshot to few pages: a same-size update does not move the
-    /// listpack, nor a table's pair.
     /// The handle's own buffer (address, bytes) and whether it is forwarded.
     fn own(h: &Hash) -> (usize, Vec<u8>, bool) {
         match &h.0 {
@@ -826,6 +823,8 @@ mod tests {
         assert_eq!(forward::live(), 0);
     }
 
+    /// What keeps a write during a snapshot to few pages: a same-size update does not move the
+    /// listpack, nor a table's pair.
     #[test]
     fn same_size_updates_stay_in_place() {
         let mut h = Hash::new();
